@@ -1,0 +1,137 @@
+//! The PostgreSQL side: the connection pool and the migration runner.
+//!
+//! Migrations are the plain SQL files of `migrations/cloud/`, embedded at build time and applied
+//! in name order, each in its own transaction with its record in `schema_migrations`. A
+//! session-level advisory lock makes replicas that start together apply them once. An applied
+//! migration whose text has changed is refused: shipped migrations are never edited.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use sha2::{Digest, Sha256};
+use tokio_postgres::NoTls;
+
+/// The embedded migrations: (file stem, SQL).
+pub const MIGRATIONS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Advisory lock key held while migrating ("hotspot" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0068_6f74_7370_6f74;
+
+/// A database failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid DATABASE_URL: {0}")]
+    Url(tokio_postgres::Error),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
+    #[error("migration {name} failed: {source}")]
+    Migrate {
+        name: String,
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "migration {name} was applied with different contents; shipped migrations must not be \
+         edited (add a new one)"
+    )]
+    Checksum { name: String },
+    #[error("database error: {0}")]
+    Sql(#[from] tokio_postgres::Error),
+}
+
+/// Builds a pool of connections to `url` (a libpq-style URL or key=value string).
+pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
+    let config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .map_err(|e| DbError::Pool(e.to_string()))
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<String>,
+    pub already: usize,
+}
+
+/// Applies every embedded migration not yet recorded. Safe to run concurrently and repeatedly.
+pub async fn migrate(pool: &Pool) -> Result<MigrationReport, DbError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = migrate_locked(&mut client).await;
+    // Released even when a migration failed; the connection returns to the pool clean.
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = result?;
+    unlock?;
+    Ok(report)
+}
+
+async fn migrate_locked(
+    client: &mut deadpool_postgres::Object,
+) -> Result<MigrationReport, DbError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 name       TEXT PRIMARY KEY,
+                 checksum   TEXT NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+    let mut report = MigrationReport {
+        applied: Vec::new(),
+        already: 0,
+    };
+    for (name, sql) in MIGRATIONS {
+        let checksum = hex(&Sha256::digest(sql.as_bytes()));
+        let row = client
+            .query_opt(
+                "SELECT checksum FROM schema_migrations WHERE name = $1",
+                &[name],
+            )
+            .await?;
+        if let Some(row) = row {
+            if row.get::<_, String>(0) != checksum {
+                return Err(DbError::Checksum {
+                    name: name.to_string(),
+                });
+            }
+            report.already += 1;
+            continue;
+        }
+        let fail = |source| DbError::Migrate {
+            name: name.to_string(),
+            source,
+        };
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await.map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+            &[name, &checksum],
+        )
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(migration = name, "applied cloud migration");
+        report.applied.push(name.to_string());
+    }
+    Ok(report)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

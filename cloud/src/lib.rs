@@ -1,0 +1,43 @@
+//! The cloud service: one process for every tenant, stateless behind a load balancer.
+//!
+//! # Layout
+//! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
+//! - [`routes`]: the HTTP API.
+//! - [`telemetry`]: logging setup.
+//!
+//! [`serve`] takes its listener and shutdown future from the caller, so tests bind port 0.
+
+pub mod db;
+pub mod routes;
+pub mod telemetry;
+
+use std::future::Future;
+
+use deadpool_postgres::Pool;
+use tokio::net::TcpListener;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connections to PostgreSQL.
+    pub pool: Pool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

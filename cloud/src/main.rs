@@ -1,0 +1,79 @@
+//! `hotspot-cloud`: parse arguments, start logging, run a subcommand.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use hotspot_cloud::{AppState, db, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hotspot-cloud",
+    version,
+    about = "The hotspot platform's cloud service"
+)]
+struct Cli {
+    /// PostgreSQL connection URL (migrations run as this user: the schema owner).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Most database connections this process holds.
+    #[arg(long, env = "HOTSPOT_DB_POOL", default_value_t = 16)]
+    db_pool: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "HOTSPOT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply pending migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    let pool = db::pool(&cli.database_url, cli.db_pool)?;
+    let report = db::migrate(&pool).await?;
+    tracing::info!(
+        applied = report.applied.len(),
+        already = report.already,
+        "schema up to date"
+    );
+    match cli.command {
+        Command::Migrate => Ok(()),
+        Command::Serve { listen } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            tracing::info!(listen = %listener.local_addr()?, "hotspot-cloud started");
+            hotspot_cloud::serve(AppState { pool }, listener, shutdown_signal()).await?;
+            tracing::info!("hotspot-cloud stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

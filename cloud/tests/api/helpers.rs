@@ -1,0 +1,157 @@
+//! `TestDb` (a fresh database dropped afterwards) and `spawn_app` (the service on port 0).
+
+use std::net::SocketAddr;
+
+use deadpool_postgres::Pool;
+use hotspot_cloud::{AppState, db};
+use tokio::sync::oneshot;
+
+/// The administrative URL tests create databases through: `DATABASE_URL`, or the local server.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = format!("hotspot_test_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at DATABASE_URL (or 127.0.0.1:5432) is required: {e}")
+            });
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut config: tokio_postgres::Config = admin_url().parse().unwrap();
+        config.dbname(&name);
+        let url = config_to_url(&config);
+        Self { name, url }
+    }
+
+    pub fn pool(&self) -> Pool {
+        db::pool(&self.url, 8).unwrap()
+    }
+}
+
+/// Rebuilds a key=value connection string (what tokio-postgres accepts) from a parsed config.
+fn config_to_url(c: &tokio_postgres::Config) -> String {
+    let mut parts = vec![format!("dbname={}", c.get_dbname().unwrap_or("postgres"))];
+    if let Some(user) = c.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(pw) = c.get_password() {
+        parts.push(format!("password={}", String::from_utf8_lossy(pw)));
+    }
+    if let Some(host) = c.get_hosts().first() {
+        match host {
+            tokio_postgres::config::Host::Tcp(h) => parts.push(format!("host={h}")),
+            tokio_postgres::config::Host::Unix(p) => parts.push(format!("host={}", p.display())),
+        }
+    }
+    if let Some(port) = c.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    parts.join(" ")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime: use a small one of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running service: its address and the handle that stops it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// Held so the database outlives the service; dropped (and removed) with it.
+    pub _db: TestDb,
+    pub pool: Pool,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts the service on a fresh, migrated database, listening on 127.0.0.1:0.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    db::migrate(&pool).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let state = AppState { pool: pool.clone() };
+    tokio::spawn(hotspot_cloud::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        _db: db,
+        pool,
+        stop: Some(stop),
+    }
+}
+
+/// A plain HTTP/1.1 GET over a socket; returns (status, body).
+pub async fn get(url: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

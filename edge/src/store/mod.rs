@@ -1,0 +1,211 @@
+//! The site's own database: SQLite in WAL mode, the only state the daemon keeps.
+//!
+//! Owns opening the file, applying `migrations/edge/` by `PRAGMA user_version`, and running
+//! queries off the async workers. It must not know about HTTP or the firewall.
+//!
+//! Durability: `synchronous = FULL` so a committed redemption survives a power cut; a router's
+//! flash is written once per transaction, so callers batch what can be batched.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+/// The edge migrations, in order. A migration's position is its version: never reorder or edit
+/// one that has shipped; add a new file.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_settings",
+    include_str!("../../../migrations/edge/0001_settings.sql"),
+)];
+
+/// A store failure, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the directory for {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("migration {name} failed: {source}")]
+    Migrate {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database is at schema version {found}, newer than this hotspotd knows ({known}); \
+         install a newer hotspotd or restore a backup"
+    )]
+    TooNew { found: i64, known: usize },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database worker stopped")]
+    Worker,
+}
+
+/// A handle to the database, cheap to clone. Queries run on tokio's blocking pool, one at a time
+/// (SQLite has one writer; one connection keeps memory small on a router).
+#[derive(Debug, Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut conn = conn;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Worker)?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await
+    }
+}
+
+/// Applies the migrations the database has not seen, each in its own transaction together with
+/// the version bump, so a crash leaves the database at one version or the next.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            found: current,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn
+            .transaction()
+            .map_err(|source| StoreError::Migrate { name, source })?;
+        tx.execute_batch(sql)
+            .map_err(|source| StoreError::Migrate { name, source })?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(|source| StoreError::Migrate { name, source })?;
+        tx.commit()
+            .map_err(|source| StoreError::Migrate { name, source })?;
+        tracing::info!(migration = name, "applied edge migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens_without_reapplying() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/edge.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            MIGRATIONS.len() as i64
+        );
+        store
+            .call(|c| {
+                c.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ('a', 'b', 1)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let value: String = store
+            .call(|c| {
+                Ok(
+                    c.query_row("SELECT value FROM settings WHERE key = 'a'", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, "b");
+        let mode: String = store
+            .call(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 999)
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_version_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.db");
+        // A table in the way of migration 1 makes it fail part-way.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE settings (x)")
+            .unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::Migrate { .. })
+        ));
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0);
+    }
+}

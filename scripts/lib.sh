@@ -1,0 +1,78 @@
+# Shared by scripts/run.sh and scripts/test.sh: installing packages and finding or starting
+# PostgreSQL. Sourced, not run.
+
+step() { printf '\n==== %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+is_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# ensure_packages PKG... : installs the Debian packages that are missing (needs root).
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do is_installed "$p" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root, or install them)"
+    case " ${missing[*]}" in
+        *:arm64*) dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 ;;
+    esac
+    step "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ensure_rust: a cargo on PATH, from Debian's packages when there is none.
+ensure_rust() {
+    ensure_packages ca-certificates gcc libc6-dev
+    if ! command -v cargo >/dev/null 2>&1; then
+        ensure_packages cargo-web rustc-web rustfmt-web rust-web-clippy
+    fi
+    cargo --version
+}
+
+pg_bindir() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# pg_answers URL: true when PostgreSQL accepts a query at URL.
+pg_answers() {
+    command -v psql >/dev/null 2>&1 && psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+
+# free_port START: the first port from START up that nothing listens on.
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
+}
+
+# as_pg_owner CMD...: runs CMD as the postgres user when root (initdb refuses root), else as is.
+as_pg_owner() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_cluster DIR PORT: initialises (once) and starts a private cluster listening on
+# 127.0.0.1:PORT with trust auth; sets DATABASE_URL to its postgres database.
+start_cluster() {
+    local dir=$1 port=$2 bin
+    bin=$(pg_bindir)
+    [ -n "$bin" ] || die "no PostgreSQL binaries under /usr/lib/postgresql"
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+    fi
+    as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
+        || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# stop_cluster DIR: stops a cluster started by start_cluster.
+stop_cluster() {
+    local bin
+    bin=$(pg_bindir)
+    as_pg_owner "$bin/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}

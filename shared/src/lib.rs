@@ -1,0 +1,14 @@
+//! What the edge daemon and the cloud service must agree on.
+//!
+//! # Layout
+//! - [`mac`]: the MAC address type, parsed from every spelling routers and DHCP servers use.
+//! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
+//!   generation from caller-supplied randomness.
+//!
+//! This crate holds plain data and pure functions only: no runtime, no database, no network.
+//! Randomness and time are passed in, so both sides (and tests) decide where they come from.
+
+pub mod mac;
+pub mod voucher;
+
+pub use mac::MacAddr;
