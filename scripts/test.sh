@@ -42,6 +42,7 @@ step "aarch64 tests under qemu-aarch64"
 # Static, so the test binaries run under plain qemu-aarch64 with no sysroot.
 aarch64_env=(
     RUSTC=/usr/bin/rustc
+    RUSTDOC=/usr/bin/rustdoc
     CARGO_TARGET_DIR=target/aarch64
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
