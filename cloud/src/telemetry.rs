@@ -1,5 +1,7 @@
 //! Logging setup, done once by `main`: journald under systemd, plain text on stderr otherwise.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 

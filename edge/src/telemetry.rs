@@ -3,6 +3,8 @@
 //! Journald where systemd runs it; plain text on stderr elsewhere (OpenWrt's procd forwards stderr
 //! to the system log). The level comes from `RUST_LOG`, defaulting to `info`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
