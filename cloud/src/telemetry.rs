@@ -22,7 +22,9 @@ pub fn init() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_target(false),
+                .with_target(false)
+                // Colour codes only for a person at a terminal, not in a file's log.
+                .with_ansi(std::io::stderr().is_terminal()),
         )
         .init();
 }
