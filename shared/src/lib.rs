@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`mac`]: the MAC address type, parsed from every spelling routers and DHCP servers use.
+//! - [`sync`]: the edge ↔ cloud sync protocol (push of events, pull of changes), version 1, with
+//!   JSON fixtures in `fixtures/sync/` that both sides decode in their tests.
 //! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
 //!   generation from caller-supplied randomness.
 //!
@@ -9,6 +11,7 @@
 //! Randomness and time are passed in, so both sides (and tests) decide where they come from.
 
 pub mod mac;
+pub mod sync;
 pub mod voucher;
 
 pub use mac::MacAddr;

@@ -12,9 +12,10 @@ pub const ALPHABET: &[u8; 30] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// few tries a minute per client, finding one of a site's live codes by chance is out of reach.
 pub const CODE_LEN: usize = 10;
 
-/// Shortest and longest code accepted from a guest or an import (after normalisation).
+/// Shortest and longest code accepted from a guest or an import (after normalisation); the
+/// longest is the width of `hotspot_vouchers.voucher_code VARCHAR(20)`.
 pub const MIN_LEN: usize = 4;
-pub const MAX_LEN: usize = 32;
+pub const MAX_LEN: usize = 20;
 
 /// Why what the guest typed cannot be a voucher code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +112,7 @@ mod tests {
     fn bad_input_gets_a_reason() {
         assert_eq!(normalize("  - "), Err(CodeError::Empty));
         assert_eq!(normalize("ab1"), Err(CodeError::TooShort));
-        assert_eq!(normalize(&"A".repeat(33)), Err(CodeError::TooLong));
+        assert_eq!(normalize(&"A".repeat(MAX_LEN + 1)), Err(CodeError::TooLong));
         assert_eq!(normalize(&"A".repeat(10_000)), Err(CodeError::TooLong));
         assert_eq!(normalize("ABCD;DROP"), Err(CodeError::BadCharacter));
         assert_eq!(normalize("ABCDÉ"), Err(CodeError::BadCharacter));
