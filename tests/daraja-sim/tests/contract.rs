@@ -58,7 +58,6 @@ async fn start_with(delay: Duration, validation_answer: Value) -> Harness {
         http: reqwest::Client::new(),
         callback_base,
         received,
-        validation_answer,
     }
 }
 
