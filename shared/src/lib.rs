@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`mac`]: the MAC address type, parsed from every spelling routers and DHCP servers use.
+//! - [`phone`]: Kenyan mobile numbers normalised to the form M-Pesa takes.
 //! - [`sync`]: the edge ↔ cloud sync protocol (push of events, pull of changes), version 1, with
 //!   JSON fixtures in `fixtures/sync/` that both sides decode in their tests.
 //! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
@@ -11,6 +12,7 @@
 //! Randomness and time are passed in, so both sides (and tests) decide where they come from.
 
 pub mod mac;
+pub mod phone;
 pub mod sync;
 pub mod voucher;
 
