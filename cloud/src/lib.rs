@@ -2,12 +2,14 @@
 //!
 //! # Layout
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
+//! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
 //! - [`routes`]: the HTTP API.
 //! - [`telemetry`]: logging setup.
 //!
 //! [`serve`] takes its listener and shutdown future from the caller, so tests bind port 0.
 
 pub mod db;
+pub mod mpesa;
 pub mod routes;
 pub mod telemetry;
 

@@ -195,6 +195,8 @@ struct Inner {
     /// shortcode → (response type, confirmation URL, validation URL)
     c2b_urls: HashMap<String, (String, String, String)>,
     c2b: Vec<C2bRecord>,
+    /// Tokens issued, for tests of clients' token caches.
+    oauth_calls: u64,
 }
 
 /// The simulator's state.
@@ -241,6 +243,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/behaviour", post(set_behaviour))
         .route("/sim/pushes", get(list_pushes))
         .route("/sim/c2b", get(list_c2b))
+        .route("/sim/stats", get(stats))
         .with_state(sim)
 }
 
@@ -366,6 +369,7 @@ async fn oauth(State(sim): State<Shared>, q: Query<OauthQuery>, headers: HeaderM
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
     );
     let mut inner = sim.lock();
+    inner.oauth_calls += 1;
     if let Some(old) = inner
         .current
         .insert(app.consumer_key.clone(), token.clone())
@@ -862,6 +866,11 @@ async fn set_behaviour(State(sim): State<Shared>, Json(b): Json<Behaviour>) -> S
 
 async fn list_pushes(State(sim): State<Shared>) -> Json<Vec<Push>> {
     Json(sim.lock().pushes.clone())
+}
+
+async fn stats(State(sim): State<Shared>) -> Json<Value> {
+    let inner = sim.lock();
+    Json(json!({ "oauth_calls": inner.oauth_calls, "pushes": inner.pushes.len() }))
 }
 
 async fn list_c2b(State(sim): State<Shared>) -> Json<Vec<C2bRecord>> {
