@@ -2,3 +2,5 @@
 
 mod helpers;
 mod migrations;
+mod rls;
+mod schema;
