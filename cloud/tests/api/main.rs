@@ -1,6 +1,8 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
+mod functions;
 mod helpers;
 mod migrations;
+mod radius;
 mod rls;
 mod schema;
