@@ -5,6 +5,8 @@
 //! session-level advisory lock makes replicas that start together apply them once. An applied
 //! migration whose text has changed is refused: shipped migrations are never edited.
 
+pub mod demo;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
