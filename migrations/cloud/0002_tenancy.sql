@@ -112,6 +112,73 @@ END
 $$;
 REVOKE ALL ON FUNCTION hotspot_secure_tables() FROM PUBLIC;
 
+-- Monthly partitions (UTC months) of the tables partitioned by month: hotspot_sessions (by
+-- start_time) and radacct_history (by acctstoptime). Makes sure the partitions of the month of
+-- p_from and the p_months_ahead months after it exist; rows the default partition caught for a
+-- month being created move into the new partition. Returns how many partitions it created.
+-- SECURITY DEFINER: partitions are DDL on tables the service role does not own, and the rows in
+-- a default partition belong to every tenant. Only the two tables above are accepted. Each new
+-- partition gets the same RLS, policies and grants as every tenant table.
+CREATE FUNCTION create_monthly_partitions(p_parent REGCLASS, p_months_ahead INTEGER DEFAULT 3,
+                                          p_from TIMESTAMPTZ DEFAULT now())
+RETURNS INTEGER
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public
+    AS $$
+DECLARE
+    parent TEXT;
+    key_column TEXT;
+    default_part REGCLASS;
+    month_start TIMESTAMPTZ;
+    month_end TIMESTAMPTZ;
+    part TEXT;
+    created INTEGER := 0;
+BEGIN
+    SELECT c.relname, a.attname, NULLIF(pt.partdefid, 0)::regclass
+    INTO parent, key_column, default_part
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_partitioned_table pt ON pt.partrelid = c.oid AND pt.partstrat = 'r'
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+    WHERE c.oid = p_parent AND n.nspname = 'public';
+    IF parent IS NULL OR parent NOT IN ('hotspot_sessions', 'radacct_history') THEN
+        RAISE EXCEPTION '% is not a table partitioned by month', p_parent;
+    END IF;
+    IF p_months_ahead < 0 OR p_months_ahead > 120 THEN
+        RAISE EXCEPTION 'months ahead must be between 0 and 120, not %', p_months_ahead;
+    END IF;
+    -- One creator at a time (several replicas run the job).
+    PERFORM pg_advisory_xact_lock(hashtext('create_monthly_partitions:' || parent));
+    FOR i IN 0 .. p_months_ahead LOOP
+        month_start := (date_trunc('month', p_from AT TIME ZONE 'UTC') + make_interval(months => i))
+                       AT TIME ZONE 'UTC';
+        month_end := ((month_start AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        part := format('%s_%s', parent, to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'));
+        CONTINUE WHEN to_regclass('public.' || part) IS NOT NULL;
+        IF default_part IS NOT NULL THEN
+            EXECUTE format('CREATE TEMP TABLE hotspot_partition_rows AS '
+                           'SELECT * FROM %s WHERE %I >= %L AND %I < %L',
+                           default_part, key_column, month_start, key_column, month_end);
+            EXECUTE format('DELETE FROM %s WHERE %I >= %L AND %I < %L',
+                           default_part, key_column, month_start, key_column, month_end);
+        END IF;
+        EXECUTE format('CREATE TABLE public.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+                       part, p_parent, month_start, month_end);
+        IF default_part IS NOT NULL THEN
+            EXECUTE format('INSERT INTO %s SELECT * FROM pg_temp.hotspot_partition_rows', p_parent);
+            DROP TABLE pg_temp.hotspot_partition_rows;
+        END IF;
+        created := created + 1;
+    END LOOP;
+    IF created > 0 THEN
+        PERFORM public.hotspot_secure_tables();
+    END IF;
+    RETURN created;
+END
+$$;
+REVOKE ALL ON FUNCTION create_monthly_partitions(REGCLASS, INTEGER, TIMESTAMPTZ) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_monthly_partitions(REGCLASS, INTEGER, TIMESTAMPTZ) TO hotspot_app;
+
 -- ---------------------------------------------------------------------------------------------
 -- tenants: seed 004's columns plus what seed 000's isp_companies carried (registration and
 -- licence details, address, M-Pesa-facing contact).

@@ -55,8 +55,14 @@ CREATE TABLE hotspot_devices (
 );
 CREATE INDEX idx_hotspot_devices_hotspot ON hotspot_devices(tenant_id, hotspot_id);
 
+-- Sessions, partitioned by the month of start_time (UTC): the table grows with every guest, and
+-- old months are detached or dropped whole. The key is (id, start_time) because a partitioned
+-- table's unique keys must include the partition key; a session's start never changes, so the
+-- edge sync upserts ON CONFLICT (id, start_time). The default partition takes sessions of a
+-- month without a partition (e.g. a router that was offline for weeks); the daily job creates
+-- months ahead with create_monthly_partitions('hotspot_sessions').
 CREATE TABLE hotspot_sessions (
-    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    id UUID NOT NULL DEFAULT gen_random_uuid(),
     tenant_id UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     hotspot_id UUID NOT NULL,
     client_id UUID,
@@ -76,18 +82,19 @@ CREATE TABLE hotspot_sessions (
     payment_reference VARCHAR(255),
     voucher_code VARCHAR(50),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, start_time),
     CHECK (end_time IS NULL OR end_time >= start_time),
     FOREIGN KEY (tenant_id, hotspot_id) REFERENCES hotspots (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, client_id) REFERENCES clients (tenant_id, id)
         ON DELETE SET NULL (client_id)
-);
+) PARTITION BY RANGE (start_time);
 CREATE INDEX idx_hotspot_sessions_hotspot ON hotspot_sessions(hotspot_id);
 CREATE INDEX idx_hotspot_sessions_client ON hotspot_sessions(client_id);
 CREATE INDEX idx_hotspot_sessions_mac ON hotspot_sessions(mac_address);
 CREATE INDEX idx_hotspot_sessions_active ON hotspot_sessions(tenant_id, hotspot_id)
     WHERE session_status = 'active';
 CREATE INDEX idx_hotspot_sessions_time ON hotspot_sessions(start_time);
+CREATE TABLE hotspot_sessions_default PARTITION OF hotspot_sessions DEFAULT;
 
 -- Registered devices of clients (flow 3, MAC auto-connect).
 CREATE TABLE client_hotspot_access (
@@ -180,3 +187,5 @@ CREATE INDEX idx_hotspot_analytics_hotspot_date ON hotspot_analytics(hotspot_id,
 CREATE INDEX idx_hotspot_analytics_company_date ON hotspot_analytics(tenant_id, date);
 
 SELECT hotspot_secure_tables();
+-- Last month, this month and three ahead.
+SELECT create_monthly_partitions('hotspot_sessions', 4, now() - interval '1 month');

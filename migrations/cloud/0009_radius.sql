@@ -310,54 +310,14 @@ CREATE TRIGGER radpostauth_set_tenant BEFORE INSERT ON radpostauth
 -- ---------------------------------------------------------------------------------------------
 -- Monthly partitions of radacct_history.
 --
--- radacct_create_partitions(n): makes sure the partitions of the current month and the n months
--- after it exist (UTC months). Rows already caught by the default partition for a month being
--- created are moved into the new partition. Returns the number of partitions created. Run by the
--- scheduled jobs daily; SECURITY DEFINER because partitions are DDL on tables the service role
--- does not own.
+-- radacct_create_partitions(n, from): the partitions of radacct_history for the month of `from`
+-- and the n months after it (create_monthly_partitions()). Run by the scheduled jobs daily.
 CREATE FUNCTION radacct_create_partitions(p_months_ahead INTEGER DEFAULT 3,
                                           p_from TIMESTAMPTZ DEFAULT now())
 RETURNS INTEGER
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql
     SET search_path = pg_catalog, public
-    AS $$
-DECLARE
-    month_start TIMESTAMPTZ;
-    month_end TIMESTAMPTZ;
-    part TEXT;
-    created INTEGER := 0;
-    moved public.radacct_history_default[];
-BEGIN
-    IF p_months_ahead < 0 OR p_months_ahead > 120 THEN
-        RAISE EXCEPTION 'months ahead must be between 0 and 120, not %', p_months_ahead;
-    END IF;
-    -- One creator at a time (several replicas run the job).
-    PERFORM pg_advisory_xact_lock(hashtext('radacct_create_partitions'));
-    FOR i IN 0 .. p_months_ahead LOOP
-        month_start := (date_trunc('month', p_from AT TIME ZONE 'UTC') + make_interval(months => i))
-                       AT TIME ZONE 'UTC';
-        month_end := ((month_start AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-        part := format('radacct_history_%s', to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'));
-        CONTINUE WHEN to_regclass('public.' || part) IS NOT NULL;
-
-        SELECT array_agg(d) INTO moved FROM public.radacct_history_default d
-        WHERE d.acctstoptime >= month_start AND d.acctstoptime < month_end;
-        DELETE FROM public.radacct_history_default
-        WHERE acctstoptime >= month_start AND acctstoptime < month_end;
-
-        EXECUTE format('CREATE TABLE public.%I PARTITION OF public.radacct_history '
-                       'FOR VALUES FROM (%L) TO (%L)', part, month_start, month_end);
-        IF moved IS NOT NULL THEN
-            INSERT INTO public.radacct_history SELECT (m).* FROM unnest(moved) m;
-        END IF;
-        created := created + 1;
-    END LOOP;
-    IF created > 0 THEN
-        PERFORM public.hotspot_secure_tables();
-    END IF;
-    RETURN created;
-END
-$$;
+    AS $$ SELECT public.create_monthly_partitions('public.radacct_history', p_months_ahead, p_from) $$;
 REVOKE ALL ON FUNCTION radacct_create_partitions(INTEGER, TIMESTAMPTZ) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION radacct_create_partitions(INTEGER, TIMESTAMPTZ) TO hotspot_app;
 

@@ -568,3 +568,75 @@ async fn a_new_message_notifies_its_recipient_and_updated_at_follows_changes() {
         .get(0);
     assert!(fresh);
 }
+
+#[tokio::test]
+async fn sessions_are_kept_in_monthly_partitions() {
+    let db = migrated_db().await;
+    let owner = db.connect().await;
+    let a = seed_tenant(&owner, 1).await;
+    let mut app = db.connect().await;
+    let a_text = a.to_string();
+    let tx = begin_as(&mut app, "hotspot_app", Some(&a_text), None).await;
+    // A router back after months offline pushes an old session: the default partition takes it.
+    let old: Uuid = tx
+        .query_one(
+            "INSERT INTO hotspot_sessions (tenant_id, hotspot_id, mac_address, start_time, end_time,
+                                           session_status)
+             SELECT $1, id, 'AA:BB:CC:77:88:99', timestamptz '2025-03-10 08:00:00+00',
+                    timestamptz '2025-03-10 09:00:00+00', 'ended'
+             FROM hotspots RETURNING id",
+            &[&a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let partition_of = |sql_id: Uuid| {
+        format!("SELECT tableoid::regclass::text FROM hotspot_sessions WHERE id = '{sql_id}'")
+    };
+    let place: String = tx.query_one(&partition_of(old), &[]).await.unwrap().get(0);
+    assert_eq!(place, "hotspot_sessions_default");
+    // The current month has its partition already.
+    let current: String = tx
+        .query_one(
+            "SELECT tableoid::regclass::text FROM hotspot_sessions
+             WHERE tenant_id = $1 AND mac_address = 'AA:BB:CC:00:00:01'",
+            &[&a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let expected: String = tx
+        .query_one(
+            "SELECT 'hotspot_sessions_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(current, expected);
+
+    let created: i32 = tx
+        .query_one(
+            "SELECT create_monthly_partitions('hotspot_sessions', 0, timestamptz '2025-03-01')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(created, 1);
+    let place: String = tx.query_one(&partition_of(old), &[]).await.unwrap().get(0);
+    assert_eq!(place, "hotspot_sessions_2025_03");
+    tx.commit().await.unwrap();
+
+    // Only the month-partitioned tables are accepted.
+    let tx = begin_as(&mut app, "hotspot_app", Some(&a_text), None).await;
+    let err = tx
+        .query_one("SELECT create_monthly_partitions('clients', 1)", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_db_error()
+            .is_some_and(|e| e.message().contains("not a table partitioned by month")),
+        "{err}"
+    );
+}

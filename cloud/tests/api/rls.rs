@@ -298,3 +298,64 @@ async fn messages_and_notifications_are_scoped_to_their_users() {
         .get(0);
     assert_eq!(unread, 1);
 }
+
+#[tokio::test]
+async fn global_tables_are_read_only_or_closed_to_the_service() {
+    let db = migrated_db().await;
+    let owner = db.connect().await;
+    let a = seed_tenant(&owner, 1).await;
+    let b = seed_tenant(&owner, 2).await;
+    owner
+        .execute(
+            "INSERT INTO equipment_types (name, brand, model, device_type)
+             VALUES ('hAP ax2', 'MikroTik', 'C52iG-5HaxD2HaxD', 'router')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut app = db.connect().await;
+    let a_text = a.to_string();
+    let denied = [
+        "INSERT INTO tenants (name, slug) VALUES ('Mine', 'mine')".to_owned(),
+        format!("DELETE FROM tenants WHERE id = '{a}'"),
+        "INSERT INTO equipment_types (name, brand, model, device_type)
+         VALUES ('x', 'y', 'z', 'router')"
+            .to_owned(),
+        "UPDATE equipment_types SET name = 'x'".to_owned(),
+        "SELECT count(*) FROM schema_migrations".to_owned(),
+        "SELECT count(*) FROM radpostauth_unknown".to_owned(),
+    ];
+    for sql in &denied {
+        let tx = begin_as(&mut app, "hotspot_app", Some(&a_text), None).await;
+        let err = tx.execute(sql.as_str(), &[]).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {err}"
+        );
+    }
+    let tx = begin_as(&mut app, "hotspot_app", Some(&a_text), None).await;
+    let types: i64 = tx
+        .query_one("SELECT count(*) FROM equipment_types", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(types, 1, "reference data is readable by every tenant");
+    // Its own tenant row is editable; another's is out of reach.
+    let own = tx
+        .execute(
+            "UPDATE tenants SET phone = '+254700111222' WHERE id = $1",
+            &[&a],
+        )
+        .await
+        .unwrap();
+    let other = tx
+        .execute(
+            "UPDATE tenants SET phone = '+254700111222' WHERE id = $1",
+            &[&b],
+        )
+        .await
+        .unwrap();
+    assert_eq!((own, other), (1, 0));
+    tx.commit().await.unwrap();
+}
