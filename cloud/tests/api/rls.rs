@@ -359,3 +359,57 @@ async fn global_tables_are_read_only_or_closed_to_the_service() {
     assert_eq!((own, other), (1, 0));
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_services_tenant_transaction_holds_even_on_an_owner_login() {
+    // The pool logs in as the schema owner (a superuser here); the transaction helpers still
+    // confine the work to the service role and one tenant.
+    let db = migrated_db().await;
+    let owner = db.connect().await;
+    let a = seed_tenant(&owner, 1).await;
+    let b = seed_tenant(&owner, 2).await;
+    let pool = db.pool();
+    let mut client = pool.get().await.unwrap();
+
+    let tx = hotspot_cloud::db::tenant_transaction(&mut client, a, None)
+        .await
+        .unwrap();
+    let row = tx
+        .query_one(
+            "SELECT current_user::text, count(*) FILTER (WHERE tenant_id = $1),
+                    count(*) FILTER (WHERE tenant_id <> $1)
+             FROM hotspots",
+            &[&a],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "hotspot_app");
+    assert_eq!((row.get::<_, i64>(1), row.get::<_, i64>(2)), (1, 0));
+    tx.commit().await.unwrap();
+
+    // Settings and role end with the transaction: the pooled connection is the owner again, and
+    // a service transaction on it carries no tenant.
+    let back: bool = client
+        .query_one("SELECT current_user = session_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(back, "the role outlived the transaction");
+    let tx = hotspot_cloud::db::service_transaction(&mut client)
+        .await
+        .unwrap();
+    let n: i64 = tx
+        .query_one("SELECT count(*) FROM hotspots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let found: Vec<Uuid> = tx
+        .query("SELECT tenant_id FROM nas_lookup('192.0.2.2')", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(found, vec![b]);
+}
