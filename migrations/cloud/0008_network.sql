@@ -64,14 +64,13 @@ CREATE TABLE subscribers (
         -- e.g., 'SUB-000001'
 
     -- Service details
-    service_type VARCHAR(50) NOT NULL,
-        -- 'ftth', 'wireless', 'dsl', 'cable'
-    connection_type VARCHAR(50),
-        -- 'pppoe', 'dhcp', 'static_ip', 'hotspot'
-
+    service_type VARCHAR(50) NOT NULL
+        CHECK (service_type IN ('ftth', 'wireless', 'dsl', 'cable')),
+    connection_type VARCHAR(50)
+        CHECK (connection_type IN ('pppoe', 'dhcp', 'static_ip', 'hotspot')),
     -- Status
-    status VARCHAR(50) NOT NULL DEFAULT 'pending',
-        -- 'pending', 'active', 'suspended', 'terminated', 'on_hold'
+    status VARCHAR(50) NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'active', 'suspended', 'terminated', 'on_hold')),
     suspension_reason VARCHAR(255),
 
     -- Service address (installation location)
@@ -85,8 +84,8 @@ CREATE TABLE subscribers (
     service_location_lng NUMERIC(11,8),
 
     -- Installation
-    installation_status VARCHAR(50),
-        -- 'not_scheduled', 'scheduled', 'in_progress', 'completed', 'failed'
+    installation_status VARCHAR(50)
+        CHECK (installation_status IN ('not_scheduled', 'scheduled', 'in_progress', 'completed', 'failed')),
     installation_date DATE,
     installed_by UUID,
         -- User ID of field tech
@@ -166,9 +165,8 @@ CREATE TABLE ip_pools (
     available_ips INTEGER NOT NULL,
 
     -- Type
-    pool_type VARCHAR(50) DEFAULT 'dynamic',
-        -- 'dynamic', 'static', 'reserved'
-
+    pool_type VARCHAR(50) DEFAULT 'dynamic'
+        CHECK (pool_type IN ('dynamic', 'static', 'reserved')),
     -- VLAN
     vlan_id INTEGER,
 
@@ -199,9 +197,8 @@ CREATE TABLE ip_allocations (
     mac_address VARCHAR(17),
 
     -- Status
-    status VARCHAR(50) DEFAULT 'allocated',
-        -- 'allocated', 'active', 'reserved', 'released'
-
+    status VARCHAR(50) DEFAULT 'allocated'
+        CHECK (status IN ('allocated', 'active', 'reserved', 'released')),
     -- Lease (for DHCP)
     lease_start TIMESTAMPTZ,
     lease_end TIMESTAMPTZ,
@@ -228,8 +225,8 @@ CREATE TABLE devices (
 
     -- Device identification
     name VARCHAR(100) NOT NULL,
-    device_type VARCHAR(50) NOT NULL,
-        -- 'olt', 'router', 'switch', 'wireless_ap', 'tower', 'cpe', 'onu'
+    device_type VARCHAR(50) NOT NULL
+        CHECK (device_type IN ('olt', 'router', 'switch', 'wireless_ap', 'tower', 'cpe', 'onu')),
     vendor VARCHAR(100),
         -- 'Huawei', 'ZTE', 'Nokia', 'Mikrotik', 'Cisco', 'Ubiquiti', 'Cambium'
     model VARCHAR(100),
@@ -248,19 +245,17 @@ CREATE TABLE devices (
     rack_location VARCHAR(50),
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'maintenance', 'failed'
-    operational_status VARCHAR(50),
-        -- 'online', 'offline', 'degraded'
-
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'maintenance', 'failed')),
+    operational_status VARCHAR(50)
+        CHECK (operational_status IN ('online', 'offline', 'degraded')),
     -- Management credentials (reference to vault)
     credentials_vault_path VARCHAR(255),
 
     -- SNMP
     snmp_community VARCHAR(100),
-    snmp_version VARCHAR(10) DEFAULT 'v2c',
-        -- 'v1', 'v2c', 'v3'
-
+    snmp_version VARCHAR(10) DEFAULT 'v2c'
+        CHECK (snmp_version IN ('v1', 'v2c', 'v3')),
     -- External system references
     netbox_id INTEGER,
         -- ID in NetBox
@@ -304,9 +299,8 @@ CREATE TABLE vpn_tunnels (
 
     -- Tunnel details
     tunnel_name VARCHAR(100) NOT NULL,
-    tunnel_type VARCHAR(50) DEFAULT 'wireguard',
-        -- 'wireguard', 'ipsec', 'openvpn'
-
+    tunnel_type VARCHAR(50) DEFAULT 'wireguard'
+        CHECK (tunnel_type IN ('wireguard', 'ipsec', 'openvpn')),
     -- WireGuard specific
     public_key TEXT,
     private_key_vault_path VARCHAR(255),
@@ -325,8 +319,8 @@ CREATE TABLE vpn_tunnels (
         -- Last known peer endpoint
 
     -- Status
-    status VARCHAR(50) DEFAULT 'configured',
-        -- 'configured', 'active', 'disconnected', 'error'
+    status VARCHAR(50) DEFAULT 'configured'
+        CHECK (status IN ('configured', 'active', 'disconnected', 'error')),
     last_handshake TIMESTAMPTZ,
 
     -- Statistics
@@ -359,8 +353,8 @@ CREATE TABLE olts (
     tenant_id UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
 
     -- OLT specific details
-    olt_type VARCHAR(50),
-        -- 'gpon', 'xgspon', 'epon', 'xgepon'
+    olt_type VARCHAR(50)
+        CHECK (olt_type IN ('gpon', 'xgspon', 'epon', 'xgepon')),
     max_pon_ports INTEGER,
     active_pon_ports INTEGER DEFAULT 0,
 
@@ -374,9 +368,8 @@ CREATE TABLE olts (
     active_onus INTEGER DEFAULT 0,
 
     -- Management
-    management_protocol VARCHAR(50),
-        -- 'snmp', 'ssh', 'telnet', 'netconf', 'voltha'
-
+    management_protocol VARCHAR(50)
+        CHECK (management_protocol IN ('snmp', 'ssh', 'telnet', 'netconf', 'voltha')),
     -- Audit
     created_at TIMESTAMPTZ DEFAULT NOW(),
     updated_at TIMESTAMPTZ DEFAULT NOW(),
@@ -408,13 +401,12 @@ CREATE TABLE onus (
         -- ONU ID on PON port (0-127 typically)
 
     -- Status
-    status VARCHAR(50) DEFAULT 'discovered',
-        -- 'discovered', 'provisioned', 'active', 'offline', 'failed'
-    admin_status VARCHAR(50) DEFAULT 'disabled',
-        -- 'enabled', 'disabled'
-    operational_status VARCHAR(50),
-        -- 'up', 'down', 'degraded'
-
+    status VARCHAR(50) DEFAULT 'discovered'
+        CHECK (status IN ('discovered', 'provisioned', 'active', 'offline', 'failed')),
+    admin_status VARCHAR(50) DEFAULT 'disabled'
+        CHECK (admin_status IN ('enabled', 'disabled')),
+    operational_status VARCHAR(50)
+        CHECK (operational_status IN ('up', 'down', 'degraded')),
     -- Optical metrics
     rx_power_dbm NUMERIC(6,2),
         -- Received optical power
@@ -473,8 +465,8 @@ CREATE TABLE splitters (
 
     -- Splitter details
     name VARCHAR(100) NOT NULL,
-    split_ratio VARCHAR(20) NOT NULL,
-        -- '1x2', '1x4', '1x8', '1x16', '1x32', '1x64'
+    split_ratio VARCHAR(20) NOT NULL
+        CHECK (split_ratio IN ('1x2', '1x4', '1x8', '1x16', '1x32', '1x64')),
     splitter_type VARCHAR(50) DEFAULT 'plc',
         -- 'plc' (Planar Lightwave Circuit), 'fbt' (Fused Biconical Taper)
 
@@ -483,9 +475,8 @@ CREATE TABLE splitters (
     location_address TEXT,
     location_lat NUMERIC(10,8),
     location_lng NUMERIC(11,8),
-    installation_type VARCHAR(50),
-        -- 'pole_mount', 'underground', 'indoor', 'nap', 'fdh'
-
+    installation_type VARCHAR(50)
+        CHECK (installation_type IN ('pole_mount', 'underground', 'indoor', 'nap', 'fdh')),
     -- Capacity
     input_ports INTEGER DEFAULT 1,
     output_ports INTEGER NOT NULL,
@@ -496,9 +487,8 @@ CREATE TABLE splitters (
     parent_output_port INTEGER,
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'maintenance'
-
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'maintenance')),
     -- Metadata
     installation_date DATE,
     notes TEXT,
@@ -528,8 +518,8 @@ CREATE TABLE fiber_cables (
 
     -- Cable details
     cable_name VARCHAR(100) NOT NULL,
-    cable_type VARCHAR(50),
-        -- 'single_mode', 'multi_mode', 'armored', 'aerial', 'underground'
+    cable_type VARCHAR(50)
+        CHECK (cable_type IN ('single_mode', 'multi_mode', 'armored', 'aerial', 'underground')),
     fiber_count INTEGER NOT NULL,
         -- Number of fiber strands
 
@@ -549,17 +539,15 @@ CREATE TABLE fiber_cables (
     -- Physical characteristics
     length_meters NUMERIC(10,2),
     color_code VARCHAR(50),
-    installation_method VARCHAR(50),
-        -- 'aerial', 'underground', 'duct', 'direct_burial'
-
+    installation_method VARCHAR(50)
+        CHECK (installation_method IN ('aerial', 'underground', 'duct', 'direct_burial')),
     -- Path (for mapping)
     geojson_path JSONB,
         -- GeoJSON LineString of cable route
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'damaged', 'maintenance'
-
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'damaged', 'maintenance')),
     -- Metadata
     installation_date DATE,
     notes TEXT,
@@ -587,8 +575,8 @@ CREATE TABLE wireless_towers (
 
     -- Tower details
     name VARCHAR(100) NOT NULL,
-    tower_type VARCHAR(50),
-        -- 'monopole', 'guyed', 'lattice', 'rooftop', 'water_tower'
+    tower_type VARCHAR(50)
+        CHECK (tower_type IN ('monopole', 'guyed', 'lattice', 'rooftop', 'water_tower')),
     height_meters NUMERIC(6,2),
 
     -- Location
@@ -603,14 +591,13 @@ CREATE TABLE wireless_towers (
     site_contact_phone VARCHAR(50),
 
     -- Power
-    power_type VARCHAR(50),
-        -- 'grid', 'solar', 'generator', 'battery_backup'
+    power_type VARCHAR(50)
+        CHECK (power_type IN ('grid', 'solar', 'generator', 'battery_backup')),
     has_backup_power BOOLEAN DEFAULT FALSE,
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'planned', 'under_construction'
-
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'planned', 'under_construction')),
     -- Metadata
     construction_date DATE,
     notes TEXT,
@@ -676,11 +663,10 @@ CREATE TABLE wireless_sectors (
     tx_power_dbm INTEGER,
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'maintenance'
-    operational_status VARCHAR(50),
-        -- 'online', 'offline', 'degraded'
-
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'maintenance')),
+    operational_status VARCHAR(50)
+        CHECK (operational_status IN ('online', 'offline', 'degraded')),
     -- Metadata
     installation_date DATE,
     notes TEXT,
@@ -733,8 +719,8 @@ CREATE TABLE wireless_subscribers (
     frequency_mhz INTEGER,
 
     -- Status
-    status VARCHAR(50) DEFAULT 'active',
-        -- 'active', 'inactive', 'offline'
+    status VARCHAR(50) DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'offline')),
     last_seen TIMESTAMPTZ,
 
     -- Metadata
@@ -768,15 +754,13 @@ CREATE TABLE service_activations (
     subscriber_id UUID NOT NULL,
 
     -- Activation details
-    activation_type VARCHAR(50) NOT NULL,
-        -- 'new_service', 'reactivation', 'plan_change', 'relocation'
-
+    activation_type VARCHAR(50) NOT NULL
+        CHECK (activation_type IN ('new_service', 'reactivation', 'plan_change', 'relocation')),
     -- Workflow
     workflow_id UUID,
         -- Reference to workflow execution
-    workflow_status VARCHAR(50) DEFAULT 'pending',
-        -- 'pending', 'in_progress', 'completed', 'failed', 'rolled_back'
-
+    workflow_status VARCHAR(50) DEFAULT 'pending'
+        CHECK (workflow_status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back')),
     -- Steps completed
     steps_completed JSONB DEFAULT '[]'::JSONB,
         -- ["radius_provisioned", "onu_activated", "billing_started"]
@@ -824,17 +808,16 @@ CREATE TABLE ansible_jobs (
     -- Job details
     job_name VARCHAR(100) NOT NULL,
     playbook_name VARCHAR(255) NOT NULL,
-    job_type VARCHAR(50),
-        -- 'provisioning', 'backup', 'firmware_update', 'configuration'
-
+    job_type VARCHAR(50)
+        CHECK (job_type IN ('provisioning', 'backup', 'firmware_update', 'configuration')),
     -- Target
     target_device_id UUID,
     inventory JSONB,
         -- Ansible inventory
 
     -- Execution
-    status VARCHAR(50) DEFAULT 'pending',
-        -- 'pending', 'running', 'success', 'failed', 'cancelled'
+    status VARCHAR(50) DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'success', 'failed', 'cancelled')),
     started_at TIMESTAMPTZ,
     completed_at TIMESTAMPTZ,
     duration_seconds INTEGER,
@@ -853,9 +836,8 @@ CREATE TABLE ansible_jobs (
     -- Requester
     triggered_by VARCHAR(255),
         -- User ID or 'system'
-    trigger_source VARCHAR(50),
-        -- 'manual', 'scheduled', 'workflow', 'api'
-
+    trigger_source VARCHAR(50)
+        CHECK (trigger_source IN ('manual', 'scheduled', 'workflow', 'api')),
     -- Audit
     created_at TIMESTAMPTZ DEFAULT NOW(),
     updated_at TIMESTAMPTZ DEFAULT NOW(),
