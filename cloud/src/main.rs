@@ -34,6 +34,21 @@ enum Command {
     },
     /// Apply pending migrations and exit.
     Migrate,
+    /// Apply pending migrations, then load sample data. Safe to run repeatedly.
+    Seed {
+        /// Load the demo tenant: a hotspot, packages and a billing plan, vouchers, a client
+        /// with registered devices and an operator login.
+        #[arg(long)]
+        demo: bool,
+        /// Password of the demo operator (used only when the operator is created).
+        #[arg(
+            long,
+            env = "HOTSPOT_DEMO_PASSWORD",
+            hide_env_values = true,
+            default_value = "hotspot-demo"
+        )]
+        operator_password: String,
+    },
 }
 
 #[tokio::main]
@@ -49,6 +64,25 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Migrate => Ok(()),
+        Command::Seed {
+            demo,
+            operator_password,
+        } => {
+            anyhow::ensure!(demo, "nothing to seed: pass --demo");
+            let report = db::demo::seed_demo(&pool, &operator_password).await?;
+            println!(
+                "demo tenant {} {}\noperator login: {}\nvoucher codes: {}",
+                report.tenant_id,
+                if report.created {
+                    "created"
+                } else {
+                    "already present (unchanged)"
+                },
+                report.operator_email,
+                report.vouchers.join(" ")
+            );
+            Ok(())
+        }
         Command::Serve { listen } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -1,9 +1,13 @@
-//! The PostgreSQL side: the connection pool and the migration runner.
+//! The PostgreSQL side: the connection pool, the migration runner, the transaction helpers that
+//! put each request under row-level security ([`tenant_transaction`], [`service_transaction`]),
+//! and the demo seed ([`demo`]).
 //!
 //! Migrations are the plain SQL files of `migrations/cloud/`, embedded at build time and applied
 //! in name order, each in its own transaction with its record in `schema_migrations`. A
 //! session-level advisory lock makes replicas that start together apply them once. An applied
 //! migration whose text has changed is refused: shipped migrations are never edited.
+
+pub mod demo;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sha2::{Digest, Sha256};
@@ -130,6 +134,45 @@ async fn migrate_locked(
         report.applied.push(name.to_string());
     }
     Ok(report)
+}
+
+/// The role requests run as: it owns nothing and cannot bypass row-level security.
+pub const SERVICE_ROLE: &str = "hotspot_app";
+
+/// Opens a transaction that acts for one tenant: as [`SERVICE_ROLE`] (so row-level security
+/// holds even when the pool logs in as the schema owner, which must then be a member of that
+/// role), with `app.tenant_id` and, for a signed-in user, `app.user_id` set for this transaction
+/// only. Every request's database work goes through one of these.
+pub async fn tenant_transaction<'a>(
+    client: &'a mut deadpool_postgres::Object,
+    tenant: uuid::Uuid,
+    user: Option<uuid::Uuid>,
+) -> Result<deadpool_postgres::Transaction<'a>, DbError> {
+    let tx = service_transaction(client).await?;
+    tx.execute(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
+        &[
+            &tenant.to_string(),
+            &user.map(|u| u.to_string()).unwrap_or_default(),
+        ],
+    )
+    .await?;
+    Ok(tx)
+}
+
+/// Opens a transaction as [`SERVICE_ROLE`] with no tenant: it sees no tenant's rows, and is for
+/// the cross-tenant SECURITY DEFINER functions (device token, payment callback, NAS lookup,
+/// tenant listing) that find out which tenant a request belongs to.
+pub async fn service_transaction(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, DbError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SET LOCAL ROLE hotspot_app; \
+         SELECT set_config('app.tenant_id', '', true), set_config('app.user_id', '', true)",
+    )
+    .await?;
+    Ok(tx)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -155,3 +155,64 @@ pub async fn get(url: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A fresh database with every migration applied.
+pub async fn migrated_db() -> TestDb {
+    let db = TestDb::new().await;
+    db::migrate(&db.pool()).await.unwrap();
+    db
+}
+
+impl TestDb {
+    /// A connection of its own (as the schema owner, like the migration runner).
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+}
+
+/// The test fixture: at least one row in every tenant-scoped table for one tenant.
+const TENANT_FIXTURE: &str = include_str!("sql/tenant_fixture.sql");
+
+/// Loads the fixture for a new tenant (as the owner). `n` (1-250) must differ between the tenants
+/// of one database: it picks the NAS address 192.0.2.n and other globally unique values.
+pub async fn seed_tenant(client: &tokio_postgres::Client, n: u8) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    let sql = TENANT_FIXTURE
+        .replace("{T}", &id.to_string())
+        .replace("{S}", &format!("t{n}"))
+        .replace("{N}", &n.to_string());
+    client.batch_execute(&sql).await.unwrap();
+    id
+}
+
+/// Opens a transaction as `role` (e.g. `hotspot_app`), with `app.tenant_id` and `app.user_id`
+/// set for that transaction when given. The caller commits or drops it.
+pub async fn begin_as<'a>(
+    client: &'a mut tokio_postgres::Client,
+    role: &str,
+    tenant: Option<&str>,
+    user: Option<uuid::Uuid>,
+) -> tokio_postgres::Transaction<'a> {
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute(&format!("SET LOCAL ROLE {role}"))
+        .await
+        .unwrap();
+    if let Some(tenant) = tenant {
+        tx.execute("SELECT set_config('app.tenant_id', $1, true)", &[&tenant])
+            .await
+            .unwrap();
+    }
+    if let Some(user) = user {
+        tx.execute(
+            "SELECT set_config('app.user_id', $1, true)",
+            &[&user.to_string()],
+        )
+        .await
+        .unwrap();
+    }
+    tx
+}

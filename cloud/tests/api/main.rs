@@ -1,5 +1,10 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
+mod demo;
+mod functions;
 mod helpers;
 mod migrations;
 mod mpesa;
+mod radius;
+mod rls;
+mod schema;
