@@ -53,10 +53,10 @@ as_pg_owner() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_cluster DIR PORT: initialises (once) and starts a private cluster listening on
-# 127.0.0.1:PORT with trust auth; sets DATABASE_URL to its postgres database.
+# start_cluster DIR PORT [SERVER-OPTIONS]: initialises (once) and starts a private cluster
+# listening on 127.0.0.1:PORT with trust auth; sets DATABASE_URL to its postgres database.
 start_cluster() {
-    local dir=$1 port=$2 bin
+    local dir=$1 port=$2 extra=${3:-} bin
     bin=$(pg_bindir)
     [ -n "$bin" ] || die "no PostgreSQL binaries under /usr/lib/postgresql"
     mkdir -p "$dir"
@@ -65,7 +65,7 @@ start_cluster() {
         as_pg_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
     fi
     as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 $extra" start >/dev/null \
         || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }

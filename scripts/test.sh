@@ -23,7 +23,8 @@ elif pg_answers "postgres://postgres@127.0.0.1:5432/postgres"; then
     echo "using the server on 127.0.0.1:5432"
 else
     pg_dir=$(mktemp -d /tmp/hotspot-test-pg.XXXXXX)
-    start_cluster "$pg_dir" "$(free_port 55432)"
+    # Throwaway data: durability off makes the per-test databases cheap.
+    start_cluster "$pg_dir" "$(free_port 55432)" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     echo "started a throwaway cluster in $pg_dir"
 fi
 
