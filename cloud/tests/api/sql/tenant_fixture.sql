@@ -33,6 +33,15 @@ BEGIN
     INSERT INTO client_hotspot_access (tenant_id, client_id, hotspot_id, mac_address)
         VALUES (t, cl, hs, 'AA:BB:CC:00:00:02');
     INSERT INTO hotspot_analytics (tenant_id, hotspot_id, date) VALUES (t, hs, current_date);
+    INSERT INTO edge_events (tenant_id, event_id, device_id, kind, occurred_at)
+        SELECT t, gen_random_uuid(), d.id, 'device_health', now()
+        FROM hotspot_devices d WHERE d.tenant_id = t;
+    INSERT INTO hotspot_voucher_redemptions (tenant_id, voucher_id, hotspot_id, mac_address,
+                                             redeemed_at, accepted)
+        VALUES (t, v, hs, 'aa:bb:cc:00:00:01', now(), true);
+    INSERT INTO hotspot_settings (tenant_id, hotspot_id, key, value)
+        VALUES (t, hs, 'portal.welcome', 'Karibu {S}');
+    INSERT INTO hotspot_kicks (tenant_id, hotspot_id, mac_address) VALUES (t, hs, 'aa:bb:cc:00:00:01');
     INSERT INTO billing_products (tenant_id, name, service_package_id) VALUES (t, 'Internet', pkg)
         RETURNING id INTO prod;
     INSERT INTO billing_subscription_plans (tenant_id, product_id, name) VALUES (t, prod, 'Monthly')
