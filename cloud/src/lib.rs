@@ -4,6 +4,7 @@
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
 //! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
 //! - [`routes`]: the HTTP API.
+//! - [`sync`]: router provisioning and the edge sync (event ingest, change pull).
 //! - [`telemetry`]: logging setup.
 //!
 //! [`serve`] takes its listener and shutdown future from the caller, so tests bind port 0.
@@ -11,6 +12,7 @@
 pub mod db;
 pub mod mpesa;
 pub mod routes;
+pub mod sync;
 pub mod telemetry;
 
 use std::future::Future;

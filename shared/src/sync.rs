@@ -49,6 +49,27 @@ pub struct EdgeClock {
     pub wall_trusted: bool,
 }
 
+/// When an event happened, in Unix milliseconds, from the clocks the edge sent and the time the
+/// cloud received the push (see the module docs). Never later than `received_ms`.
+pub fn place(at: &EdgeClock, sent: &EdgeClock, received_ms: i64) -> i64 {
+    let placed = if at.boot_id == sent.boot_id && at.uptime_ms <= sent.uptime_ms {
+        // Same boot: the monotonic clock gives the exact age of the event at sending.
+        let age = (sent.uptime_ms - at.uptime_ms) as i64;
+        let sent_wall = if sent.wall_trusted {
+            sent.wall_ms
+        } else {
+            received_ms
+        };
+        sent_wall - age
+    } else if at.wall_trusted {
+        at.wall_ms
+    } else {
+        // An earlier boot with an unsynchronised clock: nothing better than arrival.
+        received_ms
+    };
+    placed.min(received_ms)
+}
+
 /// A batch of events from one edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -291,6 +312,8 @@ pub struct Plan {
 pub enum VoucherType {
     TimeBased,
     DataBased,
+    /// Neither time nor data runs out; ends by expiry date or an operator.
+    Unlimited,
 }
 
 /// A voucher of this hotspot (`hotspot_vouchers`).
@@ -388,6 +411,33 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_str(PUSH).unwrap();
         v["events"][1]["data"]["mac"] = "not-a-mac".into();
         assert!(serde_json::from_value::<PushRequest>(v).is_err());
+    }
+
+    #[test]
+    fn events_are_placed_by_the_monotonic_clock_when_the_wall_clock_was_wrong() {
+        let boot = Uuid::from_u128(1);
+        let clock = |boot_id, uptime_ms, wall_ms, wall_trusted| EdgeClock {
+            boot_id,
+            uptime_ms,
+            wall_ms,
+            wall_trusted,
+        };
+        let received = 1_800_000_000_000;
+        // Booted in 1970 (no RTC), NTP synced later: the push's clock is right.
+        let at = clock(boot, 60_000, 60_000, false);
+        let sent = clock(boot, 3_660_000, received - 500, true);
+        assert_eq!(place(&at, &sent, received), received - 500 - 3_600_000);
+        // Never synced: arrival stands in for the send time.
+        let sent = clock(boot, 3_660_000, 3_660_000, false);
+        assert_eq!(place(&at, &sent, received), received - 3_600_000);
+        // Another boot: only a trusted wall clock helps, else arrival.
+        let old = clock(Uuid::from_u128(2), 5, received - 86_400_000, true);
+        assert_eq!(place(&old, &sent, received), received - 86_400_000);
+        let old = clock(Uuid::from_u128(2), 5, 12, false);
+        assert_eq!(place(&old, &sent, received), received);
+        // A clock ahead of the cloud's is not believed past arrival.
+        let ahead = clock(Uuid::from_u128(2), 5, received + 10_000, true);
+        assert_eq!(place(&ahead, &sent, received), received);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! HTTP routes of the cloud service.
 
 pub mod health;
+pub mod sync;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::AppState;
 
@@ -12,5 +15,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .merge(sync_routes())
         .with_state(state)
+}
+
+/// The routers' API. Bodies may be gzip; the size limit applies after decompression.
+fn sync_routes() -> Router<AppState> {
+    Router::new()
+        .route("/sync/v1/claim", post(sync::claim))
+        .route("/sync/v1/events", post(sync::push))
+        .route("/sync/v1/changes", get(sync::changes))
+        .route("/sync/v1/rotate", post(sync::rotate))
+        .layer(DefaultBodyLimit::max(hotspot_shared::sync::MAX_PUSH_BYTES))
+        .layer(RequestDecompressionLayer::new().gzip(true))
 }

@@ -106,6 +106,11 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// A connection as the schema owner, for setting up and inspecting rows.
+    pub async fn owner(&self) -> tokio_postgres::Client {
+        self._db.connect().await
+    }
 }
 
 impl Drop for TestApp {

@@ -8,3 +8,4 @@ mod mpesa;
 mod radius;
 mod rls;
 mod schema;
+mod sync;

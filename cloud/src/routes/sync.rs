@@ -1,0 +1,96 @@
+//! The routers' endpoints: claim, push events, pull changes, rotate the credential.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hotspot_shared::sync::{PullResponse, PushRequest, PushResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::sync::device::{self, ClaimRequest, ClaimResponse, Device};
+use crate::sync::{SyncError, ingest, pull};
+
+impl IntoResponse for SyncError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            SyncError::Unauthorized | SyncError::ClaimRefused => StatusCode::UNAUTHORIZED,
+            SyncError::Version(_) => StatusCode::BAD_REQUEST,
+            SyncError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            SyncError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SyncError::Db(e) => {
+                tracing::error!(error = %e, "sync: database failure");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "internal error"})),
+                )
+                    .into_response();
+            }
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+async fn device(state: &AppState, headers: &HeaderMap) -> Result<Device, SyncError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(SyncError::Unauthorized)?;
+    device::authenticate(&state.pool, token.trim()).await
+}
+
+/// `POST /sync/v1/claim`
+pub async fn claim(
+    State(state): State<AppState>,
+    Json(req): Json<ClaimRequest>,
+) -> Result<Json<ClaimResponse>, SyncError> {
+    Ok(Json(device::claim(&state.pool, &req).await?))
+}
+
+/// `POST /sync/v1/events`: the body may be gzip (`Content-Encoding: gzip`).
+pub async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<PushResponse>, SyncError> {
+    let device = device(&state, &headers).await?;
+    let push: PushRequest = serde_json::from_slice(&body)
+        .map_err(|e| SyncError::Invalid(format!("malformed batch: {e}")))?;
+    Ok(Json(
+        ingest::ingest(&state.pool, &device, &push, chrono::Utc::now()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /sync/v1/changes?cursor=…&limit=…`
+pub async fn changes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PullQuery>,
+) -> Result<Json<PullResponse>, SyncError> {
+    let device = device(&state, &headers).await?;
+    let limit = q
+        .limit
+        .unwrap_or(hotspot_shared::sync::MAX_CHANGES_PER_PULL);
+    Ok(Json(
+        pull::pull(&state.pool, &device, q.cursor.as_deref(), limit).await?,
+    ))
+}
+
+/// `POST /sync/v1/rotate`: a new token for the calling device; the old one stops working.
+pub async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, SyncError> {
+    let device = device(&state, &headers).await?;
+    Ok(Json(
+        json!({ "token": device::rotate(&state.pool, &device).await? }),
+    ))
+}
