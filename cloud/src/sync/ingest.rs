@@ -186,7 +186,6 @@ async fn apply_sessions_started(
                      $9::uuid[], $10::text[], $11::text[])
               AS s(id, mac, kind, start, ip, code, access, fp, ua)
          LEFT JOIN client_hotspot_access a ON a.id = s.access AND a.hotspot_id = $2
-         WHERE NOT EXISTS (SELECT 1 FROM hotspot_sessions x WHERE x.id = s.id)
          ON CONFLICT (id, start_time) DO NOTHING",
         &[&device.tenant_id, &device.hotspot_id, &id, &mac, &kind, &start, &ip, &code, &access, &fp, &ua],
     )
