@@ -1,0 +1,201 @@
+//! The nftables backend: [`Firewall`] enforced by the kernel through `nft -j -f -`.
+//!
+//! Owns the product's table ([`render::TABLE`]) and nothing else. Every call renders one batch
+//! with [`render`] and applies it as one transaction; the kernel applies all of it or none, so a
+//! crash at any moment leaves either the old or the new table. What was applied is remembered in
+//! [`Applied`] so [`Firewall::reapply`] can rebuild the table after OpenWrt's fw4 reload flushed
+//! the ruleset.
+//!
+//! This module must not decide who may pass: it enforces what the session logic hands it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+use hotspot_shared::MacAddr;
+
+use super::render::{self, Layout};
+use super::state::Applied;
+use super::{Counters, Firewall, FirewallError, Grant};
+
+/// How the backend is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftSettings {
+    pub layout: Layout,
+    /// The `nft` program and any arguments before ours: `["nft"]` on a router; tests use
+    /// `["ip", "netns", "exec", "NS", "nft"]` to drive a namespace.
+    pub command: Vec<String>,
+    /// Whether [`Firewall::stop`] takes every client out (the portal stays enforced either way).
+    pub stop_removes_clients: bool,
+}
+
+/// The nftables backend.
+#[derive(Debug)]
+pub struct Nft {
+    settings: NftSettings,
+    /// What the kernel holds now, as far as this process applied it. Locked for the whole of each
+    /// change so two changes never interleave.
+    applied: Mutex<Applied>,
+}
+
+impl Nft {
+    /// A backend that has applied nothing yet: call [`Firewall::reconcile`] first.
+    pub fn new(settings: NftSettings) -> Self {
+        Nft {
+            settings,
+            applied: Mutex::new(Applied::default()),
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Applied>, FirewallError> {
+        self.applied.lock().map_err(|_| FirewallError::Poisoned)
+    }
+
+    /// Runs nft with `args`, feeding `input`; returns stdout, or stderr in the error.
+    fn nft(&self, args: &[&str], input: Option<&str>) -> Result<String, FirewallError> {
+        let (program, pre) = self
+            .settings
+            .command
+            .split_first()
+            .ok_or_else(|| FirewallError::Nft("no nft command configured".into()))?;
+        let mut child = Command::new(program)
+            .args(pre)
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| FirewallError::Nft(format!("cannot run {program}: {e}")))?;
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin
+                .write_all(text.as_bytes())
+                .map_err(|e| FirewallError::Nft(format!("writing to {program}: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| FirewallError::Nft(format!("waiting for {program}: {e}")))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(FirewallError::Nft(format!(
+                "{} {} ({}): {}",
+                program,
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    fn apply(&self, batch: &[serde_json::Value]) -> Result<(), FirewallError> {
+        self.nft(&["-j", "-f", "-"], Some(&render::payload_text(batch)))
+            .map(drop)
+    }
+
+    fn read_counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
+        let text = self.nft(
+            &["-j", "list", "counters", "table", "inet", render::TABLE],
+            None,
+        )?;
+        render::parse_counters(&text).map_err(FirewallError::Nft)
+    }
+
+    /// Rebuilds the whole table from `grants`, carrying over the counters still in the kernel.
+    fn rebuild(&self, applied: &mut Applied, grants: &[Grant]) -> Result<(), FirewallError> {
+        // No table yet (first start, or flushed by a reload): counters start from zero.
+        let carried = self.read_counters().unwrap_or_default();
+        self.apply(&render::rebuild(&self.settings.layout, grants, &carried))?;
+        *applied = Applied::from_grants(grants);
+        Ok(())
+    }
+
+    /// Removes the table and every client in it (uninstall). Guests then pass unchecked unless
+    /// another firewall stops them.
+    pub fn remove(&self) -> Result<(), FirewallError> {
+        let mut applied = self.lock()?;
+        self.apply(&render::remove_table())?;
+        *applied = Applied::default();
+        Ok(())
+    }
+}
+
+impl Firewall for Nft {
+    fn grant(&self, grant: &Grant) -> Result<(), FirewallError> {
+        let mut applied = self.lock()?;
+        let batch = render::grant(applied.get(grant.mac), grant);
+        match self.apply(&batch) {
+            Ok(()) => {
+                applied.set(grant.clone());
+                Ok(())
+            }
+            Err(e) => {
+                // The table is not what we applied (flushed by a reload, changed by hand):
+                // rebuild it whole, with this client in.
+                tracing::warn!(error = %e, mac = %grant.mac, "one-client change failed; rebuilding the table");
+                let mut grants = applied.grants();
+                grants.retain(|g| g.mac != grant.mac);
+                grants.push(grant.clone());
+                self.rebuild(&mut applied, &grants)
+            }
+        }
+    }
+
+    fn revoke(&self, mac: MacAddr) -> Result<(), FirewallError> {
+        let mut applied = self.lock()?;
+        let Some(previous) = applied.get(mac).cloned() else {
+            return Ok(());
+        };
+        match self.apply(&render::revoke(&previous)) {
+            Ok(()) => {
+                applied.remove(mac);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %mac, "one-client removal failed; rebuilding the table");
+                let mut grants = applied.grants();
+                grants.retain(|g| g.mac != mac);
+                self.rebuild(&mut applied, &grants)
+            }
+        }
+    }
+
+    fn reconcile(&self, grants: &[Grant]) -> Result<(), FirewallError> {
+        let mut applied = self.lock()?;
+        self.rebuild(&mut applied, grants)
+    }
+
+    fn counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
+        match self.read_counters() {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                // Most likely a fw4 reload flushed the ruleset: put the clients back (their
+                // counters restart from zero) rather than leave everyone cut off.
+                tracing::warn!(error = %e, "cannot read counters; re-applying the table");
+                self.reapply()?;
+                self.read_counters()
+            }
+        }
+    }
+
+    fn reapply(&self) -> Result<(), FirewallError> {
+        let mut applied = self.lock()?;
+        let grants = applied.grants();
+        self.rebuild(&mut applied, &grants)
+    }
+
+    fn stop(&self) -> Result<(), FirewallError> {
+        if self.settings.stop_removes_clients {
+            let mut applied = self.lock()?;
+            // The table stays: guests not logged in still meet the portal, not an open network.
+            self.rebuild(&mut applied, &[])
+        } else {
+            Ok(())
+        }
+    }
+}
