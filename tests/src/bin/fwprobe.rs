@@ -1,0 +1,134 @@
+//! `fwprobe`: the small network programs the firewall tests run inside their namespaces.
+//!
+//! Every probe has a timeout and exits 0 on success, 1 on failure, so a test reads the exit status.
+//! - `http-get ADDR PORT` prints the response (status line, headers, body).
+//! - `tcp-hello ADDR PORT MS` succeeds when the server's `hello` line arrives.
+//! - `udp-ask ADDR PORT MS` succeeds when a datagram comes back.
+//! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002.
+//! - `serve-dns`: a UDP echo on port 53 standing in for the router's DNS.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn addr(a: &str, p: &str) -> SocketAddr {
+    let ip: IpAddr = a.parse().expect("address");
+    SocketAddr::new(ip, p.parse().expect("port"))
+}
+
+fn ms(s: &str) -> Duration {
+    Duration::from_millis(s.parse().expect("milliseconds"))
+}
+
+fn http_get(to: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let host = match to {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn tcp_hello(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    let mut s = TcpStream::connect_timeout(&to, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut buf = [0u8; 6];
+    s.read_exact(&mut buf)?;
+    Ok(&buf == b"hello\n")
+}
+
+fn udp_ask(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    let bind: SocketAddr = if to.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    let s = UdpSocket::bind(bind)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.send_to(b"ping", to)?;
+    let mut buf = [0u8; 16];
+    let (n, _) = s.recv_from(&mut buf)?;
+    Ok(&buf[..n] == b"ping")
+}
+
+fn udp_echo(port: u16) {
+    let s = UdpSocket::bind(("::", port)).expect("bind udp");
+    let mut buf = [0u8; 1500];
+    loop {
+        if let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], from);
+        }
+    }
+}
+
+fn serve_tcp(port: u16, reply: fn(&mut TcpStream)) {
+    let l = TcpListener::bind(("::", port)).expect("bind tcp");
+    for mut c in l.incoming().flatten() {
+        std::thread::spawn(move || reply(&mut c));
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ok = match a.as_slice() {
+        ["http-get", host, port] => match http_get(addr(host, port)) {
+            Ok(text) => {
+                print!("{text}");
+                true
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                false
+            }
+        },
+        ["tcp-hello", host, port, t] => tcp_hello(addr(host, port), ms(t)).unwrap_or(false),
+        ["udp-ask", host, port, t] => udp_ask(addr(host, port), ms(t)).unwrap_or(false),
+        ["serve-upstream"] => {
+            std::thread::spawn(|| udp_echo(5002));
+            std::thread::spawn(|| {
+                serve_tcp(5001, |c| {
+                    let _ = c.write_all(b"hello\n");
+                })
+            });
+            serve_tcp(80, |c| {
+                // Read the whole request first: closing with unread data would reset the
+                // connection before the client reads the answer.
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nUPSTREAM\n",
+                );
+            });
+            true
+        }
+        ["serve-dns"] => {
+            udp_echo(53);
+            true
+        }
+        _ => {
+            eprintln!("usage: fwprobe http-get|tcp-hello|udp-ask|serve-upstream|serve-dns ...");
+            false
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,293 @@
+//! The nftables firewall against a real kernel, in namespaces these tests create and remove:
+//! guest1, guest2 ↔ edge ↔ upstream, with the real `hotspotd` portal in the edge namespace.
+//!
+//! Skipped (with a message) unless run as root with `ip` and `nft` installed. The tests share one
+//! lock: rate measurements must not compete with each other for the CPU.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hotspot_edge::firewall::nft::{Nft, NftSettings};
+use hotspot_edge::firewall::render::{self, Layout};
+use hotspot_edge::firewall::{Firewall, Grant};
+use hotspot_system_tests::binary;
+use hotspot_system_tests::netns::{self, Topology, addr::*, wait_until};
+
+const PORTAL_PORT: u16 = 2050;
+const PROBE: &str = env!("CARGO_BIN_EXE_fwprobe");
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+macro_rules! require_netns {
+    () => {
+        if let Some(why) = netns::unavailable() {
+            eprintln!("SKIPPED: network-namespace firewall test needs root, ip and nft: {why}");
+            return;
+        }
+    };
+}
+
+/// The topology with upstream servers, the DNS stand-in and the real portal running.
+struct Site {
+    t: Topology,
+    _state: tempfile::TempDir,
+}
+
+impl Site {
+    fn start() -> Site {
+        let mut t = Topology::new();
+        let up = t.upstream.spawn(&[PROBE, "serve-upstream"]);
+        t.keep(up);
+        let dns = t.edge.spawn(&[PROBE, "serve-dns"]);
+        t.keep(dns);
+        let state = tempfile::tempdir().unwrap();
+        let config = state.path().join("edge.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n[portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n",
+                state.path().join("edge.db")
+            ),
+        )
+        .unwrap();
+        let hotspotd = binary("hotspotd");
+        let portal = t.edge.spawn(&[
+            hotspotd.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        t.keep(portal);
+        let port = PORTAL_PORT.to_string();
+        assert!(
+            wait_until(Duration::from_secs(20), || t.edge.ok(&[
+                PROBE,
+                "http-get",
+                "127.0.0.1",
+                &port
+            ])),
+            "the portal did not start in the edge namespace"
+        );
+        assert!(
+            wait_until(Duration::from_secs(5), || t.upstream.ok(&[
+                PROBE,
+                "tcp-hello",
+                "127.0.0.1",
+                "5001",
+                "500"
+            ])),
+            "upstream servers did not start"
+        );
+        // No table yet: both guests reach the upstream over both families once neighbour
+        // discovery has settled. Later "dropped" results mean the firewall dropped them.
+        for g in [&t.guest1, &t.guest2] {
+            for a in [UPSTREAM_V4, UPSTREAM_V6] {
+                assert!(
+                    wait_until(Duration::from_secs(10), || tcp(g, a)),
+                    "{a} not reachable from {} without a firewall",
+                    g.name
+                );
+            }
+        }
+        Site { t, _state: state }
+    }
+
+    fn firewall(&self) -> Nft {
+        let mut command = self.t.edge.prefix();
+        command.push("nft".into());
+        Nft::new(NftSettings {
+            layout: Layout {
+                lan_interface: LAN.into(),
+                portal_port: PORTAL_PORT,
+                garden: vec![
+                    format!("{GARDEN_V4}/32").parse().unwrap(),
+                    format!("{GARDEN_V6}/128").parse().unwrap(),
+                ],
+            },
+            command,
+            stop_removes_clients: false,
+        })
+    }
+}
+
+fn guest1(down: u32, up: u32) -> Grant {
+    Grant {
+        mac: GUEST1_MAC.parse().unwrap(),
+        addrs: vec![GUEST1_V4.parse().unwrap(), GUEST1_V6.parse().unwrap()],
+        down_kbps: down,
+        up_kbps: up,
+    }
+}
+
+fn guest2(down: u32, up: u32) -> Grant {
+    Grant {
+        mac: GUEST2_MAC.parse().unwrap(),
+        addrs: vec![GUEST2_V4.parse().unwrap(), GUEST2_V6.parse().unwrap()],
+        down_kbps: down,
+        up_kbps: up,
+    }
+}
+
+/// What a guest gets for `GET http://ADDR/`.
+fn http(ns: &netns::Netns, addr: &str) -> String {
+    let out = ns.output(&[PROBE, "http-get", addr, "80"]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn tcp(ns: &netns::Netns, addr: &str) -> bool {
+    ns.ok(&[PROBE, "tcp-hello", addr, "5001", "700"])
+}
+
+fn udp(ns: &netns::Netns, addr: &str, port: &str) -> bool {
+    ns.ok(&[PROBE, "udp-ask", addr, port, "700"])
+}
+
+/// Asserts that `ns` reaches the upstream over both families (TCP, UDP and HTTP).
+fn assert_passes(ns: &netns::Netns, who: &str) {
+    for a in [UPSTREAM_V4, UPSTREAM_V6] {
+        assert!(tcp(ns, a), "{who}: TCP to {a} should pass");
+        assert!(udp(ns, a, "5002"), "{who}: UDP to {a} should pass");
+        let page = http(ns, a);
+        assert!(
+            page.contains("UPSTREAM"),
+            "{who}: HTTP to {a} should reach it, got: {page}"
+        );
+    }
+}
+
+/// Asserts that `ns` is held at the portal over both families.
+fn assert_held(ns: &netns::Netns, who: &str) {
+    for a in [UPSTREAM_V4, UPSTREAM_V6] {
+        assert!(!tcp(ns, a), "{who}: TCP to {a} should be dropped");
+        assert!(!udp(ns, a, "5002"), "{who}: UDP to {a} should be dropped");
+        let page = http(ns, a);
+        assert!(
+            page.contains("Free WiFi") && !page.contains("UPSTREAM"),
+            "{who}: HTTP to {a} should land on the portal, got: {page}"
+        );
+    }
+}
+
+#[test]
+fn before_login_a_guest_gets_dns_the_portal_and_the_walled_garden_only() {
+    require_netns!();
+    let _serial = serial();
+    let site = Site::start();
+    let fw = site.firewall();
+    fw.reconcile(&[]).unwrap();
+    let g = &site.t.guest1;
+    // Without our table the guest would reach everything: the test can tell the difference.
+    assert_held(g, "guest1 before login");
+    for dns in [EDGE_LAN_V4, EDGE_LAN_V6] {
+        assert!(
+            udp(g, dns, "53"),
+            "DNS to the router at {dns} must work before login"
+        );
+    }
+    for a in [GARDEN_V4, GARDEN_V6] {
+        assert!(
+            tcp(g, a),
+            "walled garden {a} must be reachable before login"
+        );
+        assert!(
+            http(g, a).contains("UPSTREAM"),
+            "HTTP to the walled garden {a} is not redirected"
+        );
+    }
+    // Addresses dnsmasq puts into the domain sets are reachable too.
+    let edge_nft = |cmd: &str| {
+        let out = site.t.edge.output(&["nft", cmd]);
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    edge_nft(&format!(
+        "add element inet {} {} {{ {UPSTREAM_V4} }}",
+        render::TABLE,
+        render::names::GARDEN_DNS4
+    ));
+    assert!(
+        tcp(g, UPSTREAM_V4),
+        "an address in garden_dns4 is reachable"
+    );
+    assert!(!tcp(g, UPSTREAM_V6), "while other addresses stay closed");
+}
+
+#[test]
+fn after_login_traffic_passes_and_a_kick_cuts_it_within_a_second() {
+    require_netns!();
+    let _serial = serial();
+    let site = Site::start();
+    let fw = site.firewall();
+    fw.reconcile(&[]).unwrap();
+    let started = Instant::now();
+    fw.grant(&guest1(0, 0)).unwrap();
+    let grant_ms = started.elapsed().as_millis();
+    assert_passes(&site.t.guest1, "guest1 after login");
+    assert_held(&site.t.guest2, "guest2, not logged in");
+
+    fw.revoke(GUEST1_MAC.parse().unwrap()).unwrap();
+    let kicked = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(1), || !udp(
+            &site.t.guest1,
+            UPSTREAM_V4,
+            "5002"
+        )),
+        "a kicked guest still passed 1 s later"
+    );
+    let cut_ms = kicked.elapsed().as_millis();
+    assert_held(&site.t.guest1, "guest1 after the kick");
+    eprintln!("grant took {grant_ms} ms; traffic cut {cut_ms} ms after the kick returned");
+}
+
+#[test]
+fn a_restart_keeps_logged_in_guests_and_drops_expired_ones_and_a_flush_is_repaired() {
+    require_netns!();
+    let _serial = serial();
+    let site = Site::start();
+    let first = site.firewall();
+    first.reconcile(&[guest1(0, 0), guest2(0, 0)]).unwrap();
+    assert_passes(&site.t.guest1, "guest1");
+    assert_passes(&site.t.guest2, "guest2");
+    let before = first.counters().unwrap()[&guest1(0, 0).mac];
+    assert!(before.bytes_up > 0 && before.bytes_down > 0, "{before:?}");
+    drop(first);
+
+    // The daemon restarts; guest2's session expired while it was down.
+    let second = site.firewall();
+    second.reconcile(&[guest1(0, 0)]).unwrap();
+    assert_passes(&site.t.guest1, "guest1 after the restart");
+    assert_held(&site.t.guest2, "guest2, expired during the restart");
+    let after = second.counters().unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(
+        after[&guest1(0, 0).mac].bytes_up > before.bytes_up,
+        "counters carried over the restart"
+    );
+
+    // fw4 reload: the whole ruleset is flushed; everyone would pass unchecked.
+    assert!(site.t.edge.ok(&["nft", "flush", "ruleset"]));
+    assert!(tcp(&site.t.guest2, UPSTREAM_V4), "no table, no portal");
+    second.reapply().unwrap();
+    assert_passes(&site.t.guest1, "guest1 after reapply");
+    assert_held(&site.t.guest2, "guest2 after reapply");
+
+    // A change arriving while the table is gone rebuilds it rather than failing.
+    assert!(site.t.edge.ok(&["nft", "flush", "ruleset"]));
+    second.grant(&guest2(0, 0)).unwrap();
+    assert_passes(&site.t.guest1, "guest1 after a grant rebuilt the table");
+    assert_passes(&site.t.guest2, "guest2 granted onto a flushed ruleset");
+
+    // Stopping with stop_removes_clients = false leaves them through.
+    second.stop().unwrap();
+    assert_passes(&site.t.guest1, "guest1 after stop");
+}
