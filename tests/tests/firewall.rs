@@ -291,3 +291,119 @@ fn a_restart_keeps_logged_in_guests_and_drops_expired_ones_and_a_flush_is_repair
     second.stop().unwrap();
     assert_passes(&site.t.guest1, "guest1 after stop");
 }
+
+/// One iperf3 run's result, as the receiver saw it.
+#[derive(Debug)]
+struct Iperf {
+    bytes: u64,
+    bits_per_second: f64,
+    mss: u64,
+}
+
+fn iperf_result(out: &std::process::Output, who: &str) -> Iperf {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{who}: iperf3 gave no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let recv = &v["end"]["sum_received"];
+    Iperf {
+        bytes: recv["bytes"].as_u64().expect("received bytes"),
+        bits_per_second: recv["bits_per_second"].as_f64().expect("rate"),
+        mss: v["start"]["tcp_mss_default"].as_u64().unwrap_or(1448),
+    }
+}
+
+#[test]
+fn two_guests_hold_their_plan_rates_at_once_and_counters_match_iperf3() {
+    require_netns!();
+    if !netns::have("iperf3") {
+        eprintln!("SKIPPED: rate test needs iperf3");
+        return;
+    }
+    let _serial = serial();
+    let mut site = Site::start();
+    let fw = site.firewall();
+    let plans = [(guest1(2000, 2000), "5201"), (guest2(5000, 5000), "5202")];
+    fw.reconcile(&[plans[0].0.clone(), plans[1].0.clone()])
+        .unwrap();
+    for (_, port) in &plans {
+        let server = site.t.upstream.spawn(&["iperf3", "-s", "-p", port]);
+        site.t.keep(server);
+        assert!(
+            wait_until(Duration::from_secs(5), || site.t.upstream.ok(&[
+                PROBE,
+                "tcp-open",
+                "127.0.0.1",
+                port,
+                "300"
+            ])),
+            "iperf3 server on {port} did not start"
+        );
+    }
+    let guests = [&site.t.guest1, &site.t.guest2];
+    let mut failures = Vec::new();
+    for (direction, reverse) in [("upload", false), ("download", true)] {
+        let before = fw.counters().unwrap();
+        let runs: Vec<_> = plans
+            .iter()
+            .zip(guests)
+            .map(|((_, port), g)| {
+                let mut args = vec!["iperf3", "-c", UPSTREAM_V4, "-p", port, "-t", "10", "-J"];
+                if reverse {
+                    args.push("-R");
+                }
+                g.spawn(&args)
+            })
+            .collect();
+        let outputs: Vec<_> = runs
+            .into_iter()
+            .map(|r| r.finish(Duration::from_secs(40)))
+            .collect();
+        let after = fw.counters().unwrap();
+        for ((grant, _), out) in plans.iter().zip(&outputs) {
+            let who = format!("{} {direction}", grant.mac);
+            let r = iperf_result(out, &who);
+            let plan = f64::from(if reverse {
+                grant.down_kbps
+            } else {
+                grant.up_kbps
+            }) * 1000.0;
+            let ratio = r.bits_per_second / plan;
+            // The counter counts IP packets: the payload plus 52 bytes of IPv4 and TCP headers
+            // (with timestamps) per full segment.
+            let counted = {
+                let (a, b) = (after[&grant.mac], before[&grant.mac]);
+                if reverse {
+                    a.bytes_down - b.bytes_down
+                } else {
+                    a.bytes_up - b.bytes_up
+                }
+            };
+            let expected = r.bytes + r.bytes.div_ceil(r.mss) * 52;
+            let counter_error = counted as f64 / expected as f64 - 1.0;
+            eprintln!(
+                "{who}: plan {:.1} Mbit/s, iperf3 {:.3} Mbit/s ({:+.1}%), iperf3 {} bytes \
+                 (≈{} IP bytes), counter {} bytes ({:+.2}%)",
+                plan / 1e6,
+                r.bits_per_second / 1e6,
+                (ratio - 1.0) * 100.0,
+                r.bytes,
+                expected,
+                counted,
+                counter_error * 100.0
+            );
+            if !(0.85..=1.15).contains(&ratio) {
+                failures.push(format!("{who}: rate {:.3} of plan", ratio));
+            }
+            if counter_error.abs() > 0.02 {
+                failures.push(format!(
+                    "{who}: counter off by {:.2}%",
+                    counter_error * 100.0
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

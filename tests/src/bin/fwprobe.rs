@@ -2,6 +2,7 @@
 //!
 //! Every probe has a timeout and exits 0 on success, 1 on failure, so a test reads the exit status.
 //! - `http-get ADDR PORT` prints the response (status line, headers, body).
+//! - `tcp-open ADDR PORT MS` succeeds when a connection opens.
 //! - `tcp-hello ADDR PORT MS` succeeds when the server's `hello` line arrives.
 //! - `udp-ask ADDR PORT MS` succeeds when a datagram comes back.
 //! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002.
@@ -90,6 +91,7 @@ fn main() -> ExitCode {
                 false
             }
         },
+        ["tcp-open", host, port, t] => TcpStream::connect_timeout(&addr(host, port), ms(t)).is_ok(),
         ["tcp-hello", host, port, t] => tcp_hello(addr(host, port), ms(t)).unwrap_or(false),
         ["udp-ask", host, port, t] => udp_ask(addr(host, port), ms(t)).unwrap_or(false),
         ["serve-upstream"] => {
@@ -122,7 +124,9 @@ fn main() -> ExitCode {
             true
         }
         _ => {
-            eprintln!("usage: fwprobe http-get|tcp-hello|udp-ask|serve-upstream|serve-dns ...");
+            eprintln!(
+                "usage: fwprobe http-get|tcp-open|tcp-hello|udp-ask|serve-upstream|serve-dns ..."
+            );
             false
         }
     };
