@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
@@ -98,20 +99,65 @@ impl Nft {
             .map(drop)
     }
 
-    fn read_counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
-        let text = self.nft(
-            &["-j", "list", "counters", "table", "inet", render::TABLE],
-            None,
-        )?;
-        render::parse_counters(&text).map_err(FirewallError::Nft)
+    /// The kernel's counters (since each element was added), per client.
+    fn kernel_counters(
+        &self,
+        owners: &BTreeMap<IpAddr, MacAddr>,
+    ) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
+        // One nft per counted set, run at the same time (see render::COUNTED_SETS).
+        let listings: Vec<Result<String, FirewallError>> = std::thread::scope(|s| {
+            let running: Vec<_> = render::COUNTED_SETS
+                .iter()
+                .map(|name| {
+                    s.spawn(move || {
+                        self.nft(&["-j", "list", "set", "inet", render::TABLE, name], None)
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(FirewallError::Nft("counter listing panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut text = String::new();
+        for l in listings {
+            text.push_str(&l?);
+        }
+        render::parse_counters(&text, owners).map_err(FirewallError::Nft)
     }
 
-    /// Rebuilds the whole table from `grants`, carrying over the counters still in the kernel.
+    /// Rebuilds the whole table from `grants`, carrying over the bytes counted so far.
     fn rebuild(&self, applied: &mut Applied, grants: &[Grant]) -> Result<(), FirewallError> {
-        // No table yet (first start, or flushed by a reload): counters start from zero.
-        let carried = self.read_counters().unwrap_or_default();
-        self.apply(&render::rebuild(&self.settings.layout, grants, &carried))?;
-        *applied = Applied::from_grants(grants);
+        // Whose addresses are whose, as applied and as about to be (after a restart only the
+        // grants know): the old table's counters are read with both.
+        let mut owners = applied.owners().clone();
+        for g in render::dedupe(grants) {
+            for a in &g.addrs {
+                owners.entry(*a).or_insert(g.mac);
+            }
+        }
+        // No table yet (first start, or flushed by a reload): nothing to carry from the kernel.
+        let kernel = self.kernel_counters(&owners).unwrap_or_default();
+        let base = grants
+            .iter()
+            .map(|g| {
+                let k = kernel.get(&g.mac).copied().unwrap_or_default();
+                let b = applied.base(g.mac);
+                (
+                    g.mac,
+                    Counters {
+                        bytes_up: k.bytes_up + b.bytes_up,
+                        bytes_down: k.bytes_down + b.bytes_down,
+                    },
+                )
+            })
+            .collect();
+        self.apply(&render::rebuild(&self.settings.layout, grants))?;
+        *applied = Applied::from_grants(grants, base);
         Ok(())
     }
 
@@ -123,12 +169,19 @@ impl Nft {
         *applied = Applied::default();
         Ok(())
     }
+
+    fn read_counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
+        let applied = self.lock()?;
+        let kernel = self.kernel_counters(applied.owners())?;
+        Ok(applied.totals(&kernel))
+    }
 }
 
 impl Firewall for Nft {
     fn grant(&self, grant: &Grant) -> Result<(), FirewallError> {
         let mut applied = self.lock()?;
-        let batch = render::grant(applied.get(grant.mac), grant);
+        let grant = &applied.without_foreign_addrs(grant);
+        let batch = render::grant(applied.tiers(), applied.get(grant.mac), grant);
         match self.apply(&batch) {
             Ok(()) => {
                 applied.set(grant.clone());

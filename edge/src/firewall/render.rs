@@ -5,15 +5,15 @@
 //! the kernel applies entirely or not at all.
 //!
 //! # The table
-//! - Sets `clients` (MAC), `clients4`, `clients6` (addresses): who is through. Uploads are
-//!   recognised by source MAC, downloads by destination address (the forward hook does not know
-//!   the outgoing frame's MAC yet).
-//! - Maps `up_counter`, `down_counter4`, `down_counter6` point each client's MAC or address at the
-//!   client's two named counters (`up_<mac>`, `dn_<mac>`): one `list counters` reads them all.
+//! - Set `clients` (MAC): who is through, for the router's own services and the portal redirect.
+//! - Sets `up_count` (MAC), `down_count4`, `down_count6` (addresses), each element with its own
+//!   counter: uploads are recognised by source MAC, downloads by destination address (the
+//!   forward hook does not know the outgoing frame's MAC yet). Being in them is what lets a
+//!   client's traffic through; one listing reads every counter.
 //! - Maps `up_limit`, `down_limit4`, `down_limit6` point at the client's named limits
-//!   (`lim_up_<mac>`, `lim_dn_<mac>`, `rate over … bytes/second`): packets over the plan rate
-//!   are dropped (policing, with a burst sized for TCP, [`burst_bytes`]). A client on an
-//!   unlimited plan has no limit element.
+//!   (`lim_up_<mac>`, `lim_dn_<mac>`, `rate over … bytes/second`): packets over the plan rate are
+//!   dropped (policing, with a burst sized for TCP, [`burst_bytes`]). All of a client's
+//!   addresses share its one download limit. A client on an unlimited plan has no limit element.
 //! - `garden4`/`garden6`: the configured walled garden (address ranges). `garden_dns4`/
 //!   `garden_dns6`: filled by dnsmasq's `nftset=` for walled-garden domains; entries expire after
 //!   [`GARDEN_DNS_TIMEOUT_S`].
@@ -24,11 +24,13 @@
 //! Per-client state is only elements and named objects, never rules: adding the 5,000th client
 //! costs what the first did, and a change to one client touches only that client's elements.
 //!
-//! The `nftables` crate's types are used for the table, chains, sets and their elements. It
-//! cannot express maps whose values are objects (`ether_addr : counter`), object references
-//! through a map (`counter name ether saddr map @m`), counters above 4 GiB, or limits in bytes
-//! (its limit object writes `unit`, which nft ignores), so those, and rule bodies, are written as
-//! the JSON that `nft -j` documents (libnftables-json(5)).
+//! The `nftables` crate's types are used for the table, chains, plain sets and their elements.
+//! It cannot express sets with per-element counters, maps whose values are objects
+//! (`ether_addr : limit`), object references through a map (`limit name ether saddr map @m`), or
+//! limits in bytes (its limit object writes `unit`, which nft ignores), so those, and rule bodies,
+//! are written as the JSON that `nft -j` documents (libnftables-json(5)). nft 1.0.6 ignores
+//! per-element statements in JSON input, which is why limits are named objects and counters
+//! start from zero in every new element.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -60,26 +62,20 @@ pub const BURST_MS: u64 = 100;
 /// Set and map names.
 pub mod names {
     pub const CLIENTS: &str = "clients";
-    pub const CLIENTS4: &str = "clients4";
-    pub const CLIENTS6: &str = "clients6";
     pub const GARDEN4: &str = "garden4";
     pub const GARDEN6: &str = "garden6";
     pub const GARDEN_DNS4: &str = "garden_dns4";
     pub const GARDEN_DNS6: &str = "garden_dns6";
-    pub const UP_COUNTER: &str = "up_counter";
-    pub const DOWN_COUNTER4: &str = "down_counter4";
-    pub const DOWN_COUNTER6: &str = "down_counter6";
-    pub const UP_LIMIT: &str = "up_limit";
-    pub const DOWN_LIMIT4: &str = "down_limit4";
-    pub const DOWN_LIMIT6: &str = "down_limit6";
+    pub const UP_COUNT: &str = "up_count";
+    pub const DOWN_COUNT4: &str = "down_count4";
+    pub const DOWN_COUNT6: &str = "down_count6";
+    pub const UP_LIMITS: &str = "up_limits";
+    pub const DOWN_LIMITS: &str = "down_limits";
     pub const INPUT: &str = "input";
     pub const FORWARD: &str = "forward";
     pub const PREROUTING: &str = "prerouting";
     pub const FROM_LAN: &str = "from_lan";
     pub const TO_LAN: &str = "to_lan";
-    pub const CLIENT_UP: &str = "client_up";
-    pub const CLIENT_DOWN4: &str = "client_down4";
-    pub const CLIENT_DOWN6: &str = "client_down6";
 }
 use names::*;
 
@@ -132,26 +128,14 @@ pub struct Layout {
     pub garden: Vec<Prefix>,
 }
 
-/// Name of a client's upload counter.
-pub fn up_counter_name(mac: MacAddr) -> String {
-    format!("up_{}", hex(mac))
+/// The set of clients policed at `kbps` upstream (MACs).
+pub fn up_tier(kbps: u32) -> String {
+    format!("up_lim_{kbps}")
 }
 
-/// Name of a client's download counter.
-pub fn down_counter_name(mac: MacAddr) -> String {
-    format!("dn_{}", hex(mac))
-}
-
-fn up_limit_name(mac: MacAddr) -> String {
-    format!("lim_up_{}", hex(mac))
-}
-
-fn down_limit_name(mac: MacAddr) -> String {
-    format!("lim_dn_{}", hex(mac))
-}
-
-fn hex(mac: MacAddr) -> String {
-    mac.octets().iter().map(|b| format!("{b:02x}")).collect()
+/// The sets of client addresses policed at `kbps` downstream (IPv4, IPv6).
+pub fn down_tiers(kbps: u32) -> (String, String) {
+    (format!("dn_lim4_{kbps}"), format!("dn_lim6_{kbps}"))
 }
 
 /// Policing rate in bytes per second for a plan rate in kbit/s.
@@ -223,12 +207,6 @@ fn set(name: &'static str, kind: SetType, flag: Option<SetFlag>, timeout: Option
     })))
 }
 
-/// A map from `key` to named objects of `kind` (`counter`, `limit`): not expressible through the
-/// crate's `SetType`.
-fn object_map(name: &str, key: &str, kind: &str) -> Value {
-    json!({"add": {"map": {"family": "inet", "table": TABLE, "name": name, "type": key, "map": kind}}})
-}
-
 fn elements(name: &'static str, elems: Vec<Value>) -> NfListObject<'static> {
     let elem = elems
         .into_iter()
@@ -249,36 +227,19 @@ fn add_elements(name: &'static str, elems: Vec<Value>) -> Value {
     add(elements(name, elems))
 }
 
-fn delete_elements(name: &'static str, elems: Vec<Value>) -> Value {
-    delete(elements(name, elems))
+/// A set whose every element gets its own token bucket at the plan rate (`limit rate over`):
+/// looking a packet up in it matches only when that element's bucket is empty. Raw JSON: the
+/// crate's set has no `stmt`, and its limit writes `unit`, which nft ignores.
+fn limit_set(name: &str, key: &str, kbps: u32) -> Value {
+    json!({"add": {"set": {"family": "inet", "table": TABLE, "name": name, "type": key,
+        "stmt": [{"limit": {"rate": rate_bytes(kbps), "rate_unit": "bytes", "per": "second",
+            "burst": burst_bytes(kbps), "burst_unit": "bytes", "inv": true}}]}}})
 }
 
-/// Adds map elements `key : "object"`.
-fn add_mappings(name: &str, pairs: Vec<(String, String)>) -> Value {
-    let elem: Vec<Value> = pairs.into_iter().map(|(k, v)| json!([k, v])).collect();
-    json!({"add": {"element": {"family": "inet", "table": TABLE, "name": name, "elem": elem}}})
-}
-
-/// A named limit matching traffic over the plan rate. Raw JSON: the crate's limit object writes
-/// `unit`, which nft ignores (it reads `rate_unit`/`burst_unit`), and would police packets.
-fn limit(name: String, kbps: u32) -> Value {
-    json!({"add": {"limit": {"family": "inet", "table": TABLE, "name": name,
-        "rate": rate_bytes(kbps), "rate_unit": "bytes", "per": "second",
-        "burst": burst_bytes(kbps), "burst_unit": "bytes", "inv": true}}})
-}
-
-fn delete_limit(name: String) -> Value {
-    json!({"delete": {"limit": {"family": "inet", "table": TABLE, "name": name}}})
-}
-
-/// A named counter, starting from `start` (carried over a rebuild). Raw JSON: the crate's counter
-/// holds 32-bit values.
-fn counter(name: String, bytes: u64) -> Value {
-    json!({"add": {"counter": {"family": "inet", "table": TABLE, "name": name, "packets": 0, "bytes": bytes}}})
-}
-
-fn delete_counter(name: String) -> Value {
-    json!({"delete": {"counter": {"family": "inet", "table": TABLE, "name": name}}})
+/// A set whose every element carries its own counter. Raw JSON: the crate's set has no `stmt`.
+fn counted_set(name: &str, key: &str) -> Value {
+    json!({"add": {"set": {"family": "inet", "table": TABLE, "name": name, "type": key,
+        "stmt": [{"counter": null}]}}})
 }
 
 fn rule(chain: &str, expr: Vec<Value>) -> Value {
@@ -309,17 +270,8 @@ fn verdict(v: &str) -> Value {
     json!({ v: null })
 }
 
-fn goto(chain: &str) -> Value {
-    json!({"goto": {"target": chain}})
-}
-
 fn jump(chain: &str) -> Value {
     json!({"jump": {"target": chain}})
-}
-
-/// `STATEMENT name KEY map @MAP`: an object reference looked up by key.
-fn objref(kind: &str, key: Value, map: &str) -> Value {
-    json!({ kind: {"map": {"key": key, "data": at(map)}} })
 }
 
 fn anon_set(items: Vec<Value>) -> Value {
@@ -340,33 +292,47 @@ pub fn remove_table() -> Batch {
     ]
 }
 
-/// The whole table with exactly `grants` through, replacing whatever table of ours exists, in one
-/// transaction: there is never a moment with half a table. Counters in `carried` start from
-/// their values (so a rebuild does not reset a session's bytes).
-///
-/// A client address listed by two grants goes to the first; later duplicates are skipped.
-pub fn rebuild(layout: &Layout, grants: &[Grant], carried: &BTreeMap<MacAddr, Counters>) -> Batch {
+/// Grants with every MAC and every address at most once: the first grant naming one keeps it,
+/// later ones lose it (a MAC seen again drops the whole later grant).
+pub fn dedupe(grants: &[Grant]) -> Vec<Grant> {
+    let mut macs = BTreeSet::new();
+    let mut addrs = BTreeSet::new();
+    grants
+        .iter()
+        .filter(|g| macs.insert(g.mac))
+        .map(|g| Grant {
+            addrs: g
+                .addrs
+                .iter()
+                .copied()
+                .filter(|a| addrs.insert(*a))
+                .collect(),
+            ..g.clone()
+        })
+        .collect()
+}
+
+/// The whole table with exactly `grants` through (after [`dedupe`]), replacing whatever table
+/// of ours exists, in one transaction: there is never a moment with half a table. Counters start
+/// from zero.
+pub fn rebuild(layout: &Layout, grants: &[Grant]) -> Batch {
+    let grants = dedupe(grants);
     let mut b = remove_table();
     b.push(add(NfListObject::Table(table())));
     b.extend(skeleton(layout));
-    let mut seen_macs = BTreeSet::new();
-    let mut seen_addrs = BTreeSet::new();
-    for g in grants {
-        if !seen_macs.insert(g.mac) {
-            continue;
-        }
-        let addrs: Vec<IpAddr> = g
-            .addrs
-            .iter()
-            .copied()
-            .filter(|a| seen_addrs.insert(*a))
-            .collect();
-        let g = Grant { addrs, ..g.clone() };
-        let c = carried.get(&g.mac).copied().unwrap_or_default();
-        b.push(counter(up_counter_name(g.mac), c.bytes_up));
-        b.push(counter(down_counter_name(g.mac), c.bytes_down));
-        b.extend(client_elements(&g));
+    let tiers = Tiers::of(&grants);
+    for kbps in &tiers.up {
+        b.extend(up_tier_commands(*kbps));
     }
+    for kbps in &tiers.down {
+        b.extend(down_tier_commands(*kbps));
+    }
+    let mut elems = Elements::default();
+    for g in &grants {
+        elems.client(g);
+        elems.limits(g, &g.addrs);
+    }
+    b.extend(elems.into_commands(true));
     b
 }
 
@@ -375,8 +341,6 @@ fn skeleton(layout: &Layout) -> Batch {
     let lan = Value::String(layout.lan_interface.clone());
     let mut b = vec![
         set(CLIENTS, SetType::EtherAddr, None, None),
-        set(CLIENTS4, SetType::Ipv4Addr, None, None),
-        set(CLIENTS6, SetType::Ipv6Addr, None, None),
         set(GARDEN4, SetType::Ipv4Addr, Some(SetFlag::Interval), None),
         set(GARDEN6, SetType::Ipv6Addr, Some(SetFlag::Interval), None),
         set(
@@ -391,12 +355,9 @@ fn skeleton(layout: &Layout) -> Batch {
             Some(SetFlag::Timeout),
             Some(GARDEN_DNS_TIMEOUT_S),
         ),
-        object_map(UP_COUNTER, "ether_addr", "counter"),
-        object_map(DOWN_COUNTER4, "ipv4_addr", "counter"),
-        object_map(DOWN_COUNTER6, "ipv6_addr", "counter"),
-        object_map(UP_LIMIT, "ether_addr", "limit"),
-        object_map(DOWN_LIMIT4, "ipv4_addr", "limit"),
-        object_map(DOWN_LIMIT6, "ipv6_addr", "limit"),
+        counted_set(UP_COUNT, "ether_addr"),
+        counted_set(DOWN_COUNT4, "ipv4_addr"),
+        counted_set(DOWN_COUNT6, "ipv6_addr"),
     ];
     let (g4, g6): (Vec<&Prefix>, Vec<&Prefix>) =
         layout.garden.iter().partition(|p| p.addr.is_ipv4());
@@ -431,7 +392,7 @@ fn skeleton(layout: &Layout) -> Batch {
         NfHook::Prerouting,
         NAT_PRIORITY,
     ));
-    for c in [FROM_LAN, TO_LAN, CLIENT_UP, CLIENT_DOWN4, CLIENT_DOWN6] {
+    for c in [FROM_LAN, TO_LAN, UP_LIMITS, DOWN_LIMITS] {
         b.push(chain(c));
     }
 
@@ -513,7 +474,9 @@ fn skeleton(layout: &Layout) -> Batch {
         rule(INPUT, vec![verdict("drop")]),
     ]);
 
-    // Forward: guests' traffic through the router, both directions.
+    // Forward: guests' traffic through the router, both directions. A client over its limit is
+    // dropped; one through is counted (the set lookup bumps its element's counter) and let on to
+    // fw4; anyone else reaches only the walled garden.
     b.extend([
         rule(
             FORWARD,
@@ -523,79 +486,34 @@ fn skeleton(layout: &Layout) -> Batch {
             FORWARD,
             vec![eq(meta("oifname"), lan.clone()), jump(TO_LAN)],
         ),
+        rule(FROM_LAN, vec![jump(UP_LIMITS)]),
         rule(
             FROM_LAN,
-            vec![eq(payload("ether", "saddr"), at(CLIENTS)), goto(CLIENT_UP)],
-        ),
-    ]);
-    for (field, set4, set6) in [
-        ("daddr", GARDEN4, GARDEN6),
-        ("daddr", GARDEN_DNS4, GARDEN_DNS6),
-    ] {
-        b.push(rule(
-            FROM_LAN,
-            vec![eq(payload("ip", field), at(set4)), verdict("accept")],
-        ));
-        b.push(rule(
-            FROM_LAN,
-            vec![eq(payload("ip6", field), at(set6)), verdict("accept")],
-        ));
-    }
-    b.push(rule(FROM_LAN, vec![verdict("drop")]));
-    b.extend([
-        rule(
-            CLIENT_UP,
             vec![
-                objref("limit", payload("ether", "saddr"), UP_LIMIT),
-                verdict("drop"),
-            ],
-        ),
-        rule(
-            CLIENT_UP,
-            vec![objref("counter", payload("ether", "saddr"), UP_COUNTER)],
-        ),
-        rule(CLIENT_UP, vec![verdict("accept")]),
-        rule(
-            TO_LAN,
-            vec![eq(payload("ip", "daddr"), at(CLIENTS4)), goto(CLIENT_DOWN4)],
-        ),
-        rule(
-            TO_LAN,
-            vec![
-                eq(payload("ip6", "daddr"), at(CLIENTS6)),
-                goto(CLIENT_DOWN6),
+                eq(payload("ether", "saddr"), at(UP_COUNT)),
+                verdict("accept"),
             ],
         ),
     ]);
-    for (set4, set6) in [(GARDEN4, GARDEN6), (GARDEN_DNS4, GARDEN_DNS6)] {
+    b.push(rule(TO_LAN, vec![jump(DOWN_LIMITS)]));
+    for (proto, counts) in [("ip", DOWN_COUNT4), ("ip6", DOWN_COUNT6)] {
         b.push(rule(
             TO_LAN,
-            vec![eq(payload("ip", "saddr"), at(set4)), verdict("accept")],
-        ));
-        b.push(rule(
-            TO_LAN,
-            vec![eq(payload("ip6", "saddr"), at(set6)), verdict("accept")],
+            vec![eq(payload(proto, "daddr"), at(counts)), verdict("accept")],
         ));
     }
-    b.push(rule(TO_LAN, vec![verdict("drop")]));
-    for (chain, proto, limits, counters) in [
-        (CLIENT_DOWN4, "ip", DOWN_LIMIT4, DOWN_COUNTER4),
-        (CLIENT_DOWN6, "ip6", DOWN_LIMIT6, DOWN_COUNTER6),
-    ] {
-        b.extend([
-            rule(
+    for (chain, field) in [(FROM_LAN, "daddr"), (TO_LAN, "saddr")] {
+        for (set4, set6) in [(GARDEN4, GARDEN6), (GARDEN_DNS4, GARDEN_DNS6)] {
+            b.push(rule(
                 chain,
-                vec![
-                    objref("limit", payload(proto, "daddr"), limits),
-                    verdict("drop"),
-                ],
-            ),
-            rule(
+                vec![eq(payload("ip", field), at(set4)), verdict("accept")],
+            ));
+            b.push(rule(
                 chain,
-                vec![objref("counter", payload(proto, "daddr"), counters)],
-            ),
-            rule(chain, vec![verdict("accept")]),
-        ]);
+                vec![eq(payload("ip6", field), at(set6)), verdict("accept")],
+            ));
+        }
+        b.push(rule(chain, vec![verdict("drop")]));
     }
 
     // Prerouting: a guest not logged in who opens any web page over plain HTTP gets the portal.
@@ -633,117 +551,166 @@ fn skeleton(layout: &Layout) -> Batch {
     b
 }
 
-/// Elements (and limits) that let one client through; its counters must exist.
-fn client_elements(g: &Grant) -> Batch {
-    let mac = g.mac.to_string();
-    let (v4, v6): (Vec<String>, Vec<String>) = {
-        let (a, b): (Vec<&IpAddr>, Vec<&IpAddr>) = g.addrs.iter().partition(|a| a.is_ipv4());
-        (
-            a.iter().map(|a| a.to_string()).collect(),
-            b.iter().map(|a| a.to_string()).collect(),
-        )
-    };
-    let mut b = Vec::new();
-    if g.up_kbps > 0 {
-        b.push(limit(up_limit_name(g.mac), g.up_kbps));
-    }
-    if g.down_kbps > 0 {
-        b.push(limit(down_limit_name(g.mac), g.down_kbps));
-    }
-    b.push(add_mappings(
-        UP_COUNTER,
-        vec![(mac.clone(), up_counter_name(g.mac))],
-    ));
-    if g.up_kbps > 0 {
-        b.push(add_mappings(
-            UP_LIMIT,
-            vec![(mac.clone(), up_limit_name(g.mac))],
-        ));
-    }
-    for (addrs, set, counters, limits) in [
-        (&v4, CLIENTS4, DOWN_COUNTER4, DOWN_LIMIT4),
-        (&v6, CLIENTS6, DOWN_COUNTER6, DOWN_LIMIT6),
-    ] {
-        if addrs.is_empty() {
-            continue;
+/// The rate tiers present in the table: for each plan rate in use, a set (upload) or two
+/// (download) whose elements are policed at that rate, and the rule that looks them up. Tiers
+/// are added when a client on a new rate arrives and dropped at the next rebuild when unused.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tiers {
+    pub up: BTreeSet<u32>,
+    pub down: BTreeSet<u32>,
+}
+
+impl Tiers {
+    /// The tiers `grants` need.
+    pub fn of(grants: &[Grant]) -> Tiers {
+        let mut t = Tiers::default();
+        for g in grants {
+            t.add(g);
         }
-        b.push(add_mappings(
-            counters,
-            addrs
-                .iter()
-                .map(|a| (a.clone(), down_counter_name(g.mac)))
-                .collect(),
-        ));
+        t
+    }
+
+    /// Includes the tiers of `g`.
+    pub fn add(&mut self, g: &Grant) {
+        if g.up_kbps > 0 {
+            self.up.insert(g.up_kbps);
+        }
         if g.down_kbps > 0 {
-            b.push(add_mappings(
-                limits,
-                addrs
-                    .iter()
-                    .map(|a| (a.clone(), down_limit_name(g.mac)))
-                    .collect(),
-            ));
+            self.down.insert(g.down_kbps);
         }
-        b.push(add_elements(set, addrs.iter().map(|a| json!(a)).collect()));
     }
-    // Last: the client counts as through only once its limits and counters are in place.
-    b.push(add_elements(CLIENTS, vec![json!(mac)]));
-    b
+
+    /// Commands creating the tiers `g` needs that are not in `self`.
+    fn create_missing(&self, g: &Grant) -> Batch {
+        let mut b = Vec::new();
+        if g.up_kbps > 0 && !self.up.contains(&g.up_kbps) {
+            b.extend(up_tier_commands(g.up_kbps));
+        }
+        if g.down_kbps > 0 && !self.down.contains(&g.down_kbps) {
+            b.extend(down_tier_commands(g.down_kbps));
+        }
+        b
+    }
 }
 
-/// Commands removing what [`client_elements`] added; counters are left alone.
-fn remove_client_elements(g: &Grant) -> Batch {
-    let mac = g.mac.to_string();
-    let mut b = vec![delete_elements(CLIENTS, vec![json!(mac)])];
-    for (is4, set, counters, limits) in [
-        (true, CLIENTS4, DOWN_COUNTER4, DOWN_LIMIT4),
-        (false, CLIENTS6, DOWN_COUNTER6, DOWN_LIMIT6),
-    ] {
-        let addrs: Vec<Value> = g
-            .addrs
-            .iter()
-            .filter(|a| a.is_ipv4() == is4)
-            .map(|a| json!(a.to_string()))
-            .collect();
-        if addrs.is_empty() {
-            continue;
+fn up_tier_commands(kbps: u32) -> Batch {
+    let set = up_tier(kbps);
+    vec![
+        limit_set(&set, "ether_addr", kbps),
+        rule(
+            UP_LIMITS,
+            vec![eq(payload("ether", "saddr"), at(&set)), verdict("drop")],
+        ),
+    ]
+}
+
+fn down_tier_commands(kbps: u32) -> Batch {
+    let (v4, v6) = down_tiers(kbps);
+    vec![
+        limit_set(&v4, "ipv4_addr", kbps),
+        limit_set(&v6, "ipv6_addr", kbps),
+        rule(
+            DOWN_LIMITS,
+            vec![eq(payload("ip", "daddr"), at(&v4)), verdict("drop")],
+        ),
+        rule(
+            DOWN_LIMITS,
+            vec![eq(payload("ip6", "daddr"), at(&v6)), verdict("drop")],
+        ),
+    ]
+}
+
+/// Elements gathered per set or map, so a batch has one command per set however many clients.
+#[derive(Default)]
+struct Elements {
+    sets: BTreeMap<String, Vec<Value>>,
+}
+
+impl Elements {
+    fn push(&mut self, set: &str, v: String) {
+        self.sets
+            .entry(set.to_owned())
+            .or_default()
+            .push(Value::String(v));
+    }
+
+    /// Membership and counters: `clients`, `up_count`, and the addresses' `down_count*`.
+    fn client(&mut self, g: &Grant) {
+        self.push(CLIENTS, g.mac.to_string());
+        self.push(UP_COUNT, g.mac.to_string());
+        self.addrs(g.addrs.iter());
+    }
+
+    fn addrs<'a>(&mut self, addrs: impl Iterator<Item = &'a IpAddr>) {
+        for a in addrs {
+            let set = if a.is_ipv4() {
+                DOWN_COUNT4
+            } else {
+                DOWN_COUNT6
+            };
+            self.push(set, a.to_string());
         }
-        b.push(delete_elements(set, addrs.clone()));
-        b.push(delete_elements(counters, addrs.clone()));
+    }
+
+    /// The client's MAC and `addrs` in the tier sets of its rates.
+    fn limits(&mut self, g: &Grant, addrs: &[IpAddr]) {
+        if g.up_kbps > 0 {
+            self.push(&up_tier(g.up_kbps), g.mac.to_string());
+        }
         if g.down_kbps > 0 {
-            b.push(delete_elements(limits, addrs));
+            let (v4, v6) = down_tiers(g.down_kbps);
+            for a in addrs {
+                self.push(if a.is_ipv4() { &v4 } else { &v6 }, a.to_string());
+            }
         }
     }
-    b.push(delete_elements(UP_COUNTER, vec![json!(mac)]));
-    if g.up_kbps > 0 {
-        b.push(delete_elements(UP_LIMIT, vec![json!(mac)]));
-        b.push(delete_limit(up_limit_name(g.mac)));
+
+    /// `add` (or `delete`) commands, one per set.
+    fn into_commands(self, adding: bool) -> Batch {
+        self.sets
+            .into_iter()
+            .map(|(set, elems)| {
+                let cmd = if adding { "add" } else { "delete" };
+                json!({ cmd: {"element": {"family": "inet", "table": TABLE, "name": set,
+                    "elem": elems}}})
+            })
+            .collect()
     }
-    if g.down_kbps > 0 {
-        b.push(delete_limit(down_limit_name(g.mac)));
+}
+
+/// Lets `grant` through, given the `tiers` the table has. With `previous` (the same client as
+/// applied now) only what differs is touched: it moves between tier sets if its rates changed,
+/// addresses it lost or gained are removed or added, and the counters of its MAC and kept
+/// addresses carry on (a top-up never resets the bytes).
+pub fn grant(tiers: &Tiers, previous: Option<&Grant>, grant: &Grant) -> Batch {
+    let mut b = tiers.create_missing(grant);
+    match previous {
+        None => {
+            let mut add = Elements::default();
+            add.client(grant);
+            add.limits(grant, &grant.addrs);
+            b.extend(add.into_commands(true));
+        }
+        Some(p) => {
+            let mut remove = Elements::default();
+            remove.limits(p, &p.addrs);
+            remove.addrs(p.addrs.iter().filter(|a| !grant.addrs.contains(a)));
+            b.extend(remove.into_commands(false));
+            let mut add = Elements::default();
+            add.addrs(grant.addrs.iter().filter(|a| !p.addrs.contains(a)));
+            add.limits(grant, &grant.addrs);
+            b.extend(add.into_commands(true));
+        }
     }
     b
 }
 
-/// Lets `grant` through. With `previous` (the same client as applied now) its elements and
-/// limits are replaced and its counters kept: a top-up or a new address never resets the bytes.
-pub fn grant(previous: Option<&Grant>, grant: &Grant) -> Batch {
-    let mut b = match previous {
-        Some(p) => remove_client_elements(p),
-        None => vec![
-            counter(up_counter_name(grant.mac), 0),
-            counter(down_counter_name(grant.mac), 0),
-        ],
-    };
-    b.extend(client_elements(grant));
-    b
-}
-
-/// Removes a client applied as `previous`, counters included.
+/// Removes a client applied as `previous`, with its counters and limits.
 pub fn revoke(previous: &Grant) -> Batch {
-    let mut b = remove_client_elements(previous);
-    b.push(delete_counter(up_counter_name(previous.mac)));
-    b.push(delete_counter(down_counter_name(previous.mac)));
-    b
+    let mut remove = Elements::default();
+    remove.client(previous);
+    remove.limits(previous, &previous.addrs);
+    remove.into_commands(false)
 }
 
 /// The JSON text `nft -j -f -` reads.
@@ -751,43 +718,60 @@ pub fn payload_text(batch: &[Value]) -> String {
     json!({ "nftables": batch }).to_string()
 }
 
-/// Reads `nft -j list counters table inet hotspot` output into per-client counters. Counters
-/// whose names are not ours are ignored.
-pub fn parse_counters(json_text: &str) -> Result<BTreeMap<MacAddr, Counters>, String> {
-    let v: Value = serde_json::from_str(json_text).map_err(|e| format!("counter list: {e}"))?;
-    let items = v
-        .get("nftables")
-        .and_then(Value::as_array)
-        .ok_or("counter list: no \"nftables\" array")?;
+/// The sets holding counters. nft 1.0.6 cannot list several sets in one run (its cache filter
+/// keeps only the last), and listing the whole table costs as much as every element in it, so
+/// the backend lists these three, each with `nft -j list set inet hotspot NAME`, side by side.
+pub const COUNTED_SETS: [&str; 3] = [UP_COUNT, DOWN_COUNT4, DOWN_COUNT6];
+
+/// Reads the listings of [`COUNTED_SETS`] (one or several JSON documents) into per-client
+/// counters. Download counters are per address; `owners` says whose each address is, and
+/// addresses of no one are ignored.
+pub fn parse_counters(
+    text: &str,
+    owners: &BTreeMap<IpAddr, MacAddr>,
+) -> Result<BTreeMap<MacAddr, Counters>, String> {
     let mut out: BTreeMap<MacAddr, Counters> = BTreeMap::new();
-    for item in items {
-        let Some(c) = item.get("counter") else {
-            continue;
-        };
-        if c.get("table").and_then(Value::as_str) != Some(TABLE) {
-            continue;
-        }
-        let (Some(name), Some(bytes)) = (
-            c.get("name").and_then(Value::as_str),
-            c.get("bytes").and_then(Value::as_u64),
-        ) else {
-            continue;
-        };
-        let (up, hex) = if let Some(h) = name.strip_prefix("up_") {
-            (true, h)
-        } else if let Some(h) = name.strip_prefix("dn_") {
-            (false, h)
-        } else {
-            continue;
-        };
-        let Ok(mac) = hex.parse::<MacAddr>() else {
-            continue;
-        };
-        let e = out.entry(mac).or_default();
-        if up {
-            e.bytes_up = bytes;
-        } else {
-            e.bytes_down = bytes;
+    for doc in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        let doc = doc.map_err(|e| format!("counter list: {e}"))?;
+        let items = doc
+            .get("nftables")
+            .and_then(Value::as_array)
+            .ok_or("counter list: no \"nftables\" array")?;
+        for set in items.iter().filter_map(|i| i.get("set")) {
+            if set.get("table").and_then(Value::as_str) != Some(TABLE) {
+                continue;
+            }
+            let up = match set.get("name").and_then(Value::as_str) {
+                Some(UP_COUNT) => true,
+                Some(DOWN_COUNT4 | DOWN_COUNT6) => false,
+                _ => continue,
+            };
+            for e in set
+                .get("elem")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let e = &e["elem"];
+                let (Some(key), Some(bytes)) = (e["val"].as_str(), e["counter"]["bytes"].as_u64())
+                else {
+                    continue;
+                };
+                let mac = if up {
+                    key.parse::<MacAddr>().ok()
+                } else {
+                    key.parse::<IpAddr>()
+                        .ok()
+                        .and_then(|a| owners.get(&a).copied())
+                };
+                let Some(mac) = mac else { continue };
+                let c = out.entry(mac).or_default();
+                if up {
+                    c.bytes_up += bytes;
+                } else {
+                    c.bytes_down += bytes;
+                }
+            }
         }
     }
     Ok(out)
@@ -840,18 +824,7 @@ mod tests {
 
     #[test]
     fn rebuild_matches_snapshot() {
-        let carried = BTreeMap::from([(
-            client(1, 0, 0).mac,
-            Counters {
-                bytes_up: 5_000_000_000,
-                bytes_down: 7,
-            },
-        )]);
-        let batch = rebuild(
-            &layout(),
-            &[client(1, 2000, 1000), client(2, 0, 0)],
-            &carried,
-        );
+        let batch = rebuild(&layout(), &[client(1, 2000, 1000), client(2, 0, 0)]);
         snapshot("rebuild", include_str!("snapshots/rebuild.json"), &batch);
     }
 
@@ -860,12 +833,16 @@ mod tests {
         snapshot(
             "grant_new",
             include_str!("snapshots/grant_new.json"),
-            &grant(None, &client(3, 5000, 2000)),
+            &grant(&Tiers::default(), None, &client(3, 5000, 2000)),
         );
         snapshot(
             "grant_topup",
             include_str!("snapshots/grant_topup.json"),
-            &grant(Some(&client(3, 5000, 2000)), &client(3, 10_000, 0)),
+            &grant(
+                &Tiers::of(&[client(3, 5000, 2000)]),
+                Some(&client(3, 5000, 2000)),
+                &client(3, 10_000, 0),
+            ),
         );
         snapshot(
             "revoke",
@@ -876,7 +853,7 @@ mod tests {
 
     #[test]
     fn rebuild_replaces_the_whole_table_in_one_batch_and_touches_nothing_else() {
-        let batch = rebuild(&layout(), &[client(1, 1, 1)], &BTreeMap::new());
+        let batch = rebuild(&layout(), &[client(1, 1, 1)]);
         assert_eq!(
             batch[0],
             json!({"add": {"table": {"family": "inet", "name": TABLE}}})
@@ -901,12 +878,14 @@ mod tests {
         let other = client(9, 1, 1);
         let others: Vec<String> = std::iter::once(other.mac.to_string())
             .chain(other.addrs.iter().map(|a| a.to_string()))
-            .chain([up_counter_name(other.mac), down_counter_name(other.mac)])
             .collect();
         let c = client(3, 5000, 2000);
+        // With the plan rates' tiers in place (the usual case: plans are few), a change is
+        // elements only.
+        let tiers = Tiers::of(&[c.clone(), client(3, 1, 0)]);
         for batch in [
-            grant(None, &c),
-            grant(Some(&c), &client(3, 1, 0)),
+            grant(&tiers, None, &c),
+            grant(&tiers, Some(&c), &client(3, 1, 0)),
             revoke(&c),
         ] {
             for cmd in &batch {
@@ -914,7 +893,7 @@ mod tests {
                 assert!(verb == "add" || verb == "delete", "{cmd}");
                 let (kind, _) = obj.as_object().unwrap().iter().next().unwrap();
                 assert!(
-                    ["element", "counter", "limit"].contains(&kind.as_str()),
+                    kind == "element",
                     "a client change must not touch {kind}: {cmd}"
                 );
                 let text = cmd.to_string();
@@ -933,11 +912,36 @@ mod tests {
     }
 
     #[test]
+    fn a_new_plan_rate_adds_its_tier_once_and_a_known_one_adds_nothing() {
+        let c = client(3, 5000, 2000);
+        let new = grant(&Tiers::default(), None, &c);
+        let sets: Vec<&Value> = new.iter().filter_map(|cmd| cmd["add"].get("set")).collect();
+        let names: Vec<&str> = sets.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["up_lim_2000", "dn_lim4_5000", "dn_lim6_5000"]);
+        assert_eq!(
+            new.iter()
+                .filter(|c| c["add"].get("rule").is_some())
+                .count(),
+            3
+        );
+        let known = grant(
+            &Tiers::of(std::slice::from_ref(&c)),
+            None,
+            &client(4, 5000, 2000),
+        );
+        assert!(
+            known.iter().all(|c| c["add"].get("element").is_some()),
+            "{known:?}"
+        );
+    }
+
+    #[test]
     fn the_cost_of_a_grant_does_not_depend_on_how_many_are_through() {
         // A grant is rendered from the client alone: its size is the same for the 1st and the
         // 5,000th (the batch has no way to see the others).
-        let first = grant(None, &client(0x01, 2000, 1000));
-        let later = grant(None, &client(0xfe, 2000, 1000));
+        let tiers = Tiers::of(&[client(1, 2000, 1000)]);
+        let first = grant(&tiers, None, &client(0x01, 2000, 1000));
+        let later = grant(&tiers, None, &client(0xfe, 2000, 1000));
         let shape = |b: &Batch| -> Vec<String> {
             b.iter()
                 .map(|cmd| {
@@ -958,9 +962,9 @@ mod tests {
 
     #[test]
     fn unlimited_plans_get_no_limit_and_limits_use_bytes_with_a_tcp_burst() {
-        let b = payload_text(&grant(None, &client(4, 0, 0)));
-        assert!(!b.contains("\"limit\""), "{b}");
-        let b = payload_text(&grant(None, &client(4, 2000, 0)));
+        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 0, 0)));
+        assert!(!b.contains("\"limit\"") && !b.contains("_lim"), "{b}");
+        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 2000, 0)));
         assert!(b.contains("\"rate\":250000,\"rate_unit\":\"bytes\""), "{b}");
         assert_eq!(rate_bytes(2000), 250_000);
         assert_eq!(burst_bytes(2000), MIN_BURST_BYTES);
@@ -972,35 +976,45 @@ mod tests {
     fn duplicate_clients_and_addresses_in_a_rebuild_go_to_the_first() {
         let mut b = client(2, 0, 0);
         b.addrs = client(1, 0, 0).addrs;
-        let text = payload_text(&rebuild(
-            &layout(),
-            &[client(1, 0, 0), b, client(1, 5, 5)],
-            &BTreeMap::new(),
-        ));
-        assert_eq!(text.matches("\"192.168.1.9\"").count(), 2, "{text}"); // clients4 + counter map
+        let text = payload_text(&rebuild(&layout(), &[client(1, 0, 0), b, client(1, 5, 5)]));
+        assert_eq!(text.matches("\"192.168.1.9\"").count(), 1, "{text}");
+        assert!(text.contains("02:00:00:00:00:02"), "{text}");
         assert!(
-            !text.contains("lim_up_"),
+            !text.contains("up_lim_5"),
             "the later duplicate's limits are ignored: {text}"
         );
     }
 
     #[test]
-    fn counters_parse_from_nft_output_including_large_values() {
+    fn counters_sum_per_client_from_nft_output_including_large_values() {
         let text = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
-            {"counter": {"family": "inet", "name": "up_020000000001", "table": "hotspot", "handle": 3, "packets": 4, "bytes": 6000000000}},
-            {"counter": {"family": "inet", "name": "dn_020000000001", "table": "hotspot", "handle": 4, "packets": 1, "bytes": 60}},
-            {"counter": {"family": "inet", "name": "other", "table": "hotspot", "handle": 5, "packets": 1, "bytes": 60}},
-            {"counter": {"family": "inet", "name": "up_020000000002", "table": "fw4", "handle": 6, "packets": 1, "bytes": 60}}]}"#;
-        let c = parse_counters(text).unwrap();
-        assert_eq!(c.len(), 1);
+            {"set": {"family": "inet", "name": "up_count", "table": "hotspot", "type": "ether_addr",
+             "elem": [{"elem": {"val": "02:00:00:00:00:01", "counter": {"packets": 4, "bytes": 6000000000}}}]}}]}
+            {"nftables": [{"metainfo": {"version": "1.0.6"}},
+            {"set": {"family": "inet", "name": "down_count4", "table": "hotspot", "type": "ipv4_addr",
+             "elem": [{"elem": {"val": "10.0.0.1", "counter": {"packets": 1, "bytes": 60}}},
+                      {"elem": {"val": "10.0.0.9", "counter": {"packets": 1, "bytes": 99}}}]}}]}
+            {"nftables": [{"set": {"family": "inet", "name": "down_count6", "table": "hotspot", "type": "ipv6_addr",
+             "elem": [{"elem": {"val": "fd00::1", "counter": {"packets": 1, "bytes": 40}}}]}},
+            {"set": {"family": "inet", "name": "up_count", "table": "fw4",
+             "elem": [{"elem": {"val": "02:00:00:00:00:02", "counter": {"packets": 1, "bytes": 1}}}]}}]}"#;
+        let mac: MacAddr = "02:00:00:00:00:01".parse().unwrap();
+        let owners = BTreeMap::from([
+            ("10.0.0.1".parse().unwrap(), mac),
+            ("fd00::1".parse().unwrap(), mac),
+        ]);
+        let c = parse_counters(text, &owners).unwrap();
         assert_eq!(
-            c[&"02:00:00:00:00:01".parse::<MacAddr>().unwrap()],
-            Counters {
-                bytes_up: 6_000_000_000,
-                bytes_down: 60
-            }
+            c,
+            BTreeMap::from([(
+                mac,
+                Counters {
+                    bytes_up: 6_000_000_000,
+                    bytes_down: 100
+                }
+            )])
         );
-        assert!(parse_counters("not json").is_err());
+        assert!(parse_counters("not json", &owners).is_err());
     }
 
     #[test]
