@@ -409,3 +409,56 @@ fn two_guests_hold_their_plan_rates_at_once_and_counters_match_iperf3() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn the_rest_of_the_ruleset_is_left_alone_and_flow_offload_is_reported() {
+    require_netns!();
+    let _serial = serial();
+    let site = Site::start();
+    let edge = &site.t.edge;
+    // Another firewall's table (fw4's shape), there before us.
+    let fw4 = "add table inet fw4; \
+        add set inet fw4 blocked { type ipv4_addr; elements = { 192.0.2.1 }; }; \
+        add chain inet fw4 forward { type filter hook forward priority filter; policy accept; }; \
+        add rule inet fw4 forward ip daddr @blocked counter drop";
+    let out = edge.output(&["nft", fw4]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // fw4's flow offloading, as OpenWrt writes it, where the kernel has flowtables.
+    let offload = edge.output(&[
+        "nft",
+        "add flowtable inet fw4 ft { hook ingress priority filter; devices = { lan1, lan2, up0 }; }; \
+         insert rule inet fw4 forward meta l4proto { tcp, udp } flow add @ft",
+    ]);
+    let has_flowtables = offload.status.success();
+    if !has_flowtables {
+        eprintln!(
+            "flowtable part SKIPPED: this kernel has no flowtables ({})",
+            String::from_utf8_lossy(&offload.stderr).trim()
+        );
+    }
+    let list_fw4 = || {
+        let out = edge.output(&["nft", "list", "table", "inet", "fw4"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = list_fw4();
+    let fw = site.firewall();
+    fw.reconcile(&[guest1(2000, 1000)]).unwrap();
+    fw.grant(&guest2(5000, 0)).unwrap();
+    fw.grant(&guest2(0, 0)).unwrap();
+    fw.revoke(guest2(0, 0).mac).unwrap();
+    fw.reapply().unwrap();
+    assert_eq!(list_fw4(), before, "our changes touched another table");
+    assert_held(&site.t.guest2, "guest2 with another firewall present");
+    assert_passes(&site.t.guest1, "guest1 with another firewall present");
+    if has_flowtables {
+        assert_eq!(fw.foreign_flowtables().unwrap(), ["inet fw4 ft"]);
+    } else {
+        assert!(fw.foreign_flowtables().unwrap().is_empty());
+    }
+    fw.remove().unwrap();
+    assert_eq!(list_fw4(), before, "removing our table touched another");
+}

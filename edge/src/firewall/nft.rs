@@ -170,6 +170,13 @@ impl Nft {
         Ok(())
     }
 
+    /// Flowtables of others (OpenWrt's fw4 flow offloading), which let established flows bypass
+    /// the forward hook and with it our counters and limits. Reads the ruleset, changes nothing.
+    pub fn foreign_flowtables(&self) -> Result<Vec<String>, FirewallError> {
+        let text = self.nft(&render::LIST_FLOWTABLES, None)?;
+        render::foreign_flowtables(&text).map_err(FirewallError::Nft)
+    }
+
     fn read_counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError> {
         let applied = self.lock()?;
         let kernel = self.kernel_counters(applied.owners())?;
@@ -219,6 +226,14 @@ impl Firewall for Nft {
     }
 
     fn reconcile(&self, grants: &[Grant]) -> Result<(), FirewallError> {
+        match self.foreign_flowtables() {
+            Ok(f) if !f.is_empty() => tracing::warn!(
+                flowtables = ?f,
+                "flow offloading is on: offloaded flows of logged-in clients bypass their rate \
+                 limits and byte counters (turn off flow_offloading in /etc/config/firewall)"
+            ),
+            _ => {}
+        }
         let mut applied = self.lock()?;
         self.rebuild(&mut applied, grants)
     }

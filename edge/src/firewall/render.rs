@@ -777,6 +777,31 @@ pub fn parse_counters(
     Ok(out)
 }
 
+/// Arguments to `nft` that list every flowtable in the ruleset (read only).
+pub const LIST_FLOWTABLES: [&str; 3] = ["-j", "list", "flowtables"];
+
+/// Flowtables outside our table, as `family table name`, from [`LIST_FLOWTABLES`] output. A
+/// flow offloaded by one (OpenWrt's fw4 with `flow_offloading`) no longer passes the forward
+/// hook: its packets escape our counters and limits until the flow ends.
+pub fn foreign_flowtables(json_text: &str) -> Result<Vec<String>, String> {
+    let v: Value = serde_json::from_str(json_text).map_err(|e| format!("flowtable list: {e}"))?;
+    Ok(v.get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("flowtable"))
+        .filter(|f| f["table"] != TABLE || f["family"] != "inet")
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["family"].as_str().unwrap_or("?"),
+                f["table"].as_str().unwrap_or("?"),
+                f["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1015,6 +1040,18 @@ mod tests {
             )])
         );
         assert!(parse_counters("not json", &owners).is_err());
+    }
+
+    #[test]
+    fn flowtables_of_others_are_reported() {
+        let text = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+            {"flowtable": {"family": "inet", "name": "ft", "table": "fw4", "handle": 2, "hook": "ingress", "prio": 0, "dev": ["eth0", "br-lan"]}}]}"#;
+        assert_eq!(foreign_flowtables(text).unwrap(), ["inet fw4 ft"]);
+        assert!(
+            foreign_flowtables(r#"{"nftables": [{"metainfo": {}}]}"#)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
