@@ -9,9 +9,11 @@
 //! - [`render`]: the product's nftables table as a pure function of plain data.
 //! - [`nft`]: the backend that applies it, one atomic `nft` batch per change.
 //! - [`state`]: what the backend applied, for re-applying after a reload.
+//! - [`settings`]: the `[firewall]` section of the configuration.
 
 pub mod nft;
 pub mod render;
+pub mod settings;
 pub mod state;
 
 use std::collections::BTreeMap;
