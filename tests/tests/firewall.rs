@@ -95,9 +95,13 @@ impl Site {
     }
 
     fn firewall(&self) -> Nft {
+        Nft::new(self.settings())
+    }
+
+    fn settings(&self) -> NftSettings {
         let mut command = self.t.edge.prefix();
         command.push("nft".into());
-        Nft::new(NftSettings {
+        NftSettings {
             layout: Layout {
                 lan_interface: LAN.into(),
                 portal_port: PORTAL_PORT,
@@ -108,7 +112,7 @@ impl Site {
             },
             command,
             stop_removes_clients: false,
-        })
+        }
     }
 }
 
@@ -292,6 +296,16 @@ fn a_restart_keeps_logged_in_guests_and_drops_expired_ones_and_a_flush_is_repair
     // Stopping with stop_removes_clients = false leaves them through.
     second.stop().unwrap();
     assert_passes(&site.t.guest1, "guest1 after stop");
+    drop(second);
+    // With stop_removes_clients = true they are out, and the portal still holds.
+    let third = Nft::new(NftSettings {
+        stop_removes_clients: true,
+        ..site.settings()
+    });
+    third.reconcile(&[guest1(0, 0)]).unwrap();
+    assert_passes(&site.t.guest1, "guest1 before the stop");
+    third.stop().unwrap();
+    assert_held(&site.t.guest1, "guest1 after a stop that removes clients");
 }
 
 /// One iperf3 run's result, as the receiver saw it.
