@@ -237,21 +237,51 @@ fn after_login_traffic_passes_and_a_kick_cuts_it_within_a_second() {
     let grant_ms = started.elapsed().as_millis();
     assert_passes(&site.t.guest1, "guest1 after login");
     assert_held(&site.t.guest2, "guest2, not logged in");
+    fw.grant(&guest2(0, 0)).unwrap();
 
+    // A download in progress when the kick comes: bytes must stop within a second.
+    let watching = Instant::now();
+    let watch = site
+        .t
+        .guest1
+        .spawn(&[PROBE, "tcp-watch", UPSTREAM_V4, "5003", "3000"]);
+    std::thread::sleep(Duration::from_millis(1000));
     fw.revoke(GUEST1_MAC.parse().unwrap()).unwrap();
-    let kicked = Instant::now();
+    let kicked_at = watching.elapsed().as_millis();
+    let out = watch.finish(Duration::from_secs(10));
+    let slices: Vec<(u128, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, b) = l.split_once(' ')?;
+            Some((t.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    assert!(slices.len() >= 25, "the stream watcher ran: {slices:?}");
+    let before: u64 = slices
+        .iter()
+        .filter(|(t, _)| *t + 200 < kicked_at)
+        .map(|(_, b)| b)
+        .sum();
+    let late: Vec<_> = slices
+        .iter()
+        .filter(|(t, b)| *t > kicked_at + 1000 && *b > 0)
+        .collect();
+    assert!(before > 0, "the stream flowed before the kick: {slices:?}");
     assert!(
-        wait_until(Duration::from_secs(1), || !udp(
-            &site.t.guest1,
-            UPSTREAM_V4,
-            "5002"
-        )),
-        "a kicked guest still passed 1 s later"
+        late.is_empty(),
+        "bytes still arrived more than 1 s after the kick at {kicked_at} ms: {late:?}"
     );
-    let cut_ms = kicked.elapsed().as_millis();
+    let last_bytes = slices
+        .iter()
+        .filter(|(_, b)| *b > 0)
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap_or(0);
     assert_held(&site.t.guest1, "guest1 after the kick");
+    assert_passes(&site.t.guest2, "guest2, logged in meanwhile");
     eprintln!(
-        "grant took {grant_ms} ms; the first probe after the kick (700 ms timeout) failed {cut_ms} ms after it returned"
+        "grant took {grant_ms} ms; the kick came at {kicked_at} ms, the last bytes arrived in \
+         the 100 ms slice ending at {last_bytes} ms"
     );
 }
 

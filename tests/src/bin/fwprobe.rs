@@ -5,7 +5,10 @@
 //! - `tcp-open ADDR PORT MS` succeeds when a connection opens.
 //! - `tcp-hello ADDR PORT MS` succeeds when the server's `hello` line arrives.
 //! - `udp-ask ADDR PORT MS` succeeds when a datagram comes back.
-//! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002.
+//! - `tcp-watch ADDR PORT MS`: reads a stream for MS milliseconds, printing `t_ms bytes` for every
+//!   100 ms (bytes received in that slice).
+//! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002,
+//!   an endless stream on TCP 5003.
 //! - `serve-dns`: a UDP echo on port 53 standing in for the router's DNS.
 
 use std::io::{Read, Write};
@@ -44,6 +47,30 @@ fn tcp_hello(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
     let mut buf = [0u8; 6];
     s.read_exact(&mut buf)?;
     Ok(&buf == b"hello\n")
+}
+
+fn tcp_watch(to: SocketAddr, total: Duration) -> std::io::Result<()> {
+    use std::time::Instant;
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_millis(20)))?;
+    let start = Instant::now();
+    let mut slice_end = Duration::from_millis(100);
+    let mut bytes = 0u64;
+    let mut buf = [0u8; 65536];
+    let out = std::io::stdout();
+    while start.elapsed() < total {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes += n as u64,
+            Err(_) => {}
+        }
+        while start.elapsed() >= slice_end {
+            writeln!(out.lock(), "{} {bytes}", slice_end.as_millis())?;
+            bytes = 0;
+            slice_end += Duration::from_millis(100);
+        }
+    }
+    Ok(())
 }
 
 fn udp_ask(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
@@ -92,10 +119,17 @@ fn main() -> ExitCode {
             }
         },
         ["tcp-open", host, port, t] => TcpStream::connect_timeout(&addr(host, port), ms(t)).is_ok(),
+        ["tcp-watch", host, port, t] => tcp_watch(addr(host, port), ms(t)).is_ok(),
         ["tcp-hello", host, port, t] => tcp_hello(addr(host, port), ms(t)).unwrap_or(false),
         ["udp-ask", host, port, t] => udp_ask(addr(host, port), ms(t)).unwrap_or(false),
         ["serve-upstream"] => {
             std::thread::spawn(|| udp_echo(5002));
+            std::thread::spawn(|| {
+                serve_tcp(5003, |c| {
+                    let chunk = [b'x'; 8192];
+                    while c.write_all(&chunk).is_ok() {}
+                })
+            });
             std::thread::spawn(|| {
                 serve_tcp(5001, |c| {
                     let _ = c.write_all(b"hello\n");
@@ -125,7 +159,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: fwprobe http-get|tcp-open|tcp-hello|udp-ask|serve-upstream|serve-dns ..."
+                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|serve-upstream|serve-dns ..."
             );
             false
         }
