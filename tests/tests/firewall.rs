@@ -342,6 +342,8 @@ fn a_restart_keeps_logged_in_guests_and_drops_expired_ones_and_a_flush_is_repair
 #[derive(Debug)]
 struct Iperf {
     bytes: u64,
+    /// Segments the sender sent again (most after the policer dropped them).
+    retransmits: u64,
     bits_per_second: f64,
     mss: u64,
 }
@@ -356,6 +358,7 @@ fn iperf_result(out: &std::process::Output, who: &str) -> Iperf {
     let recv = &v["end"]["sum_received"];
     Iperf {
         bytes: recv["bytes"].as_u64().expect("received bytes"),
+        retransmits: v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0),
         bits_per_second: recv["bits_per_second"].as_f64().expect("rate"),
         mss: v["start"]["tcp_mss_default"].as_u64().unwrap_or(1448),
     }
@@ -431,12 +434,13 @@ fn two_guests_hold_their_plan_rates_at_once_and_counters_match_iperf3() {
             let counter_error = counted as f64 / expected as f64 - 1.0;
             eprintln!(
                 "{who}: plan {:.1} Mbit/s, iperf3 {:.3} Mbit/s ({:+.1}%), iperf3 {} bytes \
-                 (≈{} IP bytes), counter {} bytes ({:+.2}%)",
+                 (≈{} IP bytes; {} retransmits), counter {} bytes ({:+.2}%)",
                 plan / 1e6,
                 r.bits_per_second / 1e6,
                 (ratio - 1.0) * 100.0,
                 r.bytes,
                 expected,
+                r.retransmits,
                 counted,
                 counter_error * 100.0
             );
