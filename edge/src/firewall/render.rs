@@ -1043,6 +1043,31 @@ mod tests {
     }
 
     #[test]
+    fn every_ipv4_rule_has_its_ipv6_twin() {
+        // IPv6 must be no way around the portal: each rule matching an IPv4 header field exists
+        // for IPv6 too (same chain, same verdict, ip6 and the v6 set).
+        let rules: Vec<String> = rebuild(&layout(), &[client(1, 2000, 1000)])
+            .iter()
+            .filter_map(|c| c["add"].get("rule"))
+            .map(|r| format!("{} {}", r["chain"], r["expr"]))
+            .collect();
+        let v4: Vec<&String> = rules
+            .iter()
+            .filter(|r| r.contains(r#""protocol":"ip""#))
+            .collect();
+        assert!(v4.len() >= 8, "{rules:#?}");
+        for r in v4 {
+            let twin = r
+                .replace(r#""protocol":"ip""#, r#""protocol":"ip6""#)
+                .replace("garden4", "garden6")
+                .replace("garden_dns4", "garden_dns6")
+                .replace("down_count4", "down_count6")
+                .replace("dn_lim4_", "dn_lim6_");
+            assert!(rules.contains(&twin), "no IPv6 twin for {r}");
+        }
+    }
+
+    #[test]
     fn flowtables_of_others_are_reported() {
         let text = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
             {"flowtable": {"family": "inet", "name": "ft", "table": "fw4", "handle": 2, "hook": "ingress", "prio": 0, "dev": ["eth0", "br-lan"]}}]}"#;
