@@ -510,3 +510,32 @@ fn the_rest_of_the_ruleset_is_left_alone_and_flow_offload_is_reported() {
     fw.remove().unwrap();
     assert_eq!(list_fw4(), before, "removing our table touched another");
 }
+
+#[test]
+fn nft_failures_carry_its_stderr_and_a_missing_program_is_named() {
+    // No kernel needed: a stand-in "nft" that fails the way nft does.
+    let with = |command: &[&str]| {
+        Nft::new(NftSettings {
+            layout: Layout {
+                lan_interface: LAN.into(),
+                portal_port: PORTAL_PORT,
+                garden: vec![],
+            },
+            command: command.iter().map(|s| s.to_string()).collect(),
+            stop_removes_clients: false,
+        })
+    };
+    let failing = with(&[
+        "sh",
+        "-c",
+        "cat >/dev/null; echo 'Error: Could not process rule: Operation not permitted' >&2; exit 1",
+        "nft",
+    ]);
+    let err = failing.reconcile(&[guest1(1, 1)]).unwrap_err().to_string();
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let err = with(&["/nonexistent/nft"])
+        .grant(&guest1(1, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/nft"), "{err}");
+}

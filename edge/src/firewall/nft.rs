@@ -72,16 +72,17 @@ impl Nft {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| FirewallError::Nft(format!("cannot run {program}: {e}")))?;
-        if let Some(text) = input {
-            let mut stdin = child.stdin.take().expect("piped stdin");
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|e| FirewallError::Nft(format!("writing to {program}: {e}")))?;
-        }
+        // nft reads all its input before it writes anything, so writing first cannot deadlock.
+        // A write error (nft gone early) is reported after its exit status and stderr.
+        let written = match (input, child.stdin.take()) {
+            (Some(text), Some(mut stdin)) => stdin.write_all(text.as_bytes()),
+            _ => Ok(()),
+        };
         let out = child
             .wait_with_output()
             .map_err(|e| FirewallError::Nft(format!("waiting for {program}: {e}")))?;
         if out.status.success() {
+            written.map_err(|e| FirewallError::Nft(format!("writing to {program}: {e}")))?;
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
             Err(FirewallError::Nft(format!(
