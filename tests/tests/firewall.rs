@@ -43,6 +43,9 @@ impl Site {
         t.keep(up);
         let dns = t.edge.spawn(&[PROBE, "serve-dns"]);
         t.keep(dns);
+        // Services on the router that guests must not reach before login (TCP 5001, UDP 5002).
+        let router = t.edge.spawn(&[PROBE, "serve-upstream"]);
+        t.keep(router);
         let state = tempfile::tempdir().unwrap();
         let config = state.path().join("edge.toml");
         std::fs::write(
@@ -454,6 +457,38 @@ fn two_guests_hold_their_plan_rates_at_once_and_counters_match_iperf3() {
                 ));
             }
         }
+    }
+
+    // A top-up while online: guest1's download goes to 5 Mbit/s (guest2's rate, so the tier
+    // exists and only guest1's elements change); its counters carry on.
+    let before = fw.counters().unwrap()[&plans[0].0.mac];
+    fw.grant(&guest1(5000, 2000)).unwrap();
+    let out = site.t.guest1.spawn(&[
+        "iperf3",
+        "-c",
+        UPSTREAM_V4,
+        "-p",
+        "5201",
+        "-t",
+        "10",
+        "-J",
+        "-R",
+    ]);
+    let r = iperf_result(&out.finish(Duration::from_secs(30)), "guest1 after top-up");
+    let after = fw.counters().unwrap()[&plans[0].0.mac];
+    let ratio = r.bits_per_second / 5e6;
+    eprintln!(
+        "guest1 after a top-up to 5 Mbit/s: iperf3 {:.3} Mbit/s ({:+.1}%)",
+        r.bits_per_second / 1e6,
+        (ratio - 1.0) * 100.0
+    );
+    if !(0.85..=1.15).contains(&ratio) {
+        failures.push(format!("guest1 after top-up: rate {ratio:.3} of 5 Mbit/s"));
+    }
+    if after.bytes_down < before.bytes_down + r.bytes {
+        failures.push(format!(
+            "guest1's counters did not carry on over the top-up: {before:?} then {after:?}"
+        ));
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }

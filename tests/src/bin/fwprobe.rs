@@ -9,7 +9,8 @@
 //!   100 ms (bytes received in that slice).
 //! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002,
 //!   an endless stream on TCP 5003.
-//! - `serve-dns`: a UDP echo on port 53 standing in for the router's DNS.
+//! - `serve-dns`: UDP echoes on ports 53, 67 and 547 standing in for the router's DNS, DHCP and
+//!   DHCPv6.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -154,6 +155,9 @@ fn main() -> ExitCode {
             true
         }
         ["serve-dns"] => {
+            // DHCP and DHCPv6 stand-ins too: the firewall rules are what is under test.
+            std::thread::spawn(|| udp_echo(67));
+            std::thread::spawn(|| udp_echo(547));
             udp_echo(53);
             true
         }
