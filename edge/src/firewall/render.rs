@@ -10,10 +10,12 @@
 //!   counter: uploads are recognised by source MAC, downloads by destination address (the
 //!   forward hook does not know the outgoing frame's MAC yet). Being in them is what lets a
 //!   client's traffic through; one listing reads every counter.
-//! - Maps `up_limit`, `down_limit4`, `down_limit6` point at the client's named limits
-//!   (`lim_up_<mac>`, `lim_dn_<mac>`, `rate over … bytes/second`): packets over the plan rate are
-//!   dropped (policing, with a burst sized for TCP, [`burst_bytes`]). All of a client's
-//!   addresses share its one download limit. A client on an unlimited plan has no limit element.
+//! - Rate tiers, one per plan rate in use ([`Tiers`]): sets `up_lim_<kbps>` (MAC) and
+//!   `dn_lim4_<kbps>`/`dn_lim6_<kbps>` (addresses) with a `limit rate over … bytes/second`
+//!   template, so every element gets its own token bucket at that rate; a lookup matches (and
+//!   the rule drops) only when that client's bucket is empty. Policing, with a burst sized for
+//!   TCP ([`burst_bytes`]). A client on an unlimited plan is in no tier. Each download address
+//!   has its own bucket.
 //! - `garden4`/`garden6`: the configured walled garden (address ranges). `garden_dns4`/
 //!   `garden_dns6`: filled by dnsmasq's `nftset=` for walled-garden domains; entries expire after
 //!   [`GARDEN_DNS_TIMEOUT_S`].
@@ -21,16 +23,18 @@
 //!   [`NAT_PRIORITY`]). They only ever drop or redirect LAN traffic; an `accept` here means "no
 //!   objection" and the packet still meets the rest of the ruleset (OpenWrt's fw4).
 //!
-//! Per-client state is only elements and named objects, never rules: adding the 5,000th client
-//! costs what the first did, and a change to one client touches only that client's elements.
+//! Per-client state is only set elements, never rules or named objects: adding the 5,000th
+//! client costs what the first did, and a change to one client touches only that client's
+//! elements (plus, the first time a plan rate is seen, that rate's tier).
 //!
 //! The `nftables` crate's types are used for the table, chains, plain sets and their elements.
-//! It cannot express sets with per-element counters, maps whose values are objects
-//! (`ether_addr : limit`), object references through a map (`limit name ether saddr map @m`), or
-//! limits in bytes (its limit object writes `unit`, which nft ignores), so those, and rule bodies,
-//! are written as the JSON that `nft -j` documents (libnftables-json(5)). nft 1.0.6 ignores
-//! per-element statements in JSON input, which is why limits are named objects and counters
-//! start from zero in every new element.
+//! It cannot express sets with a counter or limit template (`stmt`), and its limit writes `unit`,
+//! which nft ignores (it reads `rate_unit`/`burst_unit`), so those sets, and rule bodies, are
+//! written as the JSON that `nft -j` documents (libnftables-json(5)). nft 1.0.6 ignores
+//! per-element statements in JSON input, which is why a rate is a set (not a per-element limit)
+//! and counters start from zero in every new element. Named objects per client were measured
+//! and dropped: nft fetches every object before any element change, so the 5,000th client
+//! cost 14 times the first.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
