@@ -44,19 +44,22 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> (T, Duration) {
     (out, took)
 }
 
-/// Median time in ms to grant `g` (a client not yet through), revoking it after each try.
-fn median_grant(fw: &Nft, g: &Grant) -> f64 {
-    let mut times: Vec<f64> = (0..21)
+/// Median times in ms to grant `g` (a client not yet through) and to revoke it again, over 21
+/// tries.
+fn median_grant(fw: &Nft, g: &Grant) -> (f64, f64) {
+    let (mut grants, mut revokes): (Vec<f64>, Vec<f64>) = (0..21)
         .map(|_| {
             let start = Instant::now();
             fw.grant(g).expect("grant");
-            let t = start.elapsed().as_secs_f64() * 1000.0;
+            let granted = start.elapsed().as_secs_f64() * 1000.0;
+            let start = Instant::now();
             fw.revoke(g.mac).expect("revoke");
-            t
+            (granted, start.elapsed().as_secs_f64() * 1000.0)
         })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+        .unzip();
+    grants.sort_by(f64::total_cmp);
+    revokes.sort_by(f64::total_cmp);
+    (grants[grants.len() / 2], revokes[revokes.len() / 2])
 }
 
 fn main() -> ExitCode {
@@ -98,17 +101,26 @@ fn main() -> ExitCode {
     });
     let all: Vec<Grant> = (1..=n).map(client).collect();
     fw.reconcile(&[]).expect("empty table");
-    let first = median_grant(&fw, &all[0]);
+    let (first, first_revoke) = median_grant(&fw, &all[0]);
     println!(
         "{:<44} {:>9.1} ms",
         "authorize client 1 (median of 21)", first
     );
+    println!(
+        "{:<44} {:>9.1} ms",
+        "revoke client 1 (median of 21)", first_revoke
+    );
     fw.reconcile(&all[..all.len() - 1]).expect("fill");
-    let last = median_grant(&fw, &all[all.len() - 1]);
+    let (last, last_revoke) = median_grant(&fw, &all[all.len() - 1]);
     println!(
         "{:<44} {:>9.1} ms",
         format!("authorize client {n} (median of 21)"),
         last
+    );
+    println!(
+        "{:<44} {:>9.1} ms",
+        format!("revoke client {n} (median of 21)"),
+        last_revoke
     );
     fw.grant(&all[all.len() - 1]).expect("grant n");
     let mut topup = all[all.len() - 1].clone();
