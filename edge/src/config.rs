@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub portal: RawPortal,
     pub store: RawStore,
     pub branding: RawBranding,
+    pub firewall: crate::firewall::settings::RawFirewall,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +152,7 @@ pub struct Config {
     /// The SQLite database file.
     pub store_path: PathBuf,
     pub branding: Branding,
+    pub firewall: crate::firewall::settings::FirewallConfig,
 }
 
 /// What a site may change about the portal's look.
@@ -253,6 +255,7 @@ impl RawConfig {
                 accent_color: accent.to_ascii_lowercase(),
                 support_phone,
             },
+            firewall: self.firewall.validate()?,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! - [`config`]: the TOML file, parsed strictly and validated into [`config::Config`].
 //! - [`store`]: the SQLite database and its migrations.
 //! - [`portal`]: the HTTP side guests see.
-//! - [`firewall`]: the access-control seam and its recording fake.
+//! - [`firewall`]: the access-control seam, its nftables backend and its recording fake.
 //! - [`telemetry`]: logging setup.
 //!
 //! [`serve`] runs the daemon on a listener and a shutdown signal the caller provides, so tests

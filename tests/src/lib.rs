@@ -1,4 +1,11 @@
 //! Helpers for whole-system tests: finding the built binaries and running them as a user would.
+//!
+//! # Layout
+//! - [`binary`]: the workspace's built binaries.
+//! - [`netns`]: throwaway network namespaces and the hotspot test topology.
+//! - `src/bin/fwprobe.rs`: small network probes and servers run inside those namespaces.
+
+pub mod netns;
 
 use std::path::PathBuf;
 

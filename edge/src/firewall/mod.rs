@@ -4,6 +4,17 @@
 //! [`Firewall`] is a seam with two implementations: the nftables backend that enforces it on the
 //! router, and [`Recording`], a fake that remembers calls so session logic is tested without root.
 //! Callers pass plain data ([`Grant`]) and never build rules themselves.
+//!
+//! # Layout
+//! - [`render`]: the product's nftables table as a pure function of plain data.
+//! - [`nft`]: the backend that applies it, one atomic `nft` batch per change.
+//! - [`state`]: what the backend applied, for re-applying after a reload.
+//! - [`settings`]: the `[firewall]` section of the configuration.
+
+pub mod nft;
+pub mod render;
+pub mod settings;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -47,8 +58,20 @@ pub trait Firewall: Send + Sync + 'static {
     fn revoke(&self, mac: MacAddr) -> Result<(), FirewallError>;
     /// Makes the set of clients through exactly `grants` (start-up, after a crash or reload).
     fn reconcile(&self, grants: &[Grant]) -> Result<(), FirewallError>;
-    /// Byte counters of every client through, read in one call.
+    /// Byte counters of every client through, read in one call. Counters count IP bytes and
+    /// survive [`Firewall::grant`] changes and reconciles; they restart from zero when the table
+    /// had to be re-applied after something else flushed it, so callers treat a decrease as a
+    /// reset.
     fn counters(&self) -> Result<BTreeMap<MacAddr, Counters>, FirewallError>;
+    /// Applies the remembered state again, after something else flushed the ruleset (OpenWrt's
+    /// fw4 reload does).
+    fn reapply(&self) -> Result<(), FirewallError> {
+        Ok(())
+    }
+    /// The daemon is stopping: takes every client out or leaves them through, as configured.
+    fn stop(&self) -> Result<(), FirewallError> {
+        Ok(())
+    }
 }
 
 /// A firewall that enforces nothing and records what it was told, for tests of the session logic.
@@ -71,7 +94,7 @@ impl Recording {
             .unwrap_or_default()
     }
 
-    /// Every call so far, as `grant aa:..`, `revoke aa:..`, `reconcile N`.
+    /// Every call so far, as `grant aa:..`, `revoke aa:..`, `reconcile N`, `reapply`, `stop`.
     pub fn calls(&self) -> Vec<String> {
         self.lock().map(|s| s.calls.clone()).unwrap_or_default()
     }
@@ -119,6 +142,16 @@ impl Firewall for Recording {
             let counters = old.get(&g.mac).map(|(_, c)| *c).unwrap_or_default();
             s.granted.insert(g.mac, (g.clone(), counters));
         }
+        Ok(())
+    }
+
+    fn reapply(&self) -> Result<(), FirewallError> {
+        self.lock()?.calls.push("reapply".into());
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), FirewallError> {
+        self.lock()?.calls.push("stop".into());
         Ok(())
     }
 

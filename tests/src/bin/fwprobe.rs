@@ -1,0 +1,176 @@
+//! `fwprobe`: the small network programs the firewall tests run inside their namespaces.
+//!
+//! Every probe has a timeout and exits 0 on success, 1 on failure, so a test reads the exit status.
+//! - `http-get ADDR PORT` prints the response (status line, headers, body).
+//! - `tcp-open ADDR PORT MS` succeeds when a connection opens.
+//! - `tcp-hello ADDR PORT MS` succeeds when the server's `hello` line arrives.
+//! - `udp-ask ADDR PORT MS` succeeds when a datagram comes back.
+//! - `tcp-watch ADDR PORT MS`: reads a stream for MS milliseconds, printing `t_ms bytes` for every
+//!   100 ms (bytes received in that slice).
+//! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002,
+//!   an endless stream on TCP 5003.
+//! - `serve-dns`: UDP echoes on ports 53, 67 and 547 standing in for the router's DNS, DHCP and
+//!   DHCPv6.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn addr(a: &str, p: &str) -> SocketAddr {
+    let ip: IpAddr = a.parse().expect("address");
+    SocketAddr::new(ip, p.parse().expect("port"))
+}
+
+fn ms(s: &str) -> Duration {
+    Duration::from_millis(s.parse().expect("milliseconds"))
+}
+
+fn http_get(to: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let host = match to {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn tcp_hello(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    let mut s = TcpStream::connect_timeout(&to, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut buf = [0u8; 6];
+    s.read_exact(&mut buf)?;
+    Ok(&buf == b"hello\n")
+}
+
+fn tcp_watch(to: SocketAddr, total: Duration) -> std::io::Result<()> {
+    use std::time::Instant;
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_millis(20)))?;
+    let start = Instant::now();
+    let mut slice_end = Duration::from_millis(100);
+    let mut bytes = 0u64;
+    let mut buf = [0u8; 65536];
+    let out = std::io::stdout();
+    while start.elapsed() < total {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes += n as u64,
+            Err(_) => {}
+        }
+        while start.elapsed() >= slice_end {
+            writeln!(out.lock(), "{} {bytes}", slice_end.as_millis())?;
+            bytes = 0;
+            slice_end += Duration::from_millis(100);
+        }
+    }
+    Ok(())
+}
+
+fn udp_ask(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    let bind: SocketAddr = if to.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    let s = UdpSocket::bind(bind)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.send_to(b"ping", to)?;
+    let mut buf = [0u8; 16];
+    let (n, _) = s.recv_from(&mut buf)?;
+    Ok(&buf[..n] == b"ping")
+}
+
+fn udp_echo(port: u16) {
+    let s = UdpSocket::bind(("::", port)).expect("bind udp");
+    let mut buf = [0u8; 1500];
+    loop {
+        if let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], from);
+        }
+    }
+}
+
+fn serve_tcp(port: u16, reply: fn(&mut TcpStream)) {
+    let l = TcpListener::bind(("::", port)).expect("bind tcp");
+    for mut c in l.incoming().flatten() {
+        std::thread::spawn(move || reply(&mut c));
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ok = match a.as_slice() {
+        ["http-get", host, port] => match http_get(addr(host, port)) {
+            Ok(text) => {
+                print!("{text}");
+                true
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                false
+            }
+        },
+        ["tcp-open", host, port, t] => TcpStream::connect_timeout(&addr(host, port), ms(t)).is_ok(),
+        ["tcp-watch", host, port, t] => tcp_watch(addr(host, port), ms(t)).is_ok(),
+        ["tcp-hello", host, port, t] => tcp_hello(addr(host, port), ms(t)).unwrap_or(false),
+        ["udp-ask", host, port, t] => udp_ask(addr(host, port), ms(t)).unwrap_or(false),
+        ["serve-upstream"] => {
+            std::thread::spawn(|| udp_echo(5002));
+            std::thread::spawn(|| {
+                serve_tcp(5003, |c| {
+                    let chunk = [b'x'; 8192];
+                    while c.write_all(&chunk).is_ok() {}
+                })
+            });
+            std::thread::spawn(|| {
+                serve_tcp(5001, |c| {
+                    let _ = c.write_all(b"hello\n");
+                })
+            });
+            serve_tcp(80, |c| {
+                // Read the whole request first: closing with unread data would reset the
+                // connection before the client reads the answer.
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nUPSTREAM\n",
+                );
+            });
+            true
+        }
+        ["serve-dns"] => {
+            // DHCP and DHCPv6 stand-ins too: the firewall rules are what is under test.
+            std::thread::spawn(|| udp_echo(67));
+            std::thread::spawn(|| udp_echo(547));
+            udp_echo(53);
+            true
+        }
+        _ => {
+            eprintln!(
+                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|serve-upstream|serve-dns ..."
+            );
+            false
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
