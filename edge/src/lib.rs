@@ -6,6 +6,7 @@
 //! - [`store`]: the SQLite database and its migrations.
 //! - [`portal`]: the HTTP side guests see.
 //! - [`firewall`]: the access-control seam, its nftables backend and its recording fake.
+//! - [`sync`]: the HTTPS client for the cloud's sync API, retry policy, stored credential.
 //! - [`telemetry`]: logging setup.
 //!
 //! [`serve`] runs the daemon on a listener and a shutdown signal the caller provides, so tests
@@ -15,6 +16,7 @@ pub mod config;
 pub mod firewall;
 pub mod portal;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 use std::future::Future;
