@@ -27,7 +27,8 @@ mod tests {
         assert_eq!(delay(0, 0.999_999).as_millis(), 1999);
         assert_eq!(delay(1, 0.5), Duration::from_secs(2));
         assert_eq!(delay(3, 0.5), Duration::from_secs(8));
-        assert_eq!(delay(7, 1.0), CAP, "2 s × 128 is past the cap");
+        assert_eq!(delay(7, 1.0), Duration::from_secs(256));
+        assert_eq!(delay(8, 1.0), CAP, "2 s × 256 is past the cap");
         assert_eq!(delay(u32::MAX, 1.0), CAP, "no overflow");
     }
 
