@@ -11,11 +11,16 @@
 //! [`serve`] runs the daemon on a listener and a shutdown signal the caller provides, so tests
 //! run it on port 0 in-process.
 
+pub mod clock;
 pub mod config;
 pub mod firewall;
+pub mod net;
 pub mod portal;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
+pub mod vouchers;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //! Durability: `synchronous = FULL` so a committed redemption survives a power cut; a router's
 //! flash is written once per transaction, so callers batch what can be batched.
 
+pub mod access;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +15,16 @@ use rusqlite::Connection;
 
 /// The edge migrations, in order. A migration's position is its version: never reorder or edit
 /// one that has shipped; add a new file.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_settings",
-    include_str!("../../../migrations/edge/0001_settings.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_settings",
+        include_str!("../../../migrations/edge/0001_settings.sql"),
+    ),
+    (
+        "0002_access",
+        include_str!("../../../migrations/edge/0002_access.sql"),
+    ),
+];
 
 /// A store failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +105,15 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Worker)?
+    }
+
+    /// Runs `f` with the connection on this thread (the command line, which has no runtime).
+    pub fn blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.conn.lock().map_err(|_| StoreError::Worker)?;
+        f(&mut guard)
     }
 
     /// The schema version the database is at.
