@@ -112,6 +112,8 @@ fn main() -> anyhow::Result<()> {
             telemetry::init();
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                // SQLite work is serialised on one connection: more threads only add memory.
+                .max_blocking_threads(8)
                 .enable_all()
                 .build()
                 .context("starting the runtime")?
@@ -156,9 +158,7 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
     // The nftables backend replaces the recording firewall when enforcement lands.
     let firewall = Arc::new(firewall::Recording::default());
     let neighbours: Arc<dyn Neighbours> = match config.neighbour_source {
-        NeighbourSource::Kernel => Arc::new(KernelNeighbours {
-            interface: config.lan_interface.clone(),
-        }),
+        NeighbourSource::Kernel => Arc::new(KernelNeighbours::new(config.lan_interface.clone())),
         NeighbourSource::Leases => Arc::new(LeaseNeighbours {
             path: config.lease_file.clone(),
         }),

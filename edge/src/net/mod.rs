@@ -26,13 +26,50 @@ pub trait Neighbours: Send + Sync + 'static {
 }
 
 /// The kernel's neighbour table: `/proc/net/arp` for IPv4, `ip -6 neigh show` for IPv6.
-#[derive(Debug, Clone)]
+///
+/// Read at most once a second (every captive probe asks), and again sooner only when an address
+/// is missing from a snapshot older than [`MISS_REFRESH`]: a phone that just joined is found on
+/// its first request.
+#[derive(Debug)]
 pub struct KernelNeighbours {
     /// The LAN interface: entries on other interfaces (the uplink) are not clients.
-    pub interface: String,
+    interface: String,
+    /// The last snapshot and when it was taken.
+    cache: std::sync::Mutex<Option<Snapshot>>,
 }
 
+/// A read of the table and when it was taken.
+type Snapshot = (std::time::Instant, Vec<(IpAddr, MacAddr)>);
+
+/// Age after which a snapshot is re-read.
+const SNAPSHOT_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Age after which a lookup that misses re-reads the table.
+const MISS_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl KernelNeighbours {
+    pub fn new(interface: impl Into<String>) -> Self {
+        Self {
+            interface: interface.into(),
+            cache: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The table, from the cache when it is younger than `max_age`.
+    fn snapshot(&self, max_age: std::time::Duration) -> Vec<(IpAddr, MacAddr)> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, entries)) = cache.as_ref()
+            && at.elapsed() < max_age
+        {
+            return entries.clone();
+        }
+        let mut all = self.v4();
+        all.extend(self.v6());
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((std::time::Instant::now(), all.clone()));
+        }
+        all
+    }
+
     fn v4(&self) -> Vec<(IpAddr, MacAddr)> {
         match std::fs::read_to_string("/proc/net/arp") {
             Ok(text) => parse_proc_arp(&text, Some(&self.interface)),
@@ -58,14 +95,14 @@ impl KernelNeighbours {
 
 impl Neighbours for KernelNeighbours {
     fn lookup(&self, ip: IpAddr) -> Option<MacAddr> {
-        let entries = if ip.is_ipv4() { self.v4() } else { self.v6() };
-        entries.into_iter().find(|(a, _)| *a == ip).map(|(_, m)| m)
+        let find = |entries: Vec<(IpAddr, MacAddr)>| {
+            entries.into_iter().find(|(a, _)| *a == ip).map(|(_, m)| m)
+        };
+        find(self.snapshot(SNAPSHOT_TTL)).or_else(|| find(self.snapshot(MISS_REFRESH)))
     }
 
     fn entries(&self) -> Vec<(IpAddr, MacAddr)> {
-        let mut all = self.v4();
-        all.extend(self.v6());
-        all
+        self.snapshot(SNAPSHOT_TTL)
     }
 }
 

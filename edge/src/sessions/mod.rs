@@ -199,22 +199,21 @@ impl Sessions {
         let now = self.now();
         let (state, started) = self
             .store
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let entry = q::access_entry(&tx, client.mac)?;
+            .write(move |tx| {
+                let entry = q::access_entry(tx, client.mac)?;
                 if let Some(e) = &entry
                     && e.is_blocked
                 {
                     return Ok((Step::Blocked(e.blocked_reason.clone()), false));
                 }
-                if let Some(s) = q::active_session(&tx, client.mac)? {
-                    let used = used_against_limit(&tx, &s)?;
+                if let Some(s) = q::active_session(tx, client.mac)? {
+                    let used = used_against_limit(tx, &s)?;
                     return Ok((Step::Done(s, used), false));
                 }
                 match entry {
                     Some(e) if e.auto_connect => {
                         let s = q::start_session(
-                            &tx,
+                            tx,
                             &NewSession {
                                 mac: client.mac,
                                 ip: Some(client.ip.to_string()),
@@ -227,7 +226,6 @@ impl Sessions {
                             },
                             now,
                         )?;
-                        tx.commit()?;
                         Ok((Step::Done(s, 0), true))
                     }
                     _ => Ok((Step::Refused(Refusal::Unknown), false)),
@@ -273,19 +271,18 @@ impl Sessions {
         let (down, up) = (self.config.vouchers.down_kbps, self.config.vouchers.up_kbps);
         let step = self
             .store
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                if let Some(e) = q::access_entry(&tx, client.mac)?
+            .write(move |tx| {
+                if let Some(e) = q::access_entry(tx, client.mac)?
                     && e.is_blocked
                 {
                     return Ok(Step::Blocked(e.blocked_reason));
                 }
-                if let Some(s) = q::active_session(&tx, client.mac)? {
+                if let Some(s) = q::active_session(tx, client.mac)? {
                     return Ok(Step::Already(s));
                 }
-                let voucher = q::find_voucher(&tx, &code)?;
+                let voucher = q::find_voucher(tx, &code)?;
                 let usage = match &voucher {
-                    Some(v) => q::voucher_usage(&tx, &v.id)?,
+                    Some(v) => q::voucher_usage(tx, &v.id)?,
                     None => vouchers::Usage::default(),
                 };
                 let admission = match vouchers::check(
@@ -303,12 +300,12 @@ impl Sessions {
                     return Ok(Step::Refused(Refusal::Unknown));
                 };
                 let (down, up) = match &v.plan_id {
-                    Some(p) => q::plan_rates(&tx, p)?.unwrap_or((down, up)),
+                    Some(p) => q::plan_rates(tx, p)?.unwrap_or((down, up)),
                     None => (down, up),
                 };
-                q::redeem(&tx, &v, client.mac, now)?;
+                q::redeem(tx, &v, client.mac, now)?;
                 let s = q::start_session(
-                    &tx,
+                    tx,
                     &NewSession {
                         mac: client.mac,
                         ip: Some(client.ip.to_string()),
@@ -321,8 +318,8 @@ impl Sessions {
                     },
                     now,
                 )?;
-                // Durable before the firewall lets the guest through.
-                tx.commit()?;
+                // `write` returns only once this is committed: durable before the firewall
+                // lets the guest through.
                 Ok(Step::Done(s, usage.bytes))
             })
             .await?;

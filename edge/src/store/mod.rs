@@ -53,14 +53,29 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database worker stopped")]
     Worker,
+    #[error("database commit failed: {0}")]
+    Commit(String),
 }
 
 /// A handle to the database, cheap to clone. Queries run on tokio's blocking pool, one at a time
 /// (SQLite has one writer; one connection keeps memory small on a router).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Writes waiting for the next group commit (see [`Store::write`]).
+    queue: Arc<Mutex<Vec<Job>>>,
 }
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// A queued write: runs inside the group's transaction and returns what delivers its result
+/// once the commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -89,6 +104,7 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            queue: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -105,6 +121,75 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Worker)?
+    }
+
+    /// Runs `f` as a write that is durable when this returns `Ok`, grouped with other writes
+    /// queued meanwhile into one transaction: one flash write (fsync) for the group instead of
+    /// one each. Each `f` runs in its own savepoint, so an `Err` undoes only its own changes.
+    /// `f` must not begin or commit transactions itself.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |c: &Connection| {
+            let result = match c.execute_batch("SAVEPOINT job") {
+                Err(e) => Err(StoreError::Sql(e)),
+                Ok(()) => {
+                    let r = f(c);
+                    let end = if r.is_ok() {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    match (r, c.execute_batch(end)) {
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => Err(StoreError::Sql(e)),
+                    }
+                }
+            };
+            Box::new(move |commit: Result<(), String>| {
+                let _ = tx.send(match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                    (Err(e), _) => Err(e),
+                });
+            })
+        });
+        self.queue.lock().map_err(|_| StoreError::Worker)?.push(job);
+        let conn = Arc::clone(&self.conn);
+        let queue = Arc::clone(&self.queue);
+        tokio::task::spawn_blocking(move || {
+            let Ok(mut guard) = conn.lock() else { return };
+            // Whoever holds the connection first commits everything queued so far; later
+            // tasks find the queue empty.
+            let jobs = match queue.lock() {
+                Ok(mut q) => std::mem::take(&mut *q),
+                Err(_) => return,
+            };
+            if jobs.is_empty() {
+                return;
+            }
+            let tx = match guard.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            {
+                Ok(tx) => tx,
+                Err(e) => {
+                    // Dropping the jobs unrun tells each caller the worker failed.
+                    tracing::error!(error = %e, "cannot begin a write transaction");
+                    return;
+                }
+            };
+            let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(&tx)).collect();
+            let commit = tx.commit().map_err(|e| e.to_string());
+            for d in delivers {
+                d(commit.clone());
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
     }
 
     /// Runs `f` with the connection on this thread (the command line, which has no runtime).
@@ -189,6 +274,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_are_durable_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("edge.db")).unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |c| {
+                            c.execute(
+                                "INSERT INTO settings (key, value, updated_at) VALUES (?1, 'v', 0)",
+                                [format!("k{i}")],
+                            )?;
+                            if i % 2 == 1 {
+                                return Err(StoreError::Worker);
+                            }
+                            Ok(i)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            assert_eq!(r.is_ok(), i % 2 == 0, "write {i}: {r:?}");
+        }
+        drop(store);
+        // Reopened: what was acknowledged is there, what failed is not.
+        let c = Connection::open(dir.path().join("edge.db")).unwrap();
+        let keys: Vec<String> = c
+            .prepare("SELECT key FROM settings ORDER BY CAST(substr(key, 2) AS INTEGER)")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected: Vec<String> = (0..40).step_by(2).map(|i| format!("k{i}")).collect();
+        assert_eq!(keys, expected);
     }
 
     #[test]
