@@ -114,6 +114,8 @@ enum Step {
     Already(SessionRow),
     Blocked(Option<String>),
     Refused(Refusal),
+    /// A registered device with no session: one should be started.
+    Start,
 }
 
 impl Sessions {
@@ -197,41 +199,20 @@ impl Sessions {
     /// The client's state; a registered auto-connect device that is offline is let in now.
     pub async fn client_state(self: &Arc<Self>, client: Client) -> Result<ClientState, StoreError> {
         let now = self.now();
-        let (state, started) = self
+        // Most requests (probes, page loads) only read; the write path, which waits for a group
+        // commit, is taken only to start an auto-connect session.
+        let mut state = self
             .store
-            .write(move |tx| {
-                let entry = q::access_entry(tx, client.mac)?;
-                if let Some(e) = &entry
-                    && e.is_blocked
-                {
-                    return Ok((Step::Blocked(e.blocked_reason.clone()), false));
-                }
-                if let Some(s) = q::active_session(tx, client.mac)? {
-                    let used = used_against_limit(tx, &s)?;
-                    return Ok((Step::Done(s, used), false));
-                }
-                match entry {
-                    Some(e) if e.auto_connect => {
-                        let s = q::start_session(
-                            tx,
-                            &NewSession {
-                                mac: client.mac,
-                                ip: Some(client.ip.to_string()),
-                                session_type: SessionType::Client,
-                                voucher: None,
-                                limits: Limits::default(),
-                                down_kbps: mbps_to_kbps(e.bandwidth_allocation),
-                                up_kbps: mbps_to_kbps(e.bandwidth_allocation),
-                                user_agent: None,
-                            },
-                            now,
-                        )?;
-                        Ok((Step::Done(s, 0), true))
-                    }
-                    _ => Ok((Step::Refused(Refusal::Unknown), false)),
-                }
-            })
+            .call(move |c| client_step(c, client, now, false))
             .await?;
+        let mut started = false;
+        if matches!(state, Step::Start) {
+            state = self
+                .store
+                .write(move |c| client_step(c, client, now, true))
+                .await?;
+            started = matches!(state, Step::Done(..));
+        }
         Ok(match state {
             Step::Blocked(reason) => ClientState::Blocked { reason },
             Step::Done(s, used) => {
@@ -325,6 +306,7 @@ impl Sessions {
             .await?;
         match step {
             Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
             Step::Refused(r) => {
                 self.throttle_fail(&key, now);
                 Err(LoginError::Refused(r))
@@ -522,6 +504,47 @@ impl Sessions {
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+/// A client's state; with `start`, a registered auto-connect device without a session gets one
+/// (`Done`), otherwise it is reported as `Start`.
+fn client_step(
+    c: &rusqlite::Connection,
+    client: Client,
+    now: i64,
+    start: bool,
+) -> Result<Step, StoreError> {
+    let entry = q::access_entry(c, client.mac)?;
+    if let Some(e) = &entry
+        && e.is_blocked
+    {
+        return Ok(Step::Blocked(e.blocked_reason.clone()));
+    }
+    if let Some(s) = q::active_session(c, client.mac)? {
+        let used = used_against_limit(c, &s)?;
+        return Ok(Step::Done(s, used));
+    }
+    match entry {
+        Some(e) if e.auto_connect && !start => Ok(Step::Start),
+        Some(e) if e.auto_connect => {
+            let s = q::start_session(
+                c,
+                &NewSession {
+                    mac: client.mac,
+                    ip: Some(client.ip.to_string()),
+                    session_type: SessionType::Client,
+                    voucher: None,
+                    limits: Limits::default(),
+                    down_kbps: mbps_to_kbps(e.bandwidth_allocation),
+                    up_kbps: mbps_to_kbps(e.bandwidth_allocation),
+                    user_agent: None,
+                },
+                now,
+            )?;
+            Ok(Step::Done(s, 0))
+        }
+        _ => Ok(Step::Refused(Refusal::Unknown)),
     }
 }
 
