@@ -203,7 +203,7 @@ impl Sessions {
         // commit, is taken only to start an auto-connect session.
         let mut state = self
             .store
-            .call(move |c| client_step(c, client, now, false))
+            .read(move |c| client_step(c, client, now, false))
             .await?;
         let mut started = false;
         if matches!(state, Step::Start) {

@@ -62,6 +62,8 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// A read-only connection for reads that must not queue behind writes.
+    reader: Arc<Mutex<Connection>>,
     /// Writes waiting for the next group commit (see [`Store::write`]).
     queue: Arc<Mutex<Vec<Job>>>,
 }
@@ -102,10 +104,40 @@ impl Store {
         })?;
         let mut conn = conn;
         migrate(&mut conn)?;
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let reader = Connection::open(path).map_err(open_err)?;
+        reader
+            .execute_batch(
+                "PRAGMA query_only = ON;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -512;",
+            )
+            .map_err(open_err)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             queue: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Runs read-only `f` on a second connection, so reads (every probe and page load) do not
+    /// wait while a write group is being flushed to flash. WAL mode lets it read the last
+    /// committed state meanwhile.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let guard = conn.lock().map_err(|_| StoreError::Worker)?;
+            f(&guard)
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -203,7 +235,7 @@ impl Store {
 
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        self.call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        self.read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .await
     }
 }
