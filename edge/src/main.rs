@@ -63,8 +63,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum VoucherCommand {
-    /// Import vouchers from a CSV file with a header row: code,type[,duration_minutes]
-    /// [,data_limit_mb][,max_devices][,expires][,price][,plan]. All lines or none.
+    /// Import vouchers from a CSV file whose header names its columns: code and type, and
+    /// optionally duration_minutes, data_limit_mb, max_devices, expires, price, plan.
+    /// All lines or none.
     Import { file: PathBuf },
     /// Show a voucher and whether a new device could use it now.
     Check { code: String },

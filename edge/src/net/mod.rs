@@ -28,7 +28,7 @@ pub trait Neighbours: Send + Sync + 'static {
 /// The kernel's neighbour table: `/proc/net/arp` for IPv4, `ip -6 neigh show` for IPv6.
 ///
 /// Read at most once a second (every captive probe asks), and again sooner only when an address
-/// is missing from a snapshot older than [`MISS_REFRESH`]: a phone that just joined is found on
+/// is missing from a snapshot older than 100 ms: a phone that just joined is found on
 /// its first request.
 #[derive(Debug)]
 pub struct KernelNeighbours {

@@ -5,7 +5,7 @@
 //! module asks and renders the answer.
 //!
 //! - Requests whose `Host` is not the portal (the firewall redirected them) and the OS probes are
-//!   answered by [`intercept`]: before login with a redirect to the portal, which makes the OS
+//!   answered by a middleware before routing: before login with a redirect to the portal, which makes the OS
 //!   open its captive window; after login with the exact answer each OS expects, which closes it.
 //! - Pages are small server-rendered HTML with inline style, no scripts or outside assets.
 //! - Forms carry a token bound to the client's address ([`form::Tokens`]); bodies are parsed
