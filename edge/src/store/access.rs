@@ -91,13 +91,10 @@ fn session_from(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
 
 /// The device's live session.
 pub fn active_session(c: &Connection, mac: MacAddr) -> Result<Option<SessionRow>, StoreError> {
-    Ok(c.query_row(
-        &format!(
-            "SELECT {SESSION_COLS} FROM sessions WHERE mac_address = ?1 AND session_status = 'active'"
-        ),
-        [mac.to_string()],
-        session_from,
-    )
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE mac_address = ?1 AND session_status = 'active'"
+    ))?
+    .query_row([mac.to_string()], session_from)
     .optional()?)
 }
 
@@ -130,48 +127,46 @@ pub fn start_session(
     now: i64,
 ) -> Result<SessionRow, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO sessions (id, mac_address, ip_address, session_type, start_time, voucher_id, \
          voucher_code, user_agent, ends_at, data_limit_bytes, down_kbps, up_kbps, last_activity, \
          created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?5, ?5)",
-        params![
-            id,
-            s.mac.to_string(),
-            s.ip,
-            s.session_type.as_str(),
-            now,
-            s.voucher.map(|v| v.0),
-            s.voucher.map(|v| v.1),
-            s.user_agent,
-            s.limits.ends_at,
-            s.limits.data_bytes.map(|b| b.min(i64::MAX as u64) as i64),
-            i64::from(s.down_kbps),
-            i64::from(s.up_kbps),
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        s.mac.to_string(),
+        s.ip,
+        s.session_type.as_str(),
+        now,
+        s.voucher.map(|v| v.0),
+        s.voucher.map(|v| v.1),
+        s.user_agent,
+        s.limits.ends_at,
+        s.limits.data_bytes.map(|b| b.min(i64::MAX as u64) as i64),
+        i64::from(s.down_kbps),
+        i64::from(s.up_kbps),
+    ])?;
     let date = date_of(now);
     let kind_col = match s.session_type {
         SessionType::Guest => "guest_sessions",
         SessionType::Client => "client_sessions",
         SessionType::Voucher => "voucher_sessions",
     };
-    c.execute(
-        &format!(
-            "INSERT INTO analytics_daily (date, total_sessions, {kind_col}) VALUES (?1, 1, 1)
+    c.prepare_cached(&format!(
+        "INSERT INTO analytics_daily (date, total_sessions, {kind_col}) VALUES (?1, 1, 1)
              ON CONFLICT (date) DO UPDATE SET total_sessions = total_sessions + 1,
              {kind_col} = {kind_col} + 1"
-        ),
-        [&date],
-    )?;
-    c.execute(
+    ))?
+    .execute([&date])?;
+    c.prepare_cached(
         "INSERT OR IGNORE INTO analytics_daily_devices (date, mac_address) VALUES (?1, ?2)",
-        params![date, s.mac.to_string()],
-    )?;
-    c.execute(
+    )?
+    .execute(params![date, s.mac.to_string()])?;
+    c.prepare_cached(
         "UPDATE analytics_daily SET unique_users =
            (SELECT count(*) FROM analytics_daily_devices WHERE date = ?1) WHERE date = ?1",
-        [&date],
-    )?;
+    )?
+    .execute([&date])?;
     push_event(
         c,
         "session.started",
@@ -186,12 +181,12 @@ pub fn start_session(
         now,
     )?;
     if s.session_type == SessionType::Client {
-        c.execute(
+        c.prepare_cached(
             "UPDATE access_list SET total_sessions = total_sessions + 1, last_connected_at = ?2,
              first_connected_at = coalesce(first_connected_at, ?2), updated_at = ?2
              WHERE mac_address = ?1",
-            params![s.mac.to_string(), now],
-        )?;
+        )?
+        .execute(params![s.mac.to_string(), now])?;
     }
     active_session(c, s.mac)?.ok_or(StoreError::Worker)
 }
@@ -222,12 +217,14 @@ pub fn end_session(
     now: i64,
 ) -> Result<bool, StoreError> {
     let minutes = (now - s.start_time).max(0) / 60;
-    let changed = c.execute(
-        "UPDATE sessions SET session_status = 'ended', end_reason = ?2, end_time = ?3,
+    let changed = c
+        .prepare_cached(
+            "UPDATE sessions SET session_status = 'ended', end_reason = ?2, end_time = ?3,
          duration_minutes = ?4, bytes_up = ?5, bytes_down = ?6, counter_up = ?7,
          counter_down = ?8, last_activity = ?9
          WHERE id = ?1 AND session_status = 'active'",
-        params![
+        )?
+        .execute(params![
             s.id,
             reason.as_str(),
             now,
@@ -237,13 +234,12 @@ pub fn end_session(
             s.counter_up as i64,
             s.counter_down as i64,
             s.last_activity
-        ],
-    )?;
+        ])?;
     if changed == 0 {
         return Ok(false);
     }
     let gb = s.bytes() as f64 / (MB as f64 * 1024.0);
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO analytics_daily (date, ended_sessions, total_data_used_gb,
            avg_session_duration_minutes) VALUES (?1, 1, ?2, ?3)
          ON CONFLICT (date) DO UPDATE SET
@@ -251,14 +247,18 @@ pub fn end_session(
              (avg_session_duration_minutes * ended_sessions + ?3) / (ended_sessions + 1),
            ended_sessions = ended_sessions + 1,
            total_data_used_gb = total_data_used_gb + ?2",
-        params![date_of(now), gb, minutes as f64],
-    )?;
+    )?
+    .execute(params![date_of(now), gb, minutes as f64])?;
     if s.session_type == SessionType::Client {
-        c.execute(
+        c.prepare_cached(
             "UPDATE access_list SET total_data_used_mb = total_data_used_mb + ?2, updated_at = ?3
              WHERE mac_address = ?1",
-            params![s.mac.to_string(), s.bytes() as f64 / MB as f64, now],
-        )?;
+        )?
+        .execute(params![
+            s.mac.to_string(),
+            s.bytes() as f64 / MB as f64,
+            now
+        ])?;
     }
     push_event(
         c,
@@ -279,12 +279,12 @@ pub fn end_session(
 
 /// Raises today's peak of concurrent users to `n` if higher.
 pub fn note_concurrency(c: &Connection, n: usize, now: i64) -> Result<(), StoreError> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO analytics_daily (date, peak_concurrent_users) VALUES (?1, ?2)
          ON CONFLICT (date) DO UPDATE SET
            peak_concurrent_users = max(peak_concurrent_users, excluded.peak_concurrent_users)",
-        params![date_of(now), n as i64],
-    )?;
+    )?
+    .execute(params![date_of(now), n as i64])?;
     Ok(())
 }
 
@@ -354,16 +354,16 @@ pub fn voucher_usage(c: &Connection, voucher_id: &str) -> Result<Usage, StoreErr
 
 /// Records a device's redemption; on first use binds `used_at`/`used_by_mac`.
 pub fn redeem(c: &Connection, voucher: &Voucher, mac: MacAddr, now: i64) -> Result<(), StoreError> {
-    c.execute(
+    c.prepare_cached(
         "INSERT OR IGNORE INTO voucher_redemptions (voucher_id, mac_address, redeemed_at)
          VALUES (?1, ?2, ?3)",
-        params![voucher.id, mac.to_string(), now],
-    )?;
-    c.execute(
+    )?
+    .execute(params![voucher.id, mac.to_string(), now])?;
+    c.prepare_cached(
         "UPDATE vouchers SET is_used = 1, used_at = coalesce(used_at, ?2),
          used_by_mac = coalesce(used_by_mac, ?3) WHERE id = ?1",
-        params![voucher.id, now, mac.to_string()],
-    )?;
+    )?
+    .execute(params![voucher.id, now, mac.to_string()])?;
     push_event(
         c,
         "voucher.redeemed",
@@ -432,37 +432,37 @@ pub fn upsert_access(
     bandwidth_mbps: i64,
     now: i64,
 ) -> Result<(), StoreError> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO access_list (id, mac_address, auto_connect, bandwidth_allocation,
            created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT (mac_address) DO UPDATE SET auto_connect = excluded.auto_connect,
            bandwidth_allocation = excluded.bandwidth_allocation, updated_at = excluded.updated_at",
-        params![
-            uuid::Uuid::new_v4().to_string(),
-            mac.to_string(),
-            auto_connect,
-            bandwidth_mbps,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        uuid::Uuid::new_v4().to_string(),
+        mac.to_string(),
+        auto_connect,
+        bandwidth_mbps,
+        now
+    ])?;
     Ok(())
 }
 
 /// Blocks a device (adding it to the list if needed) and ends its live session. The running
 /// daemon removes it from the firewall on its next accounting cycle.
 pub fn block(c: &Connection, mac: MacAddr, reason: &str, now: i64) -> Result<bool, StoreError> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO access_list (id, mac_address, auto_connect, is_blocked, blocked_reason,
            created_at, updated_at) VALUES (?1, ?2, 0, 1, ?3, ?4, ?4)
          ON CONFLICT (mac_address) DO UPDATE SET is_blocked = 1,
            blocked_reason = excluded.blocked_reason, updated_at = excluded.updated_at",
-        params![
-            uuid::Uuid::new_v4().to_string(),
-            mac.to_string(),
-            reason,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        uuid::Uuid::new_v4().to_string(),
+        mac.to_string(),
+        reason,
+        now
+    ])?;
     push_event(
         c,
         "access.blocked",
@@ -503,11 +503,13 @@ pub fn import_vouchers(
 ) -> Result<(usize, usize), StoreError> {
     let mut added = 0;
     for r in rows {
-        added += c.execute(
-            "INSERT OR IGNORE INTO vouchers (id, hotspot_id, voucher_code, voucher_type,
+        added += c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO vouchers (id, hotspot_id, voucher_code, voucher_type,
                duration_minutes, data_limit_mb, plan_id, price, max_devices, expiry_date,
                created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
+            )?
+            .execute(params![
                 uuid::Uuid::new_v4().to_string(),
                 hotspot_id,
                 r.code,
@@ -519,8 +521,7 @@ pub fn import_vouchers(
                 r.max_devices,
                 r.expiry_date,
                 now
-            ],
-        )?;
+            ])?;
     }
     Ok((added, rows.len() - added))
 }

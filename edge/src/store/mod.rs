@@ -104,6 +104,8 @@ impl Store {
         })?;
         let mut conn = conn;
         migrate(&mut conn)?;
+        // Every hot statement stays parsed (the default cache holds 16).
+        conn.set_prepared_statement_cache_capacity(64);
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -116,6 +118,7 @@ impl Store {
                  PRAGMA cache_size = -512;",
             )
             .map_err(open_err)?;
+        reader.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             reader: Arc::new(Mutex::new(reader)),
