@@ -213,3 +213,41 @@ async fn guessing_is_throttled_per_client_with_growing_waits() {
     assert_eq!(guesser.login("GOOD234567").await.status, 303);
     assert!(edge.granted().contains(&guesser.mac.to_string()));
 }
+
+#[tokio::test]
+async fn technician_import_is_all_or_nothing_and_check_tells_the_state() {
+    let edge = spawn_edge("").await;
+    let bad = "code,type,duration_minutes\nGOOD234567,time,60\nBAD,time,60\n";
+    let err = hotspot_edge::admin::import(&edge.store, &edge.config, bad, T0).unwrap_err();
+    assert!(err.to_string().contains("line 3"), "{err}");
+    assert_eq!(
+        edge.count("SELECT count(*) FROM vouchers"),
+        0,
+        "nothing imported"
+    );
+    let good = "code,type,duration_minutes,max_devices\nGOOD234567,time,60,2\n";
+    let out = hotspot_edge::admin::import(&edge.store, &edge.config, good, T0).unwrap();
+    assert_eq!(out, "1 vouchers imported, 0 already present\n");
+    let out = hotspot_edge::admin::import(&edge.store, &edge.config, good, T0).unwrap();
+    assert_eq!(out, "0 vouchers imported, 1 already present\n");
+
+    let check = |now| hotspot_edge::admin::check(&edge.store, &edge.config, "good2-34567", now);
+    let out = check(T0).unwrap();
+    assert!(out.contains("code: GOOD2-34567"), "{out}");
+    assert!(out.contains("first used: never"), "{out}");
+    assert!(out.contains("now: a new device can use it now"), "{out}");
+    assert_eq!(edge.guest(2).login("GOOD234567").await.status, 303);
+    assert_eq!(edge.guest(3).login("GOOD234567").await.status, 303);
+    let out = check(T0).unwrap();
+    assert!(out.contains("devices: 2 of 2"), "{out}");
+    assert!(
+        out.contains("first used: 2026-11-23 12:00 UTC by 02:00:00:00:00:02"),
+        "{out}"
+    );
+    assert!(out.contains("already in use on 2 devices"), "{out}");
+    let out = check(T0 + 3600).unwrap();
+    assert!(out.contains("now: This voucher has been used up."), "{out}");
+    let out = hotspot_edge::admin::check(&edge.store, &edge.config, "NOPE2345", T0).unwrap();
+    assert_eq!(out, "NOPE2-345: no such voucher\n");
+    assert!(hotspot_edge::admin::check(&edge.store, &edge.config, "<x>", T0).is_err());
+}
