@@ -26,6 +26,9 @@ pub struct RawConfig {
     pub store: RawStore,
     pub branding: RawBranding,
     pub firewall: crate::firewall::settings::RawFirewall,
+    pub clients: RawClients,
+    pub vouchers: RawVouchers,
+    pub sessions: RawSessions,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +50,66 @@ pub struct RawLan {
 pub struct RawPortal {
     pub listen: String,
     pub max_connections: usize,
+    pub base_url: Option<String>,
+    pub languages: Vec<String>,
+    pub default_language: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClients {
+    pub neighbour_source: String,
+    pub lease_file: PathBuf,
+    pub require_lease: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawVouchers {
+    pub max_failures: u32,
+    pub cooldown_seconds: u32,
+    pub max_cooldown_seconds: u32,
+    pub down_kbps: u32,
+    pub up_kbps: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSessions {
+    pub idle_timeout_seconds: u32,
+    pub accounting_interval_seconds: u32,
+}
+
+impl Default for RawClients {
+    fn default() -> Self {
+        Self {
+            neighbour_source: "kernel".into(),
+            lease_file: "/tmp/dhcp.leases".into(),
+            require_lease: true,
+        }
+    }
+}
+
+impl Default for RawVouchers {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            cooldown_seconds: 30,
+            max_cooldown_seconds: 3600,
+            down_kbps: 0,
+            up_kbps: 0,
+        }
+    }
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 900,
+            accounting_interval_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +150,10 @@ impl Default for RawPortal {
         Self {
             listen: "0.0.0.0:2050".into(),
             max_connections: 512,
+            base_url: None,
+            languages: vec!["en".into(), "sw".into()],
+            default_language: "en".into(),
+            max_body_bytes: 4096,
         }
     }
 }
@@ -153,6 +220,81 @@ pub struct Config {
     pub store_path: PathBuf,
     pub branding: Branding,
     pub firewall: crate::firewall::settings::FirewallConfig,
+    /// The portal's address as guests reach it, ending in `/`; also the base of the captive API
+    /// URI given in DHCP option 114.
+    pub base_url: String,
+    /// Host names (and address literals) that are the portal itself; any other `Host` is a
+    /// request the firewall redirected here.
+    pub portal_hosts: Vec<String>,
+    /// Languages offered, the first the default when the browser asks for none of them.
+    pub languages: Vec<Language>,
+    /// Largest request body accepted (forms are a few hundred bytes).
+    pub max_body_bytes: usize,
+    /// Where a client's MAC comes from.
+    pub neighbour_source: NeighbourSource,
+    /// dnsmasq's lease file (OpenWrt: `/tmp/dhcp.leases`).
+    pub lease_file: PathBuf,
+    /// Refuse clients whose IP and MAC are not in a current DHCP lease (anti-spoofing). Turn off
+    /// on a machine without dnsmasq.
+    pub require_lease: bool,
+    /// Voucher guessing throttle and the rates of vouchers without a plan.
+    pub vouchers: VoucherSettings,
+    /// A session with no traffic for this long ends.
+    pub idle_timeout_secs: i64,
+    /// How often counters are read and limits applied.
+    pub accounting_interval_secs: u64,
+}
+
+/// A language the portal speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Swahili,
+}
+
+impl Language {
+    /// The BCP 47 tag (`en`, `sw`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Swahili => "sw",
+        }
+    }
+
+    /// Parses a tag's primary subtag (`sw-KE` is Swahili).
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        let primary = tag.split(['-', '_']).next().unwrap_or("").trim();
+        if primary.eq_ignore_ascii_case("en") {
+            Some(Language::English)
+        } else if primary.eq_ignore_ascii_case("sw") {
+            Some(Language::Swahili)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where the daemon learns a client's MAC from its IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighbourSource {
+    /// The kernel neighbour table (`/proc/net/arp`, and `ip -6 neigh` for IPv6).
+    Kernel,
+    /// dnsmasq's lease file only (IPv4 clients that took a DHCP lease).
+    Leases,
+}
+
+/// Voucher entry rules.
+#[derive(Debug, Clone)]
+pub struct VoucherSettings {
+    /// Wrong codes allowed before a cool-down starts.
+    pub max_failures: u32,
+    /// First cool-down; each further failure doubles it.
+    pub cooldown_secs: i64,
+    /// Longest cool-down.
+    pub max_cooldown_secs: i64,
+    /// Rates of a voucher without a plan, kbit/s (0: unlimited).
+    pub down_kbps: u32,
+    pub up_kbps: u32,
 }
 
 /// What a site may change about the portal's look.
@@ -241,7 +383,137 @@ impl RawConfig {
             }
             other => other,
         };
+        let base_url = match self.portal.base_url {
+            Some(u) => {
+                let rest = u
+                    .strip_prefix("http://")
+                    .or_else(|| u.strip_prefix("https://"));
+                match rest {
+                    Some(r)
+                        if !r.is_empty()
+                            && u.len() <= 200
+                            && !u
+                                .bytes()
+                                .any(|b| b.is_ascii_control() || b" \"'<>\\`".contains(&b)) =>
+                    {
+                        if u.ends_with('/') { u } else { format!("{u}/") }
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "portal.base_url",
+                            "must be an http:// or https:// URL such as http://portal.lan:2050/",
+                        ));
+                    }
+                }
+            }
+            None => match lan_address {
+                IpAddr::V6(a) => format!("http://[{a}]:{}/", portal_listen.port()),
+                a => format!("http://{a}:{}/", portal_listen.port()),
+            },
+        };
+        let mut portal_hosts = vec![
+            host_of(&base_url).to_ascii_lowercase(),
+            lan_address.to_string(),
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        if !portal_listen.ip().is_unspecified() {
+            portal_hosts.push(portal_listen.ip().to_string());
+        }
+        portal_hosts.dedup();
+        let mut languages = Vec::new();
+        let default = Language::from_tag(&self.portal.default_language)
+            .filter(|_| self.portal.default_language.len() <= 8)
+            .ok_or_else(|| invalid("portal.default_language", "must be \"en\" or \"sw\""))?;
+        languages.push(default);
+        for l in &self.portal.languages {
+            let lang = Language::from_tag(l)
+                .filter(|_| l.len() <= 8)
+                .ok_or_else(|| invalid("portal.languages", "may list only \"en\" and \"sw\""))?;
+            if !languages.contains(&lang) {
+                languages.push(lang);
+            }
+        }
+        if !self.portal.languages.is_empty()
+            && !self
+                .portal
+                .languages
+                .iter()
+                .any(|l| Language::from_tag(l) == Some(default))
+        {
+            return Err(invalid(
+                "portal.default_language",
+                "must be one of portal.languages",
+            ));
+        }
+        if !(512..=65_536).contains(&self.portal.max_body_bytes) {
+            return Err(invalid(
+                "portal.max_body_bytes",
+                "must be between 512 and 65536",
+            ));
+        }
+        let neighbour_source = match self.clients.neighbour_source.as_str() {
+            "kernel" => NeighbourSource::Kernel,
+            "leases" => NeighbourSource::Leases,
+            _ => {
+                return Err(invalid(
+                    "clients.neighbour_source",
+                    "must be \"kernel\" or \"leases\"",
+                ));
+            }
+        };
+        if self.clients.lease_file.as_os_str().is_empty() {
+            return Err(invalid("clients.lease_file", "must name a file"));
+        }
+        let v = self.vouchers;
+        if !(1..=100).contains(&v.max_failures) {
+            return Err(invalid(
+                "vouchers.max_failures",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=86_400).contains(&v.cooldown_seconds) {
+            return Err(invalid(
+                "vouchers.cooldown_seconds",
+                "must be between 1 and 86400",
+            ));
+        }
+        if v.max_cooldown_seconds < v.cooldown_seconds || v.max_cooldown_seconds > 604_800 {
+            return Err(invalid(
+                "vouchers.max_cooldown_seconds",
+                "must be at least vouchers.cooldown_seconds and at most 604800",
+            ));
+        }
+        if !(60..=604_800).contains(&self.sessions.idle_timeout_seconds) {
+            return Err(invalid(
+                "sessions.idle_timeout_seconds",
+                "must be between 60 and 604800",
+            ));
+        }
+        if !(1..=3600).contains(&self.sessions.accounting_interval_seconds) {
+            return Err(invalid(
+                "sessions.accounting_interval_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
         Ok(Config {
+            base_url,
+            portal_hosts,
+            languages,
+            max_body_bytes: self.portal.max_body_bytes,
+            neighbour_source,
+            lease_file: self.clients.lease_file,
+            require_lease: self.clients.require_lease,
+            vouchers: VoucherSettings {
+                max_failures: v.max_failures,
+                cooldown_secs: i64::from(v.cooldown_seconds),
+                max_cooldown_secs: i64::from(v.max_cooldown_seconds),
+                down_kbps: v.down_kbps,
+                up_kbps: v.up_kbps,
+            },
+            idle_timeout_secs: i64::from(self.sessions.idle_timeout_seconds),
+            accounting_interval_secs: u64::from(self.sessions.accounting_interval_seconds),
             site_name,
             hotspot_id,
             lan_interface,
@@ -274,6 +546,16 @@ fn non_empty_text(key: &'static str, value: String, max: usize) -> Result<String
     Ok(value)
 }
 
+/// The host part of an `http(s)://host[:port]/…` URL, without brackets.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.bytes().enumerate().all(|(i, b)| match i {
@@ -296,6 +578,19 @@ mod tests {
         assert_eq!(c.portal_listen.port(), 2050);
         assert_eq!(c.lan_interface, "br-lan");
         assert_eq!(c.store_path, Path::new("/var/lib/hotspot/edge.db"));
+        assert_eq!(c.base_url, "http://192.168.1.1:2050/");
+        assert_eq!(c.languages, [Language::English, Language::Swahili]);
+        assert!(c.require_lease);
+        assert_eq!(c.vouchers.max_failures, 5);
+    }
+
+    #[test]
+    fn base_url_sets_the_portal_host() {
+        let c = parse("[portal]\nbase_url = \"https://wifi.example.co.ke\"").unwrap();
+        assert_eq!(c.base_url, "https://wifi.example.co.ke/");
+        assert_eq!(c.portal_hosts[0], "wifi.example.co.ke");
+        let c = parse("[portal]\nlanguages = [\"sw\", \"en\"]\ndefault_language = \"sw\"").unwrap();
+        assert_eq!(c.languages, [Language::Swahili, Language::English]);
     }
 
     #[test]
@@ -330,6 +625,30 @@ mod tests {
                 "branding.support_phone",
             ),
             ("[portal]\nmax_connections = 0", "portal.max_connections"),
+            ("[portal]\nbase_url = \"ftp://x\"", "portal.base_url"),
+            ("[portal]\nlanguages = [\"fr\"]", "portal.languages"),
+            (
+                "[portal]\nlanguages = [\"sw\"]\ndefault_language = \"en\"",
+                "portal.default_language",
+            ),
+            ("[portal]\nmax_body_bytes = 1", "portal.max_body_bytes"),
+            (
+                "[clients]\nneighbour_source = \"pnet\"",
+                "clients.neighbour_source",
+            ),
+            ("[vouchers]\nmax_failures = 0", "vouchers.max_failures"),
+            (
+                "[vouchers]\ncooldown_seconds = 60\nmax_cooldown_seconds = 10",
+                "vouchers.max_cooldown_seconds",
+            ),
+            (
+                "[sessions]\nidle_timeout_seconds = 1",
+                "sessions.idle_timeout_seconds",
+            ),
+            (
+                "[sessions]\naccounting_interval_seconds = 0",
+                "sessions.accounting_interval_seconds",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.to_string().starts_with(key), "{text}: {err}");

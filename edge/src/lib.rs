@@ -6,47 +6,58 @@
 //! - [`store`]: the SQLite database and its migrations.
 //! - [`portal`]: the HTTP side guests see.
 //! - [`firewall`]: the access-control seam, its nftables backend and its recording fake.
+//! - [`clock`]: the time seam and calendar arithmetic.
+//! - [`net`]: the neighbour table seam (IP → MAC) and DHCP leases.
+//! - [`vouchers`], [`throttle`]: pure voucher rules and the guessing throttle.
+//! - [`sessions`]: logins, auto-connect, accounting, restore: I/O around the pure rules.
+//! - [`admin`]: the technician's command line over the database.
 //! - [`sync`]: the HTTPS client for the cloud's sync API, retry policy, stored credential.
 //! - [`telemetry`]: logging setup.
 //!
 //! [`serve`] runs the daemon on a listener and a shutdown signal the caller provides, so tests
 //! run it on port 0 in-process.
 
+pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod firewall;
+pub mod net;
 pub mod portal;
+pub mod sessions;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod throttle;
+pub mod vouchers;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
-use crate::firewall::Firewall;
-use crate::store::Store;
+use crate::sessions::Sessions;
 
-/// Serves the portal on `listener` until `shutdown` completes, then finishes open requests.
+/// Serves the portal on `listener` and runs the accounting cycle until `shutdown` completes,
+/// then finishes open requests. The caller restores the firewall first ([`Sessions::restore`]).
 pub async fn serve(
-    config: Arc<Config>,
-    store: Store,
-    firewall: Arc<dyn Firewall>,
+    sessions: Arc<Sessions>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let config = Arc::clone(sessions.config());
     let limit = tower::limit::GlobalConcurrencyLimitLayer::new(config.max_connections);
-    let app = portal::router(portal::AppState {
-        config,
-        store,
-        firewall,
-    })
-    .layer(limit);
-    axum::serve(
+    let app = portal::router(portal::AppState::new(Arc::clone(&sessions))).layer(limit);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
+    let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    let _ = accounting.await;
+    result
 }

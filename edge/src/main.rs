@@ -6,8 +6,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use hotspot_edge::config::{self, RawConfig};
-use hotspot_edge::{firewall, store::Store, telemetry};
+use hotspot_edge::clock::{Clock, SystemClock};
+use hotspot_edge::config::{self, NeighbourSource, RawConfig};
+use hotspot_edge::net::{KernelNeighbours, LeaseNeighbours, Neighbours};
+use hotspot_edge::sessions::Sessions;
+use hotspot_edge::{admin, firewall, portal, store::Store, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +33,42 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// What the site holds: live sessions, vouchers, devices, unsent events.
+    Status,
+    /// The live sessions.
+    Clients,
+    /// End a device's session now.
+    Kick {
+        /// The device's MAC address.
+        mac: String,
+    },
+    /// Block a device: it never passes and sees the reason on the portal.
+    Block {
+        mac: String,
+        /// Shown to the guest.
+        #[arg(long, default_value = "Blocked by the site operator.")]
+        reason: String,
+    },
+    /// Register a device to connect automatically (and unblock it).
+    Allow {
+        mac: String,
+        /// Its rate each way, Mbit/s (0: no limit).
+        #[arg(long, default_value_t = 5)]
+        mbps: i64,
+    },
+    /// Work with vouchers.
+    #[command(subcommand)]
+    Vouchers(VoucherCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VoucherCommand {
+    /// Import vouchers from a CSV file whose header names its columns: code and type, and
+    /// optionally duration_minutes, data_limit_mb, max_devices, expires, price, plan.
+    /// All lines or none.
+    Import { file: PathBuf },
+    /// Show a voucher and whether a new device could use it now.
+    Check { code: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,17 +91,47 @@ fn main() -> anyhow::Result<()> {
             println!("{}: ok", cli.config.display());
             Ok(())
         }
+        Command::Status => admin_cmd(&cli.config, admin::status),
+        Command::Clients => admin_cmd(&cli.config, |s, _, now| admin::clients(s, now)),
+        Command::Kick { mac } => admin_cmd(&cli.config, |s, _, now| admin::kick(s, &mac, now)),
+        Command::Block { mac, reason } => {
+            admin_cmd(&cli.config, |s, _, now| admin::block(s, &mac, &reason, now))
+        }
+        Command::Allow { mac, mbps } => {
+            admin_cmd(&cli.config, |s, _, now| admin::allow(s, &mac, mbps, now))
+        }
+        Command::Vouchers(VoucherCommand::Import { file }) => {
+            let csv = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            admin_cmd(&cli.config, |s, c, now| admin::import(s, c, &csv, now))
+        }
+        Command::Vouchers(VoucherCommand::Check { code }) => {
+            admin_cmd(&cli.config, |s, c, now| admin::check(s, c, &code, now))
+        }
         Command::Run => {
             let config = Arc::new(RawConfig::load(&cli.config)?.validate()?);
             telemetry::init();
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                // SQLite work is serialised on one connection: more threads only add memory.
+                .max_blocking_threads(8)
                 .enable_all()
                 .build()
                 .context("starting the runtime")?
                 .block_on(run(config))
         }
     }
+}
+
+/// Runs a technician's command against the configured database and prints its answer.
+fn admin_cmd(
+    path: &std::path::Path,
+    f: impl FnOnce(&Store, &config::Config, i64) -> Result<String, admin::AdminError>,
+) -> anyhow::Result<()> {
+    let config = RawConfig::load(path)?.validate()?;
+    let store = Store::open(&config.store_path)?;
+    print!("{}", f(&store, &config, SystemClock.now())?);
+    Ok(())
 }
 
 async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
@@ -76,9 +145,37 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "hotspotd started"
     );
+    tracing::info!(
+        uri = %portal::captive_api_url(&config),
+        "captive portal API; hand this URI out as DHCP option 114 (RFC 8910)"
+    );
+    if config.require_lease && !config.lease_file.exists() {
+        tracing::warn!(
+            lease_file = %config.lease_file.display(),
+            "no DHCP lease file: every guest is refused until dnsmasq writes it \
+             (set clients.require_lease = false on a machine without dnsmasq)"
+        );
+    }
     // The nftables backend replaces the recording firewall when enforcement lands.
     let firewall = Arc::new(firewall::Recording::default());
-    hotspot_edge::serve(config, store, firewall, listener, shutdown_signal()).await?;
+    let neighbours: Arc<dyn Neighbours> = match config.neighbour_source {
+        NeighbourSource::Kernel => Arc::new(KernelNeighbours::new(config.lan_interface.clone())),
+        NeighbourSource::Leases => Arc::new(LeaseNeighbours {
+            path: config.lease_file.clone(),
+        }),
+    };
+    let sessions = Arc::new(Sessions::new(
+        Arc::clone(&config),
+        store,
+        firewall,
+        Arc::new(SystemClock),
+        neighbours,
+    ));
+    sessions
+        .restore()
+        .await
+        .context("restoring live sessions to the firewall")?;
+    hotspot_edge::serve(sessions, listener, shutdown_signal()).await?;
     tracing::info!("hotspotd stopped");
     Ok(())
 }

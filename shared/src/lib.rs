@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`mac`]: the MAC address type, parsed from every spelling routers and DHCP servers use.
 //! - [`phone`]: Kenyan mobile numbers normalised to the form M-Pesa takes.
+//! - [`plan`]: time and data limits, counter arithmetic and rates, shared by edge accounting
+//!   and the cloud's reports.
 //! - [`sync`]: the edge ↔ cloud sync protocol (push of events, pull of changes), version 1, with
 //!   JSON fixtures in `fixtures/sync/` that both sides decode in their tests.
 //! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
@@ -13,6 +15,7 @@
 
 pub mod mac;
 pub mod phone;
+pub mod plan;
 pub mod sync;
 pub mod voucher;
 

@@ -75,6 +75,20 @@ pub fn is_generated_form(code: &str) -> bool {
     code.len() == CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b))
 }
 
+/// Compares two normalised codes in time that depends only on their lengths, not on where they
+/// first differ, so response timing does not reveal how much of a guess was right.
+pub fn codes_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len().max(b.len());
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
 /// The code as printed on a card: groups of five, `ABCDE-FGH23`.
 pub fn display(code: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.len() / 5);
@@ -145,6 +159,15 @@ mod tests {
         let mut bytes = vec![250u8; 5];
         bytes.extend([0u8; 10]);
         assert_eq!(from_random_bytes(&bytes).as_deref(), Some("2222222222"));
+    }
+
+    #[test]
+    fn codes_compare_whole() {
+        assert!(codes_equal("ABCDEFGH23", "ABCDEFGH23"));
+        assert!(!codes_equal("ABCDEFGH23", "ABCDEFGH24"));
+        assert!(!codes_equal("ABCDEFGH23", "ABCDEFGH2"));
+        assert!(!codes_equal("", "A"));
+        assert!(codes_equal("", ""));
     }
 
     #[test]

@@ -1,26 +1,43 @@
 //! The captive portal: what a guest's browser and their phone's captive-portal check see.
 //!
-//! Owns HTTP routing and page rendering. Decisions (is this code valid, is this client through)
-//! belong to the session logic; this module asks and renders the answer.
+//! Owns HTTP routing, OS probe answers, the RFC 8908 captive portal API and page rendering.
+//! Decisions (is this code valid, is this client online) belong to [`crate::sessions`]; this
+//! module asks and renders the answer.
+//!
+//! - Requests whose `Host` is not the portal (the firewall redirected them) and the OS probes are
+//!   answered by a middleware before routing: before login with a redirect to the portal, which makes the OS
+//!   open its captive window; after login with the exact answer each OS expects, which closes it.
+//! - Pages are small server-rendered HTML with inline style, no scripts or outside assets.
+//! - Forms carry a token bound to the client's address ([`form::Tokens`]); bodies are parsed
+//!   strictly and bounded; bad input gets a 4xx and changes nothing.
 
+pub mod form;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 
-use crate::config::Config;
-use crate::firewall::Firewall;
+use crate::config::{Config, Language};
+use crate::sessions::{ClientState, IdentityError, LoginError, SessionView, Sessions};
 use crate::store::Store;
+use text::text;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
-    pub firewall: Arc<dyn Firewall>,
+    pub sessions: Arc<Sessions>,
+    pub tokens: form::Tokens,
 }
 
 impl std::fmt::Debug for AppState {
@@ -31,29 +48,160 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl AppState {
+    pub fn new(sessions: Arc<Sessions>) -> Self {
+        Self {
+            config: Arc::clone(sessions.config()),
+            store: sessions.store().clone(),
+            sessions,
+            tokens: form::Tokens::random(),
+        }
+    }
+}
+
+/// Path of the RFC 8908 captive portal API.
+pub const CAPTIVE_API_PATH: &str = "/api/captive";
+
+/// The captive portal API URI to hand out in DHCP option 114 (RFC 8910).
+pub fn captive_api_url(config: &Config) -> String {
+    format!(
+        "{}{}",
+        config.base_url,
+        CAPTIVE_API_PATH.trim_start_matches('/')
+    )
+}
+
 /// The portal's routes.
 pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
     Router::new()
-        .route("/", get(portal_page))
+        .route("/", get(index))
+        .route("/login", post(login))
+        .route("/status", get(status))
+        .route("/logout", post(logout))
+        .route(CAPTIVE_API_PATH, get(captive_api))
         .route("/healthz", get(healthz))
-        // Anything else is a captive request (an OS probe, a page the guest wanted): send the
-        // browser to the portal, which is what opens the OS captive window.
+        // Anything else on the portal's own host: send the browser to the portal page.
         .fallback(to_portal)
+        .layer(middleware::from_fn_with_state(state.clone(), intercept))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
-fn portal_url(config: &Config) -> String {
-    match config.lan_address {
-        std::net::IpAddr::V6(a) => format!("http://[{a}]:{}/", config.portal_listen.port()),
-        a => format!("http://{a}:{}/", config.portal_listen.port()),
+/// The OS connectivity checks the portal answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Apple,
+    Android,
+    WindowsConnect,
+    WindowsNcsi,
+    FirefoxCanonical,
+    FirefoxSuccess,
+}
+
+/// Which probe a request is, from its host and path.
+pub fn probe_kind(host: &str, path: &str) -> Option<Probe> {
+    if host == "captive.apple.com" {
+        return Some(Probe::Apple);
+    }
+    match path {
+        "/hotspot-detect.html" | "/library/test/success.html" => Some(Probe::Apple),
+        "/generate_204" | "/gen_204" => Some(Probe::Android),
+        "/connecttest.txt" => Some(Probe::WindowsConnect),
+        "/ncsi.txt" => Some(Probe::WindowsNcsi),
+        "/canonical.html" => Some(Probe::FirefoxCanonical),
+        "/success.txt" => Some(Probe::FirefoxSuccess),
+        _ => None,
+    }
+}
+
+/// The answer each OS expects when the network is open.
+pub fn probe_success(p: Probe) -> Response {
+    let (status, ctype, body): (StatusCode, &str, &str) = match p {
+        Probe::Apple => (
+            StatusCode::OK,
+            "text/html",
+            "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>",
+        ),
+        Probe::Android => (StatusCode::NO_CONTENT, "text/plain", ""),
+        Probe::WindowsConnect => (StatusCode::OK, "text/plain", "Microsoft Connect Test"),
+        Probe::WindowsNcsi => (StatusCode::OK, "text/plain", "Microsoft NCSI"),
+        Probe::FirefoxCanonical => (
+            StatusCode::OK,
+            "text/html",
+            "<meta http-equiv=\"refresh\" content=\"0;url=https://support.mozilla.org/kb/captive-portal\"/>",
+        ),
+        Probe::FirefoxSuccess => (StatusCode::OK, "text/plain", "success\n"),
+    };
+    let mut resp = (status, body.to_owned()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn redirect(to: &str) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn see_other(to: &str) -> Response {
+    let mut resp = redirect(to);
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    resp
+}
+
+fn request_host(headers: &HeaderMap) -> String {
+    let raw = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let host = if let Some(v6) = raw.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+async fn is_online(state: &AppState, addr: SocketAddr) -> bool {
+    match state.sessions.identify(addr.ip()).await {
+        Ok(c) => matches!(
+            state.sessions.client_state(c).await,
+            Ok(ClientState::Online(_))
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Answers OS probes and requests meant for other hosts before routing.
+async fn intercept(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = request_host(req.headers());
+    let probe = probe_kind(&host, req.uri().path());
+    let foreign = !host.is_empty() && !state.config.portal_hosts.contains(&host);
+    if probe.is_none() && !foreign {
+        return next.run(req).await;
+    }
+    let online = is_online(&state, addr).await;
+    match (probe, online) {
+        (Some(p), true) => probe_success(p),
+        (None, true) => redirect(&format!("{}status", state.config.base_url)),
+        (_, false) => redirect(&state.config.base_url),
     }
 }
 
 async fn to_portal(State(state): State<AppState>) -> Response {
-    let mut resp = Redirect::to(&portal_url(&state.config)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    redirect(&state.config.base_url)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -66,22 +214,432 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn portal_page(State(state): State<AppState>) -> Response {
+/// The page language: `?lang=` (remembered in a cookie), the cookie, Accept-Language, default.
+/// The second value is true when the choice came from the query and should be remembered.
+fn choose_language(config: &Config, headers: &HeaderMap, uri: &Uri) -> (Language, bool) {
+    let offered = |l: Language| config.languages.contains(&l);
+    if let Some(q) = uri.query() {
+        for pair in q.split('&') {
+            if let Some(v) = pair.strip_prefix("lang=")
+                && let Some(l) = Language::from_tag(v).filter(|l| offered(*l))
+            {
+                return (l, true);
+            }
+        }
+    }
+    for cookies in headers.get_all(header::COOKIE) {
+        for c in cookies.to_str().unwrap_or("").split(';') {
+            if let Some(v) = c.trim().strip_prefix("lang=")
+                && let Some(l) = Language::from_tag(v).filter(|l| offered(*l))
+            {
+                return (l, false);
+            }
+        }
+    }
+    if let Some(al) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut best: Option<(f32, Language)> = None;
+        for item in al.split(',').take(16) {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let q = parts
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|v| v.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            if let Some(l) = Language::from_tag(tag).filter(|l| offered(*l))
+                && q > 0.0
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, l));
+            }
+        }
+        if let Some((_, l)) = best {
+            return (l, false);
+        }
+    }
+    (config.languages[0], false)
+}
+
+/// A page in the site's layout.
+fn page(
+    state: &AppState,
+    lang: Language,
+    remember: bool,
+    status: StatusCode,
+    body: &str,
+) -> Response {
     let b = &state.config.branding;
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    let t = text(lang);
+    let mut html = String::with_capacity(2048 + body.len());
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><style>body{{font-family:sans-serif;max-width:26rem;margin:auto;\
-         padding:1rem}}h1{{color:{accent}}}</style></head><body><h1>{title}</h1><p>{welcome}</p>\
-         <p>{site}</p></body></html>",
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:26rem;margin:0 auto;padding:1rem;\
+         line-height:1.45;color:#222}}h1{{color:{accent};font-size:1.5rem;margin:.5rem 0}}\
+         input,button{{font-size:1.15rem;width:100%;box-sizing:border-box;padding:.65rem;\
+         margin:.3rem 0;border-radius:.3rem}}input{{border:1px solid #999;text-transform:uppercase;\
+         letter-spacing:.1em}}button{{background:{accent};color:#fff;border:0}}\
+         .msg{{padding:.65rem;border-radius:.3rem;background:#fdecea}}.ok{{background:#e6f4ea}}\
+         dl{{display:grid;grid-template-columns:auto 1fr;gap:.3rem 1rem}}dd{{margin:0;font-weight:bold}}\
+         footer{{margin-top:2rem;font-size:.9rem;color:#555}}a{{color:{accent}}}\
+         </style></head><body><h1>{title}</h1>{body}<footer><p>{site}</p>",
+        tag = lang.tag(),
         title = escape(&b.title),
         accent = b.accent_color,
-        welcome = escape(&b.welcome),
         site = escape(&state.config.site_name),
     );
-    let mut resp = Html(page).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(phone) = &b.support_phone {
+        let _ = write!(
+            html,
+            "<p>{}: <a href=\"tel:{p}\">{p}</a></p>",
+            t.help,
+            p = escape(phone)
+        );
+    }
+    for other in state.config.languages.iter().filter(|l| **l != lang) {
+        let _ = write!(
+            html,
+            "<p><a href=\"?lang={}\">{}</a></p>",
+            other.tag(),
+            text(*other).language
+        );
+    }
+    html.push_str("</footer></body></html>");
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.tag()),
+    );
+    if remember {
+        let cookie = format!(
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
+            lang.tag()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn message(msg: &str, ok: bool) -> String {
+    format!(
+        "<p class=\"msg{}\" role=\"alert\">{}</p>",
+        if ok { " ok" } else { "" },
+        escape(msg)
+    )
+}
+
+fn login_body(state: &AppState, lang: Language, token: &str, msg: Option<(&str, bool)>) -> String {
+    let t = text(lang);
+    format!(
+        "<p>{welcome}</p>{msg}<form method=\"post\" action=\"/login\">\
+         <label for=\"code\">{label}</label>\
+         <input id=\"code\" name=\"code\" required maxlength=\"40\" autocomplete=\"off\" \
+         autocapitalize=\"characters\" spellcheck=\"false\" inputmode=\"text\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button type=\"submit\">{connect}</button></form>",
+        welcome = escape(&state.config.branding.welcome),
+        msg = msg.map(|(m, ok)| message(m, ok)).unwrap_or_default(),
+        label = t.code_label,
+        connect = t.connect,
+    )
+}
+
+fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
+    let t = text(lang);
+    let time = v
+        .seconds_remaining
+        .map_or_else(|| t.unlimited.to_owned(), text::duration);
+    let data = v
+        .bytes_remaining
+        .map_or_else(|| t.unlimited.to_owned(), text::megabytes);
+    format!(
+        "<p class=\"msg ok\">{online}</p><dl><dt>{tl}</dt><dd id=\"time-left\">{time}</dd>\
+         <dt>{dl}</dt><dd id=\"data-left\">{data}</dd><dt>{du}</dt><dd>{used}</dd></dl>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"token\" \
+         value=\"{token}\"><button type=\"submit\">{out}</button></form>",
+        online = t.online_title,
+        tl = t.time_left,
+        dl = t.data_left,
+        du = t.data_used,
+        used = text::megabytes(v.session.bytes()),
+        out = t.log_out,
+    )
+}
+
+fn blocked_body(lang: Language, reason: Option<&str>) -> String {
+    let t = text(lang);
+    format!(
+        "<p class=\"msg\"><strong>{}</strong></p><p id=\"reason\">{}</p>",
+        t.blocked_title,
+        escape(reason.unwrap_or(t.blocked_no_reason))
+    )
+}
+
+fn client_key(addr: SocketAddr) -> String {
+    match addr.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        v4 => v4.to_string(),
+    }
+}
+
+async fn index(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let (lang, remember) = choose_language(&state.config, &headers, &uri);
+    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+    if let Ok(client) = state.sessions.identify(addr.ip()).await {
+        match state.sessions.client_state(client).await {
+            Ok(ClientState::Blocked { reason }) => {
+                let body = blocked_body(lang, reason.as_deref());
+                return page(&state, lang, remember, StatusCode::FORBIDDEN, &body);
+            }
+            Ok(ClientState::Online(v)) => {
+                let body = status_body(lang, &v, &token);
+                return page(&state, lang, remember, StatusCode::OK, &body);
+            }
+            Ok(ClientState::Offline) => {}
+            Err(e) => tracing::error!(error = %e, "reading client state"),
+        }
+    }
+    let body = login_body(&state, lang, &token, None);
+    page(&state, lang, remember, StatusCode::OK, &body)
+}
+
+async fn status(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let (lang, remember) = choose_language(&state.config, &headers, &uri);
+    if let Ok(client) = state.sessions.identify(addr.ip()).await
+        && let Ok(ClientState::Online(v)) = state.sessions.client_state(client).await
+    {
+        let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+        let body = status_body(lang, &v, &token);
+        return page(&state, lang, remember, StatusCode::OK, &body);
+    }
+    see_other("/")
+}
+
+/// A form body checked for type, encoding, fields and token. `Err` is the response to send
+/// (built once per bad request; its size does not matter).
+#[allow(clippy::result_large_err)]
+fn read_form(
+    state: &AppState,
+    lang: Language,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+    fields: &[&str],
+) -> Result<std::collections::HashMap<String, String>, Response> {
+    let t = text(lang);
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !is_form {
+        return Err(page(
+            state,
+            lang,
+            false,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &message(t.bad_form, false),
+        ));
+    }
+    let bad = |status| {
+        let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+        page(
+            state,
+            lang,
+            false,
+            status,
+            &login_body(state, lang, &token, Some((t.bad_form, false))),
+        )
+    };
+    let form = form::parse(body).map_err(|_| bad(StatusCode::BAD_REQUEST))?;
+    if fields.iter().any(|f| !form.contains_key(*f)) {
+        return Err(bad(StatusCode::BAD_REQUEST));
+    }
+    let token = form.get("token").map(String::as_str).unwrap_or("");
+    if !state
+        .tokens
+        .verify(&client_key(addr), state.sessions.now(), token)
+    {
+        return Err(bad(StatusCode::FORBIDDEN));
+    }
+    Ok(form)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (lang, _) = choose_language(&state.config, &headers, &uri);
+    let t = text(lang);
+    let form = match read_form(&state, lang, addr, &headers, &body, &["code", "token"]) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+    let again = |status: StatusCode, msg: &str| {
+        page(
+            &state,
+            lang,
+            false,
+            status,
+            &login_body(&state, lang, &token, Some((msg, false))),
+        )
+    };
+    let client = match state.sessions.identify(addr.ip()).await {
+        Ok(c) => c,
+        Err(IdentityError::NoMac) => return again(StatusCode::FORBIDDEN, t.no_device),
+        Err(IdentityError::NoLease) => return again(StatusCode::FORBIDDEN, t.no_lease),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    match state
+        .sessions
+        .login(client, &form["code"], user_agent)
+        .await
+    {
+        Ok(_) => see_other("/status"),
+        Err(LoginError::Throttled { wait }) => {
+            let mut resp = again(StatusCode::TOO_MANY_REQUESTS, &text::throttled(lang, wait));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+            resp
+        }
+        Err(LoginError::BadCode(e)) => {
+            let msg = match lang {
+                Language::English => {
+                    let s = e.to_string();
+                    let mut c = s.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
+                        .unwrap_or(s)
+                }
+                Language::Swahili => {
+                    "Nambari ya vocha ina herufi na tarakimu tu, kati ya 4 na 32.".to_owned()
+                }
+            };
+            again(StatusCode::BAD_REQUEST, &msg)
+        }
+        Err(LoginError::Refused(r)) => again(StatusCode::FORBIDDEN, &text::refusal(lang, &r)),
+        Err(LoginError::Blocked { reason }) => page(
+            &state,
+            lang,
+            false,
+            StatusCode::FORBIDDEN,
+            &blocked_body(lang, reason.as_deref()),
+        ),
+        Err(e @ (LoginError::Store(_) | LoginError::Firewall(_))) => {
+            tracing::error!(error = %e, "login failed");
+            again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+        }
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (lang, _) = choose_language(&state.config, &headers, &uri);
+    let t = text(lang);
+    if let Err(resp) = read_form(&state, lang, addr, &headers, &body, &["token"]) {
+        return resp;
+    }
+    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+    let client = match state.sessions.identify(addr.ip()).await {
+        Ok(c) => c,
+        Err(_) => {
+            let body = login_body(&state, lang, &token, Some((t.no_device, false)));
+            return page(&state, lang, false, StatusCode::FORBIDDEN, &body);
+        }
+    };
+    match state.sessions.logout(client.mac).await {
+        Ok(_) => {
+            let body = login_body(&state, lang, &token, Some((t.logged_out, true)));
+            page(&state, lang, false, StatusCode::OK, &body)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "logout failed");
+            let body = login_body(&state, lang, &token, Some((t.try_again, false)));
+            page(
+                &state,
+                lang,
+                false,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &body,
+            )
+        }
+    }
+}
+
+/// RFC 8908: the client's captive state as `application/captive+json`.
+async fn captive_api(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Response {
+    let mut doc = serde_json::json!({
+        "captive": true,
+        "user-portal-url": state.config.base_url,
+    });
+    if let Ok(client) = state.sessions.identify(addr.ip()).await
+        && let Ok(ClientState::Online(v)) = state.sessions.client_state(client).await
+    {
+        doc["captive"] = false.into();
+        if let Some(s) = v.seconds_remaining {
+            doc["seconds-remaining"] = s.into();
+        }
+        if let Some(b) = v.bytes_remaining {
+            doc["bytes-remaining"] = b.into();
+        }
+        doc["can-extend-session"] = false.into();
+    }
+    let mut resp = (StatusCode::OK, doc.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/captive+json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     resp
 }
 
@@ -111,5 +669,25 @@ mod tests {
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn probes_by_host_and_path() {
+        assert_eq!(probe_kind("captive.apple.com", "/"), Some(Probe::Apple));
+        assert_eq!(probe_kind("x", "/generate_204"), Some(Probe::Android));
+        assert_eq!(probe_kind("x", "/ncsi.txt"), Some(Probe::WindowsNcsi));
+        assert_eq!(probe_kind("x", "/"), None);
+    }
+
+    #[test]
+    fn host_header_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("Captive.Apple.com:80"),
+        );
+        assert_eq!(request_host(&h), "captive.apple.com");
+        h.insert(header::HOST, HeaderValue::from_static("[fd00::1]:2050"));
+        assert_eq!(request_host(&h), "fd00::1");
     }
 }

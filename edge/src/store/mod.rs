@@ -6,6 +6,8 @@
 //! Durability: `synchronous = FULL` so a committed redemption survives a power cut; a router's
 //! flash is written once per transaction, so callers batch what can be batched.
 
+pub mod access;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +15,16 @@ use rusqlite::Connection;
 
 /// The edge migrations, in order. A migration's position is its version: never reorder or edit
 /// one that has shipped; add a new file.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_settings",
-    include_str!("../../../migrations/edge/0001_settings.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_settings",
+        include_str!("../../../migrations/edge/0001_settings.sql"),
+    ),
+    (
+        "0002_access",
+        include_str!("../../../migrations/edge/0002_access.sql"),
+    ),
+];
 
 /// A store failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,14 +53,31 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database worker stopped")]
     Worker,
+    #[error("database commit failed: {0}")]
+    Commit(String),
 }
 
 /// A handle to the database, cheap to clone. Queries run on tokio's blocking pool, one at a time
 /// (SQLite has one writer; one connection keeps memory small on a router).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// A read-only connection for reads that must not queue behind writes.
+    reader: Arc<Mutex<Connection>>,
+    /// Writes waiting for the next group commit (see [`Store::write`]).
+    queue: Arc<Mutex<Vec<Job>>>,
 }
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// A queued write: runs inside the group's transaction and returns what delivers its result
+/// once the commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -79,9 +104,43 @@ impl Store {
         })?;
         let mut conn = conn;
         migrate(&mut conn)?;
+        // Every hot statement stays parsed (the default cache holds 16).
+        conn.set_prepared_statement_cache_capacity(64);
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let reader = Connection::open(path).map_err(open_err)?;
+        reader
+            .execute_batch(
+                "PRAGMA query_only = ON;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -512;",
+            )
+            .map_err(open_err)?;
+        reader.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            queue: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Runs read-only `f` on a second connection, so reads (every probe and page load) do not
+    /// wait while a write group is being flushed to flash. WAL mode lets it read the last
+    /// committed state meanwhile.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let guard = conn.lock().map_err(|_| StoreError::Worker)?;
+            f(&guard)
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -99,9 +158,87 @@ impl Store {
         .map_err(|_| StoreError::Worker)?
     }
 
+    /// Runs `f` as a write that is durable when this returns `Ok`, grouped with other writes
+    /// queued meanwhile into one transaction: one flash write (fsync) for the group instead of
+    /// one each. Each `f` runs in its own savepoint, so an `Err` undoes only its own changes.
+    /// `f` must not begin or commit transactions itself.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |c: &Connection| {
+            let result = match c.execute_batch("SAVEPOINT job") {
+                Err(e) => Err(StoreError::Sql(e)),
+                Ok(()) => {
+                    let r = f(c);
+                    let end = if r.is_ok() {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    match (r, c.execute_batch(end)) {
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => Err(StoreError::Sql(e)),
+                    }
+                }
+            };
+            Box::new(move |commit: Result<(), String>| {
+                let _ = tx.send(match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                    (Err(e), _) => Err(e),
+                });
+            })
+        });
+        self.queue.lock().map_err(|_| StoreError::Worker)?.push(job);
+        let conn = Arc::clone(&self.conn);
+        let queue = Arc::clone(&self.queue);
+        tokio::task::spawn_blocking(move || {
+            let Ok(mut guard) = conn.lock() else { return };
+            // Whoever holds the connection first commits everything queued so far; later
+            // tasks find the queue empty.
+            let jobs = match queue.lock() {
+                Ok(mut q) => std::mem::take(&mut *q),
+                Err(_) => return,
+            };
+            if jobs.is_empty() {
+                return;
+            }
+            let tx = match guard.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            {
+                Ok(tx) => tx,
+                Err(e) => {
+                    // Dropping the jobs unrun tells each caller the worker failed.
+                    tracing::error!(error = %e, "cannot begin a write transaction");
+                    return;
+                }
+            };
+            let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(&tx)).collect();
+            let commit = tx.commit().map_err(|e| e.to_string());
+            for d in delivers {
+                d(commit.clone());
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
+    }
+
+    /// Runs `f` with the connection on this thread (the command line, which has no runtime).
+    pub fn blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.conn.lock().map_err(|_| StoreError::Worker)?;
+        f(&mut guard)
+    }
+
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        self.call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        self.read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .await
     }
 }
@@ -172,6 +309,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_are_durable_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("edge.db")).unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |c| {
+                            c.execute(
+                                "INSERT INTO settings (key, value, updated_at) VALUES (?1, 'v', 0)",
+                                [format!("k{i}")],
+                            )?;
+                            if i % 2 == 1 {
+                                return Err(StoreError::Worker);
+                            }
+                            Ok(i)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            assert_eq!(r.is_ok(), i % 2 == 0, "write {i}: {r:?}");
+        }
+        drop(store);
+        // Reopened: what was acknowledged is there, what failed is not.
+        let c = Connection::open(dir.path().join("edge.db")).unwrap();
+        let keys: Vec<String> = c
+            .prepare("SELECT key FROM settings ORDER BY CAST(substr(key, 2) AS INTEGER)")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected: Vec<String> = (0..40).step_by(2).map(|i| format!("k{i}")).collect();
+        assert_eq!(keys, expected);
     }
 
     #[test]

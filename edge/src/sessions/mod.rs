@@ -1,0 +1,605 @@
+//! Who is online: voucher logins, MAC auto-connect, logout, the accounting cycle that applies
+//! time, data and idle limits from the firewall's counters, and restoring the firewall at start.
+//!
+//! Owns the order that makes a login safe: the redemption and its session are committed to
+//! SQLite in one transaction, then the client is granted in the firewall, then the guest is
+//! answered. Decisions come from the pure rules in [`crate::vouchers`] and
+//! [`hotspot_shared::plan`]; this module does the I/O around them. It knows nothing of HTTP.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::TransactionBehavior;
+
+use hotspot_shared::MacAddr;
+use hotspot_shared::plan::{EndReason, Limits, mbps_to_kbps};
+use hotspot_shared::voucher::{CodeError, normalize};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::firewall::{Counters, Firewall, FirewallError, Grant};
+use crate::net::{Neighbours, has_lease, read_leases};
+use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
+use crate::store::{Store, StoreError};
+use crate::throttle::{Policy, Throttle};
+use crate::vouchers::{self, Refusal};
+
+/// A client on the LAN, identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+}
+
+/// Why a client could not be identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityError {
+    /// Its IP is not in the neighbour table (not on the LAN, or not yet seen).
+    NoMac,
+    /// Its IP and MAC hold no current DHCP lease from this router.
+    NoLease,
+}
+
+/// A live session as the guest sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub session: SessionRow,
+    /// Bytes counted against its data limit (the voucher's total for shared vouchers).
+    pub used: u64,
+    pub seconds_remaining: Option<u64>,
+    pub bytes_remaining: Option<u64>,
+}
+
+/// What the portal should show a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientState {
+    Blocked { reason: Option<String> },
+    Online(SessionView),
+    Offline,
+}
+
+/// Why a voucher login did not let the client in.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("too many wrong codes; wait {wait} s")]
+    Throttled { wait: i64 },
+    #[error("{0}")]
+    BadCode(CodeError),
+    #[error("voucher refused: {0:?}")]
+    Refused(Refusal),
+    #[error("device blocked")]
+    Blocked { reason: Option<String> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+}
+
+/// What one accounting cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    /// Sessions ended, with why.
+    pub ended: Vec<(MacAddr, EndReason)>,
+    /// Clients removed from the firewall that had no live session (kicks and blocks made with
+    /// the command line, or leftovers).
+    pub revoked_strays: usize,
+    /// Live sessions missing from the firewall that were granted again.
+    pub regranted: usize,
+    /// Registered devices let in because they were seen on the LAN.
+    pub auto_connected: usize,
+}
+
+/// The session engine, shared by the portal and the accounting loop.
+pub struct Sessions {
+    config: Arc<Config>,
+    store: Store,
+    firewall: Arc<dyn Firewall>,
+    clock: Arc<dyn Clock>,
+    neighbours: Arc<dyn Neighbours>,
+    /// Wrong-code records per client; a std mutex, never held across `.await`.
+    throttle: Mutex<Throttle>,
+    /// One accounting cycle at a time (the loop and a test or CLI-triggered run).
+    cycle: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+enum Step {
+    Done(SessionRow, u64),
+    Already(SessionRow),
+    Blocked(Option<String>),
+    Refused(Refusal),
+    /// A registered device with no session: one should be started.
+    Start,
+}
+
+impl Sessions {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        firewall: Arc<dyn Firewall>,
+        clock: Arc<dyn Clock>,
+        neighbours: Arc<dyn Neighbours>,
+    ) -> Self {
+        let policy = Policy::from_settings(&config.vouchers);
+        Self {
+            config,
+            store,
+            firewall,
+            clock,
+            neighbours,
+            throttle: Mutex::new(Throttle::new(policy)),
+            cycle: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The client's MAC from its IP, and (when required) a matching DHCP lease. Reads the
+    /// neighbour table and lease file on the blocking pool.
+    pub async fn identify(self: &Arc<Self>, ip: IpAddr) -> Result<Client, IdentityError> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || me.identify_blocking(ip))
+            .await
+            .unwrap_or(Err(IdentityError::NoMac))
+    }
+
+    fn identify_blocking(&self, ip: IpAddr) -> Result<Client, IdentityError> {
+        let mac = self.neighbours.lookup(ip).ok_or(IdentityError::NoMac)?;
+        if self.config.require_lease
+            && !has_lease(&read_leases(&self.config.lease_file), ip, mac, self.now())
+        {
+            return Err(IdentityError::NoLease);
+        }
+        Ok(Client { ip, mac })
+    }
+
+    fn view(&self, session: SessionRow, used: u64, now: i64) -> SessionView {
+        SessionView {
+            seconds_remaining: session.limits.seconds_remaining(now),
+            bytes_remaining: session.limits.bytes_remaining(used),
+            session,
+            used,
+        }
+    }
+
+    fn grant_of(s: &SessionRow) -> Grant {
+        Grant {
+            mac: s.mac,
+            addrs: s
+                .ip
+                .as_deref()
+                .and_then(|i| i.parse().ok())
+                .into_iter()
+                .collect(),
+            down_kbps: s.down_kbps,
+            up_kbps: s.up_kbps,
+        }
+    }
+
+    /// The client's state; a registered auto-connect device that is offline is let in now.
+    pub async fn client_state(self: &Arc<Self>, client: Client) -> Result<ClientState, StoreError> {
+        let now = self.now();
+        // Most requests (probes, page loads) only read; the write path, which waits for a group
+        // commit, is taken only to start an auto-connect session.
+        let mut state = self
+            .store
+            .read(move |c| client_step(c, client, now, false))
+            .await?;
+        let mut started = false;
+        if matches!(state, Step::Start) {
+            state = self
+                .store
+                .write(move |c| client_step(c, client, now, true))
+                .await?;
+            started = matches!(state, Step::Done(..));
+        }
+        Ok(match state {
+            Step::Blocked(reason) => ClientState::Blocked { reason },
+            Step::Done(s, used) => {
+                if started {
+                    tracing::info!(mac = %s.mac, "registered device auto-connected");
+                    if let Err(e) = self.firewall.grant(&Self::grant_of(&s)) {
+                        // The session is recorded; the next accounting cycle grants it again.
+                        tracing::error!(error = %e, mac = %s.mac, "firewall grant failed");
+                    }
+                }
+                ClientState::Online(self.view(s, used, now))
+            }
+            _ => ClientState::Offline,
+        })
+    }
+
+    /// A voucher login: throttle, check, commit redemption and session, grant, answer.
+    pub async fn login(
+        self: &Arc<Self>,
+        client: Client,
+        typed: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let now = self.now();
+        let key = client.mac.to_string();
+        if let Err(wait) = self.throttle_check(&key, now) {
+            return Err(LoginError::Throttled { wait });
+        }
+        let code = match normalize(typed) {
+            Ok(c) => c,
+            Err(e) => {
+                self.throttle_fail(&key, now);
+                return Err(LoginError::BadCode(e));
+            }
+        };
+        let hotspot = self.config.hotspot_id.clone();
+        let (down, up) = (self.config.vouchers.down_kbps, self.config.vouchers.up_kbps);
+        let step = self
+            .store
+            .write(move |tx| {
+                if let Some(e) = q::access_entry(tx, client.mac)?
+                    && e.is_blocked
+                {
+                    return Ok(Step::Blocked(e.blocked_reason));
+                }
+                if let Some(s) = q::active_session(tx, client.mac)? {
+                    return Ok(Step::Already(s));
+                }
+                let voucher = q::find_voucher(tx, &code)?;
+                let usage = match &voucher {
+                    Some(v) => q::voucher_usage(tx, &v.id)?,
+                    None => vouchers::Usage::default(),
+                };
+                let admission = match vouchers::check(
+                    voucher.as_ref(),
+                    &code,
+                    &usage,
+                    client.mac,
+                    hotspot.as_deref(),
+                    now,
+                ) {
+                    Ok(a) => a,
+                    Err(r) => return Ok(Step::Refused(r)),
+                };
+                let Some(v) = voucher else {
+                    return Ok(Step::Refused(Refusal::Unknown));
+                };
+                let (down, up) = match &v.plan_id {
+                    Some(p) => q::plan_rates(tx, p)?.unwrap_or((down, up)),
+                    None => (down, up),
+                };
+                q::redeem(tx, &v, client.mac, now)?;
+                let s = q::start_session(
+                    tx,
+                    &NewSession {
+                        mac: client.mac,
+                        ip: Some(client.ip.to_string()),
+                        session_type: SessionType::Voucher,
+                        voucher: Some((&v.id, &v.code)),
+                        limits: admission.limits,
+                        down_kbps: down,
+                        up_kbps: up,
+                        user_agent,
+                    },
+                    now,
+                )?;
+                // `write` returns only once this is committed: durable before the firewall
+                // lets the guest through.
+                Ok(Step::Done(s, usage.bytes))
+            })
+            .await?;
+        match step {
+            Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
+            Step::Refused(r) => {
+                self.throttle_fail(&key, now);
+                Err(LoginError::Refused(r))
+            }
+            Step::Already(s) => {
+                let used = s.bytes();
+                Ok(self.view(s, used, now))
+            }
+            Step::Done(s, used) => {
+                self.throttle_succeed(&key);
+                self.firewall.grant(&Self::grant_of(&s))?;
+                tracing::info!(mac = %s.mac, "voucher login");
+                Ok(self.view(s, used, now))
+            }
+        }
+    }
+
+    fn throttle_check(&self, key: &str, now: i64) -> Result<(), i64> {
+        match self.throttle.lock() {
+            Ok(t) => t.check(key, now),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn throttle_fail(&self, key: &str, now: i64) {
+        if let Ok(mut t) = self.throttle.lock()
+            && let Some(wait) = t.fail(key, now)
+        {
+            tracing::warn!(client = key, wait, "voucher guessing throttled");
+        }
+    }
+
+    fn throttle_succeed(&self, key: &str) {
+        if let Ok(mut t) = self.throttle.lock() {
+            t.succeed(key);
+        }
+    }
+
+    /// Ends the client's session at its request. False when it had none.
+    pub async fn logout(self: &Arc<Self>, mac: MacAddr) -> Result<bool, LoginError> {
+        self.end(mac, EndReason::Logout).await
+    }
+
+    /// Ends the client's session for `reason` and removes it from the firewall.
+    pub async fn end(
+        self: &Arc<Self>,
+        mac: MacAddr,
+        reason: EndReason,
+    ) -> Result<bool, LoginError> {
+        let now = self.now();
+        let ended = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let ended = match q::active_session(&tx, mac)? {
+                    Some(s) => q::end_session(&tx, &s, reason, now)?,
+                    None => false,
+                };
+                tx.commit()?;
+                Ok(ended)
+            })
+            .await?;
+        self.firewall.revoke(mac)?;
+        Ok(ended)
+    }
+
+    /// Start-up: ends sessions whose time or data ran out while the daemon was down, restarts
+    /// the idle clock of the others, and makes the firewall hold exactly the live sessions.
+    /// Returns how many were restored.
+    pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
+        let now = self.now();
+        let live = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut live = Vec::new();
+                for mut s in q::active_sessions(&tx)? {
+                    let used = used_against_limit(&tx, &s)?;
+                    match s.limits.verdict(used, now, i64::MAX, now) {
+                        Some(reason) => {
+                            q::end_session(&tx, &s, reason, now)?;
+                        }
+                        None => {
+                            s.last_activity = now;
+                            q::update_usage(&tx, &s)?;
+                            live.push(s);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(live)
+            })
+            .await?;
+        let grants: Vec<Grant> = live.iter().map(Self::grant_of).collect();
+        self.firewall.reconcile(&grants)?;
+        tracing::info!(
+            restored = grants.len(),
+            "firewall restored from the database"
+        );
+        Ok(grants.len())
+    }
+
+    /// One accounting cycle: read counters, account, end sessions over their limits (and
+    /// those of blocked devices), make the firewall match the database, let in registered
+    /// devices seen on the LAN.
+    pub async fn run_once(self: &Arc<Self>) -> Result<CycleReport, LoginError> {
+        let _one = self.cycle.lock().await;
+        let now = self.now();
+        let counters = self.firewall.counters()?;
+        let idle = self.config.idle_timeout_secs;
+        let readings = counters.clone();
+        let (ended, live) = self
+            .store
+            .call(move |c| account(c, &readings, idle, now))
+            .await?;
+        let mut report = CycleReport::default();
+        for (mac, reason) in &ended {
+            self.firewall.revoke(*mac)?;
+            tracing::info!(mac = %mac, reason = reason.as_str(), "session ended");
+        }
+        report.ended = ended;
+        let live_macs: BTreeSet<MacAddr> = live.iter().map(|s| s.mac).collect();
+        for mac in counters.keys() {
+            if !live_macs.contains(mac) && !report.ended.iter().any(|(m, _)| m == mac) {
+                self.firewall.revoke(*mac)?;
+                report.revoked_strays += 1;
+            }
+        }
+        for s in &live {
+            if !counters.contains_key(&s.mac) {
+                self.firewall.grant(&Self::grant_of(s))?;
+                report.regranted += 1;
+            }
+        }
+        // Registered devices seen on the LAN. One whose session just ended for idleness is
+        // not brought back by the table alone (its entry lingers); its next request is enough.
+        let me = Arc::clone(self);
+        let seen = tokio::task::spawn_blocking(move || {
+            let leases = me
+                .config
+                .require_lease
+                .then(|| read_leases(&me.config.lease_file));
+            me.neighbours
+                .entries()
+                .into_iter()
+                .filter(|(ip, mac)| leases.as_ref().is_none_or(|l| has_lease(l, *ip, *mac, now)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (ip, mac) in seen {
+            if live_macs.contains(&mac) {
+                continue;
+            }
+            let eligible = self
+                .store
+                .call(move |c| {
+                    let entry = q::access_entry(c, mac)?;
+                    if !entry.is_some_and(|e| e.auto_connect && !e.is_blocked) {
+                        return Ok(false);
+                    }
+                    Ok(match q::last_end(c, mac)? {
+                        Some((reason, at)) => {
+                            !(matches!(reason.as_str(), "idle" | "logout" | "kick")
+                                && now - at < idle)
+                        }
+                        None => true,
+                    })
+                })
+                .await?;
+            if eligible
+                && matches!(
+                    self.client_state(Client { ip, mac }).await?,
+                    ClientState::Online(_)
+                )
+            {
+                report.auto_connected += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs [`Self::run_once`] every `accounting_interval_secs` until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let period = std::time::Duration::from_secs(self.config.accounting_interval_secs);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.run_once().await {
+                        tracing::error!(error = %e, "accounting cycle failed");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// A client's state; with `start`, a registered auto-connect device without a session gets one
+/// (`Done`), otherwise it is reported as `Start`.
+fn client_step(
+    c: &rusqlite::Connection,
+    client: Client,
+    now: i64,
+    start: bool,
+) -> Result<Step, StoreError> {
+    let entry = q::access_entry(c, client.mac)?;
+    if let Some(e) = &entry
+        && e.is_blocked
+    {
+        return Ok(Step::Blocked(e.blocked_reason.clone()));
+    }
+    if let Some(s) = q::active_session(c, client.mac)? {
+        let used = used_against_limit(c, &s)?;
+        return Ok(Step::Done(s, used));
+    }
+    match entry {
+        Some(e) if e.auto_connect && !start => Ok(Step::Start),
+        Some(e) if e.auto_connect => {
+            let s = q::start_session(
+                c,
+                &NewSession {
+                    mac: client.mac,
+                    ip: Some(client.ip.to_string()),
+                    session_type: SessionType::Client,
+                    voucher: None,
+                    limits: Limits::default(),
+                    down_kbps: mbps_to_kbps(e.bandwidth_allocation),
+                    up_kbps: mbps_to_kbps(e.bandwidth_allocation),
+                    user_agent: None,
+                },
+                now,
+            )?;
+            Ok(Step::Done(s, 0))
+        }
+        _ => Ok(Step::Refused(Refusal::Unknown)),
+    }
+}
+
+/// Bytes of `s` that count against its data limit: the voucher's total across its devices.
+fn used_against_limit(c: &rusqlite::Connection, s: &SessionRow) -> Result<u64, StoreError> {
+    match &s.voucher_id {
+        Some(v) if s.limits.data_bytes.is_some() => Ok(q::voucher_usage(c, v)?.bytes),
+        _ => Ok(s.bytes()),
+    }
+}
+
+/// The accounting transaction: applies counter readings, ends what must end. Returns what
+/// ended and what is still live.
+#[allow(clippy::type_complexity)]
+fn account(
+    c: &mut rusqlite::Connection,
+    counters: &BTreeMap<MacAddr, Counters>,
+    idle: i64,
+    now: i64,
+) -> Result<(Vec<(MacAddr, EndReason)>, Vec<SessionRow>), StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut sessions = q::active_sessions(&tx)?;
+    for s in &mut sessions {
+        if let Some(r) = counters.get(&s.mac) {
+            let up = hotspot_shared::plan::counter_delta(s.counter_up, r.bytes_up);
+            let down = hotspot_shared::plan::counter_delta(s.counter_down, r.bytes_down);
+            s.counter_up = r.bytes_up;
+            s.counter_down = r.bytes_down;
+            if up + down > 0 {
+                s.bytes_up = s.bytes_up.saturating_add(up);
+                s.bytes_down = s.bytes_down.saturating_add(down);
+                s.last_activity = now;
+                q::update_usage(&tx, s)?;
+            }
+        }
+    }
+    let mut ended = Vec::new();
+    let mut live = Vec::new();
+    for s in sessions {
+        let blocked = q::access_entry(&tx, s.mac)?.is_some_and(|e| e.is_blocked);
+        let used = used_against_limit(&tx, &s)?;
+        let verdict = if blocked {
+            Some(EndReason::Blocked)
+        } else {
+            s.limits.verdict(used, s.last_activity, idle, now)
+        };
+        match verdict {
+            Some(reason) => {
+                q::end_session(&tx, &s, reason, now)?;
+                ended.push((s.mac, reason));
+            }
+            None => live.push(s),
+        }
+    }
+    q::note_concurrency(&tx, live.len(), now)?;
+    tx.commit()?;
+    Ok((ended, live))
+}

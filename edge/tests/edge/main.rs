@@ -1,0 +1,8 @@
+//! hotspotd served in-process over real sockets against a real SQLite file.
+
+mod access;
+mod forms;
+mod helpers;
+mod probes;
+mod sessions;
+mod vouchers;
