@@ -173,9 +173,13 @@ fn assert_held(ns: &netns::Netns, who: &str) {
     for a in [UPSTREAM_V4, UPSTREAM_V6] {
         assert!(!tcp(ns, a), "{who}: TCP to {a} should be dropped");
         assert!(!udp(ns, a, "5002"), "{who}: UDP to {a} should be dropped");
+        // The portal answers a request meant for elsewhere with a redirect to itself (what
+        // opens the OS captive window), or with its page.
         let page = http(ns, a);
+        let to_portal = format!("location: http://{}:{PORTAL_PORT}/", EDGE_LAN_V4);
         assert!(
-            page.contains("Free WiFi") && !page.contains("UPSTREAM"),
+            (page.contains("Free WiFi") || page.to_ascii_lowercase().contains(&to_portal))
+                && !page.contains("UPSTREAM"),
             "{who}: HTTP to {a} should land on the portal, got: {page}"
         );
     }
