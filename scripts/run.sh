@@ -52,6 +52,12 @@ address = "${portal_listen%:*}"
 listen = "$portal_listen"
 [store]
 path = "$state/edge.db"
+[clients]
+# No dnsmasq on a laptop: do not require a DHCP lease.
+require_lease = false
+[firewall]
+# Trying the portal: nothing is enforced on this machine's own firewall.
+backend = "off"
 TOML
 fi
 

@@ -64,7 +64,8 @@ budget=$((6 * 1024 * 1024))
 # Smoke test: the static binary on plain qemu-aarch64, no sysroot, serving its portal.
 smoke=$(mktemp -d /tmp/hotspot-smoke.XXXXXX)
 port=$(free_port 42050)
-printf '[portal]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s/edge.db"\n' "$port" "$smoke" > "$smoke/edge.toml"
+printf '[portal]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s/edge.db"\n[firewall]\nbackend = "off"\n' \
+    "$port" "$smoke" > "$smoke/edge.toml"
 qemu-aarch64 "$bin" --config "$smoke/edge.toml" 2>"$smoke/log" &
 daemon=$!
 status=""

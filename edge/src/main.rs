@@ -8,9 +8,12 @@ use clap::{Parser, Subcommand};
 
 use hotspot_edge::clock::{Clock, SystemClock};
 use hotspot_edge::config::{self, NeighbourSource, RawConfig};
+use hotspot_edge::firewall::nft::{Nft, NftSettings};
+use hotspot_edge::firewall::settings::Backend;
+use hotspot_edge::firewall::{self, Firewall};
 use hotspot_edge::net::{KernelNeighbours, LeaseNeighbours, Neighbours};
 use hotspot_edge::sessions::Sessions;
-use hotspot_edge::{admin, firewall, portal, store::Store, telemetry};
+use hotspot_edge::{admin, portal, store::Store, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,8 +159,17 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
              (set clients.require_lease = false on a machine without dnsmasq)"
         );
     }
-    // The nftables backend replaces the recording firewall when enforcement lands.
-    let firewall = Arc::new(firewall::Recording::default());
+    let firewall: Arc<dyn Firewall> = match config.firewall.backend {
+        Backend::Nftables => Arc::new(Nft::new(NftSettings::from_config(&config))),
+        Backend::Off => {
+            tracing::warn!("firewall.backend = \"off\": nothing is enforced");
+            Arc::new(firewall::Recording::default())
+        }
+    };
+    // After a firewall reload (fw4 flushes the ruleset) a SIGHUP puts the table back at once;
+    // otherwise the next accounting sweep repairs it.
+    tokio::spawn(reapply_on_hangup(Arc::clone(&firewall)));
+    let firewall_at_stop = Arc::clone(&firewall);
     let neighbours: Arc<dyn Neighbours> = match config.neighbour_source {
         NeighbourSource::Kernel => Arc::new(KernelNeighbours::new(config.lan_interface.clone())),
         NeighbourSource::Leases => Arc::new(LeaseNeighbours {
@@ -176,8 +188,30 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         .await
         .context("restoring live sessions to the firewall")?;
     hotspot_edge::serve(sessions, listener, shutdown_signal()).await?;
+    // Logged-in guests stay online or not as [firewall] stop_removes_clients says; guests not
+    // logged in still meet the portal.
+    tokio::task::spawn_blocking(move || firewall_at_stop.stop())
+        .await
+        .context("stopping the firewall")?
+        .context("stopping the firewall")?;
     tracing::info!("hotspotd stopped");
     Ok(())
+}
+
+async fn reapply_on_hangup(firewall: Arc<dyn Firewall>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; the accounting sweep repairs the firewall");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let fw = Arc::clone(&firewall);
+        match tokio::task::spawn_blocking(move || fw.reapply()).await {
+            Ok(Ok(())) => tracing::info!("firewall table re-applied"),
+            Ok(Err(e)) => tracing::error!(error = %e, "re-applying the firewall table failed"),
+            Err(e) => tracing::error!(error = %e, "re-applying the firewall table panicked"),
+        }
+    }
 }
 
 /// Completes on SIGTERM (what procd and systemd send) or Ctrl-C.

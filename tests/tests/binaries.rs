@@ -112,7 +112,10 @@ fn hotspotd_serves_the_portal_from_a_fresh_database_and_stops_on_sigterm() {
     let db = dir.path().join("state/edge.db");
     std::fs::write(
         &path,
-        format!("[portal]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = {db:?}\n"),
+        format!(
+            "[portal]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = {db:?}\n\
+             [firewall]\nbackend = \"off\"\n[clients]\nrequire_lease = false\n"
+        ),
     )
     .unwrap();
     let mut child = Killed(

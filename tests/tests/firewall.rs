@@ -51,7 +51,7 @@ impl Site {
         std::fs::write(
             &config,
             format!(
-                "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n[portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n",
+                "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n[portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n[firewall]\nbackend = \"off\"\n",
                 state.path().join("edge.db")
             ),
         )

@@ -7,10 +7,21 @@ use serde::Deserialize;
 use super::render::Prefix;
 use crate::config::ConfigError;
 
+/// What enforces access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The product's nftables table (a router; needs CAP_NET_ADMIN).
+    Nftables,
+    /// Nothing is enforced: for trying the portal on a laptop. Sessions are still kept.
+    Off,
+}
+
 /// `[firewall]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawFirewall {
+    pub backend: Backend,
     pub walled_garden: Vec<String>,
     pub stop_removes_clients: bool,
     pub nft: PathBuf,
@@ -19,6 +30,7 @@ pub struct RawFirewall {
 impl Default for RawFirewall {
     fn default() -> Self {
         RawFirewall {
+            backend: Backend::Nftables,
             walled_garden: Vec::new(),
             stop_removes_clients: false,
             nft: "nft".into(),
@@ -29,6 +41,7 @@ impl Default for RawFirewall {
 /// The validated `[firewall]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallConfig {
+    pub backend: Backend,
     /// Address ranges guests reach before login.
     pub walled_garden: Vec<Prefix>,
     /// Whether stopping the daemon takes logged-in clients offline.
@@ -55,6 +68,7 @@ impl RawFirewall {
             });
         }
         Ok(FirewallConfig {
+            backend: self.backend,
             walled_garden,
             stop_removes_clients: self.stop_removes_clients,
             nft: self.nft,
