@@ -61,6 +61,11 @@ backend = "off"
 TOML
 fi
 
+step "demo data"
+# A demo tenant (hotspot, packages, vouchers, a client with devices, an operator login); a no-op
+# when it is already there.
+target/release/hotspot-cloud seed --demo
+
 step "start"
 target/release/hotspot-cloud serve --listen "$cloud_listen" &
 pids+=($!)
@@ -71,6 +76,7 @@ cat <<MSG
   cloud API     http://$cloud_listen/health/ready
   guest portal  http://$portal_listen/
   edge config   $state/edge.toml
+  demo operator operator@demo.hotspot.test / ${HOTSPOT_DEMO_PASSWORD:-hotspot-demo}
 
 Ctrl-C stops both.
 MSG
