@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use hotspot_cloud::{AppState, db, telemetry};
+use hotspot_cloud::{AppState, db, sync, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +49,15 @@ enum Command {
         )]
         operator_password: String,
     },
+    /// Create a one-time claim code for a hotspot's router (`hotspotd claim`); prints it once.
+    ClaimCode {
+        /// The hotspot's id.
+        #[arg(long)]
+        hotspot: uuid::Uuid,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+        hours: u32,
+    },
 }
 
 #[tokio::main]
@@ -80,6 +89,25 @@ async fn main() -> anyhow::Result<()> {
                 },
                 report.operator_email,
                 report.vouchers.join(" ")
+            );
+            Ok(())
+        }
+        Command::ClaimCode { hotspot, hours } => {
+            // Run as the schema owner, which may look the hotspot's tenant up.
+            let client = pool.get().await.context("connecting to PostgreSQL")?;
+            let tenant: uuid::Uuid = client
+                .query_opt("SELECT tenant_id FROM hotspots WHERE id = $1", &[&hotspot])
+                .await?
+                .with_context(|| format!("no hotspot {hotspot}"))?
+                .get(0);
+            drop(client);
+            let expires = chrono::Utc::now() + chrono::Duration::hours(i64::from(hours));
+            let code =
+                sync::device::create_claim_code(&pool, tenant, hotspot, None, expires).await?;
+            println!("{}", code.code);
+            eprintln!(
+                "valid until {} for hotspot {hotspot}; shown once",
+                code.expires_at
             );
             Ok(())
         }

@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub store: RawStore,
     pub branding: RawBranding,
     pub firewall: crate::firewall::settings::RawFirewall,
+    pub cloud: crate::sync::settings::RawCloud,
     pub clients: RawClients,
     pub vouchers: RawVouchers,
     pub sessions: RawSessions,
@@ -220,6 +221,8 @@ pub struct Config {
     pub store_path: PathBuf,
     pub branding: Branding,
     pub firewall: crate::firewall::settings::FirewallConfig,
+    /// Where the cloud is and how this router proves itself to it.
+    pub cloud: crate::sync::settings::CloudConfig,
     /// The portal's address as guests reach it, ending in `/`; also the base of the captive API
     /// URI given in DHCP option 114.
     pub base_url: String,
@@ -528,6 +531,7 @@ impl RawConfig {
                 support_phone,
             },
             firewall: self.firewall.validate()?,
+            cloud: self.cloud.validate()?,
         })
     }
 }

@@ -13,7 +13,9 @@ use hotspot_edge::firewall::settings::Backend;
 use hotspot_edge::firewall::{self, Firewall};
 use hotspot_edge::net::{KernelNeighbours, LeaseNeighbours, Neighbours};
 use hotspot_edge::sessions::Sessions;
-use hotspot_edge::{admin, portal, store::Store, telemetry};
+use hotspot_edge::sync::client::{ClaimRequest, CloudClient, SyncError};
+use hotspot_edge::sync::credential::Credential;
+use hotspot_edge::{admin, portal, store::Store, sync, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +64,15 @@ enum Command {
     /// Work with vouchers.
     #[command(subcommand)]
     Vouchers(VoucherCommand),
+    /// Claim this router's hotspot with the one-time code from the cloud and store the device
+    /// credential (mode 0600) where [cloud] credential says.
+    Claim {
+        /// The cloud's URL (default: [cloud] url).
+        #[arg(long)]
+        cloud: Option<String>,
+        /// The claim code, as shown to the operator (XXXX-XXXX-XXXX).
+        code: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Command::Vouchers(VoucherCommand::Check { code }) => {
             admin_cmd(&cli.config, |s, c, now| admin::check(s, c, &code, now))
         }
+        Command::Claim { cloud, code } => claim(&cli.config, cloud, &code),
         Command::Run => {
             let config = Arc::new(RawConfig::load(&cli.config)?.validate()?);
             telemetry::init();
@@ -124,6 +136,52 @@ fn main() -> anyhow::Result<()> {
                 .block_on(run(config))
         }
     }
+}
+
+/// `hotspotd claim`: exchanges the code for a device credential and stores it.
+fn claim(path: &std::path::Path, cloud: Option<String>, code: &str) -> anyhow::Result<()> {
+    let config = RawConfig::load(path)?.validate()?;
+    let url = cloud
+        .or(config.cloud.url.clone())
+        .context("no cloud URL: pass --cloud URL or set [cloud] url")?;
+    sync::settings::check_url(&url).map_err(|e| anyhow::anyhow!("--cloud {url}: {e}"))?;
+    let ca = match &config.cloud.ca_file {
+        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?),
+        None => None,
+    };
+    let client = CloudClient::new(&url, ca.as_deref())?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    let request = ClaimRequest {
+        code,
+        hostname: hostname.as_deref().map(str::trim),
+        platform: Some(std::env::consts::ARCH),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let claimed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(client.claim(&request))
+        .map_err(|e| match e {
+            SyncError::Unauthorized => {
+                anyhow::anyhow!("the cloud refused the code: it is wrong, used or expired")
+            }
+            e => e.into(),
+        })?;
+    let credential = Credential {
+        cloud_url: url,
+        device_id: claimed.device_id,
+        hotspot_id: claimed.hotspot_id,
+        token: claimed.token,
+    };
+    sync::credential::save(&config.cloud.credential, &credential)?;
+    println!(
+        "claimed hotspot {} as device {}; credential stored in {} (mode 0600)",
+        credential.hotspot_id,
+        credential.device_id,
+        config.cloud.credential.display()
+    );
+    Ok(())
 }
 
 /// Runs a technician's command against the configured database and prints its answer.

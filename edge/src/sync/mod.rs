@@ -5,6 +5,7 @@
 //!   with the cloud's CA pinned when one is configured.
 //! - [`backoff`]: when to try again after a failure (pure: the caller supplies the randomness).
 //! - [`credential`]: the device token on disk, mode 0600, written atomically.
+//! - [`settings`]: the `[cloud]` section of the configuration.
 //!
 //! Turning outbox rows into batches and applying pulled changes to the store belong to the sync
 //! loop, which calls these.
@@ -12,3 +13,4 @@
 pub mod backoff;
 pub mod client;
 pub mod credential;
+pub mod settings;
