@@ -12,5 +12,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .merge(crate::api::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::metrics::track,
+        ))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ mod functions;
 mod helpers;
 mod migrations;
 mod mpesa;
+mod operators;
 mod radius;
 mod rls;
 mod schema;

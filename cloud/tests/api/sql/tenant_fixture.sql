@@ -133,5 +133,11 @@ BEGIN
         VALUES (t, 'h-{S}', md5('closed-{S}'), 'ppp{S}', '192.0.2.{N}', now() - interval '2 hours',
                 now() - interval '1 hour', nextval('radacct_radacctid_seq'));
     INSERT INTO radpostauth (username, pass, reply) VALUES ('ppp{S}', 'pw', 'Access-Accept');
+    -- The operators' API (0020): a sign-in token and a kicked session.
+    INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+        VALUES (t, u_admin, digest('api-token-{S}', 'sha256'), now() + interval '1 hour');
+    INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
+                                       mac_address, requested_by)
+        VALUES (t, hs, gen_random_uuid(), now(), 'AA:BB:CC:00:00:09', u_admin);
 END
 $fixture$;
