@@ -173,10 +173,11 @@ impl From<tokio_postgres::Error> for ApiError {
                 );
             }
             if *code == SqlState::FOREIGN_KEY_VIOLATION {
-                return ApiError::field(
-                    &constraint_field(&constraint),
-                    "refers to nothing of this tenant",
-                );
+                let field = db
+                    .detail()
+                    .and_then(key_columns)
+                    .unwrap_or_else(|| constraint_field(&constraint));
+                return ApiError::field(&field, "refers to nothing of this tenant");
             }
             if *code == SqlState::INVALID_TEXT_REPRESENTATION
                 || *code == SqlState::INVALID_DATETIME_FORMAT
@@ -215,6 +216,17 @@ impl From<deadpool_postgres::PoolError> for ApiError {
     }
 }
 
+/// The column a foreign key error is about, from its detail ("Key (tenant_id, olt_id)=(…) is not
+/// present…"): the last column of the key that is not the tenant.
+fn key_columns(detail: &str) -> Option<String> {
+    let inner = detail.strip_prefix("Key (")?.split_once(')')?.0;
+    inner
+        .split(',')
+        .map(str::trim)
+        .rfind(|c| *c != "tenant_id")
+        .map(str::to_owned)
+}
+
 /// The column a constraint is about, from the names PostgreSQL gives (`<table>_<column>_check`,
 /// `<table>_<column>_fkey`); the constraint's name when it does not follow that pattern.
 fn constraint_field(constraint: &str) -> String {
@@ -226,3 +238,30 @@ fn constraint_field(constraint: &str) -> String {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_key_details_name_the_column() {
+        assert_eq!(
+            key_columns("Key (tenant_id, olt_id)=(a, b) is not present in table \"olts\".")
+                .as_deref(),
+            Some("olt_id")
+        );
+        assert_eq!(key_columns("something else"), None);
+        assert_eq!(constraint_field("onus_status_check"), "onus_status");
+    }
+
+    #[test]
+    fn problems_carry_type_status_and_fields() {
+        let p = ApiError::field("name", "is required").problem();
+        assert_eq!(p.status, 422);
+        assert_eq!(p.kind, "/problems/validation");
+        assert_eq!(p.errors[0].field, "name");
+        let p = ApiError::Internal("secret cause".into()).problem();
+        assert_eq!(p.status, 500);
+        assert!(p.detail.is_none(), "the cause of a 5xx is never sent");
+    }
+}

@@ -1109,3 +1109,11 @@ async fn metrics_count_requests_by_route_and_show_the_pool() {
         "raw paths must not become labels"
     );
 }
+
+/// A key from a JSON row as it goes in a URL.
+pub fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
