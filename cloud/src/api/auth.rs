@@ -245,9 +245,56 @@ fn open_mfa_secret(key: &SecretsKey, sealed: &str) -> ApiResult<Vec<u8>> {
     key.open(MFA_PURPOSE, sealed).map_err(ApiError::internal)
 }
 
+/// Failed sign-ins per e-mail address: after [`LoginThrottle::MAX_FAILURES`] within
+/// [`LoginThrottle::WINDOW`], further attempts are refused (429) until the window ends, whatever
+/// the password. A success clears the count. Kept in memory: each replica counts its own.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    /// address → (failures, start of the window). A std mutex, never held across an await.
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+impl LoginThrottle {
+    pub const MAX_FAILURES: u32 = 10;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    fn key(email: &str) -> String {
+        email.trim().to_lowercase()
+    }
+
+    /// Whether another attempt for `email` may be checked now.
+    pub fn allowed(&self, email: &str, now: std::time::Instant) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&Self::key(email)) {
+            Some((n, start)) => {
+                *n < Self::MAX_FAILURES || now.duration_since(*start) >= Self::WINDOW
+            }
+            None => true,
+        }
+    }
+
+    pub fn failed(&self, email: &str, now: std::time::Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, start)| now.duration_since(*start) < Self::WINDOW);
+        }
+        let entry = map.entry(Self::key(email)).or_insert((0, now));
+        if now.duration_since(entry.1) >= Self::WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, email: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&Self::key(email));
+    }
+}
+
 /// `POST /api/v1/auth/login`
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = super::error::Problem),
+              (status = 429, body = super::error::Problem),
               (status = 422, body = super::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -259,6 +306,10 @@ pub async fn login(
     }
     if req.password.is_empty() || req.password.len() > 1024 {
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
+    }
+    let throttle = &state.api.login_throttle;
+    if !throttle.allowed(&email, std::time::Instant::now()) {
+        return Err(ApiError::TooMany);
     }
     let mut client = state.pool.get().await?;
     let tx = db::service_transaction(&mut client).await?;
@@ -284,7 +335,10 @@ pub async fn login(
         .map_err(ApiError::internal)?;
     let row = match (ok, row) {
         (true, Some(row)) => row,
-        _ => return Err(ApiError::Unauthorized("wrong e-mail or password")),
+        _ => {
+            throttle.failed(&email, std::time::Instant::now());
+            return Err(ApiError::Unauthorized("wrong e-mail or password"));
+        }
     };
     let user_id: Uuid = row.get(0);
     let tenant_id: Uuid = row.get(1);
@@ -299,6 +353,7 @@ pub async fn login(
         match req.totp.as_deref() {
             None => return Err(ApiError::MfaRequired),
             Some(code) if !totp::verify(&secret, code, unix_now()) => {
+                throttle.failed(&email, std::time::Instant::now());
                 return Err(ApiError::Unauthorized("wrong one-time code"));
             }
             Some(_) => {}
@@ -322,6 +377,7 @@ pub async fn login(
     )
     .await?;
     tx.commit().await?;
+    throttle.succeeded(&email);
     tracing::info!(%user_id, %tenant_id, "signed in");
     Ok(Json(LoginResponse {
         token,
@@ -483,6 +539,21 @@ mod tests {
         let parsed = PasswordHash::new(DUMMY_HASH).expect("a valid PHC string");
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
         assert!(!verify_password(None, "anything".into()));
+    }
+
+    #[test]
+    fn the_login_throttle_closes_after_ten_failures_for_the_window() {
+        let t = LoginThrottle::default();
+        let now = std::time::Instant::now();
+        for _ in 0..LoginThrottle::MAX_FAILURES {
+            assert!(t.allowed("A@x.test", now));
+            t.failed("a@x.test ", now);
+        }
+        assert!(!t.allowed("a@x.test", now));
+        assert!(t.allowed("other@x.test", now));
+        assert!(t.allowed("a@x.test", now + LoginThrottle::WINDOW));
+        t.succeeded("a@x.test");
+        assert!(t.allowed("a@x.test", now));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`auth`]: tokens, roles ([`auth::Auth`] is the extractor every handler takes), sign-in, TOTP.
 //! - [`hotspots`], [`vouchers`], [`sessions`], [`business`]: the typed endpoints of the hotspot
 //!   business (sites, packages, vouchers, devices, sessions, analytics, wallet, M-Pesa settings).
+//! - [`users`]: a tenant's staff accounts.
 //! - [`registry`] and [`resources`]: every other table through one generic, registry-driven API.
 //! - [`openapi`]: the OpenAPI document, generated from this code, and its interactive page.
 //! - [`metrics`]: Prometheus metrics of requests and of the database pool.
@@ -26,6 +27,7 @@ pub mod resources;
 pub mod secrets;
 pub mod sessions;
 pub mod totp;
+pub mod users;
 pub mod vouchers;
 
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct ApiState {
     pub metrics: metrics::Metrics,
     /// The column catalogue of the registry's tables, read from PostgreSQL on first use.
     pub catalog: tokio::sync::OnceCell<registry::Catalog>,
+    /// Failed sign-ins per address, to slow password guessing (per process).
+    pub login_throttle: auth::LoginThrottle,
 }
 
 impl ApiState {
@@ -61,6 +65,7 @@ impl ApiState {
             token_ttl: auth::DEFAULT_TOKEN_TTL,
             metrics: metrics::Metrics::default(),
             catalog: tokio::sync::OnceCell::new(),
+            login_throttle: auth::LoginThrottle::default(),
         })
     }
 
@@ -70,6 +75,7 @@ impl ApiState {
             token_ttl,
             metrics: metrics::Metrics::default(),
             catalog: tokio::sync::OnceCell::new(),
+            login_throttle: auth::LoginThrottle::default(),
         })
     }
 }
@@ -83,6 +89,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/mfa/enroll", post(auth::mfa_enroll))
         .route("/api/v1/auth/mfa/verify", post(auth::mfa_verify))
         .merge(business::router())
+        .merge(users::router())
         .merge(hotspots::router())
         .merge(vouchers::router())
         .merge(sessions::router())

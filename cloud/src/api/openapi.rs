@@ -10,7 +10,7 @@ use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, business, error, hotspots, resources, sessions, vouchers};
+use super::{auth, business, error, hotspots, resources, sessions, users, vouchers};
 use crate::AppState;
 
 struct BearerAuth;
@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
         business::list_tenants, business::show_tenant, business::create_tenant,
         business::set_tenant_status, business::own_tenant, business::analytics, business::wallet,
         business::mpesa_get, business::mpesa_put,
+        users::list, users::create, users::set_roles, users::deactivate,
         hotspots::list, hotspots::show, hotspots::create, hotspots::update, hotspots::claim_code,
         hotspots::list_packages, hotspots::show_package, hotspots::create_package,
         hotspots::update_package, hotspots::delete_package,
@@ -58,6 +59,7 @@ impl Modify for BearerAuth {
     components(schemas(error::Problem, error::FieldError, auth::Role, super::Page)),
     tags(
         (name = "auth", description = "sign-in, tokens, second factor"),
+        (name = "users", description = "a tenant's staff accounts"),
         (name = "tenants", description = "tenants (platform administrators) and the own tenant"),
         (name = "hotspots", description = "sites, their routers and claim codes"),
         (name = "packages", description = "what guests and clients buy"),

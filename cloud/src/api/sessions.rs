@@ -104,7 +104,8 @@ async fn query_sessions(
     json_rows(
         tx,
         "SELECT s.* FROM hotspot_sessions s
-         WHERE ($1::uuid IS NULL OR s.hotspot_id = $1)
+         WHERE s.tenant_id = app_current_tenant()
+           AND ($1::uuid IS NULL OR s.hotspot_id = $1)
            AND ($2::text IS NULL OR upper(s.mac_address) = $2)
            AND ($3::text IS NULL OR s.session_status = $3)
            AND ($4::timestamptz IS NULL OR s.start_time >= $4)

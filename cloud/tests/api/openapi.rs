@@ -51,3 +51,59 @@ async fn the_document_and_its_page_are_served() {
     // Self-contained: no script or style from elsewhere.
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
 }
+
+/// Every operation of the document, with placeholders for its path parameters.
+fn operations() -> Vec<(reqwest::Method, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&hotspot_cloud::api::openapi::document()).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{table}", "departments");
+            out.push((method.to_uppercase().parse().unwrap(), concrete));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_protected_operation_refuses_missing_expired_and_wrong_role_tokens() {
+    let api = crate::operators::Api::new().await;
+    let user = api.user(api.a, "late@a.test", &["tenant_admin"]).await;
+    api.owner
+        .execute(
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+             VALUES ($1, $2, digest('hsk_old', 'sha256'), now() - interval '1 minute')",
+            &[&api.a, &user],
+        )
+        .await
+        .unwrap();
+    // A platform administrator with no role in its tenant: every tenant endpoint is refused.
+    let platform_only = api.token(api.a, &["platform_admin"]).await;
+    let body = Some(serde_json::json!({}));
+    let mut checked = 0;
+    for (method, path) in operations() {
+        if path == "/api/v1/auth/login" {
+            continue;
+        }
+        let (status, v) = api.call(method.clone(), &path, None, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path} without a token: {v}");
+        let (status, v) = api
+            .call(method.clone(), &path, Some("hsk_old"), body.clone())
+            .await;
+        assert_eq!(status, 401, "{method} {path} with an expired token: {v}");
+        assert_eq!(v["detail"], "token expired");
+        let for_everyone = path.starts_with("/api/v1/auth/");
+        let platform = path.starts_with("/api/v1/tenants");
+        if !for_everyone && !platform {
+            let (status, v) = api
+                .call(method.clone(), &path, Some(&platform_only), body.clone())
+                .await;
+            assert_eq!(status, 403, "{method} {path} for the wrong role: {v}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} operations");
+}

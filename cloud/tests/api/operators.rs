@@ -1117,3 +1117,126 @@ pub fn key_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_close_sign_in_for_that_address() {
+    let api = Api::new().await;
+    api.user(api.a, "target@a.test", &["tenant_admin"]).await;
+    api.user(api.a, "bystander@a.test", &["tenant_admin"]).await;
+    let attempt = |email: &'static str, password: &'static str| {
+        api.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("target@a.test", "guess").await.0, 401);
+    }
+    // Even the right password is refused now; other addresses are not affected.
+    let (status, v) = attempt("target@a.test", PASSWORD).await;
+    assert_problem(status, &v, 429);
+    assert_eq!(attempt("bystander@a.test", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn administrators_manage_staff_accounts_of_their_tenant_only() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let noc = api.token(api.a, &["noc_engineer"]).await;
+    let other = api.token(api.b, &["tenant_admin"]).await;
+    let new = json!({"email": "Agent@A.test", "password": "long enough password",
+                     "roles": ["support_agent"]});
+    let (status, v) = api.post("/api/v1/users", &noc, new.clone()).await;
+    assert_problem(status, &v, 403);
+    let (status, u) = api.post("/api/v1/users", &admin, new.clone()).await;
+    assert_eq!(status, 201, "{u}");
+    assert_eq!(u["email"], "agent@a.test");
+    assert!(u.get("password_hash").is_none() && u.get("mfa_secret").is_none());
+    let id = u["id"].as_str().unwrap().to_owned();
+    let (status, v) = api.post("/api/v1/users", &admin, new).await;
+    assert_problem(status, &v, 409);
+    // Bad input, and no tenant may make a platform administrator.
+    let before = api.count("SELECT count(*) FROM users").await;
+    let (status, v) = api
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "x", "password": "short", "roles": ["platform_admin"]}),
+        )
+        .await;
+    assert_problem(status, &v, 422);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 3, "{v}");
+    let (status, v) = api
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "y@a.test", "password": "long enough password", "roles": ["root"]}),
+        )
+        .await;
+    assert_problem(status, &v, 422);
+    assert_eq!(api.count("SELECT count(*) FROM users").await, before);
+    // The new account signs in and works with its role.
+    let (status, v) = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "agent@a.test", "password": "long enough password"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let agent = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/api/v1/vouchers", &agent).await.0, 200);
+    // B's administrator cannot touch it.
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/users/{id}/roles"),
+            &other,
+            json!({"roles": ["tenant_admin"]}),
+        )
+        .await;
+    assert_problem(status, &v, 404);
+    let (status, v) = api
+        .post(&format!("/api/v1/users/{id}/deactivate"), &other, json!({}))
+        .await;
+    assert_problem(status, &v, 404);
+    let (_, list) = api.get("/api/v1/users", &other).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["email"] != "agent@a.test")
+    );
+    // Roles change; deactivation ends its sessions at once.
+    let (status, u) = api
+        .post(
+            &format!("/api/v1/users/{id}/roles"),
+            &admin,
+            json!({"roles": ["field_tech"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["roles"], json!(["field_tech"]));
+    let (status, _) = api
+        .post("/api/v1/vouchers/batches", &agent, json!({}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, u) = api
+        .post(&format!("/api/v1/users/{id}/deactivate"), &admin, json!({}))
+        .await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["is_active"], false);
+    let (status, _) = api.get("/api/v1/vouchers", &agent).await;
+    assert_eq!(status, 401);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "agent@a.test", "password": "long enough password"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
