@@ -152,25 +152,36 @@ impl<R: Allowed> FromRequestParts<AppState> for Auth<R> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("no bearer token"))?;
         let hash = token_hash(token);
-        let mut client = state.pool.get().await?;
-        let tx = db::service_transaction(&mut client).await?;
-        let row = tx
-            .query_opt(
-                "SELECT token_id, user_id, tenant_id, roles, expires_at, revoked
-                 FROM api_token_lookup($1)",
-                &[&hash],
-            )
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let client = state.pool.get().await?;
+        // One round trip: a multi-statement simple query is one implicit transaction (rolled back
+        // whole on error, never left open), so SET LOCAL makes the lookup run as the service
+        // role. The only value in the text is the hash's hex digits.
+        let messages = client
+            .simple_query(&format!(
+                "SET LOCAL ROLE hotspot_app; \
+                 SELECT token_id, user_id, tenant_id, roles, expires_at <= now(), revoked \
+                 FROM api_token_lookup('\\x{hex}'::bytea)"
+            ))
             .await?;
-        tx.commit().await?;
-        let row = row.ok_or(ApiError::Unauthorized("unknown token"))?;
-        let expires_at: DateTime<Utc> = row.get(4);
-        if row.get::<_, bool>(5) {
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .ok_or(ApiError::Unauthorized("unknown token"))?;
+        let text = |i: usize| row.get(i).unwrap_or_default();
+        let uuid = |i: usize| Uuid::parse_str(text(i)).map_err(ApiError::internal);
+        if text(5) == "t" {
             return Err(ApiError::Unauthorized("token revoked"));
         }
-        if expires_at <= Utc::now() {
+        if text(4) == "t" {
             return Err(ApiError::Unauthorized("token expired"));
         }
-        let roles_json: serde_json::Value = row.get(3);
+        let (token_id, user_id, tenant_id) = (uuid(0)?, uuid(1)?, uuid(2)?);
+        let roles_json: serde_json::Value =
+            serde_json::from_str(text(3)).map_err(ApiError::internal)?;
         let roles: Vec<Role> = roles_json
             .as_array()
             .map(|a| {
@@ -183,9 +194,9 @@ impl<R: Allowed> FromRequestParts<AppState> for Auth<R> {
             return Err(ApiError::Forbidden);
         }
         Ok(Auth {
-            token_id: row.get(0),
-            user_id: row.get(1),
-            tenant_id: row.get(2),
+            token_id,
+            user_id,
+            tenant_id,
             roles,
             _allowed: PhantomData,
         })

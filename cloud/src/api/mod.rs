@@ -105,7 +105,9 @@ pub async fn json_rows(
     params: &[&(dyn ToSql + Sync)],
 ) -> ApiResult<Vec<Value>> {
     let wrapped = format!("WITH x AS ({sql}) SELECT to_jsonb(x) FROM x");
-    let rows = tx.query(&wrapped, params).await?;
+    // Cached per connection: one round trip per call instead of prepare + execute.
+    let stmt = tx.prepare_cached(&wrapped).await?;
+    let rows = tx.query(&stmt, params).await?;
     Ok(rows.iter().map(|r| r.get::<_, Value>(0)).collect())
 }
 
@@ -116,7 +118,8 @@ pub async fn json_row(
     params: &[&(dyn ToSql + Sync)],
 ) -> ApiResult<Value> {
     let wrapped = format!("WITH x AS ({sql}) SELECT to_jsonb(x) FROM x");
-    let row = tx.query_opt(&wrapped, params).await?;
+    let stmt = tx.prepare_cached(&wrapped).await?;
+    let row = tx.query_opt(&stmt, params).await?;
     row.map(|r| r.get::<_, Value>(0)).ok_or(ApiError::NotFound)
 }
 
