@@ -32,8 +32,9 @@ enum Command {
         #[arg(long, env = "HOTSPOT_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Key that encrypts secrets at rest (M-Pesa credentials, TOTP seeds): 32 bytes, base64.
+        /// Without it the API cannot store or use those secrets.
         #[arg(long, env = "HOTSPOT_SECRETS_KEY", hide_env_values = true)]
-        secrets_key: String,
+        secrets_key: Option<String>,
         /// How long an operator's sign-in lasts, in minutes.
         #[arg(long, env = "HOTSPOT_TOKEN_TTL_MINUTES", default_value_t = 720)]
         token_ttl_minutes: u64,
@@ -94,7 +95,16 @@ async fn main() -> anyhow::Result<()> {
             secrets_key,
             token_ttl_minutes,
         } => {
-            let secrets = hotspot_cloud::api::secrets::SecretsKey::from_base64(&secrets_key)?;
+            let secrets = secrets_key
+                .as_deref()
+                .map(hotspot_cloud::api::secrets::SecretsKey::from_base64)
+                .transpose()?;
+            if secrets.is_none() {
+                tracing::warn!(
+                    "HOTSPOT_SECRETS_KEY is not set: M-Pesa settings and second factors cannot \
+                     be stored or used until it is"
+                );
+            }
             let api = hotspot_cloud::api::ApiState::with_token_ttl(
                 secrets,
                 std::time::Duration::from_secs(token_ttl_minutes.max(1) * 60),

@@ -356,7 +356,7 @@ pub async fn login(
     if row.get::<_, bool>(3) {
         let sealed: Option<String> = row.get(4);
         let secret = open_mfa_secret(
-            &state.api.secrets,
+            state.api.secrets()?,
             sealed
                 .as_deref()
                 .ok_or_else(|| ApiError::internal("mfa without a secret"))?,
@@ -474,7 +474,7 @@ pub async fn mfa_enroll(
 ) -> ApiResult<Json<MfaEnrollment>> {
     let mut secret = [0u8; 20];
     rand::fill(&mut secret);
-    let sealed = state.api.secrets.seal(MFA_PURPOSE, &secret);
+    let sealed = state.api.secrets()?.seal(MFA_PURPOSE, &secret);
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
     let row = tx
@@ -525,7 +525,7 @@ pub async fn mfa_verify(
         .ok_or(ApiError::NotFound)?;
     let sealed: Option<String> = row.get(0);
     let sealed = sealed.ok_or_else(|| ApiError::Conflict("enroll first".into()))?;
-    let secret = open_mfa_secret(&state.api.secrets, &sealed)?;
+    let secret = open_mfa_secret(state.api.secrets()?, &sealed)?;
     if !totp::verify(&secret, &req.code, unix_now()) {
         return Err(ApiError::field("code", "wrong or expired one-time code"));
     }

@@ -432,7 +432,7 @@ pub async fn mpesa_put(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let key = &state.api.secrets;
+    let key = state.api.secrets()?;
     let seal =
         |purpose: &str, v: &Option<String>| v.as_ref().map(|s| key.seal(purpose, s.as_bytes()));
     let passkey = seal(PASSKEY, &m.passkey);

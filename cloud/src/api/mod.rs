@@ -46,8 +46,9 @@ use error::{ApiError, ApiResult};
 /// What the API needs beyond the database pool.
 #[derive(Debug)]
 pub struct ApiState {
-    /// Seals M-Pesa secrets and TOTP seeds at rest.
-    pub secrets: secrets::SecretsKey,
+    /// Seals M-Pesa secrets and TOTP seeds at rest. Without it (no `HOTSPOT_SECRETS_KEY`) the
+    /// API runs, but storing or using those secrets fails with a logged server error.
+    secrets: Option<secrets::SecretsKey>,
     /// How long a sign-in token lasts.
     pub token_ttl: Duration,
     /// Request and pool metrics for `/metrics`.
@@ -60,22 +61,25 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(secrets: secrets::SecretsKey) -> Arc<Self> {
-        Arc::new(Self {
-            secrets,
-            token_ttl: auth::DEFAULT_TOKEN_TTL,
-            metrics: metrics::Metrics::default(),
-            catalog: tokio::sync::OnceCell::new(),
-            login_throttle: auth::LoginThrottle::default(),
-        })
+        Self::with_token_ttl(Some(secrets), auth::DEFAULT_TOKEN_TTL)
     }
 
-    pub fn with_token_ttl(secrets: secrets::SecretsKey, token_ttl: Duration) -> Arc<Self> {
+    pub fn with_token_ttl(secrets: Option<secrets::SecretsKey>, token_ttl: Duration) -> Arc<Self> {
         Arc::new(Self {
             secrets,
             token_ttl,
             metrics: metrics::Metrics::default(),
             catalog: tokio::sync::OnceCell::new(),
             login_throttle: auth::LoginThrottle::default(),
+        })
+    }
+
+    /// The secrets key, or the server error of a service configured without one.
+    pub fn secrets(&self) -> ApiResult<&secrets::SecretsKey> {
+        self.secrets.as_ref().ok_or_else(|| {
+            ApiError::internal(
+                "HOTSPOT_SECRETS_KEY is not configured: secrets cannot be sealed or opened",
+            )
         })
     }
 }

@@ -1240,3 +1240,83 @@ async fn administrators_manage_staff_accounts_of_their_tenant_only() {
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn without_a_secrets_key_secrets_are_refused_and_nothing_is_stored() {
+    let db = crate::helpers::migrated_db().await;
+    let pool = db.pool();
+    let owner = db.connect().await;
+    let tenant = seed_tenant(&owner, 3).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = hotspot_cloud::AppState {
+        pool,
+        api: hotspot_cloud::api::ApiState::with_token_ttl(
+            None,
+            std::time::Duration::from_secs(600),
+        ),
+    };
+    tokio::spawn(hotspot_cloud::serve(
+        state,
+        listener,
+        std::future::pending(),
+    ));
+    let hash = hotspot_cloud::db::demo::hash_password(PASSWORD).unwrap();
+    owner
+        .execute(
+            "INSERT INTO users (tenant_id, email, password_hash, roles)
+             VALUES ($1, 'k@c.test', $2, '[\"tenant_admin\"]')",
+            &[&tenant, &hash],
+        )
+        .await
+        .unwrap();
+    let http = hotspot_cloud::mpesa::client::http_client().unwrap();
+    let url = |p: &str| format!("http://{addr}{p}");
+    let login: Value = http
+        .post(url("/api/v1/auth/login"))
+        .json(&json!({"email": "k@c.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let before: String = owner
+        .query_one(
+            "SELECT m::text FROM mpesa_settings m WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let resp = http
+        .put(url("/api/v1/mpesa-settings"))
+        .bearer_auth(token)
+        .json(&json!({"paybill_number": "174379", "passkey": "plain"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body.get("detail").is_none(),
+        "the cause stays in the log: {body}"
+    );
+    let after: String = owner
+        .query_one(
+            "SELECT m::text FROM mpesa_settings m WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(before, after);
+    let resp = http
+        .post(url("/api/v1/auth/mfa/enroll"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+}
