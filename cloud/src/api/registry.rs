@@ -143,6 +143,11 @@ pub static TABLES: &[Table] = &[
         key: "radacctid",
         ..t("radacct", NOC, &[])
     },
+    Table {
+        // The password a NAS sent (PAP): never shown.
+        hidden: &["pass"],
+        ..t("radpostauth", NOC, &[])
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Table> {

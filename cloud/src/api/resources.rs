@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::auth::{Auth, Role, Staff};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::registry::{self, Catalog, Column, Table};
-use super::{Body, Page, decode_cursor, encode_cursor, page_limit};
+use super::{Body, Page, Params, decode_cursor, encode_cursor, page_limit};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -150,7 +150,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Auth<Staff>,
     Path(name): Path<String>,
-    Query(query): Query<Vec<(String, String)>>,
+    Params(query): Params<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page>> {
     let table = table_for(&name, &auth.roles)?;
     let catalog = catalog(&state).await?;
