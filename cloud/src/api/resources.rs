@@ -1,6 +1,6 @@
-//! The generic resource API over the [`registry`](super::registry): for every registered table,
-//! list (filters, sorting, cursor pagination), get, create, update and delete (soft where the
-//! table has `deleted_at`), under the same row-level security and role rules as the typed
+//! The generic resource API over the table registry ([`super::registry`]): for every registered
+//! table, list (filters, sorting, cursor pagination), get, create, update and delete (soft where
+//! the table has `deleted_at`), under the same row-level security and role rules as the typed
 //! endpoints.
 //!
 //! SQL is assembled only from identifiers that are both in the registry and in PostgreSQL's
