@@ -245,3 +245,47 @@ fn field_of(message: &str) -> error::FieldError {
         message: message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_they_did_not_make() {
+        let c = encode_cursor(&["2026-01-01T00:00:00+00:00".into(), "abc".into()]);
+        assert_eq!(
+            decode_cursor(&c, 2).unwrap(),
+            vec!["2026-01-01T00:00:00+00:00".to_owned(), "abc".to_owned()]
+        );
+        assert!(decode_cursor(&c, 3).is_err());
+        assert!(decode_cursor("not a cursor", 2).is_err());
+    }
+
+    #[test]
+    fn pages_keep_limit_rows_and_point_past_the_last() {
+        let rows: Vec<Value> = (0..4).map(|i| json!({ "id": i })).collect();
+        let page = page_of(rows.clone(), 3, |v| vec![json_text(&v["id"])]);
+        assert_eq!(page.items.len(), 3);
+        assert_eq!(
+            decode_cursor(page.next_cursor.as_deref().unwrap(), 1).unwrap(),
+            ["2"]
+        );
+        let last = page_of(rows[..3].to_vec(), 3, |v| vec![json_text(&v["id"])]);
+        assert!(last.next_cursor.is_none());
+        assert!(page_limit(Some(0)).is_err() && page_limit(Some(501)).is_err());
+        assert_eq!(page_limit(None).unwrap(), 50);
+    }
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: missing field `password` at line 1 column 15").field,
+            "password"
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: count: invalid type: string \"x\", expected i32 at line 1 column 12").field,
+            "count"
+        );
+    }
+}

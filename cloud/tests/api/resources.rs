@@ -436,3 +436,30 @@ async fn column_and_role_rules_hold_and_bad_input_writes_nothing() {
         1
     );
 }
+
+#[tokio::test]
+async fn every_column_the_registry_names_exists_and_every_table_is_tenant_scoped() {
+    // A misspelt hidden or administrator-only column would silently expose what it should hide.
+    let db = crate::helpers::migrated_db().await;
+    let pool = db.pool();
+    let client = pool.get().await.unwrap();
+    let catalog = hotspot_cloud::api::registry::Catalog::load(&client)
+        .await
+        .unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for t in TABLES {
+        assert!(names.insert(t.name), "{} registered twice", t.name);
+        let cols = catalog.columns(t.name);
+        assert!(!cols.is_empty(), "{}: no such table", t.name);
+        let has = |c: &str| cols.iter().any(|col| col.name == c);
+        for c in t.hidden.iter().chain(t.admin_only).chain(t.readonly) {
+            assert!(
+                has(c),
+                "{}.{c} is named in the registry but does not exist",
+                t.name
+            );
+        }
+        assert!(has(t.key), "{}: no key column {}", t.name, t.key);
+        assert!(has("tenant_id"), "{}: not tenant-scoped", t.name);
+    }
+}
