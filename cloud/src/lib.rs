@@ -1,6 +1,8 @@
 //! The cloud service: one process for every tenant, stateless behind a load balancer.
 //!
 //! # Layout
+//! - [`api`]: the operators' API (accounts, the hotspot business, the generic resources,
+//!   OpenAPI, metrics).
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
 //! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
 //! - [`routes`]: the HTTP API.
@@ -9,6 +11,7 @@
 //!
 //! [`serve`] takes its listener and shutdown future from the caller, so tests bind port 0.
 
+pub mod api;
 pub mod db;
 pub mod mpesa;
 pub mod routes;
@@ -16,6 +19,7 @@ pub mod sync;
 pub mod telemetry;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
@@ -25,6 +29,8 @@ use tokio::net::TcpListener;
 pub struct AppState {
     /// Connections to PostgreSQL.
     pub pool: Pool,
+    /// The operators' API: the secrets key, token lifetime, metrics, the registry's catalogue.
+    pub api: Arc<api::ApiState>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -31,6 +31,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "HOTSPOT_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Key that encrypts secrets at rest (M-Pesa credentials, TOTP seeds): 32 bytes, base64.
+        /// Without it the API cannot store or use those secrets.
+        #[arg(long, env = "HOTSPOT_SECRETS_KEY", hide_env_values = true)]
+        secrets_key: Option<String>,
+        /// How long an operator's sign-in lasts, in minutes.
+        #[arg(long, env = "HOTSPOT_TOKEN_TTL_MINUTES", default_value_t = 720)]
+        token_ttl_minutes: u64,
     },
     /// Apply pending migrations and exit.
     Migrate,
@@ -111,12 +118,30 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            secrets_key,
+            token_ttl_minutes,
+        } => {
+            let secrets = secrets_key
+                .as_deref()
+                .map(hotspot_cloud::api::secrets::SecretsKey::from_base64)
+                .transpose()?;
+            if secrets.is_none() {
+                tracing::warn!(
+                    "HOTSPOT_SECRETS_KEY is not set: M-Pesa settings and second factors cannot \
+                     be stored or used until it is"
+                );
+            }
+            let api = hotspot_cloud::api::ApiState::with_token_ttl(
+                secrets,
+                std::time::Duration::from_secs(token_ttl_minutes.max(1) * 60),
+            );
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(listen = %listener.local_addr()?, "hotspot-cloud started");
-            hotspot_cloud::serve(AppState { pool }, listener, shutdown_signal()).await?;
+            hotspot_cloud::serve(AppState { pool, api }, listener, shutdown_signal()).await?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())
         }

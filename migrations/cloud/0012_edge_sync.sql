@@ -48,21 +48,6 @@ CREATE TABLE hotspot_settings (
     FOREIGN KEY (tenant_id, hotspot_id) REFERENCES hotspots (tenant_id, id) ON DELETE CASCADE
 );
 
--- An operator's request to cut a device off now. The router ends the session on its next pull;
--- a kick older than an hour is no longer delivered (it was meant for then, not for later).
-CREATE TABLE hotspot_kicks (
-    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    tenant_id UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    hotspot_id UUID NOT NULL,
-    mac_address VARCHAR(17) NOT NULL
-        CHECK (mac_address ~ '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$'),
-    requested_by UUID,
-    requested_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    FOREIGN KEY (tenant_id, hotspot_id) REFERENCES hotspots (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, requested_by) REFERENCES users (tenant_id, id)
-        ON DELETE SET NULL (requested_by)
-);
-
 -- The change log routers pull from. Triggers add a row whenever something a router keeps changes;
 -- the pull reads rows of finished transactions only (xid below the snapshot's xmin), so a
 -- transaction that commits late is never skipped, and answers each entity's current state, so a
@@ -103,7 +88,8 @@ BEGIN
         WHEN 'hotspot_settings' THEN
             INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id, entity_key)
             VALUES (r.tenant_id, r.hotspot_id, 'setting', r.id, r.key);
-        WHEN 'hotspot_kicks' THEN
+        -- Operators' kicks (table created by the API's migration, which adds its trigger).
+        WHEN 'hotspot_session_kicks' THEN
             INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id, entity_key)
             VALUES (r.tenant_id, r.hotspot_id, 'kick', r.id, r.mac_address);
     END CASE;
@@ -118,8 +104,6 @@ CREATE TRIGGER sync_log AFTER INSERT OR UPDATE OR DELETE ON hotspot_vouchers
 CREATE TRIGGER sync_log AFTER INSERT OR UPDATE OR DELETE ON client_hotspot_access
     FOR EACH ROW EXECUTE FUNCTION sync_log_change();
 CREATE TRIGGER sync_log AFTER INSERT OR UPDATE OR DELETE ON hotspot_settings
-    FOR EACH ROW EXECUTE FUNCTION sync_log_change();
-CREATE TRIGGER sync_log AFTER INSERT ON hotspot_kicks
     FOR EACH ROW EXECUTE FUNCTION sync_log_change();
 
 -- The pull's upper bound: every transaction below it has finished. A plain function (no rights

@@ -16,6 +16,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .merge(sync_routes())
+        .merge(crate::api::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -328,11 +328,13 @@ async fn kicks(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, MacAd
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // Delivered now (the router applies it on receipt); delivered_at tells operators it went out.
     let rows = tx
         .query(
             &format!(
-                "SELECT id, mac_address FROM hotspot_kicks
-                 WHERE id = ANY($1) AND requested_at > now() - interval '{KICK_TTL}'"
+                "UPDATE hotspot_session_kicks SET delivered_at = COALESCE(delivered_at, now())
+                 WHERE id = ANY($1) AND requested_at > now() - interval '{KICK_TTL}'
+                 RETURNING id, mac_address"
             ),
             &[&ids],
         )

@@ -128,7 +128,10 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState { pool: pool.clone() };
+    let state = AppState {
+        pool: pool.clone(),
+        api: test_api_state(),
+    };
     tokio::spawn(hotspot_cloud::serve(state, listener, async {
         let _ = stopped.await;
     }));
@@ -139,6 +142,16 @@ pub async fn spawn_app() -> TestApp {
         stop: Some(stop),
     }
 }
+
+/// The API's configuration in tests: a fixed secrets key ([`TEST_SECRETS_KEY`]).
+pub fn test_api_state() -> std::sync::Arc<hotspot_cloud::api::ApiState> {
+    hotspot_cloud::api::ApiState::new(hotspot_cloud::api::secrets::SecretsKey::from_bytes(
+        TEST_SECRETS_KEY,
+    ))
+}
+
+/// The secrets key of test services.
+pub const TEST_SECRETS_KEY: [u8; 32] = [42; 32];
 
 /// A plain HTTP/1.1 GET over a socket; returns (status, body).
 pub async fn get(url: &str) -> (u16, String) {

@@ -41,7 +41,6 @@ BEGIN
         VALUES (t, v, hs, 'aa:bb:cc:00:00:01', now(), true);
     INSERT INTO hotspot_settings (tenant_id, hotspot_id, key, value)
         VALUES (t, hs, 'portal.welcome', 'Karibu {S}');
-    INSERT INTO hotspot_kicks (tenant_id, hotspot_id, mac_address) VALUES (t, hs, 'aa:bb:cc:00:00:01');
     INSERT INTO billing_products (tenant_id, name, service_package_id) VALUES (t, 'Internet', pkg)
         RETURNING id INTO prod;
     INSERT INTO billing_subscription_plans (tenant_id, product_id, name) VALUES (t, prod, 'Monthly')
@@ -142,5 +141,11 @@ BEGIN
         VALUES (t, 'h-{S}', md5('closed-{S}'), 'ppp{S}', '192.0.2.{N}', now() - interval '2 hours',
                 now() - interval '1 hour', nextval('radacct_radacctid_seq'));
     INSERT INTO radpostauth (username, pass, reply) VALUES ('ppp{S}', 'pw', 'Access-Accept');
+    -- The operators' API (0020): a sign-in token and a kicked session.
+    INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+        VALUES (t, u_admin, digest('api-token-{S}', 'sha256'), now() + interval '1 hour');
+    INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
+                                       mac_address, requested_by)
+        VALUES (t, hs, gen_random_uuid(), now(), 'AA:BB:CC:00:00:09', u_admin);
 END
 $fixture$;

@@ -1,0 +1,577 @@
+//! Who is calling: bearer tokens, roles, sign-in, sign-out and the TOTP second factor.
+//!
+//! A token is 32 random bytes (base64url, prefixed `hsk_`); only its SHA-256 is stored
+//! (`api_tokens`). [`Auth`] is the extractor every protected handler takes: it resolves the
+//! token through `api_token_lookup()` (the tenant is not known before), refuses missing, unknown,
+//! expired and revoked tokens with 401, and a role outside the handler's [`Allowed`] set with 403.
+//! The handler then does its work in [`Auth::begin`]'s transaction, under row-level security as
+//! the caller's tenant and user.
+
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::PasswordHash;
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::{secrets::SecretsKey, totp};
+use crate::AppState;
+use crate::db;
+
+/// A role of a tenant's staff (seed 004), or the platform's own administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything within the tenant, including its users and M-Pesa settings.
+    TenantAdmin,
+    /// Sites, routers, sessions and the network inventory.
+    NocEngineer,
+    /// Guests and clients: vouchers, devices, sessions, tickets.
+    SupportAgent,
+    /// Installation work: sites and equipment, read mostly.
+    FieldTech,
+    /// Creates and suspends tenants (the platform operator's staff).
+    PlatformAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::TenantAdmin,
+        Role::NocEngineer,
+        Role::SupportAgent,
+        Role::FieldTech,
+        Role::PlatformAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::TenantAdmin => "tenant_admin",
+            Role::NocEngineer => "noc_engineer",
+            Role::SupportAgent => "support_agent",
+            Role::FieldTech => "field_tech",
+            Role::PlatformAdmin => "platform_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Which roles may call a handler: a marker type per set, so the rule is in the signature.
+pub trait Allowed: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+macro_rules! role_set {
+    ($(#[$doc:meta])* $name:ident = [$($role:ident),*]) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl Allowed for $name {
+            const ROLES: &'static [Role] = &[$(Role::$role),*];
+        }
+    };
+}
+
+role_set!(
+    /// Any member of a tenant's staff.
+    Staff = [TenantAdmin, NocEngineer, SupportAgent, FieldTech]
+);
+role_set!(
+    /// The tenant's administrators.
+    Admin = [TenantAdmin]
+);
+role_set!(
+    /// Who manages sites and the network.
+    Noc = [TenantAdmin, NocEngineer]
+);
+role_set!(
+    /// Who serves guests and clients.
+    Support = [TenantAdmin, NocEngineer, SupportAgent]
+);
+role_set!(
+    /// Who sees money.
+    Finance = [TenantAdmin, SupportAgent]
+);
+role_set!(
+    /// The platform's administrators.
+    Platform = [PlatformAdmin]
+);
+
+/// The signed-in caller, checked against `R`.
+#[derive(Debug)]
+pub struct Auth<R = Staff> {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub token_id: Uuid,
+    pub roles: Vec<Role>,
+    _allowed: PhantomData<R>,
+}
+
+impl<R> Auth<R> {
+    /// Opens the request's transaction: as the service role, with this caller's tenant and user.
+    pub async fn begin<'a>(
+        &self,
+        client: &'a mut deadpool_postgres::Object,
+    ) -> ApiResult<deadpool_postgres::Transaction<'a>> {
+        Ok(db::tenant_transaction(client, self.tenant_id, Some(self.user_id)).await?)
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// The SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl<R: Allowed> FromRequestParts<AppState> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized("no bearer token"))?;
+        let hash = token_hash(token);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let client = state.pool.get().await?;
+        // One round trip: a multi-statement simple query is one implicit transaction (rolled back
+        // whole on error, never left open), so SET LOCAL makes the lookup run as the service
+        // role. The only value in the text is the hash's hex digits.
+        let messages = client
+            .simple_query(&format!(
+                "SET LOCAL ROLE hotspot_app; \
+                 SELECT token_id, user_id, tenant_id, roles, expires_at <= now(), revoked \
+                 FROM api_token_lookup('\\x{hex}'::bytea)"
+            ))
+            .await?;
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .ok_or(ApiError::Unauthorized("unknown token"))?;
+        let text = |i: usize| row.get(i).unwrap_or_default();
+        let uuid = |i: usize| Uuid::parse_str(text(i)).map_err(ApiError::internal);
+        if text(5) == "t" {
+            return Err(ApiError::Unauthorized("token revoked"));
+        }
+        if text(4) == "t" {
+            return Err(ApiError::Unauthorized("token expired"));
+        }
+        let (token_id, user_id, tenant_id) = (uuid(0)?, uuid(1)?, uuid(2)?);
+        let roles_json: serde_json::Value =
+            serde_json::from_str(text(3)).map_err(ApiError::internal)?;
+        let roles: Vec<Role> = roles_json
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().and_then(Role::parse))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !roles.iter().any(|r| R::ROLES.contains(r)) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Auth {
+            token_id,
+            user_id,
+            tenant_id,
+            roles,
+            _allowed: PhantomData,
+        })
+    }
+}
+
+/// Sign-in request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// The tenant's slug; needed only when the address has accounts at several tenants.
+    pub tenant: Option<String>,
+    /// The current TOTP code, for accounts with a second factor.
+    pub totp: Option<String>,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only its hash is kept.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+}
+
+/// A PHC argon2 hash of a password nobody has, verified when the account is unknown so that an
+/// unknown address costs the same time as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                          Wm2Q0qHFJ6ZVb2mQ1ZrM8nJ9yQ8gC7f8c1q9mZk1j4Q";
+
+fn verify_password(hash: Option<String>, password: String) -> bool {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let ok = match PasswordHash::new(&hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    };
+    known && ok
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Purpose string binding sealed TOTP seeds to their column.
+const MFA_PURPOSE: &str = "users.mfa_secret";
+
+fn open_mfa_secret(key: &SecretsKey, sealed: &str) -> ApiResult<Vec<u8>> {
+    key.open(MFA_PURPOSE, sealed).map_err(ApiError::internal)
+}
+
+/// Failed sign-ins per e-mail address: after [`LoginThrottle::MAX_FAILURES`] within
+/// [`LoginThrottle::WINDOW`], further attempts are refused (429) until the window ends, whatever
+/// the password. A success clears the count. Kept in memory: each replica counts its own.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    /// address → (failures, start of the window). A std mutex, never held across an await.
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+impl LoginThrottle {
+    pub const MAX_FAILURES: u32 = 10;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    fn key(email: &str) -> String {
+        email.trim().to_lowercase()
+    }
+
+    /// Whether another attempt for `email` may be checked now.
+    pub fn allowed(&self, email: &str, now: std::time::Instant) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&Self::key(email)) {
+            Some((n, start)) => {
+                *n < Self::MAX_FAILURES || now.duration_since(*start) >= Self::WINDOW
+            }
+            None => true,
+        }
+    }
+
+    pub fn failed(&self, email: &str, now: std::time::Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, start)| now.duration_since(*start) < Self::WINDOW);
+        }
+        let entry = map.entry(Self::key(email)).or_insert((0, now));
+        if now.duration_since(entry.1) >= Self::WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, email: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&Self::key(email));
+    }
+}
+
+/// `POST /api/v1/auth/login`
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = super::error::Problem),
+              (status = 429, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    super::Body(req): super::Body<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let email = req.email.trim().to_owned();
+    if email.is_empty() || !email.contains('@') || email.len() > 255 {
+        return Err(ApiError::field("email", "must be an e-mail address"));
+    }
+    if req.password.is_empty() || req.password.len() > 1024 {
+        return Err(ApiError::field("password", "must be 1 to 1024 characters"));
+    }
+    let throttle = &state.api.login_throttle;
+    if !throttle.allowed(&email, std::time::Instant::now()) {
+        return Err(ApiError::TooMany);
+    }
+    let mut client = state.pool.get().await?;
+    let tx = db::service_transaction(&mut client).await?;
+    let rows = tx
+        .query(
+            "SELECT user_id, tenant_id, password_hash, mfa_enabled, mfa_secret
+             FROM api_login_lookup($1, $2)",
+            &[&email, &req.tenant],
+        )
+        .await?;
+    tx.commit().await?;
+    if rows.len() > 1 {
+        return Err(ApiError::field(
+            "tenant",
+            "this address has accounts at several tenants: name the tenant's slug",
+        ));
+    }
+    let row = rows.into_iter().next();
+    let hash = row.as_ref().and_then(|r| r.get::<_, Option<String>>(2));
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(hash, password))
+        .await
+        .map_err(ApiError::internal)?;
+    let row = match (ok, row) {
+        (true, Some(row)) => row,
+        _ => {
+            throttle.failed(&email, std::time::Instant::now());
+            return Err(ApiError::Unauthorized("wrong e-mail or password"));
+        }
+    };
+    let user_id: Uuid = row.get(0);
+    let tenant_id: Uuid = row.get(1);
+    if row.get::<_, bool>(3) {
+        let sealed: Option<String> = row.get(4);
+        let secret = open_mfa_secret(
+            state.api.secrets()?,
+            sealed
+                .as_deref()
+                .ok_or_else(|| ApiError::internal("mfa without a secret"))?,
+        )?;
+        match req.totp.as_deref() {
+            None => return Err(ApiError::MfaRequired),
+            Some(code) if !totp::verify(&secret, code, unix_now()) => {
+                throttle.failed(&email, std::time::Instant::now());
+                return Err(ApiError::Unauthorized("wrong one-time code"));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut raw = [0u8; 32];
+    rand::fill(&mut raw);
+    let token = format!("hsk_{}", URL_SAFE_NO_PAD.encode(raw));
+    let expires_at =
+        Utc::now() + chrono::Duration::from_std(state.api.token_ttl).map_err(ApiError::internal)?;
+    let tx = db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
+    tx.execute(
+        "INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4)",
+        &[&tenant_id, &user_id, &token_hash(&token), &expires_at],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE users SET last_login_at = now() WHERE id = $1",
+        &[&user_id],
+    )
+    .await?;
+    tx.commit().await?;
+    throttle.succeeded(&email);
+    tracing::info!(%user_id, %tenant_id, "signed in");
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user_id,
+        tenant_id,
+    }))
+}
+
+/// `POST /api/v1/auth/logout`: revokes the token the request carries.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn logout(State(state): State<AppState>, auth: Auth<AnyUser>) -> ApiResult<StatusCode> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        &[&auth.token_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+role_set!(
+    /// Anyone signed in, whatever the role (sign-out, own profile, second factor).
+    AnyUser = [TenantAdmin, NocEngineer, SupportAgent, FieldTech, PlatformAdmin]
+);
+
+/// The signed-in user.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub roles: Vec<Role>,
+    pub mfa_enabled: bool,
+}
+
+/// `GET /api/v1/auth/me`
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn me(State(state): State<AppState>, auth: Auth<AnyUser>) -> ApiResult<Json<Me>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            "SELECT email, full_name, coalesce(mfa_enabled, false) FROM users WHERE id = $1",
+            &[&auth.user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(Json(Me {
+        user_id: auth.user_id,
+        tenant_id: auth.tenant_id,
+        email: row.get(0),
+        full_name: row.get(1),
+        roles: auth.roles.clone(),
+        mfa_enabled: row.get(2),
+    }))
+}
+
+/// A second factor being set up.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaEnrollment {
+    /// The shared secret in base32, for typing into an authenticator app.
+    pub secret: String,
+    /// The same as an `otpauth://` URI (for a QR code).
+    pub otpauth_uri: String,
+}
+
+/// `POST /api/v1/auth/mfa/enroll`: makes a new TOTP secret (not yet required at sign-in).
+#[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "auth",
+    responses((status = 200, body = MfaEnrollment), (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn mfa_enroll(
+    State(state): State<AppState>,
+    auth: Auth<AnyUser>,
+) -> ApiResult<Json<MfaEnrollment>> {
+    let mut secret = [0u8; 20];
+    rand::fill(&mut secret);
+    let sealed = state.api.secrets()?.seal(MFA_PURPOSE, &secret);
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            "UPDATE users SET mfa_secret = $2
+             WHERE id = $1 AND NOT coalesce(mfa_enabled, false)
+             RETURNING email",
+            &[&auth.user_id, &sealed],
+        )
+        .await?
+        .ok_or_else(|| ApiError::Conflict("a second factor is already enabled".into()))?;
+    tx.commit().await?;
+    let email: String = row.get(0);
+    let b32 = totp::base32(&secret);
+    Ok(Json(MfaEnrollment {
+        otpauth_uri: format!(
+            "otpauth://totp/Hotspot:{email}?secret={b32}&issuer=Hotspot&digits=6&period=30"
+        ),
+        secret: b32,
+    }))
+}
+
+/// A TOTP code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaCode {
+    pub code: String,
+}
+
+/// `POST /api/v1/auth/mfa/verify`: proves the app has the secret; from then on sign-in needs a
+/// code.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = MfaCode,
+    responses((status = 204), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn mfa_verify(
+    State(state): State<AppState>,
+    auth: Auth<AnyUser>,
+    super::Body(req): super::Body<MfaCode>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            "SELECT mfa_secret, coalesce(mfa_enabled, false) FROM users WHERE id = $1",
+            &[&auth.user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let sealed: Option<String> = row.get(0);
+    let sealed = sealed.ok_or_else(|| ApiError::Conflict("enroll first".into()))?;
+    let secret = open_mfa_secret(state.api.secrets()?, &sealed)?;
+    if !totp::verify(&secret, &req.code, unix_now()) {
+        return Err(ApiError::field("code", "wrong or expired one-time code"));
+    }
+    tx.execute(
+        "UPDATE users SET mfa_enabled = true WHERE id = $1",
+        &[&auth.user_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long a sign-in lasts unless configured.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2_hash_so_unknown_users_cost_the_same() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("a valid PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(!verify_password(None, "anything".into()));
+    }
+
+    #[test]
+    fn the_login_throttle_closes_after_ten_failures_for_the_window() {
+        let t = LoginThrottle::default();
+        let now = std::time::Instant::now();
+        for _ in 0..LoginThrottle::MAX_FAILURES {
+            assert!(t.allowed("A@x.test", now));
+            t.failed("a@x.test ", now);
+        }
+        assert!(!t.allowed("a@x.test", now));
+        assert!(t.allowed("other@x.test", now));
+        assert!(t.allowed("a@x.test", now + LoginThrottle::WINDOW));
+        t.succeeded("a@x.test");
+        assert!(t.allowed("a@x.test", now));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+}

@@ -1,0 +1,507 @@
+//! Guest sessions (filters, active now, kick) and registered client devices (MAC access: add,
+//! block with a reason, unblock).
+//!
+//! A kick ends the session in the cloud at once (`session_status = 'terminated'`) and records a
+//! row in `hotspot_session_kicks` for the site's router: the edge's change pull reads its
+//! hotspot's undelivered kicks and marks them delivered once applied.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::auth::{Auth, Staff, Support};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::{
+    Body, Page, Params, decode_cursor, json_row, json_rows, json_text, page_limit, page_of,
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions", get(list))
+        .route("/api/v1/sessions/{id}", get(show))
+        .route("/api/v1/sessions/{id}/kick", post(kick))
+        .route("/api/v1/hotspots/{id}/sessions/active", get(active))
+        .route("/api/v1/access", get(list_access).post(add_access))
+        .route("/api/v1/access/{id}", get(show_access))
+        .route("/api/v1/access/{id}/block", post(block))
+        .route("/api/v1/access/{id}/unblock", post(unblock))
+}
+
+const SESSION_STATUSES: [&str; 4] = ["active", "ended", "expired", "terminated"];
+
+/// Normalises a MAC address to upper-case colon form, or says what is wrong.
+pub fn normalise_mac(field: &str, mac: &str) -> ApiResult<String> {
+    let hex: String = mac.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let separators_ok = mac
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '-');
+    if hex.len() != 12 || !separators_ok {
+        return Err(ApiError::field(
+            field,
+            "must be a MAC address like AA:BB:CC:DD:EE:FF",
+        ));
+    }
+    let up = hex.to_ascii_uppercase();
+    Ok((0..6)
+        .map(|i| &up[2 * i..2 * i + 2])
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// Filters of the session list (all optional).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFilter {
+    pub hotspot_id: Option<Uuid>,
+    pub mac: Option<String>,
+    /// `active`, `ended`, `expired` or `terminated`.
+    pub status: Option<String>,
+    /// Sessions started at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Sessions started before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Newest first; the cursor is (start_time, id) of the last row.
+async fn query_sessions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    f: &SessionFilter,
+    limit: i64,
+) -> ApiResult<Vec<Value>> {
+    if let Some(s) = &f.status
+        && !SESSION_STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {SESSION_STATUSES:?}"),
+        ));
+    }
+    let mac = f
+        .mac
+        .as_deref()
+        .map(|m| normalise_mac("mac", m))
+        .transpose()?;
+    let (before_t, before_id) = match &f.cursor {
+        Some(c) => {
+            let p = decode_cursor(c, 2)?;
+            let bad = || ApiError::field("cursor", "is not a cursor this API gave");
+            let t = DateTime::parse_from_rfc3339(&p[0])
+                .map_err(|_| bad())?
+                .with_timezone(&Utc);
+            (Some(t), Some(Uuid::parse_str(&p[1]).map_err(|_| bad())?))
+        }
+        None => (None, None),
+    };
+    json_rows(
+        tx,
+        "SELECT s.* FROM hotspot_sessions s
+         WHERE s.tenant_id = app_current_tenant()
+           AND ($1::uuid IS NULL OR s.hotspot_id = $1)
+           AND ($2::text IS NULL OR upper(s.mac_address) = $2)
+           AND ($3::text IS NULL OR s.session_status = $3)
+           AND ($4::timestamptz IS NULL OR s.start_time >= $4)
+           AND ($5::timestamptz IS NULL OR s.start_time < $5)
+           AND ($6::timestamptz IS NULL OR (s.start_time, s.id) < ($6, $7::uuid))
+         ORDER BY s.start_time DESC, s.id DESC
+         LIMIT $8",
+        &[
+            &f.hotspot_id,
+            &mac,
+            &f.status,
+            &f.from,
+            &f.to,
+            &before_t,
+            &before_id,
+            &(limit + 1),
+        ],
+    )
+    .await
+}
+
+fn session_key(v: &Value) -> Vec<String> {
+    vec![json_text(&v["start_time"]), json_text(&v["id"])]
+}
+
+/// `GET /api/v1/sessions`
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(SessionFilter),
+    responses((status = 200, body = Page), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth<Staff>,
+    Params(f): Params<SessionFilter>,
+) -> ApiResult<Json<Page>> {
+    let limit = page_limit(f.limit)?;
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = query_sessions(&tx, &f, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page_of(rows, limit, session_key)))
+}
+
+/// Paging of the active sessions of one hotspot.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveFilter {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/v1/hotspots/{id}/sessions/active`: who is online at a site now.
+#[utoipa::path(get, path = "/api/v1/hotspots/{id}/sessions/active", tag = "sessions",
+    params(("id" = Uuid, Path), ActiveFilter),
+    responses((status = 200, body = Page), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn active(
+    State(state): State<AppState>,
+    auth: Auth<Staff>,
+    Path(id): Path<Uuid>,
+    Params(p): Params<ActiveFilter>,
+) -> ApiResult<Json<Page>> {
+    let limit = page_limit(p.limit)?;
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    if tx
+        .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&id])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    let f = SessionFilter {
+        hotspot_id: Some(id),
+        mac: None,
+        status: Some("active".into()),
+        from: None,
+        to: None,
+        limit: p.limit,
+        cursor: p.cursor,
+    };
+    let rows = query_sessions(&tx, &f, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page_of(rows, limit, session_key)))
+}
+
+/// `GET /api/v1/sessions/{id}`
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Auth<Staff>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = json_row(&tx, "SELECT * FROM hotspot_sessions WHERE id = $1", &[&id]).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Why a session is being ended.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KickRequest {
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/sessions/{id}/kick`: ends an active session now and queues the kick for the
+/// site's router (`hotspot_session_kicks`).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/kick", tag = "sessions",
+    params(("id" = Uuid, Path)), request_body = KickRequest,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn kick(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<Uuid>,
+    Body(req): Body<KickRequest>,
+) -> ApiResult<Json<Value>> {
+    if req.reason.as_ref().is_some_and(|r| r.len() > 1000) {
+        return Err(ApiError::field("reason", "must be at most 1000 characters"));
+    }
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            "SELECT start_time, session_status, hotspot_id, mac_address FROM hotspot_sessions
+             WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let start: DateTime<Utc> = row.get(0);
+    let status: String = row.get(1);
+    if status != "active" {
+        return Err(ApiError::Conflict(format!(
+            "the session is already {status}"
+        )));
+    }
+    let hotspot: Uuid = row.get(2);
+    let mac: String = row.get(3);
+    tx.execute(
+        "UPDATE hotspot_sessions SET session_status = 'terminated', end_time = greatest(now(), start_time),
+             duration_minutes = (extract(epoch FROM greatest(now(), start_time) - start_time) / 60)::int
+         WHERE id = $1 AND start_time = $2",
+        &[&id, &start],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
+                                            mac_address, reason, requested_by)
+         VALUES (app_current_tenant(), $1, $2, $3, $4, $5, $6)",
+        &[&hotspot, &id, &start, &mac, &req.reason, &auth.user_id],
+    )
+    .await?;
+    let row = json_row(
+        &tx,
+        "SELECT * FROM hotspot_sessions WHERE id = $1 AND start_time = $2",
+        &[&id, &start],
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(session = %id, %hotspot, "session kicked");
+    Ok(Json(row))
+}
+
+/// Filters of the device list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFilter {
+    pub hotspot_id: Option<Uuid>,
+    pub client_id: Option<Uuid>,
+    pub mac: Option<String>,
+    pub blocked: Option<bool>,
+}
+
+/// `GET /api/v1/access`
+#[utoipa::path(get, path = "/api/v1/access", tag = "access", params(AccessFilter),
+    responses((status = 200, body = Vec<Object>)), security(("bearer" = [])))]
+pub async fn list_access(
+    State(state): State<AppState>,
+    auth: Auth<Staff>,
+    Params(f): Params<AccessFilter>,
+) -> ApiResult<Json<Value>> {
+    let mac = f
+        .mac
+        .as_deref()
+        .map(|m| normalise_mac("mac", m))
+        .transpose()?;
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = json_rows(
+        &tx,
+        "SELECT * FROM client_hotspot_access
+         WHERE ($1::uuid IS NULL OR hotspot_id = $1) AND ($2::uuid IS NULL OR client_id = $2)
+           AND ($3::text IS NULL OR upper(mac_address) = $3)
+           AND ($4::bool IS NULL OR is_blocked = $4)
+         ORDER BY created_at, id",
+        &[&f.hotspot_id, &f.client_id, &mac, &f.blocked],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(rows)))
+}
+
+/// `GET /api/v1/access/{id}`
+#[utoipa::path(get, path = "/api/v1/access/{id}", tag = "access", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn show_access(
+    State(state): State<AppState>,
+    auth: Auth<Staff>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = json_row(
+        &tx,
+        "SELECT * FROM client_hotspot_access WHERE id = $1",
+        &[&id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// A device to register for MAC auto-connect.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessInput {
+    pub client_id: Uuid,
+    pub hotspot_id: Uuid,
+    pub mac_address: String,
+    pub device_name: Option<String>,
+    pub device_type: Option<String>,
+    pub auto_connect: Option<bool>,
+    /// Mbps.
+    pub bandwidth_allocation: Option<i32>,
+    /// `basic`, `standard`, `premium` or `unlimited`.
+    pub access_level: Option<String>,
+}
+
+/// `POST /api/v1/access`
+#[utoipa::path(post, path = "/api/v1/access", tag = "access", request_body = AccessInput,
+    responses((status = 201, body = Object), (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn add_access(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Body(a): Body<AccessInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut errors = Vec::new();
+    let mac = match normalise_mac("mac_address", &a.mac_address) {
+        Ok(m) => Some(m),
+        Err(ApiError::Validation(mut e)) => {
+            errors.append(&mut e);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(l) = &a.access_level
+        && !["basic", "standard", "premium", "unlimited"].contains(&l.as_str())
+    {
+        errors.push(FieldError {
+            field: "access_level".into(),
+            message: "must be basic, standard, premium or unlimited".into(),
+        });
+    }
+    if a.bandwidth_allocation.is_some_and(|b| b <= 0) {
+        errors.push(FieldError {
+            field: "bandwidth_allocation".into(),
+            message: "must be positive".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    for (field, sql, id) in [
+        (
+            "client_id",
+            "SELECT 1 FROM clients WHERE id = $1",
+            a.client_id,
+        ),
+        (
+            "hotspot_id",
+            "SELECT 1 FROM hotspots WHERE id = $1",
+            a.hotspot_id,
+        ),
+    ] {
+        if tx.query_opt(sql, &[&id]).await?.is_none() {
+            return Err(ApiError::field(field, "no such record"));
+        }
+    }
+    let row = json_row(
+        &tx,
+        "INSERT INTO client_hotspot_access (tenant_id, client_id, hotspot_id, mac_address,
+             device_name, device_type, auto_connect, bandwidth_allocation, access_level)
+         VALUES (app_current_tenant(), $1, $2, $3, $4, $5, coalesce($6, true), coalesce($7, 5),
+                 coalesce($8, 'standard'))
+         RETURNING *",
+        &[
+            &a.client_id,
+            &a.hotspot_id,
+            &mac,
+            &a.device_name,
+            &a.device_type,
+            &a.auto_connect,
+            &a.bandwidth_allocation,
+            &a.access_level,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Why a device is blocked.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    pub reason: String,
+}
+
+/// `POST /api/v1/access/{id}/block`: the MAC never passes (routers learn it by their pull).
+#[utoipa::path(post, path = "/api/v1/access/{id}/block", tag = "access",
+    params(("id" = Uuid, Path)), request_body = BlockRequest,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn block(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<Uuid>,
+    Body(req): Body<BlockRequest>,
+) -> ApiResult<Json<Value>> {
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.len() > 1000 {
+        return Err(ApiError::field("reason", "must be 1 to 1000 characters"));
+    }
+    set_blocked(&state, &auth, id, true, Some(reason)).await
+}
+
+/// `POST /api/v1/access/{id}/unblock`
+#[utoipa::path(post, path = "/api/v1/access/{id}/unblock", tag = "access",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn unblock(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    set_blocked(&state, &auth, id, false, None).await
+}
+
+async fn set_blocked(
+    state: &AppState,
+    auth: &Auth<Support>,
+    id: Uuid,
+    blocked: bool,
+    reason: Option<&str>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = json_row(
+        &tx,
+        "UPDATE client_hotspot_access SET is_blocked = $2, blocked_reason = $3
+         WHERE id = $1 RETURNING *",
+        &[&id, &blocked, &reason],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_normalised_or_refused() {
+        assert_eq!(
+            normalise_mac("m", "aa-bb-cc-dd-ee-ff").unwrap(),
+            "AA:BB:CC:DD:EE:FF"
+        );
+        assert_eq!(
+            normalise_mac("m", "aabbccddeeff").unwrap(),
+            "AA:BB:CC:DD:EE:FF"
+        );
+        assert!(normalise_mac("m", "aa:bb:cc:dd:ee").is_err());
+        assert!(normalise_mac("m", "aa:bb:cc:dd:ee:fg").is_err());
+    }
+}
