@@ -69,22 +69,22 @@ printf '[portal]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s/edge.db"\n[firewa
 qemu-aarch64 "$bin" --config "$smoke/edge.toml" 2>"$smoke/log" &
 daemon=$!
 status=""
-for _ in $(seq 1 100); do
-    if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
-        printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-        status=$(head -n 1 <&3 | tr -d '\r')
-        exec 3<&-
-        break
-    fi
+for _ in $(seq 1 150); do
+    # In a subshell: a refused connection must not end this script (a failed `exec` would).
+    status=$( (exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+        printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$port" >&3 &&
+        head -n 1 <&3) 2>/dev/null | tr -d '\r') || true
+    [ -n "$status" ] && break
     sleep 0.2
 done
 kill "$daemon" 2>/dev/null || true
 wait "$daemon" 2>/dev/null || true
-rm -rf "$smoke"
 case "$status" in
     *" 200 "*) echo "static aarch64 hotspotd under qemu-aarch64: $status" ;;
-    *) die "static aarch64 hotspotd did not serve its portal under qemu-aarch64 (got '$status')" ;;
+    *) cat "$smoke/log" >&2
+       die "static aarch64 hotspotd did not serve its portal under qemu-aarch64 (got '$status')" ;;
 esac
+rm -rf "$smoke"
 
 step "size report"
 printf 'hotspotd aarch64 static, profile edge, stripped: %d bytes (%.2f MiB) of a %.0f MiB budget\n' \
