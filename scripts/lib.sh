@@ -64,6 +64,12 @@ start_cluster() {
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_pg_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
     fi
+    if as_pg_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        # Left running by an earlier run: use it where it listens (postmaster.pid, line 4).
+        port=$(sed -n 4p "$dir/data/postmaster.pid")
+        export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+        return 0
+    fi
     as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 $extra" start >/dev/null \
         || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }

@@ -21,7 +21,9 @@ ensure_rust
 pids=()
 pg_dir=""
 cleanup() {
-    trap - EXIT INT TERM
+    # A second Ctrl-C must not cut the cleanup short and leave PostgreSQL running.
+    trap - EXIT
+    trap '' INT TERM
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "$pg_dir" ] && stop_cluster "$pg_dir"
