@@ -5,6 +5,8 @@
 //! - [`phone`]: Kenyan mobile numbers normalised to the form M-Pesa takes.
 //! - [`plan`]: time and data limits, counter arithmetic and rates, shared by edge accounting
 //!   and the cloud's reports.
+//! - [`purchase`]: a guest's M-Pesa purchase asked of the cloud by the edge, with JSON fixtures
+//!   in `fixtures/purchase/`.
 //! - [`sync`]: the edge ↔ cloud sync protocol (push of events, pull of changes), version 1, with
 //!   JSON fixtures in `fixtures/sync/` that both sides decode in their tests.
 //! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
@@ -16,6 +18,7 @@
 pub mod mac;
 pub mod phone;
 pub mod plan;
+pub mod purchase;
 pub mod sync;
 pub mod voucher;
 

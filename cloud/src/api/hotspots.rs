@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::auth::{Auth, Noc, Staff};
@@ -252,42 +251,27 @@ pub async fn claim_code(
     auth: Auth<Noc>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ClaimCode>)> {
-    // 16 characters of the voucher alphabet: about 78 bits.
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut raw = [0u8; 64];
-    rand::fill(&mut raw);
-    let code: String = raw
-        .iter()
-        .filter(|b| **b < 240)
-        .take(16)
-        .map(|b| ALPHABET[(*b % 30) as usize] as char)
-        .collect();
-    if code.len() != 16 {
-        return Err(ApiError::internal(
-            "not enough random bytes for a claim code",
-        ));
-    }
-    let hash = Sha256::digest(code.as_bytes()).to_vec();
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
-    let row = tx
-        .query_opt(
-            "INSERT INTO hotspot_devices (tenant_id, hotspot_id, claim_code_hash,
-                                          claim_expires_at, created_by)
-             SELECT h.tenant_id, h.id, $2, now() + interval '24 hours', $3
-             FROM hotspots h WHERE h.id = $1
-             RETURNING id, claim_expires_at",
-            &[&id, &hash, &auth.user_id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    tx.commit().await?;
+    use crate::sync::{SyncError, device};
+    let expires_at = chrono::Utc::now() + chrono::Duration::hours(24);
+    let made = device::create_claim_code(
+        &state.pool,
+        auth.tenant_id,
+        id,
+        Some(auth.user_id),
+        expires_at,
+    )
+    .await
+    .map_err(|e| match e {
+        SyncError::Invalid(_) => ApiError::NotFound,
+        SyncError::Db(e) => ApiError::from(e),
+        other => ApiError::internal(other),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(ClaimCode {
-            claim_code: code,
-            device_id: row.get(0),
-            expires_at: row.get(1),
+            claim_code: made.code,
+            device_id: made.device_id,
+            expires_at: made.expires_at,
         }),
     ))
 }

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use hotspot_shared::purchase::{PurchaseRefusal, PurchaseRequest, PurchaseState};
 use hotspot_shared::sync::{PullResponse, PushRequest, PushResponse};
 use reqwest::{StatusCode, Url, header};
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,54 @@ impl CloudClient {
         }
         read_json(self.http.get(url).bearer_auth(token).send().await).await
     }
+
+    /// Asks the cloud to charge a guest's phone for a package (`hotspot_shared::purchase`).
+    pub async fn start_purchase(
+        &self,
+        token: &str,
+        req: &PurchaseRequest,
+    ) -> Result<PurchaseState, PurchaseError> {
+        let resp = self
+            .http
+            .post(self.url("sync/v1/purchases")?)
+            .bearer_auth(token)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| SyncError::Unavailable(error_chain(&e)))?;
+        let status = resp.status();
+        if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(match serde_json::from_slice::<PurchaseRefusal>(&body) {
+                Ok(refusal) => PurchaseError::Refused(refusal),
+                Err(_) => PurchaseError::Sync(SyncError::Refused {
+                    status: status.as_u16(),
+                    message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+                }),
+            });
+        }
+        Ok(read_json(Ok(resp)).await?)
+    }
+
+    /// Where a purchase started by [`Self::start_purchase`] stands now.
+    pub async fn purchase_state(
+        &self,
+        token: &str,
+        purchase_id: uuid::Uuid,
+    ) -> Result<PurchaseState, SyncError> {
+        let url = self.url(&format!("sync/v1/purchases/{purchase_id}"))?;
+        read_json(self.http.get(url).bearer_auth(token).send().await).await
+    }
+}
+
+/// Why a purchase could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    /// The cloud refused it, with a reason the portal can put to the guest.
+    #[error("purchase refused: {}", .0.message)]
+    Refused(PurchaseRefusal),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(
