@@ -10,6 +10,7 @@
 //! - [`net`]: the neighbour table seam (IP → MAC) and DHCP leases.
 //! - [`vouchers`], [`throttle`]: pure voucher rules and the guessing throttle.
 //! - [`sessions`]: logins, auto-connect, accounting, restore: I/O around the pure rules.
+//! - [`payments`]: M-Pesa purchases from the portal, run by the cloud, seen through here.
 //! - [`admin`]: the technician's command line over the database.
 //! - [`sync`]: the HTTPS client for the cloud's sync API, retry policy, stored credential.
 //! - [`telemetry`]: logging setup.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod firewall;
 pub mod net;
+pub mod payments;
 pub mod portal;
 pub mod sessions;
 pub mod store;
@@ -44,9 +46,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(sessions, None, listener, shutdown).await
+}
+
+/// [`serve`], with M-Pesa purchases on the portal when `payments` is given.
+pub async fn serve_with(
+    sessions: Arc<Sessions>,
+    payments: Option<Arc<payments::Payments>>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let config = Arc::clone(sessions.config());
     let limit = tower::limit::GlobalConcurrencyLimitLayer::new(config.max_connections);
-    let app = portal::router(portal::AppState::new(Arc::clone(&sessions))).layer(limit);
+    let mut state = portal::AppState::new(Arc::clone(&sessions));
+    state.payments = payments;
+    let app = portal::router(state).layer(limit);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
     let result = axum::serve(

@@ -245,7 +245,12 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         .restore()
         .await
         .context("restoring live sessions to the firewall")?;
-    hotspot_edge::serve(sessions, listener, shutdown_signal()).await?;
+    let payments = payments_for(&config, &sessions);
+    if let Some(p) = &payments {
+        let resumed = p.resume().await.context("reading pending purchases")?;
+        tracing::info!(resumed, "M-Pesa purchases on the portal");
+    }
+    hotspot_edge::serve_with(sessions, payments, listener, shutdown_signal()).await?;
     // Logged-in guests stay online or not as [firewall] stop_removes_clients says; guests not
     // logged in still meet the portal.
     tokio::task::spawn_blocking(move || firewall_at_stop.stop())
@@ -254,6 +259,46 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         .context("stopping the firewall")?;
     tracing::info!("hotspotd stopped");
     Ok(())
+}
+
+/// M-Pesa purchases need the cloud: a claimed router with a reachable cloud URL.
+fn payments_for(
+    config: &config::Config,
+    sessions: &Arc<Sessions>,
+) -> Option<Arc<hotspot_edge::payments::Payments>> {
+    let credential = match sync::credential::load(&config.cloud.credential) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(reason = %e, "not claimed by a cloud: no M-Pesa purchases on the portal");
+            return None;
+        }
+    };
+    let url = config
+        .cloud
+        .url
+        .clone()
+        .unwrap_or_else(|| credential.cloud_url.clone());
+    let ca = match &config.cloud.ca_file {
+        Some(f) => match std::fs::read(f) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                tracing::error!(file = %f.display(), error = %e, "reading the cloud CA");
+                return None;
+            }
+        },
+        None => None,
+    };
+    match CloudClient::new(&url, ca.as_deref()) {
+        Ok(client) => Some(Arc::new(hotspot_edge::payments::Payments::new(
+            client,
+            credential.token,
+            Arc::clone(sessions),
+        ))),
+        Err(e) => {
+            tracing::error!(error = %e, "cloud client: no M-Pesa purchases on the portal");
+            None
+        }
+    }
 }
 
 async fn reapply_on_hangup(firewall: Arc<dyn Firewall>) {

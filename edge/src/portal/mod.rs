@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::config::{Config, Language};
+use crate::payments::{self, BuyError, Payments, Status};
 use crate::sessions::{ClientState, IdentityError, LoginError, SessionView, Sessions};
 use crate::store::Store;
 use text::text;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub store: Store,
     pub sessions: Arc<Sessions>,
     pub tokens: form::Tokens,
+    /// M-Pesa purchases, when this router is claimed by a cloud.
+    pub payments: Option<Arc<Payments>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,6 +58,7 @@ impl AppState {
             store: sessions.store().clone(),
             sessions,
             tokens: form::Tokens::random(),
+            payments: None,
         }
     }
 }
@@ -79,6 +83,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(login))
         .route("/status", get(status))
         .route("/logout", post(logout))
+        .route("/buy", post(buy))
+        .route("/pay/{id}", get(pay_status))
         .route(CAPTIVE_API_PATH, get(captive_api))
         .route("/healthz", get(healthz))
         // Anything else on the portal's own host: send the browser to the portal page.
@@ -289,6 +295,10 @@ fn page(
          .msg{{padding:.65rem;border-radius:.3rem;background:#fdecea}}.ok{{background:#e6f4ea}}\
          dl{{display:grid;grid-template-columns:auto 1fr;gap:.3rem 1rem}}dd{{margin:0;font-weight:bold}}\
          footer{{margin-top:2rem;font-size:.9rem;color:#555}}a{{color:{accent}}}\
+         h2{{font-size:1.15rem;margin:1.5rem 0 .3rem}}.pkg{{display:flex;gap:.6rem;\
+         align-items:center;padding:.55rem;border:1px solid #bbb;border-radius:.3rem;\
+         margin:.35rem 0}}.pkg input{{width:auto;margin:0}}.pkg span{{flex:1}}\
+         input[type=tel]{{text-transform:none;letter-spacing:normal}}\
          </style></head><body><h1>{title}</h1>{body}<footer><p>{site}</p>",
         tag = lang.tag(),
         title = escape(&b.title),
@@ -344,14 +354,31 @@ fn message(msg: &str, ok: bool) -> String {
 }
 
 fn login_body(state: &AppState, lang: Language, token: &str, msg: Option<(&str, bool)>) -> String {
+    login_body_with(state, lang, token, msg, "")
+}
+
+/// The login page: the voucher form, and the packages for sale when there are any (`shop`,
+/// from [`shop_body`]).
+fn login_body_with(
+    state: &AppState,
+    lang: Language,
+    token: &str,
+    msg: Option<(&str, bool)>,
+    shop: &str,
+) -> String {
     let t = text(lang);
     format!(
-        "<p>{welcome}</p>{msg}<form method=\"post\" action=\"/login\">\
+        "<p>{welcome}</p>{msg}{shop}<form method=\"post\" action=\"/login\">\
          <label for=\"code\">{label}</label>\
          <input id=\"code\" name=\"code\" required maxlength=\"40\" autocomplete=\"off\" \
          autocapitalize=\"characters\" spellcheck=\"false\" inputmode=\"text\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button type=\"submit\">{connect}</button></form>",
+        shop = if shop.is_empty() {
+            String::new()
+        } else {
+            format!("{shop}<h2>{}</h2>", t.or_voucher)
+        },
         welcome = escape(&state.config.branding.welcome),
         msg = msg.map(|(m, ok)| message(m, ok)).unwrap_or_default(),
         label = t.code_label,
@@ -421,7 +448,8 @@ async fn index(
             Err(e) => tracing::error!(error = %e, "reading client state"),
         }
     }
-    let body = login_body(&state, lang, &token, None);
+    let shop = shop_body(&state, lang, &token).await;
+    let body = login_body_with(&state, lang, &token, None, &shop);
     page(&state, lang, remember, StatusCode::OK, &body)
 }
 
@@ -510,13 +538,14 @@ async fn login(
         Err(resp) => return resp,
     };
     let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+    let shop = shop_body(&state, lang, &token).await;
     let again = |status: StatusCode, msg: &str| {
         page(
             &state,
             lang,
             false,
             status,
-            &login_body(&state, lang, &token, Some((msg, false))),
+            &login_body_with(&state, lang, &token, Some((msg, false)), &shop),
         )
     };
     let client = match state.sessions.identify(addr.ip()).await {
@@ -607,6 +636,214 @@ async fn logout(
             )
         }
     }
+}
+
+/// The packages for sale with the phone form, or nothing when M-Pesa is not available here.
+async fn shop_body(state: &AppState, lang: Language, token: &str) -> String {
+    if state.payments.is_none() {
+        return String::new();
+    }
+    let packages = match state.store.read(payments::packages).await {
+        Ok(p) if !p.is_empty() => p,
+        Ok(_) => return String::new(),
+        Err(e) => {
+            tracing::error!(error = %e, "listing packages");
+            return String::new();
+        }
+    };
+    let t = text(lang);
+    let mut html = String::with_capacity(512 + 160 * packages.len());
+    let _ = write!(
+        html,
+        "<h2>{}</h2><form method=\"post\" action=\"/buy\">",
+        t.buy_title
+    );
+    for (i, p) in packages.iter().enumerate() {
+        let mut what = Vec::new();
+        if let Some(m) = p.duration_minutes {
+            what.push(text::duration(m.max(0) as u64 * 60));
+        }
+        if let Some(mb) = p.data_limit_mb {
+            what.push(format!("{mb} MB"));
+        }
+        let _ = write!(
+            html,
+            "<label class=\"pkg\"><input type=\"radio\" name=\"package\" value=\"{id}\"{checked} \
+             required><span>{name}<br><small>{what}</small></span><strong>KES {price}</strong>\
+             </label>",
+            id = escape(&p.id),
+            checked = if i == 0 { " checked" } else { "" },
+            name = escape(&p.name),
+            what = escape(&what.join(" · ")),
+            price = p.price_kes,
+        );
+    }
+    let _ = write!(
+        html,
+        "<label for=\"phone\">{label}</label><input id=\"phone\" name=\"phone\" type=\"tel\" \
+         required maxlength=\"20\" inputmode=\"tel\" autocomplete=\"tel\" \
+         placeholder=\"07XX XXX XXX\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"rid\" value=\"{rid}\">\
+         <button type=\"submit\">{pay}</button></form>",
+        label = t.phone_label,
+        rid = uuid::Uuid::new_v4(),
+        pay = t.pay,
+    );
+    html
+}
+
+/// `POST /buy`: starts an M-Pesa purchase and sends the guest to its status page.
+async fn buy(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (lang, _) = choose_language(&state.config, &headers, &uri);
+    let t = text(lang);
+    let form = match read_form(
+        &state,
+        lang,
+        addr,
+        &headers,
+        &body,
+        &["package", "phone", "rid", "token"],
+    ) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+    let shop = shop_body(&state, lang, &token).await;
+    let again = |status: StatusCode, msg: &str| {
+        page(
+            &state,
+            lang,
+            false,
+            status,
+            &login_body_with(&state, lang, &token, Some((msg, false)), &shop),
+        )
+    };
+    let Some(payments) = state.payments.clone() else {
+        return again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable);
+    };
+    let Ok(request_id) = uuid::Uuid::parse_str(&form["rid"]) else {
+        return again(StatusCode::BAD_REQUEST, t.bad_form);
+    };
+    let client = match state.sessions.identify(addr.ip()).await {
+        Ok(c) => c,
+        Err(IdentityError::NoMac) => return again(StatusCode::FORBIDDEN, t.no_device),
+        Err(IdentityError::NoLease) => return again(StatusCode::FORBIDDEN, t.no_lease),
+    };
+    match state.sessions.client_state(client).await {
+        Ok(ClientState::Online(_)) => return see_other("/status"),
+        Ok(ClientState::Blocked { reason }) => {
+            let body = blocked_body(lang, reason.as_deref());
+            return page(&state, lang, false, StatusCode::FORBIDDEN, &body);
+        }
+        _ => {}
+    }
+    match payments
+        .start(client, &form["package"], &form["phone"], request_id)
+        .await
+    {
+        Ok(p) => see_other(&format!("/pay/{}", p.id)),
+        Err(BuyError::Phone(hotspot_shared::phone::PhoneError::Empty)) => {
+            again(StatusCode::BAD_REQUEST, t.phone_empty)
+        }
+        Err(
+            BuyError::Phone(_)
+            | BuyError::Refused(hotspot_shared::purchase::RefusalReason::InvalidPhone),
+        ) => again(StatusCode::BAD_REQUEST, t.phone_invalid),
+        Err(BuyError::UnknownPackage) => again(StatusCode::BAD_REQUEST, t.unknown_package),
+        Err(BuyError::Unavailable) => {
+            again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable)
+        }
+        Err(BuyError::Unreachable(_)) => {
+            again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unreachable)
+        }
+        Err(e @ (BuyError::Refused(_) | BuyError::Store(_))) => {
+            tracing::error!(error = %e, "starting a purchase");
+            again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+        }
+    }
+}
+
+/// `GET /pay/{id}`: where the guest's purchase stands; refreshes itself while it is pending.
+async fn pay_status(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let (lang, remember) = choose_language(&state.config, &headers, &uri);
+    let t = text(lang);
+    let (Some(payments), Ok(id)) = (state.payments.as_ref(), uuid::Uuid::parse_str(&id)) else {
+        return see_other("/");
+    };
+    let Ok(client) = state.sessions.identify(addr.ip()).await else {
+        return see_other("/");
+    };
+    let purchase = match payments.get(&id.to_string(), client.mac).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return see_other("/"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a purchase");
+            let body = message(t.try_again, false);
+            return page(
+                &state,
+                lang,
+                remember,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &body,
+            );
+        }
+    };
+    let online = matches!(
+        state.sessions.client_state(client).await,
+        Ok(ClientState::Online(_))
+    );
+    let check_again = format!(
+        "<p><a id=\"again\" href=\"/pay/{id}\">{}</a></p>",
+        t.check_again
+    );
+    let (body, refresh) = match purchase.status {
+        Status::Paid if online => return see_other("/status"),
+        Status::Paid => (
+            format!(
+                "{}<p>M-Pesa: <strong id=\"receipt\">{}</strong></p>{check_again}",
+                message(t.paid_connecting, true),
+                escape(purchase.receipt.as_deref().unwrap_or(""))
+            ),
+            true,
+        ),
+        Status::Pending => (
+            format!(
+                "{}{check_again}",
+                message(
+                    &text::check_phone(lang, purchase.amount_kes, &purchase.phone_hint),
+                    true
+                )
+            ),
+            true,
+        ),
+        Status::Failed(reason) => (
+            format!(
+                "{}<p><a id=\"retry\" href=\"/\">{}</a></p>",
+                message(text::payment_failure(lang, reason), false),
+                t.retry
+            ),
+            false,
+        ),
+    };
+    let mut resp = page(&state, lang, remember, StatusCode::OK, &body);
+    if refresh {
+        // Honoured by browsers and the OS captive windows alike, without JavaScript.
+        resp.headers_mut()
+            .insert("refresh", HeaderValue::from_static("3"));
+    }
+    resp
 }
 
 /// RFC 8908: the client's captive state as `application/captive+json`.

@@ -1,6 +1,8 @@
 //! Every sentence the portal shows, in English and Kiswahili.
 
 use crate::config::Language;
+use hotspot_shared::purchase::PaymentFailure;
+
 use crate::vouchers::Refusal;
 
 /// The fixed strings of one language.
@@ -25,6 +27,18 @@ pub struct Text {
     pub used_up: &'static str,
     pub bad_form: &'static str,
     pub try_again: &'static str,
+    pub or_voucher: &'static str,
+    pub buy_title: &'static str,
+    pub phone_label: &'static str,
+    pub pay: &'static str,
+    pub check_again: &'static str,
+    pub retry: &'static str,
+    pub unknown_package: &'static str,
+    pub payments_unavailable: &'static str,
+    pub payments_unreachable: &'static str,
+    pub phone_empty: &'static str,
+    pub phone_invalid: &'static str,
+    pub paid_connecting: &'static str,
     /// The language's own name, on the link that switches to it.
     pub language: &'static str,
 }
@@ -49,6 +63,18 @@ pub static EN: Text = Text {
     used_up: "This voucher has been used up.",
     bad_form: "The form was not sent correctly. Reload the page and try again.",
     try_again: "Something went wrong on our side. Please try again in a moment.",
+    or_voucher: "Have a voucher? Type its code.",
+    buy_title: "Buy with M-Pesa",
+    phone_label: "M-Pesa phone number",
+    pay: "Pay with M-Pesa",
+    check_again: "Check again",
+    retry: "Try again",
+    unknown_package: "This package is no longer for sale. Choose another one.",
+    payments_unavailable: "Paying with M-Pesa is not available at this hotspot. Use a voucher.",
+    payments_unreachable: "The payment service cannot be reached right now. Nothing was charged. Try again in a minute, or use a voucher.",
+    phone_empty: "Enter your M-Pesa phone number.",
+    phone_invalid: "Enter a Kenyan mobile number such as 0712 345 678.",
+    paid_connecting: "Payment received. Connecting you now…",
     language: "English",
 };
 
@@ -72,6 +98,18 @@ pub static SW: Text = Text {
     used_up: "Vocha hii imeshatumika yote.",
     bad_form: "Fomu haikutumwa vizuri. Pakia upya ukurasa na ujaribu tena.",
     try_again: "Kuna hitilafu upande wetu. Tafadhali jaribu tena baada ya muda mfupi.",
+    or_voucher: "Una vocha? Andika nambari yake.",
+    buy_title: "Nunua kwa M-Pesa",
+    phone_label: "Nambari ya simu ya M-Pesa",
+    pay: "Lipa kwa M-Pesa",
+    check_again: "Angalia tena",
+    retry: "Jaribu tena",
+    unknown_package: "Kifurushi hiki hakiuzwi tena. Chagua kingine.",
+    payments_unavailable: "Malipo kwa M-Pesa hayapatikani kwenye hotspot hii. Tumia vocha.",
+    payments_unreachable: "Huduma ya malipo haipatikani sasa hivi. Hakuna pesa iliyotozwa. Jaribu tena baada ya dakika moja, au tumia vocha.",
+    phone_empty: "Weka nambari yako ya simu ya M-Pesa.",
+    phone_invalid: "Weka nambari ya simu ya Kenya, kama 0712 345 678.",
+    paid_connecting: "Malipo yamepokelewa. Tunakuunganisha sasa…",
     language: "Kiswahili",
 };
 
@@ -108,6 +146,67 @@ pub fn refusal(lang: Language, r: &Refusal) -> String {
         (Refusal::TooManyDevices { max }, Language::Swahili) => {
             format!("Vocha hii tayari inatumika kwenye vifaa {max}, ambacho ndicho kikomo chake.")
         }
+    }
+}
+
+/// The sentence for a payment that did not go through.
+pub fn payment_failure(lang: Language, f: PaymentFailure) -> &'static str {
+    use PaymentFailure as F;
+    match (lang, f) {
+        (Language::English, F::Cancelled) => {
+            "You cancelled the M-Pesa request. Nothing was charged."
+        }
+        (Language::English, F::NoAnswer) => {
+            "Your phone did not answer the M-Pesa request in time. Nothing was charged."
+        }
+        (Language::English, F::InsufficientFunds) => {
+            "Your M-Pesa balance is not enough for this package. Top up or choose a smaller package."
+        }
+        (Language::English, F::WrongPin) => "The M-Pesa PIN was wrong. Nothing was charged.",
+        (Language::English, F::SubscriberLocked) => {
+            "M-Pesa cannot reach your line right now: it may be busy with another payment or \
+             locked. Wait a minute and try again."
+        }
+        (Language::English, F::PushRejected) => {
+            "M-Pesa did not send the request to this number. Check the number and try again."
+        }
+        (Language::English, F::Unavailable) => {
+            "The payment service cannot be reached right now. Nothing was charged."
+        }
+        (Language::English, F::Other) => "The payment did not go through. Nothing was charged.",
+        (Language::Swahili, F::Cancelled) => "Umesitisha ombi la M-Pesa. Hakuna pesa iliyotozwa.",
+        (Language::Swahili, F::NoAnswer) => {
+            "Simu yako haikujibu ombi la M-Pesa kwa wakati. Hakuna pesa iliyotozwa."
+        }
+        (Language::Swahili, F::InsufficientFunds) => {
+            "Salio lako la M-Pesa halitoshi kwa kifurushi hiki. Ongeza salio au chagua kifurushi kidogo."
+        }
+        (Language::Swahili, F::WrongPin) => "PIN ya M-Pesa haikuwa sahihi. Hakuna pesa iliyotozwa.",
+        (Language::Swahili, F::SubscriberLocked) => {
+            "M-Pesa haiwezi kufikia laini yako sasa hivi: huenda ina malipo mengine au \
+             imefungwa. Subiri dakika moja kisha ujaribu tena."
+        }
+        (Language::Swahili, F::PushRejected) => {
+            "M-Pesa haikutuma ombi kwa nambari hii. Hakikisha nambari kisha ujaribu tena."
+        }
+        (Language::Swahili, F::Unavailable) => {
+            "Huduma ya malipo haipatikani sasa hivi. Hakuna pesa iliyotozwa."
+        }
+        (Language::Swahili, F::Other) => "Malipo hayakukamilika. Hakuna pesa iliyotozwa.",
+    }
+}
+
+/// "Check your phone" while a push waits for the guest's PIN.
+pub fn check_phone(lang: Language, amount_kes: u64, phone_hint: &str) -> String {
+    match lang {
+        Language::English => format!(
+            "Check your phone ({phone_hint}): enter your M-Pesa PIN to pay KES {amount_kes}. \
+             This page updates by itself."
+        ),
+        Language::Swahili => format!(
+            "Angalia simu yako ({phone_hint}): weka PIN yako ya M-Pesa kulipa KES {amount_kes}. \
+             Ukurasa huu utajisasisha wenyewe."
+        ),
     }
 }
 

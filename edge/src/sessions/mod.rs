@@ -345,6 +345,11 @@ impl Sessions {
         }
     }
 
+    /// Clears `mac`'s wrong-code record (a guest who has just paid is not made to wait).
+    pub fn forgive(&self, mac: MacAddr) {
+        self.throttle_succeed(&mac.to_string());
+    }
+
     /// Ends the client's session at its request. False when it had none.
     pub async fn logout(self: &Arc<Self>, mac: MacAddr) -> Result<bool, LoginError> {
         self.end(mac, EndReason::Logout).await

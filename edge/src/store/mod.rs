@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_access",
         include_str!("../../../migrations/edge/0002_access.sql"),
     ),
+    (
+        "0005_purchases",
+        include_str!("../../../migrations/edge/0005_purchases.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.

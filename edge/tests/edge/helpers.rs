@@ -28,6 +28,8 @@ pub struct TestEdge {
     pub store: Store,
     pub config: Arc<Config>,
     pub dir: Arc<tempfile::TempDir>,
+    /// The cloud URL M-Pesa purchases go to, when they are on.
+    pub cloud: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -94,8 +96,9 @@ impl TestEdge {
         let neighbours = Arc::clone(&self.neighbours);
         let config = Arc::clone(&self.config);
         let addr = self.addr;
+        let cloud = self.cloud.take();
         drop(self);
-        start(config, dir, clock, neighbours, Some(addr)).await
+        start(config, dir, clock, neighbours, Some(addr), cloud).await
     }
 
     pub async fn shutdown(&mut self) {
@@ -140,6 +143,15 @@ pub async fn spawn_edge_with_clients(clients: &str) -> TestEdge {
 }
 
 async fn spawn(extra: &str, clients: &str) -> TestEdge {
+    spawn_full(extra, clients, None).await
+}
+
+/// An edge whose portal sells packages through the cloud at `cloud`.
+pub async fn spawn_edge_with_cloud(cloud: &str) -> TestEdge {
+    spawn_full("", "", Some(cloud.to_owned())).await
+}
+
+async fn spawn_full(extra: &str, clients: &str, cloud: Option<String>) -> TestEdge {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let config = config(dir.path(), extra, clients);
     start(
@@ -148,6 +160,7 @@ async fn spawn(extra: &str, clients: &str) -> TestEdge {
         Arc::new(ManualClock::new(T0)),
         Arc::new(StaticNeighbours::default()),
         None,
+        cloud,
     )
     .await
 }
@@ -158,6 +171,7 @@ async fn start(
     clock: Arc<ManualClock>,
     neighbours: Arc<StaticNeighbours>,
     addr: Option<SocketAddr>,
+    cloud: Option<String>,
 ) -> TestEdge {
     let store = Store::open(&config.store_path).unwrap();
     let firewall = Arc::new(Recording::default());
@@ -175,9 +189,22 @@ async fn start(
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(hotspot_edge::serve(sessions.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let payments = cloud.as_deref().map(|url| {
+        let client = hotspot_edge::sync::client::CloudClient::new(url, None).unwrap();
+        Arc::new(hotspot_edge::payments::Payments::new(
+            client,
+            "hsd_test".into(),
+            sessions.clone(),
+        ))
+    });
+    let done = tokio::spawn(hotspot_edge::serve_with(
+        sessions.clone(),
+        payments,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     TestEdge {
         addr,
         clock,
@@ -187,6 +214,7 @@ async fn start(
         store,
         config,
         dir,
+        cloud,
         stop: Some(stop),
         done: Some(done),
     }

@@ -3,6 +3,7 @@
 mod access;
 mod forms;
 mod helpers;
+mod payments;
 mod probes;
 mod sessions;
 mod vouchers;
