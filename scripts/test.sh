@@ -10,7 +10,8 @@ started=$(date +%s)
 step "packages"
 ensure_rust
 ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross rustc-web libstd-rust-web-dev:arm64
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross rustc-web libstd-rust-web-dev:arm64 \
+    chromium chromium-driver
 
 step "PostgreSQL"
 pg_dir=""

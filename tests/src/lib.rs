@@ -2,9 +2,11 @@
 //!
 //! # Layout
 //! - [`binary`]: the workspace's built binaries.
+//! - [`browser`]: headless Chromium through chromedriver, for the portal as guests see it.
 //! - [`netns`]: throwaway network namespaces and the hotspot test topology.
 //! - `src/bin/fwprobe.rs`: small network probes and servers run inside those namespaces.
 
+pub mod browser;
 pub mod netns;
 
 use std::path::PathBuf;

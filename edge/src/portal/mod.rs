@@ -286,6 +286,7 @@ fn page(
         html,
         "<!doctype html><html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{title}</title><style>\
          body{{font-family:system-ui,sans-serif;max-width:26rem;margin:0 auto;padding:1rem;\
          line-height:1.45;color:#222}}h1{{color:{accent};font-size:1.5rem;margin:.5rem 0}}\
