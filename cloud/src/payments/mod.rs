@@ -12,7 +12,9 @@
 //!   by callback, by STK query or by giving up.
 //! - [`callback`]: STK callbacks: token check, stored first, processed after.
 //! - [`jobs`]: the reconciliation loop (queries, time-outs, unprocessed callbacks).
+//! - [`c2b`]: C2B validation and confirmation (paybill paid from the phone's menu).
 
+pub mod c2b;
 pub mod callback;
 pub mod config;
 pub mod jobs;

@@ -41,5 +41,23 @@ fn sync_routes() -> Router<AppState> {
 
 /// What Daraja posts to us. Bodies are read by the handlers themselves, with their own limit.
 fn payment_routes() -> Router<AppState> {
-    Router::new().route("/mpesa/callback/{token}", post(payments::stk_callback))
+    // C2B URLs are also served under /pay/: Daraja refuses to register URLs containing "mpesa".
+    Router::new()
+        .route("/mpesa/callback/{token}", post(payments::stk_callback))
+        .route(
+            "/mpesa/c2b/validation/{token}",
+            post(payments::c2b_validation),
+        )
+        .route(
+            "/mpesa/c2b/confirmation/{token}",
+            post(payments::c2b_confirmation),
+        )
+        .route(
+            "/pay/c2b/validation/{token}",
+            post(payments::c2b_validation),
+        )
+        .route(
+            "/pay/c2b/confirmation/{token}",
+            post(payments::c2b_confirmation),
+        )
 }

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::mpesa::callback::C2bPayment;
 use crate::mpesa::callback::MAX_CALLBACK_BYTES;
+use crate::payments::c2b::{self, Verdict};
 use crate::payments::callback::{self, CallbackRefusal};
 use crate::payments::config::client_ip;
 use crate::payments::purchase::{self, StartError};
@@ -131,31 +134,44 @@ fn accepted() -> Response {
     Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response()
 }
 
+/// The source address check and the body, or the answer refusing them.
+async fn admit(state: &AppState, req: Request) -> Result<(Option<IpAddr>, Bytes), Box<Response>> {
+    let ip = source_ip(state, &req);
+    let allowed = match ip {
+        Some(ip) => state.payments.config.allowed(ip),
+        None => state.payments.config.allowlist.is_empty(),
+    };
+    if !allowed {
+        tracing::warn!(?ip, "M-Pesa post from an address not allowed");
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected"})),
+            )
+                .into_response(),
+        ));
+    }
+    match axum::body::to_bytes(req.into_body(), MAX_CALLBACK_BYTES).await {
+        Ok(body) => Ok((ip, body)),
+        Err(_) => Err(Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: body too large"})),
+            )
+                .into_response(),
+        )),
+    }
+}
+
 /// `POST /mpesa/callback/{token}`: stored, answered at once, processed after.
 pub async fn stk_callback(
     State(state): State<AppState>,
     Path(token): Path<String>,
     req: Request,
 ) -> Response {
-    let ip = source_ip(&state, &req);
-    let allowed = match ip {
-        Some(ip) => state.payments.config.allowed(ip),
-        None => state.payments.config.allowlist.is_empty(),
-    };
-    if !allowed {
-        tracing::warn!(?ip, "M-Pesa callback from an address not allowed");
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected"})),
-        )
-            .into_response();
-    }
-    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_CALLBACK_BYTES).await else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: body too large"})),
-        )
-            .into_response();
+    let (ip, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
     };
     match callback::receive(&state.pool, &token, &body, ip).await {
         Ok(stored) => {
@@ -182,5 +198,78 @@ pub async fn stk_callback(
             accepted()
         }
         Err(CallbackRefusal::Failed(e)) => internal(e),
+    }
+}
+
+fn c2b_answer(code: &str, desc: &str) -> Response {
+    Json(json!({"ResultCode": code, "ResultDesc": desc})).into_response()
+}
+
+/// `POST /pay/c2b/validation/{token}` (also under `/mpesa/…`): accept or refuse a paybill
+/// payment before it happens.
+pub async fn c2b_validation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let (_, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let Ok(payment) = C2bPayment::parse(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ResultCode": "C2B00016", "ResultDesc": "Rejected"})),
+        )
+            .into_response();
+    };
+    let tenant = match c2b::tenant_of(&state.pool, &token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return c2b_answer("C2B00016", "Rejected"),
+        Err(e) => return internal(e),
+    };
+    match c2b::validate(&state.pool, tenant, &payment).await {
+        Ok(Verdict::Accept) => c2b_answer("0", "Accepted"),
+        Ok(v) => c2b_answer(v.code(), "Rejected"),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /pay/c2b/confirmation/{token}` (also under `/mpesa/…`): a paybill payment made;
+/// applied once per TransID.
+pub async fn c2b_confirmation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let (_, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let Ok(payment) = C2bPayment::parse(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: malformed"})),
+        )
+            .into_response();
+    };
+    let tenant = match c2b::tenant_of(&state.pool, &token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!("C2B confirmation with an unknown token ignored");
+            return Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response();
+        }
+        Err(e) => return internal(e),
+    };
+    match c2b::confirm(
+        &state.pool,
+        tenant,
+        &payment,
+        state.payments.config.voucher_valid_days,
+    )
+    .await
+    {
+        Ok(_) => Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response(),
+        Err(e) => internal(e),
     }
 }

@@ -614,3 +614,198 @@ async fn a_refused_push_fails_at_once() {
         }
     );
 }
+
+/// Waits until the simulator has delivered `n` C2B payments; returns them.
+async fn c2b_records(s: &Site, n: usize) -> Vec<Value> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all: Vec<Value> = http()
+            .get(s.sim.join("sim/c2b").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if all.len() >= n {
+            return all;
+        }
+        assert!(tokio::time::Instant::now() < until, "C2B deliveries");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn c2b_pays_a_package_or_a_wallet_and_a_confirmation_counts_once() {
+    use hotspot_cloud::mpesa::{C2bResponseType, DarajaClient, DarajaCredentials, TransactionType};
+    let s = site().await;
+    let daraja = DarajaClient::new(
+        http(),
+        s.sim.clone(),
+        DarajaCredentials {
+            consumer_key: "sim-key".into(),
+            consumer_secret: "sim-secret".into(),
+            shortcode: "174379".into(),
+            passkey: PASSKEY.into(),
+            transaction_type: TransactionType::PayBill,
+            party_b: "174379".into(),
+        },
+        Default::default(),
+    );
+    // The fixture's tenant token is "callback-{S}"; Daraja refuses URLs that say "mpesa".
+    let confirmation = Url::parse(&s.app.url("/pay/c2b/confirmation/callback-t1")).unwrap();
+    let validation = Url::parse(&s.app.url("/pay/c2b/validation/callback-t1")).unwrap();
+    daraja
+        .register_c2b_urls(C2bResponseType::Completed, &confirmation, &validation)
+        .await
+        .unwrap();
+    let token = daraja.token().await.unwrap();
+    let pay = |amount: u32, account: &str| {
+        let body = json!({"ShortCode": "174379", "CommandID": "CustomerPayBillOnline",
+            "Amount": amount, "Msisdn": "254708374149", "BillRefNumber": account});
+        let req = http()
+            .post(s.sim.join("mpesa/c2b/v1/simulate").unwrap())
+            .bearer_auth(&token)
+            .json(&body);
+        async move { assert!(req.send().await.unwrap().status().is_success()) }
+    };
+    let balance = || async {
+        s.owner
+            .query_one(
+                "SELECT wallet_balance::text FROM clients WHERE phone = '254711000001'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    assert_eq!(balance().await, "3000.00");
+
+    // A client's phone number as the account: the wallet is credited.
+    pay(150, "0711 000 001").await;
+    let recs = c2b_records(&s, 1).await;
+    assert_eq!(recs[0]["validation"], "0");
+    assert_eq!(recs[0]["confirmed"], true);
+    assert_eq!(balance().await, "3150.00");
+    let trans_id = recs[0]["trans_id"].as_str().unwrap().to_owned();
+    let credits: i64 = s
+        .owner
+        .query_one(
+            "SELECT count(*) FROM wallet_transactions
+             WHERE mpesa_receipt_number = $1 AND transaction_type = 'credit'",
+            &[&trans_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(credits, 1);
+
+    // A package name as the account: a voucher of it for the hotspot.
+    pay(20, "1 hour").await;
+    let recs = c2b_records(&s, 2).await;
+    assert_eq!(recs[1]["confirmed"], true);
+    let voucher: i64 = s
+        .owner
+        .query_one(
+            "SELECT count(*) FROM hotspot_vouchers v JOIN mpesa_c2b_payments c ON c.voucher_id = v.id
+             WHERE c.trans_id = $1 AND v.max_devices = 1 AND v.mpesa_receipt_number = $1",
+            &[&recs[1]["trans_id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(voucher, 1);
+
+    // An account that names nothing, or too little for the package: refused at validation.
+    pay(20, "NOBODY").await;
+    pay(5, "1hour").await;
+    let recs = c2b_records(&s, 4).await;
+    let mut refused: Vec<&str> = recs[2..]
+        .iter()
+        .map(|r| r["validation"].as_str().unwrap())
+        .collect();
+    refused.sort_unstable();
+    assert_eq!(refused, ["C2B00012", "C2B00013"]);
+    assert!(recs[2..].iter().all(|r| r["confirmed"] == false));
+
+    // The first confirmation delivered again, twice: nothing more is credited.
+    let again = json!({"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20251124010203",
+        "TransAmount": "150.00", "BusinessShortCode": "174379", "BillRefNumber": "0711 000 001",
+        "InvoiceNumber": "", "OrgAccountBalance": "", "ThirdPartyTransID": "",
+        "MSISDN": "2547 ***** 149", "FirstName": "JANE", "MiddleName": "", "LastName": ""});
+    for _ in 0..2 {
+        let resp = http()
+            .post(confirmation.clone())
+            .json(&again)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["ResultCode"], 0);
+    }
+    assert_eq!(balance().await, "3150.00");
+    // A wrong token changes nothing either.
+    let mut other = again.clone();
+    other["TransID"] = "ZZZ0000001".into();
+    let resp = http()
+        .post(s.app.url("/pay/c2b/confirmation/wrong-token"))
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(balance().await, "3150.00");
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM mpesa_c2b_payments WHERE trans_id = 'ZZZ0000001'"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn callbacks_from_outside_the_allowlist_are_refused() {
+    let sim = simulator().await;
+    let app = spawn_app_with_payments(move |addr| PaymentsConfig {
+        allowlist: PaymentsConfig::parse_cidrs("safaricom").unwrap(),
+        // The test's own address is a trusted proxy: its X-Forwarded-For is believed.
+        trusted_proxies: PaymentsConfig::parse_cidrs("127.0.0.1").unwrap(),
+        ..config(&sim, addr)
+    })
+    .await;
+    let body = success_body("ws_CO_1", "m-1", "20.00", "ABC1234567");
+    let resp = http()
+        .post(app.url("/mpesa/callback/some-token"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = http()
+        .post(app.url("/mpesa/callback/some-token"))
+        .header("x-forwarded-for", "196.201.214.200")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "through the trusted proxy from Safaricom"
+    );
+    let resp = http()
+        .post(app.url("/mpesa/callback/some-token"))
+        .header("x-forwarded-for", "196.201.214.200, 203.0.113.5")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        403,
+        "a spoofed left-most hop is not believed"
+    );
+}
