@@ -239,6 +239,9 @@ struct PaymentArgs {
     /// Seconds between passes of the payments job.
     #[arg(long, env = "HOTSPOT_JOBS_INTERVAL_SECS", default_value_t = 5)]
     jobs_interval_secs: u64,
+    /// Minutes between automatic subscription renewals from wallets (0: never).
+    #[arg(long, env = "HOTSPOT_RENEWALS_EVERY_MINUTES", default_value_t = 60)]
+    renewals_every_minutes: u64,
 }
 
 impl PaymentArgs {
@@ -261,6 +264,8 @@ impl PaymentArgs {
             query_max_every: secs(self.mpesa_query_max_secs),
             give_up_after: secs(self.mpesa_give_up_secs),
             job_interval: secs(self.jobs_interval_secs),
+            renewal_interval: (self.renewals_every_minutes > 0)
+                .then(|| Duration::from_secs(self.renewals_every_minutes * 60)),
             ..PaymentsConfig::default()
         })
     }

@@ -34,6 +34,9 @@ pub struct PaymentsConfig {
     pub job_interval: Duration,
     /// Days a purchased voucher may wait for its first use.
     pub voucher_valid_days: u32,
+    /// How often the jobs loop runs `handle_automatic_renewals()` for every tenant; `None`:
+    /// never (tests, or renewals run elsewhere).
+    pub renewal_interval: Option<Duration>,
 }
 
 impl Default for PaymentsConfig {
@@ -50,6 +53,7 @@ impl Default for PaymentsConfig {
             give_up_after: Duration::from_secs(15 * 60),
             job_interval: Duration::from_secs(5),
             voucher_valid_days: 7,
+            renewal_interval: Some(Duration::from_secs(3600)),
         }
     }
 }

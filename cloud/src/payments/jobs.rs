@@ -3,6 +3,9 @@
 //! `no_answer` after `give_up_after`). Both STK query "still processing" forms leave a purchase
 //! pending. A query's result goes through [`super::settle`] like a callback's.
 //!
+//! It also runs seed 000's `handle_automatic_renewals()` for every tenant every
+//! `renewal_interval` (renew from the wallet, or suspend), one replica at a time.
+//!
 //! Several replicas may run it: a due purchase is leased (its next query moved on) under
 //! `FOR UPDATE SKIP LOCKED` before Daraja is asked, so only one replica queries it at a time.
 
@@ -43,9 +46,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     tokio::pin!(shutdown);
+    let mut last_renewals: Option<tokio::time::Instant> = None;
     loop {
         if let Err(e) = run_once(&payments, &pool).await {
             tracing::error!(error = %e, "payments job pass failed");
+        }
+        if let Some(every) = payments.config.renewal_interval
+            && last_renewals.is_none_or(|t| t.elapsed() >= every)
+        {
+            last_renewals = Some(tokio::time::Instant::now());
+            match run_renewals_once(&pool).await {
+                Ok(n) => tracing::debug!(tenants = n, "automatic renewals run"),
+                Err(e) => tracing::error!(error = %e, "automatic renewals failed"),
+            }
         }
         tokio::select! {
             () = &mut shutdown => break,
@@ -237,4 +250,53 @@ async fn tenant_pass(
         }
     }
     Ok(())
+}
+
+/// Advisory lock key of the renewals run ("renewal" in ASCII): one replica at a time.
+const RENEWALS_LOCK: i64 = 0x0072_656e_6577_616c;
+
+/// Runs `handle_automatic_renewals()` for every tenant, each under its own RLS. Returns how many
+/// tenants were handled (none when another replica holds the run).
+pub async fn run_renewals_once(pool: &Pool) -> Result<usize, PaymentError> {
+    let lock_conn = pool.get().await?;
+    let got: bool = lock_conn
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&RENEWALS_LOCK])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(0);
+    }
+    let result = renewals(pool).await;
+    lock_conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&RENEWALS_LOCK])
+        .await?;
+    drop(lock_conn);
+    result
+}
+
+async fn renewals(pool: &Pool) -> Result<usize, PaymentError> {
+    let mut client = pool.get().await?;
+    let tx = service_transaction(&mut client).await?;
+    let tenants: Vec<Uuid> = tx
+        .query(
+            "SELECT id FROM platform_list_tenants() WHERE status NOT IN ('suspended', 'cancelled')",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tx.commit().await?;
+    let mut done = 0;
+    for tenant in tenants {
+        let tx = tenant_transaction(&mut client, tenant, None).await?;
+        let r: serde_json::Value = tx
+            .query_one("SELECT handle_automatic_renewals()", &[])
+            .await?
+            .get(0);
+        tx.commit().await?;
+        tracing::info!(%tenant, result = %r, "automatic renewals");
+        done += 1;
+    }
+    Ok(done)
 }

@@ -52,6 +52,7 @@ fn config(sim: &Url, addr: std::net::SocketAddr) -> PaymentsConfig {
         query_max_every: Duration::from_millis(1000),
         give_up_after: Duration::from_secs(6),
         job_interval: Duration::from_millis(200),
+        renewal_interval: None,
         ..PaymentsConfig::default()
     }
 }
@@ -808,4 +809,131 @@ async fn callbacks_from_outside_the_allowlist_are_refused() {
         403,
         "a spoofed left-most hop is not believed"
     );
+}
+
+#[tokio::test]
+async fn operators_credit_wallets_record_payments_print_receipts_and_renew() {
+    let api = crate::operators::Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let tech = api.token(api.a, &["field_tech"]).await;
+    let client = api.id_of("clients", api.a).await;
+    let other_client = api.id_of("clients", api.b).await;
+
+    // Wallet credit (the fixture's client holds 3000).
+    let credit =
+        json!({"client_id": client, "amount": 250.5, "mpesa_receipt_number": "QWE123RTY9"});
+    let (status, v) = api
+        .post("/api/v1/wallet/credit", &admin, credit.clone())
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["wallet_balance"].as_f64(), Some(3250.5));
+    let (status, _) = api.post("/api/v1/wallet/credit", &admin, credit).await;
+    assert_eq!(status, 409, "the same receipt twice");
+    let (status, _) = api
+        .post(
+            "/api/v1/wallet/credit",
+            &admin,
+            json!({"client_id": other_client, "amount": 10}),
+        )
+        .await;
+    assert_eq!(status, 404, "another tenant's client");
+    let (status, _) = api
+        .post(
+            "/api/v1/wallet/credit",
+            &admin,
+            json!({"client_id": client, "amount": -1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .post(
+            "/api/v1/wallet/credit",
+            &tech,
+            json!({"client_id": client, "amount": 1}),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // A cash payment of the fixture's invoice (1500) marks it paid.
+    let invoice = api.id_of("billing_invoices", api.a).await;
+    let (status, paid) = api
+        .post(
+            "/api/v1/payments",
+            &admin,
+            json!({"client_id": client, "amount": 1500, "payment_method": "cash",
+                   "purpose": "invoice", "invoice_id": invoice, "reference_number": "CASH-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid}");
+    assert_eq!(
+        api.count(&format!(
+            "SELECT count(*) FROM billing_invoices WHERE id = '{invoice}' AND status = 'paid'"
+        ))
+        .await,
+        1
+    );
+    // Paying from the wallet more than it holds is refused.
+    let (status, _) = api
+        .post(
+            "/api/v1/payments",
+            &admin,
+            json!({"client_id": client, "amount": 999999, "payment_method": "wallet",
+                   "purpose": "other"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Status, history and the printable receipt.
+    let id = paid["id"].as_str().unwrap();
+    let (status, st) = api
+        .get(&format!("/api/v1/payments/{id}/status"), &admin)
+        .await;
+    assert_eq!((status, st["status"].as_str()), (200, Some("completed")));
+    let (status, list) = api.get("/api/v1/payments?limit=10", &admin).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == paid["id"])
+    );
+    let (status, ctype, html) = api
+        .raw(
+            reqwest::Method::GET,
+            &format!("/api/v1/payments/{id}/receipt"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/html"));
+    assert!(html.contains("CASH-1") && html.contains("1500"), "{html}");
+    let (status, _) = api
+        .get(
+            &format!("/api/v1/payments/{}/status", Uuid::new_v4()),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Renewal from the wallet now, and the automatic run.
+    let (status, r) = api
+        .post(
+            &format!("/api/v1/clients/{client}/renew"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["success"], true, "{r}");
+    let (status, r) = api.post("/api/v1/renewals/run", &admin, json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r.get("renewed").is_some(), "{r}");
+    let (status, _) = api.post("/api/v1/renewals/run", &tech, json!({})).await;
+    assert_eq!(status, 403);
+    // The jobs loop's run: every tenant.
+    let n = hotspot_cloud::payments::jobs::run_renewals_once(&api.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
 }
