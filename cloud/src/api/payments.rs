@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/payments/{id}/receipt", get(receipt))
         .route("/api/v1/clients/{id}/renew", post(renew))
         .route("/api/v1/renewals/run", post(run_renewals))
+        .route("/api/v1/mpesa-settings/register-c2b", post(register_c2b))
 }
 
 /// An amount in shillings with at most two decimals, as text for `::numeric`.
@@ -495,4 +496,63 @@ pub async fn run_renewals(
         .get(0);
     tx.commit().await?;
     Ok(Json(result))
+}
+
+/// Where Daraja now sends the tenant's C2B payments.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct C2bRegistered {
+    pub confirmation_url: String,
+    pub validation_url: String,
+}
+
+/// `POST /api/v1/mpesa-settings/register-c2b`: registers this service's C2B validation and
+/// confirmation URLs for the tenant's shortcode with Daraja, under a new tenant callback token
+/// (the previous token stops working). Daraja allows this once per shortcode in production.
+#[utoipa::path(post, path = "/api/v1/mpesa-settings/register-c2b", tag = "mpesa",
+    responses((status = 200, body = C2bRegistered), (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn register_c2b(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+) -> ApiResult<Json<C2bRegistered>> {
+    use crate::payments::{StoredSettings, new_token, token_hash};
+    let base = state
+        .payments
+        .config
+        .public_base_url
+        .as_ref()
+        .ok_or_else(|| ApiError::Conflict("the service has no public URL configured".into()))?;
+    let base = base.as_str().trim_end_matches('/').to_owned();
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let settings = StoredSettings::load(&tx).await?.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    let daraja = state
+        .payments
+        .client(&settings)
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let token = new_token();
+    let confirmation = format!("{base}/pay/c2b/confirmation/{token}");
+    let validation = format!("{base}/pay/c2b/validation/{token}");
+    let parse = |u: &str| reqwest::Url::parse(u).map_err(|e| ApiError::Internal(e.to_string()));
+    daraja
+        .register_c2b_urls(
+            crate::mpesa::C2bResponseType::Completed,
+            &parse(&confirmation)?,
+            &parse(&validation)?,
+        )
+        .await
+        .map_err(|e| ApiError::Conflict(format!("Daraja refused the registration: {e}")))?;
+    let tx = auth.begin(&mut client).await?;
+    tx.execute(
+        "UPDATE mpesa_settings SET callback_token_hash = $1",
+        &[&token_hash(&token)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(C2bRegistered {
+        confirmation_url: confirmation,
+        validation_url: validation,
+    }))
 }

@@ -638,7 +638,7 @@ async fn c2b_records(s: &Site, n: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn c2b_pays_a_package_or_a_wallet_and_a_confirmation_counts_once() {
-    use hotspot_cloud::mpesa::{C2bResponseType, DarajaClient, DarajaCredentials, TransactionType};
+    use hotspot_cloud::mpesa::{DarajaClient, DarajaCredentials, TransactionType};
     let s = site().await;
     let daraja = DarajaClient::new(
         http(),
@@ -653,13 +653,50 @@ async fn c2b_pays_a_package_or_a_wallet_and_a_confirmation_counts_once() {
         },
         Default::default(),
     );
-    // The fixture's tenant token is "callback-{S}"; Daraja refuses URLs that say "mpesa".
-    let confirmation = Url::parse(&s.app.url("/pay/c2b/confirmation/callback-t1")).unwrap();
-    let validation = Url::parse(&s.app.url("/pay/c2b/validation/callback-t1")).unwrap();
-    daraja
-        .register_c2b_urls(C2bResponseType::Completed, &confirmation, &validation)
+    // An administrator registers the C2B URLs (under /pay/: Daraja refuses URLs that say
+    // "mpesa"), which gives the tenant a new callback token.
+    let admin: Uuid = s
+        .owner
+        .query_one(
+            "INSERT INTO users (tenant_id, email, full_name, roles)
+             VALUES ($1, 'c2b-admin@t1.test', 'Admin', '[\"tenant_admin\"]') RETURNING id",
+            &[&s.tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    s.owner
+        .execute(
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+             VALUES ($1, $2, digest('hsk_c2b_admin', 'sha256'), now() + interval '1 hour')",
+            &[&s.tenant, &admin],
+        )
         .await
         .unwrap();
+    let resp = http()
+        .post(s.app.url("/api/v1/mpesa-settings/register-c2b"))
+        .bearer_auth("hsk_c2b_admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let registered: Value = resp.json().await.unwrap();
+    let confirmation = Url::parse(registered["confirmation_url"].as_str().unwrap()).unwrap();
+    assert!(confirmation.path().starts_with("/pay/c2b/confirmation/"));
+    // The fixture's old token no longer works.
+    let refused: Value = http()
+        .post(s.app.url("/pay/c2b/validation/callback-t1"))
+        .json(
+            &json!({"TransID": "X1", "TransAmount": "20", "BusinessShortCode": "174379",
+                      "BillRefNumber": "1hour"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["ResultCode"], "C2B00016");
     let token = daraja.token().await.unwrap();
     let pay = |amount: u32, account: &str| {
         let body = json!({"ShortCode": "174379", "CommandID": "CustomerPayBillOnline",
