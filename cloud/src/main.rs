@@ -98,14 +98,6 @@ async fn main() -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(demo, "nothing to seed: pass --demo");
             let report = db::demo::seed_demo(&pool, &operator_password).await?;
-            if mpesa_sandbox {
-                let key = secrets_key
-                    .as_deref()
-                    .context("--mpesa-sandbox needs HOTSPOT_SECRETS_KEY (the key serve uses)")?;
-                let key = hotspot_cloud::api::secrets::SecretsKey::from_base64(key)?;
-                db::demo::seed_demo_mpesa(&pool, &key).await?;
-                println!("M-Pesa: sandbox credentials of the Daraja simulator stored");
-            }
             println!(
                 "demo tenant {} {}\noperator login: {}\nvoucher codes: {}",
                 report.tenant_id,
@@ -117,6 +109,14 @@ async fn main() -> anyhow::Result<()> {
                 report.operator_email,
                 report.vouchers.join(" ")
             );
+            if mpesa_sandbox {
+                let key = secrets_key
+                    .as_deref()
+                    .context("--mpesa-sandbox needs HOTSPOT_SECRETS_KEY (the key serve uses)")?;
+                let key = hotspot_cloud::api::secrets::SecretsKey::from_base64(key)?;
+                db::demo::seed_demo_mpesa(&pool, &key).await?;
+                println!("M-Pesa: sandbox credentials of the Daraja simulator stored");
+            }
             Ok(())
         }
         Command::ClaimCode { hotspot, hours } => {
