@@ -974,3 +974,39 @@ async fn operators_credit_wallets_record_payments_print_receipts_and_renew() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[tokio::test]
+async fn a_stored_callback_left_unprocessed_is_processed_by_the_job() {
+    let s = site().await;
+    let phone = "254700000080";
+    // The simulator never calls back and settles late: only the stored callback can pay it.
+    behave(
+        &s,
+        json!({"phone": phone, "delivery": "lost", "delay_ms": 60_000}),
+    )
+    .await;
+    let st = start(&s, phone).await;
+    let push = &pushes(&s, phone).await[0];
+    let token = push["callback_url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .1
+        .to_owned();
+    let body = success_body(
+        push["checkout_request_id"].as_str().unwrap(),
+        push["merchant_request_id"].as_str().unwrap(),
+        "20",
+        "LATE000001",
+    );
+    // Stored as the endpoint stores it, but the task that would process it "died".
+    hotspot_cloud::payments::callback::receive(&s.app.pool, &token, body.as_bytes(), None)
+        .await
+        .unwrap();
+    let done = settled(&s, st.purchase_id, Duration::from_secs(5)).await;
+    match done.status {
+        PurchaseStatus::Paid { receipt, .. } => assert_eq!(receipt, "LATE000001"),
+        other => panic!("{other:?}"),
+    }
+}
