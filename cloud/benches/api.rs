@@ -116,6 +116,7 @@ async fn run(
     let state = AppState {
         pool: pool.clone(),
         api: ApiState::new(SecretsKey::from_bytes([7; 32])),
+        payments: hotspot_cloud::payments::Payments::disabled(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(hotspot_cloud::serve(state, listener, async {

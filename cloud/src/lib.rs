@@ -5,6 +5,7 @@
 //!   OpenAPI, metrics).
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
 //! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
+//! - [`payments`]: guest purchases by M-Pesa (STK push, callbacks, reconciliation job).
 //! - [`routes`]: the HTTP API.
 //! - [`sync`]: router provisioning and the edge sync (event ingest, change pull).
 //! - [`telemetry`]: logging setup.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod db;
 pub mod mpesa;
+pub mod payments;
 pub mod routes;
 pub mod sync;
 pub mod telemetry;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub pool: Pool,
     /// The operators' API: the secrets key, token lifetime, metrics, the registry's catalogue.
     pub api: Arc<api::ApiState>,
+    /// M-Pesa: configuration, the Daraja token cache, the jobs loop's wake-up.
+    pub payments: Arc<payments::Payments>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,7 +51,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches handlers (the M-Pesa callback allowlist).
+    axum::serve(
+        listener,
+        routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

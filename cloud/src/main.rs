@@ -38,6 +38,8 @@ enum Command {
         /// How long an operator's sign-in lasts, in minutes.
         #[arg(long, env = "HOTSPOT_TOKEN_TTL_MINUTES", default_value_t = 720)]
         token_ttl_minutes: u64,
+        #[command(flatten)]
+        payments: Box<PaymentArgs>,
     },
     /// Apply pending migrations and exit.
     Migrate,
@@ -47,6 +49,14 @@ enum Command {
         /// with registered devices and an operator login.
         #[arg(long)]
         demo: bool,
+        /// Also give the demo tenant working M-Pesa sandbox credentials: those the Daraja
+        /// simulator (`daraja-sim`) accepts (consumer key `sim-key`, secret `sim-secret`,
+        /// shortcode 174379 with the public sandbox passkey). Needs HOTSPOT_SECRETS_KEY.
+        #[arg(long)]
+        mpesa_sandbox: bool,
+        /// Key that encrypts secrets at rest (32 bytes, base64); the one `serve` uses.
+        #[arg(long, env = "HOTSPOT_SECRETS_KEY", hide_env_values = true)]
+        secrets_key: Option<String>,
         /// Password of the demo operator (used only when the operator is created).
         #[arg(
             long,
@@ -82,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => Ok(()),
         Command::Seed {
             demo,
+            mpesa_sandbox,
+            secrets_key,
             operator_password,
         } => {
             anyhow::ensure!(demo, "nothing to seed: pass --demo");
@@ -97,6 +109,14 @@ async fn main() -> anyhow::Result<()> {
                 report.operator_email,
                 report.vouchers.join(" ")
             );
+            if mpesa_sandbox {
+                let key = secrets_key
+                    .as_deref()
+                    .context("--mpesa-sandbox needs HOTSPOT_SECRETS_KEY (the key serve uses)")?;
+                let key = hotspot_cloud::api::secrets::SecretsKey::from_base64(key)?;
+                db::demo::seed_demo_mpesa(&pool, &key).await?;
+                println!("M-Pesa: sandbox credentials of the Daraja simulator stored");
+            }
             Ok(())
         }
         Command::ClaimCode { hotspot, hours } => {
@@ -122,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             secrets_key,
             token_ttl_minutes,
+            payments,
         } => {
             let secrets = secrets_key
                 .as_deref()
@@ -133,6 +154,13 @@ async fn main() -> anyhow::Result<()> {
                      be stored or used until it is"
                 );
             }
+            let payments_config = (*payments).into_config()?;
+            if payments_config.public_base_url.is_none() {
+                tracing::warn!(
+                    "HOTSPOT_PUBLIC_URL is not set: M-Pesa purchases are refused until it is"
+                );
+            }
+            let payments = hotspot_cloud::payments::Payments::new(payments_config, secrets.clone());
             let api = hotspot_cloud::api::ApiState::with_token_ttl(
                 secrets,
                 std::time::Duration::from_secs(token_ttl_minutes.max(1) * 60),
@@ -141,10 +169,105 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(listen = %listener.local_addr()?, "hotspot-cloud started");
-            hotspot_cloud::serve(AppState { pool, api }, listener, shutdown_signal()).await?;
+            let (stop_jobs, jobs_stopped) = tokio::sync::oneshot::channel::<()>();
+            let jobs = tokio::spawn(hotspot_cloud::payments::jobs::run(
+                payments.clone(),
+                pool.clone(),
+                async {
+                    let _ = jobs_stopped.await;
+                },
+            ));
+            let served = hotspot_cloud::serve(
+                AppState {
+                    pool,
+                    api,
+                    payments,
+                },
+                listener,
+                shutdown_signal(),
+            )
+            .await;
+            let _ = stop_jobs.send(());
+            let _ = jobs.await;
+            served?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())
         }
+    }
+}
+
+/// M-Pesa payments: where Daraja is, where it calls us back, and the reconciliation timings.
+#[derive(Debug, clap::Args)]
+struct PaymentArgs {
+    /// Public base URL Daraja calls back (HTTPS in production), e.g. https://pay.example.com;
+    /// callbacks go to <URL>/mpesa/callback/<token>. Without it purchases are refused.
+    #[arg(long, env = "HOTSPOT_PUBLIC_URL")]
+    public_url: Option<reqwest::Url>,
+    /// Daraja base URL for tenants whose M-Pesa environment is `sandbox` (point it at
+    /// `daraja-sim` for demos and tests).
+    #[arg(
+        long,
+        env = "HOTSPOT_DARAJA_SANDBOX_URL",
+        default_value = "https://sandbox.safaricom.co.ke"
+    )]
+    daraja_sandbox_url: reqwest::Url,
+    /// Daraja base URL for tenants whose M-Pesa environment is `production`.
+    #[arg(
+        long,
+        env = "HOTSPOT_DARAJA_PRODUCTION_URL",
+        default_value = "https://api.safaricom.co.ke"
+    )]
+    daraja_production_url: reqwest::Url,
+    /// Addresses M-Pesa callbacks may come from: comma-separated CIDRs, `safaricom` for
+    /// Safaricom's published ones. Empty: any address (the per-payment token still applies).
+    #[arg(long, env = "HOTSPOT_MPESA_ALLOWLIST", default_value = "")]
+    mpesa_allowlist: String,
+    /// Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is believed.
+    #[arg(long, env = "HOTSPOT_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+    /// Seconds from an STK push to its first STK query when no callback came.
+    #[arg(long, env = "HOTSPOT_MPESA_FIRST_QUERY_SECS", default_value_t = 45)]
+    mpesa_first_query_secs: u64,
+    /// Seconds between STK queries at first (doubling up to --mpesa-query-max-secs).
+    #[arg(long, env = "HOTSPOT_MPESA_QUERY_EVERY_SECS", default_value_t = 30)]
+    mpesa_query_every_secs: u64,
+    #[arg(long, env = "HOTSPOT_MPESA_QUERY_MAX_SECS", default_value_t = 60)]
+    mpesa_query_max_secs: u64,
+    /// Seconds after which a push with no result fails as no_answer.
+    #[arg(long, env = "HOTSPOT_MPESA_GIVE_UP_SECS", default_value_t = 900)]
+    mpesa_give_up_secs: u64,
+    /// Seconds between passes of the payments job.
+    #[arg(long, env = "HOTSPOT_JOBS_INTERVAL_SECS", default_value_t = 5)]
+    jobs_interval_secs: u64,
+    /// Minutes between automatic subscription renewals from wallets (0: never).
+    #[arg(long, env = "HOTSPOT_RENEWALS_EVERY_MINUTES", default_value_t = 60)]
+    renewals_every_minutes: u64,
+}
+
+impl PaymentArgs {
+    fn into_config(self) -> anyhow::Result<hotspot_cloud::payments::PaymentsConfig> {
+        use hotspot_cloud::payments::PaymentsConfig;
+        use std::time::Duration;
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        Ok(PaymentsConfig {
+            public_base_url: self.public_url,
+            sandbox_url: self.daraja_sandbox_url,
+            production_url: self.daraja_production_url,
+            allowlist: PaymentsConfig::parse_cidrs(&self.mpesa_allowlist)
+                .map_err(anyhow::Error::msg)
+                .context("HOTSPOT_MPESA_ALLOWLIST")?,
+            trusted_proxies: PaymentsConfig::parse_cidrs(&self.trusted_proxies)
+                .map_err(anyhow::Error::msg)
+                .context("HOTSPOT_TRUSTED_PROXIES")?,
+            first_query_after: secs(self.mpesa_first_query_secs),
+            query_every: secs(self.mpesa_query_every_secs),
+            query_max_every: secs(self.mpesa_query_max_secs),
+            give_up_after: secs(self.mpesa_give_up_secs),
+            job_interval: secs(self.jobs_interval_secs),
+            renewal_interval: (self.renewals_every_minutes > 0)
+                .then(|| Duration::from_secs(self.renewals_every_minutes * 60)),
+            ..PaymentsConfig::default()
+        })
     }
 }
 

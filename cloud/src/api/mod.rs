@@ -5,6 +5,8 @@
 //! - [`auth`]: tokens, roles ([`auth::Auth`] is the extractor every handler takes), sign-in, TOTP.
 //! - [`hotspots`], [`vouchers`], [`sessions`], [`business`]: the typed endpoints of the hotspot
 //!   business (sites, packages, vouchers, devices, sessions, analytics, wallet, M-Pesa settings).
+//! - [`payments`]: seed 000's payment functions (wallet credit, payments, status, receipts,
+//!   renewals).
 //! - [`users`]: a tenant's staff accounts.
 //! - [`registry`] and [`resources`]: every other table through one generic, registry-driven API.
 //! - [`openapi`]: the OpenAPI document, generated from this code, and its interactive page.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod hotspots;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod registry;
 pub mod resources;
 pub mod secrets;
@@ -97,6 +100,7 @@ pub fn router() -> Router<AppState> {
         .merge(hotspots::router())
         .merge(vouchers::router())
         .merge(sessions::router())
+        .merge(payments::router())
         .merge(resources::router())
         .merge(openapi::router())
         .route("/metrics", get(metrics::render))

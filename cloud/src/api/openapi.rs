@@ -10,7 +10,7 @@ use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, business, error, hotspots, resources, sessions, users, vouchers};
+use super::{auth, business, error, hotspots, payments, resources, sessions, users, vouchers};
 use crate::AppState;
 
 struct BearerAuth;
@@ -44,6 +44,8 @@ impl Modify for BearerAuth {
         business::list_tenants, business::show_tenant, business::create_tenant,
         business::set_tenant_status, business::own_tenant, business::analytics, business::wallet,
         business::mpesa_get, business::mpesa_put,
+        payments::wallet_credit, payments::process_payment, payments::history, payments::status,
+        payments::receipt, payments::renew, payments::run_renewals, payments::register_c2b,
         users::list, users::create, users::set_roles, users::deactivate,
         hotspots::list, hotspots::show, hotspots::create, hotspots::update, hotspots::claim_code,
         hotspots::list_packages, hotspots::show_package, hotspots::create_package,
@@ -69,6 +71,7 @@ impl Modify for BearerAuth {
         (name = "analytics", description = "per hotspot per day, totals"),
         (name = "wallet", description = "client wallet transactions"),
         (name = "mpesa", description = "M-Pesa settings (secrets write-only)"),
+        (name = "payments", description = "payments received, their status, receipts"),
         (name = "resources", description = "every other table, through the registry"),
     )
 )]

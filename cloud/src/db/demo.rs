@@ -160,6 +160,43 @@ pub async fn seed_demo(pool: &Pool, operator_password: &str) -> Result<DemoRepor
     })
 }
 
+/// The public sandbox passkey of shortcode 174379 (Safaricom's documentation; the simulator's).
+pub const SANDBOX_PASSKEY: &str =
+    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+
+/// Stores working sandbox credentials for the demo tenant (those `daraja-sim` accepts), sealed
+/// with `key`. Run after [`seed_demo`]; running it again stores the same values.
+pub async fn seed_demo_mpesa(
+    pool: &Pool,
+    key: &crate::api::secrets::SecretsKey,
+) -> Result<(), DemoError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT set_config('app.tenant_id', $1, true)",
+        &[&DEMO_TENANT.to_string()],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE mpesa_settings
+         SET paybill_number = '174379', shortcode = '174379', environment = 'sandbox',
+             passkey = $2, consumer_key = $3, consumer_secret = $4, is_active = true
+         WHERE tenant_id = $1",
+        &[
+            &DEMO_TENANT,
+            &key.seal("mpesa_settings.passkey", SANDBOX_PASSKEY.as_bytes()),
+            &key.seal("mpesa_settings.consumer_key", b"sim-key"),
+            &key.seal("mpesa_settings.consumer_secret", b"sim-secret"),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The rows with natural keys: packages, billing plan, hotspot, M-Pesa sandbox settings, client.
 const DEMO_SQL: &str = "
 INSERT INTO service_packages (tenant_id, name, description, package_type, connection_type,

@@ -1,7 +1,7 @@
 //! M-Pesa through Safaricom's Daraja API: the client the cloud calls it with, and the parsing of
 //! what Daraja sends back (STK callbacks, C2B validation and confirmation).
 //!
-//! Owns the wire contract (documented in `docs/mpesa.md`) and nothing else: which order a payment
+//! Owns the wire contract (how the product uses it is in `docs/payments.md`) and nothing else: which order a payment
 //! belongs to, what it buys and whether it is final are the payments domain's decisions.
 //!
 //! - [`client`]: [`DarajaClient`], one per tenant's Daraja app, with the token cache shared per

@@ -32,7 +32,7 @@ impl IntoResponse for SyncError {
     }
 }
 
-async fn device(state: &AppState, headers: &HeaderMap) -> Result<Device, SyncError> {
+pub(crate) async fn device(state: &AppState, headers: &HeaderMap) -> Result<Device, SyncError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

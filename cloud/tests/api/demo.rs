@@ -128,3 +128,35 @@ async fn the_demo_tenant_loads_once_and_works() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_tenant_gets_the_simulators_sandbox_credentials_sealed() {
+    use hotspot_cloud::api::business::open_mpesa_secret;
+    use hotspot_cloud::api::secrets::SecretsKey;
+    let db = migrated_db().await;
+    let pool = db.pool();
+    demo::seed_demo(&pool, "correct horse").await.unwrap();
+    let key = SecretsKey::from_bytes([9; 32]);
+    for _ in 0..2 {
+        demo::seed_demo_mpesa(&pool, &key).await.unwrap();
+    }
+    let owner = db.connect().await;
+    let r = owner
+        .query_one(
+            "SELECT shortcode, environment, passkey, consumer_key, consumer_secret
+             FROM mpesa_settings WHERE tenant_id = $1",
+            &[&DEMO_TENANT],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "174379");
+    assert_eq!(r.get::<_, String>(1), "sandbox");
+    let open = |col: &str, i: usize| open_mpesa_secret(&key, col, &r.get::<_, String>(i)).unwrap();
+    assert_eq!(open("passkey", 2), demo::SANDBOX_PASSKEY);
+    assert_eq!(open("consumer_key", 3), "sim-key");
+    assert_eq!(open("consumer_secret", 4), "sim-secret");
+    assert!(
+        !r.get::<_, String>(4).contains("sim-secret"),
+        "sealed at rest"
+    );
+}

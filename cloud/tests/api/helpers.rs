@@ -131,9 +131,51 @@ pub async fn spawn_app() -> TestApp {
     let state = AppState {
         pool: pool.clone(),
         api: test_api_state(),
+        payments: hotspot_cloud::payments::Payments::disabled(),
     };
     tokio::spawn(hotspot_cloud::serve(state, listener, async {
         let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        _db: db,
+        pool,
+        stop: Some(stop),
+    }
+}
+
+/// Starts the service with payments configured by `config` (given the service's own address,
+/// which callback URLs need) and the payments jobs loop running; both stop with the app.
+pub async fn spawn_app_with_payments(
+    config: impl FnOnce(SocketAddr) -> hotspot_cloud::payments::PaymentsConfig,
+) -> TestApp {
+    let db = migrated_db().await;
+    let pool = db.pool();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let payments = hotspot_cloud::payments::Payments::new(
+        config(addr),
+        Some(hotspot_cloud::api::secrets::SecretsKey::from_bytes(
+            TEST_SECRETS_KEY,
+        )),
+    );
+    let state = AppState {
+        pool: pool.clone(),
+        api: test_api_state(),
+        payments: payments.clone(),
+    };
+    let (stop_jobs, jobs_stopped) = oneshot::channel::<()>();
+    tokio::spawn(hotspot_cloud::payments::jobs::run(
+        payments,
+        pool.clone(),
+        async {
+            let _ = jobs_stopped.await;
+        },
+    ));
+    tokio::spawn(hotspot_cloud::serve(state, listener, async {
+        let _ = stopped.await;
+        let _ = stop_jobs.send(());
     }));
     TestApp {
         addr,

@@ -7,6 +7,7 @@ mod migrations;
 mod mpesa;
 mod openapi;
 mod operators;
+mod payments;
 mod radius;
 mod resources;
 mod rls;

@@ -1258,6 +1258,7 @@ async fn without_a_secrets_key_secrets_are_refused_and_nothing_is_stored() {
             None,
             std::time::Duration::from_secs(600),
         ),
+        payments: hotspot_cloud::payments::Payments::disabled(),
     };
     tokio::spawn(hotspot_cloud::serve(
         state,

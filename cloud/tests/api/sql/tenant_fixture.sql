@@ -6,7 +6,7 @@ DECLARE
     u_admin UUID; u_staff UUID; cust UUID; pkg UUID; cl UUID; hs UUID; v UUID; prod UUID;
     plan UUID; price UUID; sub UUID; inv UUID; pay UUID; eq UUID; item UUID; dept UUID;
     ticket UUID; msg UUID; bp UUID; subscr UUID; pool UUID; dev UUID; olt UUID; tower UUID;
-    sector UUID;
+    sector UUID; pur UUID;
 BEGIN
     INSERT INTO tenants (id, name, slug, status) VALUES (t, 'Tenant {S}', 'tenant-{S}', 'active');
     INSERT INTO users (tenant_id, email, full_name, role) VALUES (t, 'admin@{S}.test', 'Admin {S}', 'isp_admin')
@@ -60,6 +60,18 @@ BEGIN
         VALUES (t, cl, 'credit', 3000, pay);
     INSERT INTO mpesa_settings (tenant_id, paybill_number, callback_token_hash)
         VALUES (t, '600{N}', digest('callback-{S}', 'sha256'));
+    -- Guest purchases and what Daraja posted (0024).
+    INSERT INTO hotspot_purchases (tenant_id, hotspot_id, request_id, service_package_id,
+                                   package_name, amount, phone_number, client_mac, status,
+                                   failure_reason, checkout_request_id, callback_token_hash)
+        VALUES (t, hs, gen_random_uuid(), pkg, 'Home 10', 20, '254711000001', 'aa:bb:cc:00:00:05',
+                'failed', 'cancelled', 'ws_CO_P{S}', digest('purchase-{S}', 'sha256'))
+        RETURNING id INTO pur;
+    INSERT INTO mpesa_callbacks (tenant_id, kind, purchase_id, reference, body)
+        VALUES (t, 'stk', pur, 'ws_CO_P{S}', '{}');
+    INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number, applied_to,
+                                    client_id)
+        VALUES (t, 'C2B{S}', 100, 'ACC-{S}', 'wallet', cl);
     INSERT INTO equipment (tenant_id, client_id, type, serial_number) VALUES (t, cl, 'router', 'EQ-{S}')
         RETURNING id INTO eq;
     INSERT INTO inventory_items (tenant_id, category, type, serial_number)

@@ -1,0 +1,275 @@
+//! HTTP of payments: the routers' purchase endpoints (`hotspot_shared::purchase`) and what Daraja
+//! posts back (STK callbacks).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hotspot_shared::phone::Msisdn;
+use hotspot_shared::purchase::{PurchaseRefusal, PurchaseRequest, RefusalReason};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::mpesa::callback::C2bPayment;
+use crate::mpesa::callback::MAX_CALLBACK_BYTES;
+use crate::payments::c2b::{self, Verdict};
+use crate::payments::callback::{self, CallbackRefusal};
+use crate::payments::config::client_ip;
+use crate::payments::purchase::{self, StartError};
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "payments: internal failure");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": "internal error"})),
+    )
+        .into_response()
+}
+
+/// Decodes a purchase request, naming the phone number when that is what is wrong.
+fn decode(body: &[u8]) -> Result<PurchaseRequest, (StatusCode, PurchaseRefusal)> {
+    let invalid = |message: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            PurchaseRefusal {
+                reason: RefusalReason::Invalid,
+                message,
+            },
+        )
+    };
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    match v.get("version").and_then(Value::as_u64) {
+        Some(1) => {}
+        other => {
+            return Err(invalid(format!(
+                "purchase protocol version {other:?} is not supported (this service speaks 1)"
+            )));
+        }
+    }
+    if let Some(phone) = v.get("phone")
+        && let Err(e) = phone
+            .as_str()
+            .ok_or(hotspot_shared::phone::PhoneError::NotKenyanMobile)
+            .and_then(Msisdn::parse)
+    {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PurchaseRefusal {
+                reason: RefusalReason::InvalidPhone,
+                message: e.to_string(),
+            },
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| invalid(format!("malformed purchase request: {e}")))
+}
+
+/// `POST /sync/v1/purchases`
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let device = match super::sync::device(&state, &headers).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let req = match decode(&body) {
+        Ok(r) => r,
+        Err((status, refusal)) => return (status, Json(refusal)).into_response(),
+    };
+    match purchase::start(&state.payments, &state.pool, &device, &req).await {
+        Ok(s) => Json(s).into_response(),
+        Err(StartError::Refused(r)) => {
+            let status = match r.reason {
+                RefusalReason::InvalidPhone => StatusCode::UNPROCESSABLE_ENTITY,
+                RefusalReason::UnknownPackage => StatusCode::NOT_FOUND,
+                RefusalReason::PaymentsUnavailable => StatusCode::CONFLICT,
+                RefusalReason::Invalid => StatusCode::BAD_REQUEST,
+            };
+            (status, Json(r)).into_response()
+        }
+        Err(StartError::Failed(e)) => internal(e),
+    }
+}
+
+/// `GET /sync/v1/purchases/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let device = match super::sync::device(&state, &headers).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    match purchase::state_for(&state.pool, &device, id).await {
+        Ok(Some(s)) => Json(s).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such purchase at this hotspot"})),
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// The address a request came from, through trusted proxies.
+fn source_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    let xff = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(client_ip(peer, xff, &state.payments.config.trusted_proxies))
+}
+
+fn accepted() -> Response {
+    Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response()
+}
+
+/// The source address check and the body, or the answer refusing them.
+async fn admit(state: &AppState, req: Request) -> Result<(Option<IpAddr>, Bytes), Box<Response>> {
+    let ip = source_ip(state, &req);
+    let allowed = match ip {
+        Some(ip) => state.payments.config.allowed(ip),
+        None => state.payments.config.allowlist.is_empty(),
+    };
+    if !allowed {
+        tracing::warn!(?ip, "M-Pesa post from an address not allowed");
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected"})),
+            )
+                .into_response(),
+        ));
+    }
+    match axum::body::to_bytes(req.into_body(), MAX_CALLBACK_BYTES).await {
+        Ok(body) => Ok((ip, body)),
+        Err(_) => Err(Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: body too large"})),
+            )
+                .into_response(),
+        )),
+    }
+}
+
+/// `POST /mpesa/callback/{token}`: stored, answered at once, processed after.
+pub async fn stk_callback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let (ip, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    match callback::receive(&state.pool, &token, &body, ip).await {
+        Ok(stored) => {
+            let payments = state.payments.clone();
+            let pool = state.pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = callback::process(&payments, &pool, stored).await {
+                    tracing::error!(error = %e, "processing a stored callback failed");
+                }
+            });
+            accepted()
+        }
+        Err(CallbackRefusal::Malformed(why)) => {
+            tracing::warn!(%why, "malformed M-Pesa callback refused");
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: malformed"})),
+            )
+                .into_response()
+        }
+        Err(CallbackRefusal::UnknownToken) => {
+            // Answered like any other so the sender learns nothing; nothing was stored.
+            tracing::warn!(?ip, "M-Pesa callback with an unknown token ignored");
+            accepted()
+        }
+        Err(CallbackRefusal::Failed(e)) => internal(e),
+    }
+}
+
+fn c2b_answer(code: &str, desc: &str) -> Response {
+    Json(json!({"ResultCode": code, "ResultDesc": desc})).into_response()
+}
+
+/// `POST /pay/c2b/validation/{token}` (also under `/mpesa/…`): accept or refuse a paybill
+/// payment before it happens.
+pub async fn c2b_validation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let (_, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let Ok(payment) = C2bPayment::parse(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ResultCode": "C2B00016", "ResultDesc": "Rejected"})),
+        )
+            .into_response();
+    };
+    let tenant = match c2b::tenant_of(&state.pool, &token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return c2b_answer("C2B00016", "Rejected"),
+        Err(e) => return internal(e),
+    };
+    match c2b::validate(&state.pool, tenant, &payment).await {
+        Ok(Verdict::Accept) => c2b_answer("0", "Accepted"),
+        Ok(v) => c2b_answer(v.code(), "Rejected"),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /pay/c2b/confirmation/{token}` (also under `/mpesa/…`): a paybill payment made;
+/// applied once per TransID.
+pub async fn c2b_confirmation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let (_, body) = match admit(&state, req).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let Ok(payment) = C2bPayment::parse(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: malformed"})),
+        )
+            .into_response();
+    };
+    let tenant = match c2b::tenant_of(&state.pool, &token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!("C2B confirmation with an unknown token ignored");
+            return Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response();
+        }
+        Err(e) => return internal(e),
+    };
+    match c2b::confirm(
+        &state.pool,
+        tenant,
+        &payment,
+        state.payments.config.voucher_valid_days,
+    )
+    .await
+    {
+        Ok(_) => Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response(),
+        Err(e) => internal(e),
+    }
+}
