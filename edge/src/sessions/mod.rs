@@ -6,6 +6,8 @@
 //! answered. Decisions come from the pure rules in [`crate::vouchers`] and
 //! [`hotspot_shared::plan`]; this module does the I/O around them. It knows nothing of HTTP.
 
+pub mod reports;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -14,14 +16,15 @@ use rusqlite::TransactionBehavior;
 
 use hotspot_shared::MacAddr;
 use hotspot_shared::plan::{EndReason, Limits, mbps_to_kbps};
+use hotspot_shared::sync::EdgeClock;
 use hotspot_shared::voucher::{CodeError, normalize};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, secs_of};
 use crate::config::Config;
 use crate::firewall::{Counters, Firewall, FirewallError, Grant};
 use crate::net::{Neighbours, has_lease, read_leases};
 use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, outbox};
 use crate::throttle::{Policy, Throttle};
 use crate::vouchers::{self, Refusal};
 
@@ -101,6 +104,8 @@ pub struct Sessions {
     throttle: Mutex<Throttle>,
     /// One accounting cycle at a time (the loop and a test or CLI-triggered run).
     cycle: tokio::sync::Mutex<()>,
+    /// Unix second the engine was made: the daemon's uptime in the daily report.
+    started: i64,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -127,7 +132,9 @@ impl Sessions {
         neighbours: Arc<dyn Neighbours>,
     ) -> Self {
         let policy = Policy::from_settings(&config.vouchers);
+        let started = clock.now();
         Self {
+            started,
             config,
             store,
             firewall,
@@ -198,18 +205,19 @@ impl Sessions {
 
     /// The client's state; a registered auto-connect device that is offline is let in now.
     pub async fn client_state(self: &Arc<Self>, client: Client) -> Result<ClientState, StoreError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         // Most requests (probes, page loads) only read; the write path, which waits for a group
         // commit, is taken only to start an auto-connect session.
         let mut state = self
             .store
-            .read(move |c| client_step(c, client, now, false))
+            .read(move |c| client_step(c, client, &at, false))
             .await?;
         let mut started = false;
         if matches!(state, Step::Start) {
             state = self
                 .store
-                .write(move |c| client_step(c, client, now, true))
+                .write(move |c| client_step(c, client, &at, true))
                 .await?;
             started = matches!(state, Step::Done(..));
         }
@@ -236,7 +244,8 @@ impl Sessions {
         typed: &str,
         user_agent: Option<String>,
     ) -> Result<SessionView, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let key = client.mac.to_string();
         if let Err(wait) = self.throttle_check(&key, now) {
             return Err(LoginError::Throttled { wait });
@@ -284,7 +293,6 @@ impl Sessions {
                     Some(p) => q::plan_rates(tx, p)?.unwrap_or((down, up)),
                     None => (down, up),
                 };
-                q::redeem(tx, &v, client.mac, now)?;
                 let s = q::start_session(
                     tx,
                     &NewSession {
@@ -297,8 +305,9 @@ impl Sessions {
                         up_kbps: up,
                         user_agent,
                     },
-                    now,
+                    &at,
                 )?;
+                q::redeem(tx, &v, client.mac, &s.id, &at)?;
                 // `write` returns only once this is committed: durable before the firewall
                 // lets the guest through.
                 Ok(Step::Done(s, usage.bytes))
@@ -356,13 +365,13 @@ impl Sessions {
         mac: MacAddr,
         reason: EndReason,
     ) -> Result<bool, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
         let ended = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
                 let ended = match q::active_session(&tx, mac)? {
-                    Some(s) => q::end_session(&tx, &s, reason, now)?,
+                    Some(s) => q::end_session(&tx, &s, reason, &at)?,
                     None => false,
                 };
                 tx.commit()?;
@@ -377,7 +386,8 @@ impl Sessions {
     /// the idle clock of the others, and makes the firewall hold exactly the live sessions.
     /// Returns how many were restored.
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let live = self
             .store
             .call(move |c| {
@@ -387,7 +397,7 @@ impl Sessions {
                     let used = used_against_limit(&tx, &s)?;
                     match s.limits.verdict(used, now, i64::MAX, now) {
                         Some(reason) => {
-                            q::end_session(&tx, &s, reason, now)?;
+                            q::end_session(&tx, &s, reason, &at)?;
                         }
                         None => {
                             s.last_activity = now;
@@ -414,13 +424,15 @@ impl Sessions {
     /// devices seen on the LAN.
     pub async fn run_once(self: &Arc<Self>) -> Result<CycleReport, LoginError> {
         let _one = self.cycle.lock().await;
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let counters = self.firewall.counters()?;
         let idle = self.config.idle_timeout_secs;
+        let every = self.config.sync.session_update_secs;
         let readings = counters.clone();
         let (ended, live) = self
             .store
-            .call(move |c| account(c, &readings, idle, now))
+            .call(move |c| account(c, &readings, idle, every, &at))
             .await?;
         let mut report = CycleReport::default();
         for (mac, reason) in &ended {
@@ -457,6 +469,19 @@ impl Sessions {
         })
         .await
         .unwrap_or_default();
+        let report_every = self.config.sync.report_secs;
+        let bound = self.config.sync.bound;
+        let started = self.started;
+        let macs = seen.clone();
+        let online = live.len();
+        self.store
+            .write(move |c| {
+                q::note_macs(c, &macs, &at)?;
+                reports::maybe_report(c, report_every, started, online, &at)?;
+                outbox::enforce(c, bound)?;
+                Ok(())
+            })
+            .await?;
         for (ip, mac) in seen {
             if live_macs.contains(&mac) {
                 continue;
@@ -512,7 +537,7 @@ impl Sessions {
 fn client_step(
     c: &rusqlite::Connection,
     client: Client,
-    now: i64,
+    at: &EdgeClock,
     start: bool,
 ) -> Result<Step, StoreError> {
     let entry = q::access_entry(c, client.mac)?;
@@ -540,7 +565,7 @@ fn client_step(
                     up_kbps: mbps_to_kbps(e.bandwidth_allocation),
                     user_agent: None,
                 },
-                now,
+                at,
             )?;
             Ok(Step::Done(s, 0))
         }
@@ -563,8 +588,10 @@ fn account(
     c: &mut rusqlite::Connection,
     counters: &BTreeMap<MacAddr, Counters>,
     idle: i64,
-    now: i64,
+    update_every: i64,
+    at: &EdgeClock,
 ) -> Result<(Vec<(MacAddr, EndReason)>, Vec<SessionRow>), StoreError> {
+    let now = secs_of(at);
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut sessions = q::active_sessions(&tx)?;
     for s in &mut sessions {
@@ -593,10 +620,13 @@ fn account(
         };
         match verdict {
             Some(reason) => {
-                q::end_session(&tx, &s, reason, now)?;
+                q::end_session(&tx, &s, reason, at)?;
                 ended.push((s.mac, reason));
             }
-            None => live.push(s),
+            None => {
+                q::note_progress(&tx, &s, update_every, at)?;
+                live.push(s);
+            }
         }
     }
     q::note_concurrency(&tx, live.len(), now)?;
