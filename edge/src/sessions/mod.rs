@@ -382,6 +382,84 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// The clock the engine stamps events with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Applies a page of pulled changes and stores `cursor`, in one transaction; then makes the
+    /// firewall follow (ended sessions removed, changed rates granted again). Returns how many
+    /// sessions it ended.
+    pub async fn apply_pull(
+        self: &Arc<Self>,
+        changes: Vec<hotspot_shared::sync::Change>,
+        cursor: String,
+    ) -> Result<usize, LoginError> {
+        let at = self.clock.reading();
+        let effects = self
+            .store
+            .write(move |c| crate::store::cloud::apply_page(c, &changes, &cursor, &at))
+            .await?;
+        self.follow(effects).await
+    }
+
+    /// After a push the cloud answered: forgets exactly the events it received (`seqs`) and
+    /// ends the sessions it refused, in one transaction; then removes those from the firewall.
+    pub async fn pushed(
+        self: &Arc<Self>,
+        seqs: Vec<i64>,
+        actions: Vec<hotspot_shared::sync::EdgeAction>,
+    ) -> Result<usize, LoginError> {
+        let at = self.clock.reading();
+        let effects = self
+            .store
+            .write(move |c| {
+                outbox::delete(c, &seqs)?;
+                let mut effects = Vec::new();
+                for a in &actions {
+                    match a {
+                        hotspot_shared::sync::EdgeAction::EndSession {
+                            session_id,
+                            message,
+                        } => {
+                            if let Some(mac) =
+                                crate::store::cloud::end_refused(c, *session_id, &at)?
+                            {
+                                tracing::warn!(%mac, %message, "the cloud refused a redemption");
+                                effects.push(crate::store::cloud::Effect::Revoke(mac));
+                            }
+                        }
+                    }
+                }
+                Ok(effects)
+            })
+            .await?;
+        self.follow(effects).await
+    }
+
+    async fn follow(
+        self: &Arc<Self>,
+        effects: Vec<crate::store::cloud::Effect>,
+    ) -> Result<usize, LoginError> {
+        use crate::store::cloud::Effect;
+        let mut ended = 0;
+        for e in effects {
+            match e {
+                Effect::Revoke(mac) => {
+                    self.firewall.revoke(mac)?;
+                    ended += 1;
+                }
+                Effect::Regrant(mac) => {
+                    let live = self.store.read(move |c| q::active_session(c, mac)).await?;
+                    if let Some(s) = live {
+                        self.firewall.grant(&Self::grant_of(&s))?;
+                    }
+                }
+            }
+        }
+        Ok(ended)
+    }
+
     /// Start-up: ends sessions whose time or data ran out while the daemon was down, restarts
     /// the idle clock of the others, and makes the firewall hold exactly the live sessions.
     /// Returns how many were restored.

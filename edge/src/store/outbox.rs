@@ -149,21 +149,32 @@ pub fn enforce(c: &Connection, bound: Bound) -> Result<u64, StoreError> {
 
 /// Up to `limit` of the oldest events: their sequence numbers and the events.
 pub fn oldest(c: &Connection, limit: usize) -> Result<Vec<(i64, Event)>, StoreError> {
+    batch(c, limit, usize::MAX)
+}
+
+/// The oldest events, at most `limit` of them and about `max_bytes` of JSON (at least one).
+/// Reads only, so it runs on the read connection.
+pub fn batch(
+    c: &Connection,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Vec<(i64, Event)>, StoreError> {
     let mut st = c.prepare_cached("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
     let rows = st.query_map([limit as i64], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
     let mut out = Vec::new();
+    let mut bytes = 0;
     for row in rows {
         let (seq, json) = row?;
+        bytes += json.len();
+        if bytes > max_bytes && !out.is_empty() {
+            break;
+        }
         match serde_json::from_str::<Event>(&json) {
             Ok(e) => out.push((seq, e)),
-            // Cannot happen for rows this code wrote; never let one block the queue.
-            Err(e) => {
-                tracing::error!(seq, error = %e, "undecodable outbox event dropped");
-                c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?
-                    .execute([seq])?;
-            }
+            // Cannot happen for rows this code wrote; skipped, not deleted, so nothing is lost.
+            Err(e) => tracing::error!(seq, error = %e, "undecodable outbox event skipped"),
         }
     }
     Ok(out)
