@@ -39,7 +39,8 @@ pub fn status(store: &Store, config: &Config, now: i64) -> Result<String, AdminE
     Ok(format!(
         "site: {}\nhotspot id: {}\ndatabase: {} (schema {version})\nportal: {}\n\
          live sessions: {}\nvouchers: {} unused, {} used\ndevices: {} registered, {} blocked\n\
-         today: {} sessions, peak {} at once\nevents waiting for the cloud: {}\n",
+         today: {} sessions, peak {} at once\nevents waiting for the cloud: {}\n\
+         analytics events dropped (outbox full): {}\n",
         config.site_name,
         config.hotspot_id.as_deref().unwrap_or("(not claimed)"),
         config.store_path.display(),
@@ -52,6 +53,7 @@ pub fn status(store: &Store, config: &Config, now: i64) -> Result<String, AdminE
         s.today_sessions,
         s.today_peak,
         s.outbox_pending,
+        s.outbox_dropped,
     ))
 }
 

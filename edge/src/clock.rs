@@ -1,13 +1,35 @@
 //! Time as the daemon sees it: a seam, because routers have no real-time clock (time jumps when
 //! NTP first syncs) and tests move time by hand.
 //!
-//! Also the calendar arithmetic the store needs (UTC dates of unix seconds), kept pure.
+//! Also the calendar arithmetic the store needs (UTC dates of unix seconds), kept pure, and the
+//! [`EdgeClock`] reading every sync event carries:
+//!
+//! - `boot_id`: `/proc/sys/kernel/random/boot_id`, new on every boot;
+//! - `uptime_ms`: milliseconds since boot on the boot clock (`/proc/uptime`, i.e.
+//!   `CLOCK_BOOTTIME`, which never jumps when NTP sets the wall clock);
+//! - `wall_ms`: the wall clock;
+//! - `wall_trusted`: the wall clock reads later than [`NOT_BEFORE_MS`] (a router without a
+//!   real-time clock boots in 1970, or at its firmware's date) and, where the system can say
+//!   (systemd-timesyncd's mark file), it is synchronised. See [`wall_trusted`] and its limits.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
+
+use hotspot_shared::sync::EdgeClock;
+use uuid::Uuid;
+
+/// A wall clock earlier than this (2026-11-01 UTC, before this code was written) is certainly
+/// wrong: a router without a real-time clock that has not synced yet.
+pub const NOT_BEFORE_MS: i64 = 1_793_491_200_000;
 
 /// A source of the current time in unix seconds.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;
+
+    /// The reading stamped on sync events. `wall_ms` agrees with [`Clock::now`].
+    fn reading(&self) -> EdgeClock {
+        system_reading_at(self.now().saturating_mul(1000))
+    }
 }
 
 /// The system clock.
@@ -16,20 +38,108 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        wall_ms().div_euclid(1000)
+    }
+
+    fn reading(&self) -> EdgeClock {
+        system_reading_at(wall_ms())
     }
 }
 
-/// A clock tests set and advance.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The unix second of a reading.
+pub fn secs_of(at: &EdgeClock) -> i64 {
+    at.wall_ms.div_euclid(1000)
+}
+
+/// This boot's id, read once. A machine without it (not Linux, or no procfs) gets a random id
+/// per process start: readings are then only comparable within one run, which is still right.
+pub fn boot_id() -> Uuid {
+    static ID: OnceLock<Uuid> = OnceLock::new();
+    *ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .and_then(|t| parse_boot_id(&t))
+            .unwrap_or_else(Uuid::new_v4)
+    })
+}
+
+/// Parses the kernel's `boot_id` file (a UUID and a newline).
+pub fn parse_boot_id(text: &str) -> Option<Uuid> {
+    Uuid::parse_str(text.trim()).ok()
+}
+
+/// Milliseconds since boot on the boot clock: `/proc/uptime`, which the kernel reads from
+/// `CLOCK_BOOTTIME` (10 ms resolution is plenty for placing events). Without procfs, the time
+/// since this process first asked (still monotonic, so never going back).
+pub fn uptime_ms() -> u64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| parse_uptime_ms(&t))
+        .unwrap_or_else(|| {
+            static START: OnceLock<std::time::Instant> = OnceLock::new();
+            START
+                .get_or_init(std::time::Instant::now)
+                .elapsed()
+                .as_millis() as u64
+        })
+}
+
+/// Parses `/proc/uptime` ("12345.67 54321.00") into milliseconds.
+pub fn parse_uptime_ms(text: &str) -> Option<u64> {
+    let first = text.split_whitespace().next()?;
+    let secs: f64 = first.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
+}
+
+/// Where systemd-timesyncd marks a synchronised clock (it creates the file once synced).
+const TIMESYNCD_MARK: &str = "/run/systemd/timesync/synchronized";
+
+/// Whether the system says its wall clock is synchronised; `None` when it has no way to say.
+/// systemd-timesyncd leaves a mark file; OpenWrt's busybox ntpd leaves nothing a program can
+/// read (the kernel's `adjtimex` status would say, but this crate has no unsafe code to call it),
+/// so there only the date heuristic of [`wall_trusted`] applies.
+pub fn kernel_synced() -> Option<bool> {
+    let timesyncd = std::path::Path::new("/run/systemd/timesync");
+    if timesyncd.is_dir() {
+        return Some(std::path::Path::new(TIMESYNCD_MARK).exists());
+    }
+    None
+}
+
+/// Whether to trust a wall clock reading: never before [`NOT_BEFORE_MS`]; after it, what the
+/// kernel says when it can say, else the date alone.
+pub fn wall_trusted(wall_ms: i64, kernel_synced: Option<bool>) -> bool {
+    wall_ms >= NOT_BEFORE_MS && kernel_synced.unwrap_or(true)
+}
+
+/// A reading of this machine's boot clock with `wall_ms` as the wall clock.
+pub fn system_reading_at(wall_ms: i64) -> EdgeClock {
+    EdgeClock {
+        boot_id: boot_id(),
+        uptime_ms: uptime_ms(),
+        wall_ms,
+        wall_trusted: wall_trusted(wall_ms, kernel_synced()),
+    }
+}
+
+/// A clock tests set and advance. Its readings are of one pretend boot that started at the
+/// time it was made with, wall clock trusted.
 #[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock(AtomicI64, i64);
 
 impl ManualClock {
+    /// The boot id of every [`ManualClock`] reading.
+    pub const BOOT_ID: Uuid = Uuid::from_u128(0x5e55_1015);
+
     pub fn new(now: i64) -> Self {
-        Self(AtomicI64::new(now))
+        Self(AtomicI64::new(now), now)
     }
     pub fn set(&self, now: i64) {
         self.0.store(now, Ordering::SeqCst);
@@ -42,6 +152,16 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    fn reading(&self) -> EdgeClock {
+        let now = self.now();
+        EdgeClock {
+            boot_id: Self::BOOT_ID,
+            uptime_ms: (now - self.1).max(0) as u64 * 1000,
+            wall_ms: now * 1000,
+            wall_trusted: true,
+        }
     }
 }
 
@@ -153,6 +273,48 @@ mod tests {
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn parses_the_kernels_clock_files() {
+        assert_eq!(
+            parse_boot_id("0f5a5c5e-1b2c-4d3e-8f90-a1b2c3d4e5f6\n"),
+            Some(Uuid::from_u128(0x0f5a5c5e_1b2c_4d3e_8f90_a1b2c3d4e5f6))
+        );
+        assert_eq!(parse_boot_id("not a uuid"), None);
+        assert_eq!(parse_uptime_ms("12345.67 54321.00\n"), Some(12_345_670));
+        assert_eq!(parse_uptime_ms("0.01 0.00"), Some(10));
+        assert_eq!(parse_uptime_ms(""), None);
+        assert_eq!(parse_uptime_ms("-5 1"), None);
+    }
+
+    #[test]
+    fn a_wall_clock_is_trusted_only_after_the_build_date_and_when_synced() {
+        // OpenWrt without NTP yet: plausible date, kernel says unsynchronised.
+        assert!(!wall_trusted(NOT_BEFORE_MS + 1, Some(false)));
+        assert!(wall_trusted(NOT_BEFORE_MS + 1, Some(true)));
+        // 1970 after a boot without a real-time clock: never, whatever the kernel says.
+        assert!(!wall_trusted(60_000, Some(true)));
+        assert!(!wall_trusted(NOT_BEFORE_MS - 1, None));
+        // No way to ask the kernel: the date alone.
+        assert!(wall_trusted(NOT_BEFORE_MS, None));
+    }
+
+    #[test]
+    fn the_boot_clock_never_goes_back_and_readings_share_a_boot() {
+        let a = SystemClock.reading();
+        let b = SystemClock.reading();
+        assert_eq!(a.boot_id, b.boot_id);
+        assert!(b.uptime_ms >= a.uptime_ms);
+        assert!(a.uptime_ms > 0);
+        let m = ManualClock::new(1_000);
+        m.advance(90);
+        let r = m.reading();
+        assert_eq!(
+            (r.uptime_ms, r.wall_ms, r.wall_trusted),
+            (90_000, 1_090_000, true)
+        );
+        assert_eq!(secs_of(&r), m.now());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub branding: RawBranding,
     pub firewall: crate::firewall::settings::RawFirewall,
     pub cloud: crate::sync::settings::RawCloud,
+    pub sync: crate::sync::settings::RawSync,
     pub clients: RawClients,
     pub vouchers: RawVouchers,
     pub sessions: RawSessions,
@@ -223,6 +224,8 @@ pub struct Config {
     pub firewall: crate::firewall::settings::FirewallConfig,
     /// Where the cloud is and how this router proves itself to it.
     pub cloud: crate::sync::settings::CloudConfig,
+    /// The outbox bound and how often sync reports and runs.
+    pub sync: crate::sync::settings::SyncConfig,
     /// The portal's address as guests reach it, ending in `/`; also the base of the captive API
     /// URI given in DHCP option 114.
     pub base_url: String,
@@ -532,6 +535,7 @@ impl RawConfig {
             },
             firewall: self.firewall.validate()?,
             cloud: self.cloud.validate()?,
+            sync: self.sync.validate()?,
         })
     }
 }

@@ -250,7 +250,29 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         let resumed = p.resume().await.context("reading pending purchases")?;
         tracing::info!(resumed, "M-Pesa purchases on the portal");
     }
-    hotspot_edge::serve_with(sessions, payments, listener, shutdown_signal()).await?;
+    let (stop_sync, sync_stopped) = tokio::sync::watch::channel(false);
+    let syncing = match sync::run::Syncer::from_config(&config, Arc::clone(&sessions)) {
+        Ok(Some(syncer)) => Some(tokio::spawn(syncer.run(sync_stopped))),
+        Ok(None) => {
+            tracing::info!(
+                credential = %config.cloud.credential.display(),
+                "no device credential: working alone (hotspotd claim connects to the cloud)"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sync with the cloud; working alone");
+            None
+        }
+    };
+    hotspot_edge::serve_with(sessions, payments, listener, async move {
+        shutdown_signal().await;
+        let _ = stop_sync.send(true);
+    })
+    .await?;
+    if let Some(task) = syncing {
+        let _ = task.await;
+    }
     // Logged-in guests stay online or not as [firewall] stop_removes_clients says; guests not
     // logged in still meet the portal.
     tokio::task::spawn_blocking(move || firewall_at_stop.stop())

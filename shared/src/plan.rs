@@ -30,6 +30,8 @@ pub enum EndReason {
     Kick,
     /// The device was blocked.
     Blocked,
+    /// The cloud refused the offline redemption it began with (`sync::EdgeAction::EndSession`).
+    Refused,
 }
 
 impl EndReason {
@@ -42,6 +44,7 @@ impl EndReason {
             EndReason::Logout => "logout",
             EndReason::Kick => "kick",
             EndReason::Blocked => "blocked",
+            EndReason::Refused => "refused",
         }
     }
 }

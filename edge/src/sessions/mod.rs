@@ -6,6 +6,8 @@
 //! answered. Decisions come from the pure rules in [`crate::vouchers`] and
 //! [`hotspot_shared::plan`]; this module does the I/O around them. It knows nothing of HTTP.
 
+pub mod reports;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -14,14 +16,15 @@ use rusqlite::TransactionBehavior;
 
 use hotspot_shared::MacAddr;
 use hotspot_shared::plan::{EndReason, Limits, mbps_to_kbps};
+use hotspot_shared::sync::EdgeClock;
 use hotspot_shared::voucher::{CodeError, normalize};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, secs_of};
 use crate::config::Config;
 use crate::firewall::{Counters, Firewall, FirewallError, Grant};
 use crate::net::{Neighbours, has_lease, read_leases};
 use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, outbox};
 use crate::throttle::{Policy, Throttle};
 use crate::vouchers::{self, Refusal};
 
@@ -101,6 +104,8 @@ pub struct Sessions {
     throttle: Mutex<Throttle>,
     /// One accounting cycle at a time (the loop and a test or CLI-triggered run).
     cycle: tokio::sync::Mutex<()>,
+    /// Unix second the engine was made: the daemon's uptime in the daily report.
+    started: i64,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -127,7 +132,9 @@ impl Sessions {
         neighbours: Arc<dyn Neighbours>,
     ) -> Self {
         let policy = Policy::from_settings(&config.vouchers);
+        let started = clock.now();
         Self {
+            started,
             config,
             store,
             firewall,
@@ -198,18 +205,19 @@ impl Sessions {
 
     /// The client's state; a registered auto-connect device that is offline is let in now.
     pub async fn client_state(self: &Arc<Self>, client: Client) -> Result<ClientState, StoreError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         // Most requests (probes, page loads) only read; the write path, which waits for a group
         // commit, is taken only to start an auto-connect session.
         let mut state = self
             .store
-            .read(move |c| client_step(c, client, now, false))
+            .read(move |c| client_step(c, client, &at, false))
             .await?;
         let mut started = false;
         if matches!(state, Step::Start) {
             state = self
                 .store
-                .write(move |c| client_step(c, client, now, true))
+                .write(move |c| client_step(c, client, &at, true))
                 .await?;
             started = matches!(state, Step::Done(..));
         }
@@ -236,7 +244,8 @@ impl Sessions {
         typed: &str,
         user_agent: Option<String>,
     ) -> Result<SessionView, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let key = client.mac.to_string();
         if let Err(wait) = self.throttle_check(&key, now) {
             return Err(LoginError::Throttled { wait });
@@ -284,7 +293,6 @@ impl Sessions {
                     Some(p) => q::plan_rates(tx, p)?.unwrap_or((down, up)),
                     None => (down, up),
                 };
-                q::redeem(tx, &v, client.mac, now)?;
                 let s = q::start_session(
                     tx,
                     &NewSession {
@@ -297,8 +305,9 @@ impl Sessions {
                         up_kbps: up,
                         user_agent,
                     },
-                    now,
+                    &at,
                 )?;
+                q::redeem(tx, &v, client.mac, &s.id, &at)?;
                 // `write` returns only once this is committed: durable before the firewall
                 // lets the guest through.
                 Ok(Step::Done(s, usage.bytes))
@@ -361,13 +370,13 @@ impl Sessions {
         mac: MacAddr,
         reason: EndReason,
     ) -> Result<bool, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
         let ended = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
                 let ended = match q::active_session(&tx, mac)? {
-                    Some(s) => q::end_session(&tx, &s, reason, now)?,
+                    Some(s) => q::end_session(&tx, &s, reason, &at)?,
                     None => false,
                 };
                 tx.commit()?;
@@ -378,11 +387,90 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// The clock the engine stamps events with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Applies a page of pulled changes and stores `cursor`, in one transaction; then makes the
+    /// firewall follow (ended sessions removed, changed rates granted again). Returns how many
+    /// sessions it ended.
+    pub async fn apply_pull(
+        self: &Arc<Self>,
+        changes: Vec<hotspot_shared::sync::Change>,
+        cursor: String,
+    ) -> Result<usize, LoginError> {
+        let at = self.clock.reading();
+        let effects = self
+            .store
+            .write(move |c| crate::store::cloud::apply_page(c, &changes, &cursor, &at))
+            .await?;
+        self.follow(effects).await
+    }
+
+    /// After a push the cloud answered: forgets exactly the events it received (`seqs`) and
+    /// ends the sessions it refused, in one transaction; then removes those from the firewall.
+    pub async fn pushed(
+        self: &Arc<Self>,
+        seqs: Vec<i64>,
+        actions: Vec<hotspot_shared::sync::EdgeAction>,
+    ) -> Result<usize, LoginError> {
+        let at = self.clock.reading();
+        let effects = self
+            .store
+            .write(move |c| {
+                outbox::delete(c, &seqs)?;
+                let mut effects = Vec::new();
+                for a in &actions {
+                    match a {
+                        hotspot_shared::sync::EdgeAction::EndSession {
+                            session_id,
+                            message,
+                        } => {
+                            if let Some(mac) =
+                                crate::store::cloud::end_refused(c, *session_id, &at)?
+                            {
+                                tracing::warn!(%mac, %message, "the cloud refused a redemption");
+                                effects.push(crate::store::cloud::Effect::Revoke(mac));
+                            }
+                        }
+                    }
+                }
+                Ok(effects)
+            })
+            .await?;
+        self.follow(effects).await
+    }
+
+    async fn follow(
+        self: &Arc<Self>,
+        effects: Vec<crate::store::cloud::Effect>,
+    ) -> Result<usize, LoginError> {
+        use crate::store::cloud::Effect;
+        let mut ended = 0;
+        for e in effects {
+            match e {
+                Effect::Revoke(mac) => {
+                    self.firewall.revoke(mac)?;
+                    ended += 1;
+                }
+                Effect::Regrant(mac) => {
+                    let live = self.store.read(move |c| q::active_session(c, mac)).await?;
+                    if let Some(s) = live {
+                        self.firewall.grant(&Self::grant_of(&s))?;
+                    }
+                }
+            }
+        }
+        Ok(ended)
+    }
+
     /// Start-up: ends sessions whose time or data ran out while the daemon was down, restarts
     /// the idle clock of the others, and makes the firewall hold exactly the live sessions.
     /// Returns how many were restored.
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let live = self
             .store
             .call(move |c| {
@@ -392,7 +480,7 @@ impl Sessions {
                     let used = used_against_limit(&tx, &s)?;
                     match s.limits.verdict(used, now, i64::MAX, now) {
                         Some(reason) => {
-                            q::end_session(&tx, &s, reason, now)?;
+                            q::end_session(&tx, &s, reason, &at)?;
                         }
                         None => {
                             s.last_activity = now;
@@ -419,13 +507,15 @@ impl Sessions {
     /// devices seen on the LAN.
     pub async fn run_once(self: &Arc<Self>) -> Result<CycleReport, LoginError> {
         let _one = self.cycle.lock().await;
-        let now = self.now();
+        let at = self.clock.reading();
+        let now = secs_of(&at);
         let counters = self.firewall.counters()?;
         let idle = self.config.idle_timeout_secs;
+        let every = self.config.sync.session_update_secs;
         let readings = counters.clone();
         let (ended, live) = self
             .store
-            .call(move |c| account(c, &readings, idle, now))
+            .call(move |c| account(c, &readings, idle, every, &at))
             .await?;
         let mut report = CycleReport::default();
         for (mac, reason) in &ended {
@@ -462,6 +552,19 @@ impl Sessions {
         })
         .await
         .unwrap_or_default();
+        let report_every = self.config.sync.report_secs;
+        let bound = self.config.sync.bound;
+        let started = self.started;
+        let macs = seen.clone();
+        let online = live.len();
+        self.store
+            .write(move |c| {
+                q::note_macs(c, &macs, &at)?;
+                reports::maybe_report(c, report_every, started, online, &at)?;
+                outbox::enforce(c, bound)?;
+                Ok(())
+            })
+            .await?;
         for (ip, mac) in seen {
             if live_macs.contains(&mac) {
                 continue;
@@ -517,7 +620,7 @@ impl Sessions {
 fn client_step(
     c: &rusqlite::Connection,
     client: Client,
-    now: i64,
+    at: &EdgeClock,
     start: bool,
 ) -> Result<Step, StoreError> {
     let entry = q::access_entry(c, client.mac)?;
@@ -545,7 +648,7 @@ fn client_step(
                     up_kbps: mbps_to_kbps(e.bandwidth_allocation),
                     user_agent: None,
                 },
-                now,
+                at,
             )?;
             Ok(Step::Done(s, 0))
         }
@@ -568,8 +671,10 @@ fn account(
     c: &mut rusqlite::Connection,
     counters: &BTreeMap<MacAddr, Counters>,
     idle: i64,
-    now: i64,
+    update_every: i64,
+    at: &EdgeClock,
 ) -> Result<(Vec<(MacAddr, EndReason)>, Vec<SessionRow>), StoreError> {
+    let now = secs_of(at);
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut sessions = q::active_sessions(&tx)?;
     for s in &mut sessions {
@@ -598,10 +703,13 @@ fn account(
         };
         match verdict {
             Some(reason) => {
-                q::end_session(&tx, &s, reason, now)?;
+                q::end_session(&tx, &s, reason, at)?;
                 ended.push((s.mac, reason));
             }
-            None => live.push(s),
+            None => {
+                q::note_progress(&tx, &s, update_every, at)?;
+                live.push(s);
+            }
         }
     }
     q::note_concurrency(&tx, live.len(), now)?;

@@ -5,9 +5,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use hotspot_shared::MacAddr;
 use hotspot_shared::plan::{EndReason, Limits, MB};
+use hotspot_shared::sync::{self as wire, EdgeClock, EventBody};
 
-use super::StoreError;
-use crate::clock::date_of;
+use super::{StoreError, outbox};
+use crate::clock::{date_of, secs_of, system_reading_at};
 use crate::vouchers::{ImportRow, Usage, Voucher, VoucherKind};
 
 /// `session_type` of seed 000.
@@ -120,17 +121,44 @@ pub struct NewSession<'a> {
     pub user_agent: Option<String>,
 }
 
-/// Inserts a live session, its outbox event and its analytics.
+/// The protocol's name for why a session ended.
+pub fn wire_reason(r: EndReason) -> wire::EndReason {
+    match r {
+        EndReason::Time => wire::EndReason::TimeUsedUp,
+        EndReason::Data => wire::EndReason::DataUsedUp,
+        EndReason::Idle => wire::EndReason::Idle,
+        EndReason::Logout => wire::EndReason::Logout,
+        EndReason::Kick | EndReason::Blocked => wire::EndReason::Kicked,
+        EndReason::Refused => wire::EndReason::Refused,
+    }
+}
+
+fn wire_type(t: SessionType) -> wire::SessionType {
+    match t {
+        SessionType::Guest => wire::SessionType::Guest,
+        SessionType::Client => wire::SessionType::Client,
+        SessionType::Voucher => wire::SessionType::Voucher,
+    }
+}
+
+fn uuid_of(id: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(id).unwrap_or_default()
+}
+
+/// Inserts a live session, its `session_started` event and its analytics, at `at`.
 pub fn start_session(
     c: &Connection,
     s: &NewSession<'_>,
-    now: i64,
+    at: &EdgeClock,
 ) -> Result<SessionRow, StoreError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let now = secs_of(at);
+    let session_id = uuid::Uuid::new_v4();
+    let id = session_id.to_string();
     c.prepare_cached(
         "INSERT INTO sessions (id, mac_address, ip_address, session_type, start_time, voucher_id, \
          voucher_code, user_agent, ends_at, data_limit_bytes, down_kbps, up_kbps, last_activity, \
-         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?5, ?5)",
+         created_at, start_boot_id, start_uptime_ms, update_sent_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?5, ?5, ?13, ?14, ?5)",
     )?
     .execute(params![
         id,
@@ -145,6 +173,8 @@ pub fn start_session(
         s.limits.data_bytes.map(|b| b.min(i64::MAX as u64) as i64),
         i64::from(s.down_kbps),
         i64::from(s.up_kbps),
+        at.boot_id.to_string(),
+        at.uptime_ms.min(i64::MAX as u64) as i64,
     ])?;
     let date = date_of(now);
     let kind_col = match s.session_type {
@@ -167,18 +197,26 @@ pub fn start_session(
            (SELECT count(*) FROM analytics_daily_devices WHERE date = ?1) WHERE date = ?1",
     )?
     .execute([&date])?;
-    push_event(
+    let access_id: Option<String> = if s.session_type == SessionType::Client {
+        c.prepare_cached("SELECT id FROM access_list WHERE mac_address = ?1")?
+            .query_row([s.mac.to_string()], |r| r.get(0))
+            .optional()?
+    } else {
+        None
+    };
+    outbox::enqueue(
         c,
-        "session.started",
-        &serde_json::json!({
-            "session_id": id,
-            "mac_address": s.mac,
-            "ip_address": s.ip,
-            "session_type": s.session_type.as_str(),
-            "voucher_code": s.voucher.map(|v| v.1),
-            "start_time": now,
+        EventBody::SessionStarted(wire::SessionStarted {
+            session_id,
+            mac: s.mac,
+            ip: s.ip.as_deref().and_then(|i| i.parse().ok()),
+            session_type: wire_type(s.session_type),
+            voucher_code: s.voucher.map(|v| v.1.to_owned()),
+            access_id: access_id.as_deref().and_then(|a| a.parse().ok()),
+            device_fingerprint: None,
+            user_agent: s.user_agent.clone(),
         }),
-        now,
+        at,
     )?;
     if s.session_type == SessionType::Client {
         c.prepare_cached(
@@ -208,15 +246,58 @@ pub fn update_usage(c: &Connection, s: &SessionRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Ends a live session (with its latest usage), with its outbox event, analytics and the access
-/// list's totals. Returns false when it was no longer live.
+/// Writes a `session_updated` event with the session's totals when its last one is at least
+/// `every` seconds old and the totals moved since the session started. Returns whether it did.
+pub fn note_progress(
+    c: &Connection,
+    s: &SessionRow,
+    every: i64,
+    at: &EdgeClock,
+) -> Result<bool, StoreError> {
+    let now = secs_of(at);
+    let changed = c
+        .prepare_cached(
+            "UPDATE sessions SET update_sent_at = ?2 WHERE id = ?1 AND session_status = 'active'
+             AND coalesce(update_sent_at, start_time) <= ?3",
+        )?
+        .execute(params![s.id, now, now - every])?;
+    if changed == 0 || s.bytes() == 0 {
+        return Ok(false);
+    }
+    outbox::enqueue(
+        c,
+        EventBody::SessionUpdated(wire::SessionUpdated {
+            session_id: uuid_of(&s.id),
+            bytes_up: s.bytes_up,
+            bytes_down: s.bytes_down,
+        }),
+        at,
+    )?;
+    Ok(true)
+}
+
+/// Ends a live session (with its latest usage), with its `session_ended` event, analytics and
+/// the access list's totals, at `at`. Returns false when it was no longer live.
 pub fn end_session(
     c: &Connection,
     s: &SessionRow,
     reason: EndReason,
-    now: i64,
+    at: &EdgeClock,
 ) -> Result<bool, StoreError> {
+    let now = secs_of(at);
     let minutes = (now - s.start_time).max(0) / 60;
+    // Seconds online by the boot clock when the session began in this boot (the wall clock may
+    // have jumped since), else by the wall clock.
+    let start: Option<(Option<String>, Option<i64>)> = c
+        .prepare_cached("SELECT start_boot_id, start_uptime_ms FROM sessions WHERE id = ?1")?
+        .query_row([&s.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let duration_s = match start {
+        Some((Some(boot), Some(up))) if boot == at.boot_id.to_string() && up >= 0 => {
+            at.uptime_ms.saturating_sub(up as u64) / 1000
+        }
+        _ => (now - s.start_time).max(0) as u64,
+    };
     let changed = c
         .prepare_cached(
             "UPDATE sessions SET session_status = 'ended', end_reason = ?2, end_time = ?3,
@@ -260,21 +341,66 @@ pub fn end_session(
             now
         ])?;
     }
-    push_event(
+    outbox::enqueue(
         c,
-        "session.ended",
-        &serde_json::json!({
-            "session_id": s.id,
-            "mac_address": s.mac,
-            "end_time": now,
-            "end_reason": reason.as_str(),
-            "duration_minutes": minutes,
-            "bytes_up": s.bytes_up,
-            "bytes_down": s.bytes_down,
+        EventBody::SessionEnded(wire::SessionEnded {
+            session_id: uuid_of(&s.id),
+            reason: wire_reason(reason),
+            bytes_up: s.bytes_up,
+            bytes_down: s.bytes_down,
+            duration_s,
         }),
-        now,
+        at,
     )?;
     Ok(true)
+}
+
+/// A device not seen for this long is new again when it comes back (and its row is pruned).
+const MAC_FORGET_SECS: i64 = 30 * 86_400;
+
+/// Records devices seen on the LAN; one seen for the first time (or after a month away) gets a
+/// `mac_seen` event. `last_seen` is refreshed at most hourly, to spare the flash.
+pub fn note_macs(
+    c: &Connection,
+    seen: &[(std::net::IpAddr, MacAddr)],
+    at: &EdgeClock,
+) -> Result<usize, StoreError> {
+    let now = secs_of(at);
+    let mut new = 0;
+    for (ip, mac) in seen {
+        let last: Option<i64> = c
+            .prepare_cached("SELECT last_seen FROM macs_seen WHERE mac_address = ?1")?
+            .query_row([mac.to_string()], |r| r.get(0))
+            .optional()?;
+        match last {
+            Some(l) if now - l < 3600 && l <= now => continue,
+            Some(l) if now - l < MAC_FORGET_SECS => {
+                c.prepare_cached("UPDATE macs_seen SET last_seen = ?2 WHERE mac_address = ?1")?
+                    .execute(params![mac.to_string(), now])?;
+                continue;
+            }
+            _ => {}
+        }
+        c.prepare_cached(
+            "INSERT INTO macs_seen (mac_address, first_seen, last_seen) VALUES (?1, ?2, ?2)
+             ON CONFLICT (mac_address) DO UPDATE SET first_seen = ?2, last_seen = ?2",
+        )?
+        .execute(params![mac.to_string(), now])?;
+        outbox::enqueue(
+            c,
+            EventBody::MacSeen(wire::MacSeen {
+                mac: *mac,
+                ip: Some(*ip),
+                hostname: None,
+                dhcp_fingerprint: None,
+            }),
+            at,
+        )?;
+        new += 1;
+    }
+    c.prepare_cached("DELETE FROM macs_seen WHERE last_seen < ?1")?
+        .execute([now - MAC_FORGET_SECS])?;
+    Ok(new)
 }
 
 /// Raises today's peak of concurrent users to `n` if higher.
@@ -288,30 +414,13 @@ pub fn note_concurrency(c: &Connection, n: usize, now: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// Appends an event for the cloud.
-pub fn push_event(
-    c: &Connection,
-    kind: &str,
-    payload: &serde_json::Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    c.prepare_cached("INSERT INTO outbox (id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![
-            uuid::Uuid::new_v4().to_string(),
-            kind,
-            payload.to_string(),
-            now
-        ])?;
-    Ok(())
-}
-
 const VOUCHER_COLS: &str = "id, hotspot_id, voucher_code, voucher_type, duration_minutes, \
      data_limit_mb, max_devices, expiry_date, used_at, used_by_mac, plan_id";
 
 /// The voucher with this (normalised) code.
 pub fn find_voucher(c: &Connection, code: &str) -> Result<Option<Voucher>, StoreError> {
     Ok(c.prepare_cached(&format!(
-        "SELECT {VOUCHER_COLS} FROM vouchers WHERE voucher_code = ?1"
+        "SELECT {VOUCHER_COLS} FROM vouchers WHERE voucher_code = ?1 AND revoked = 0"
     ))?
     .query_row([code], |r| {
         let kind: String = r.get(3)?;
@@ -352,8 +461,16 @@ pub fn voucher_usage(c: &Connection, voucher_id: &str) -> Result<Usage, StoreErr
     })
 }
 
-/// Records a device's redemption; on first use binds `used_at`/`used_by_mac`.
-pub fn redeem(c: &Connection, voucher: &Voucher, mac: MacAddr, now: i64) -> Result<(), StoreError> {
+/// Records a device's redemption that began session `session_id`, with its `voucher_redeemed`
+/// event; on first use binds `used_at`/`used_by_mac`.
+pub fn redeem(
+    c: &Connection,
+    voucher: &Voucher,
+    mac: MacAddr,
+    session_id: &str,
+    at: &EdgeClock,
+) -> Result<(), StoreError> {
+    let now = secs_of(at);
     c.prepare_cached(
         "INSERT OR IGNORE INTO voucher_redemptions (voucher_id, mac_address, redeemed_at)
          VALUES (?1, ?2, ?3)",
@@ -364,17 +481,16 @@ pub fn redeem(c: &Connection, voucher: &Voucher, mac: MacAddr, now: i64) -> Resu
          used_by_mac = coalesce(used_by_mac, ?3) WHERE id = ?1",
     )?
     .execute(params![voucher.id, now, mac.to_string()])?;
-    push_event(
+    outbox::enqueue(
         c,
-        "voucher.redeemed",
-        &serde_json::json!({
-            "voucher_id": voucher.id,
-            "voucher_code": voucher.code,
-            "mac_address": mac,
-            "redeemed_at": now,
+        EventBody::VoucherRedeemed(wire::VoucherRedeemed {
+            voucher_code: voucher.code.clone(),
+            mac,
+            session_id: uuid_of(session_id),
         }),
-        now,
-    )
+        at,
+    )?;
+    Ok(())
 }
 
 /// The rates (down, up kbit/s) of a plan, if it exists.
@@ -463,22 +579,27 @@ pub fn block(c: &Connection, mac: MacAddr, reason: &str, now: i64) -> Result<boo
         reason,
         now
     ])?;
-    push_event(
-        c,
-        "access.blocked",
-        &serde_json::json!({ "mac_address": mac, "blocked_reason": reason, "at": now }),
-        now,
-    )?;
     match active_session(c, mac)? {
-        Some(s) => end_session(c, &s, EndReason::Blocked, now),
+        Some(s) => end_session(
+            c,
+            &s,
+            EndReason::Blocked,
+            &system_reading_at(now.saturating_mul(1000)),
+        ),
         None => Ok(false),
     }
 }
 
-/// Ends the device's live session as an operator kick. False when it had none.
+/// Ends the device's live session as an operator kick (from the command line, on the system's
+/// clocks). False when it had none.
 pub fn kick(c: &Connection, mac: MacAddr, now: i64) -> Result<bool, StoreError> {
+    kick_at(c, mac, &system_reading_at(now.saturating_mul(1000)))
+}
+
+/// Ends the device's live session as an operator kick at `at`. False when it had none.
+pub fn kick_at(c: &Connection, mac: MacAddr, at: &EdgeClock) -> Result<bool, StoreError> {
     match active_session(c, mac)? {
-        Some(s) => end_session(c, &s, EndReason::Kick, now),
+        Some(s) => end_session(c, &s, EndReason::Kick, at),
         None => Ok(false),
     }
 }
@@ -535,6 +656,8 @@ pub struct Summary {
     pub devices_registered: i64,
     pub devices_blocked: i64,
     pub outbox_pending: i64,
+    /// Analytics events dropped because the outbox was full.
+    pub outbox_dropped: i64,
     pub today_sessions: i64,
     pub today_peak: i64,
 }
@@ -556,6 +679,7 @@ pub fn summary(c: &Connection, now: i64) -> Result<Summary, StoreError> {
         devices_registered: one("SELECT count(*) FROM access_list WHERE is_blocked = 0")?,
         devices_blocked: one("SELECT count(*) FROM access_list WHERE is_blocked = 1")?,
         outbox_pending: one("SELECT count(*) FROM outbox")?,
+        outbox_dropped: outbox::counter(c, "outbox_dropped")?,
         today_sessions,
         today_peak,
     })

@@ -7,6 +7,8 @@
 //! flash is written once per transaction, so callers batch what can be batched.
 
 pub mod access;
+pub mod cloud;
+pub mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_access",
         include_str!("../../../migrations/edge/0002_access.sql"),
+    ),
+    (
+        "0003_sync",
+        include_str!("../../../migrations/edge/0003_sync.sql"),
     ),
     (
         "0005_purchases",
@@ -249,6 +255,9 @@ impl Store {
 
 /// Applies the migrations the database has not seen, each in its own transaction together with
 /// the version bump, so a crash leaves the database at one version or the next.
+///
+/// Foreign keys are off while they run (SQLite's way to rebuild a table others reference) and
+/// checked before each commit: a migration that would leave a dangling reference fails whole.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > MIGRATIONS.len() as i64 {
@@ -257,12 +266,36 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known: MIGRATIONS.len(),
         });
     }
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    if current == MIGRATIONS.len() as i64 {
+        return Ok(());
+    }
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = apply_migrations(conn, current as usize);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    result
+}
+
+fn apply_migrations(conn: &mut Connection, from: usize) -> Result<(), StoreError> {
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(from) {
         let tx = conn
             .transaction()
             .map_err(|source| StoreError::Migrate { name, source })?;
         tx.execute_batch(sql)
             .map_err(|source| StoreError::Migrate { name, source })?;
+        let dangling: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .map_err(|source| StoreError::Migrate { name, source })?;
+        if dangling > 0 {
+            return Err(StoreError::Migrate {
+                name,
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!("{dangling} rows with dangling references")),
+                ),
+            });
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(|source| StoreError::Migrate { name, source })?;
         tx.commit()
@@ -354,6 +387,81 @@ mod tests {
             .collect();
         let expected: Vec<String> = (0..40).step_by(2).map(|i| format!("k{i}")).collect();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn the_old_outbox_becomes_protocol_events_and_references_survive_the_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.db");
+        {
+            // A database of a daemon before sync: schema 2, with a redemption and its events.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0].1).unwrap();
+            c.execute_batch(MIGRATIONS[1].1).unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute_batch(
+                r#"INSERT INTO vouchers (id, voucher_code, duration_minutes, created_at)
+                     VALUES ('v1', 'ABCDEFGH', 60, 1);
+                   INSERT INTO voucher_redemptions VALUES ('v1', '02:00:00:00:00:01', 1795435200);
+                   INSERT INTO sessions (id, mac_address, session_type, session_status,
+                     end_reason, start_time, voucher_id, voucher_code, last_activity, created_at)
+                     VALUES ('5e5510aa-0000-4000-8000-000000000001', '02:00:00:00:00:01',
+                     'voucher', 'ended', 'time', 1795435200, 'v1', 'ABCDEFGH', 1, 1);
+                   INSERT INTO outbox (id, kind, payload, created_at) VALUES
+                   ('00000000-0000-4000-8000-00000000000a', 'voucher.redeemed',
+                    '{"voucher_id":"v1","voucher_code":"ABCDEFGH","mac_address":"02:00:00:00:00:01","redeemed_at":1795435200}', 1795435200),
+                   ('00000000-0000-4000-8000-00000000000b', 'session.started',
+                    '{"session_id":"5e5510aa-0000-4000-8000-000000000001","mac_address":"02:00:00:00:00:01","ip_address":"10.0.0.5","session_type":"voucher","voucher_code":"ABCDEFGH","start_time":1795435200}', 1795435200),
+                   ('00000000-0000-4000-8000-00000000000c', 'access.blocked',
+                    '{"mac_address":"02:00:00:00:00:02","blocked_reason":"x","at":1}', 1795435300),
+                   ('00000000-0000-4000-8000-00000000000d', 'session.ended',
+                    '{"session_id":"5e5510aa-0000-4000-8000-000000000001","mac_address":"02:00:00:00:00:01","end_time":1795438800,"end_reason":"time","duration_minutes":60,"bytes_up":10,"bytes_down":20}', 1795438800);"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let events = store.blocking(|c| outbox::oldest(c, 10)).unwrap();
+        use hotspot_shared::sync::EventBody;
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|(_, e)| outbox::kind_of(&e.body))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["voucher_redeemed", "session_started", "session_ended"],
+            "access.blocked has no protocol event"
+        );
+        let session = uuid::Uuid::from_u128(0x5e5510aa_0000_4000_8000_000000000001);
+        match &events[0].1.body {
+            EventBody::VoucherRedeemed(r) => assert_eq!(r.session_id, session),
+            other => panic!("{other:?}"),
+        }
+        match &events[2].1.body {
+            EventBody::SessionEnded(e) => {
+                assert_eq!((e.bytes_up, e.bytes_down, e.duration_s), (10, 20, 3600));
+                assert_eq!(e.reason, hotspot_shared::sync::EndReason::TimeUsedUp);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            events[0].1.id.to_string(),
+            "00000000-0000-4000-8000-00000000000a",
+            "ids are kept"
+        );
+        assert_eq!(events[0].1.at.wall_ms, 1_795_435_200_000);
+        assert!(events[0].1.at.wall_trusted);
+        // The rebuilt tables still hold the voucher its redemption and session refer to.
+        let n: i64 = store
+            .blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id
+                     JOIN sessions s ON s.voucher_id = v.id",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]

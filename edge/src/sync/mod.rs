@@ -5,12 +5,12 @@
 //!   with the cloud's CA pinned when one is configured.
 //! - [`backoff`]: when to try again after a failure (pure: the caller supplies the randomness).
 //! - [`credential`]: the device token on disk, mode 0600, written atomically.
-//! - [`settings`]: the `[cloud]` section of the configuration.
-//!
-//! Turning outbox rows into batches and applying pulled changes to the store belong to the sync
-//! loop, which calls these.
+//! - [`settings`]: the `[cloud]` and `[sync]` sections of the configuration.
+//! - [`run`]: the sync loop: outbox batches pushed, pulled changes applied (through
+//!   `store::cloud` and the session engine).
 
 pub mod backoff;
 pub mod client;
 pub mod credential;
+pub mod run;
 pub mod settings;

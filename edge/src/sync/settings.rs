@@ -1,4 +1,4 @@
-//! The `[cloud]` section of the configuration file.
+//! The `[cloud]` and `[sync]` sections of the configuration file.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -83,6 +83,91 @@ impl RawCloud {
     }
 }
 
+/// `[sync]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSync {
+    pub outbox_max_events: u64,
+    pub outbox_max_bytes: u64,
+    pub session_update_seconds: u32,
+    pub report_seconds: u32,
+    pub interval_seconds: u32,
+}
+
+impl Default for RawSync {
+    fn default() -> Self {
+        let bound = crate::store::outbox::Bound::default();
+        RawSync {
+            outbox_max_events: bound.max_events,
+            outbox_max_bytes: bound.max_bytes,
+            session_update_seconds: 300,
+            report_seconds: 3600,
+            interval_seconds: 30,
+        }
+    }
+}
+
+/// The validated `[sync]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// How much the outbox may hold before the oldest analytics events are dropped.
+    pub bound: crate::store::outbox::Bound,
+    /// A live session's totals are reported at most this often.
+    pub session_update_secs: i64,
+    /// The day's analytics and the router's health are reported this often.
+    pub report_secs: i64,
+    /// Push and pull this often while all is well.
+    pub interval_secs: u64,
+}
+
+impl RawSync {
+    pub fn validate(self) -> Result<SyncConfig, ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.into(),
+        };
+        if !(100..=10_000_000).contains(&self.outbox_max_events) {
+            return Err(invalid(
+                "sync.outbox_max_events",
+                "must be between 100 and 10000000",
+            ));
+        }
+        if !(65_536..=1 << 34).contains(&self.outbox_max_bytes) {
+            return Err(invalid(
+                "sync.outbox_max_bytes",
+                "must be between 65536 and 17179869184",
+            ));
+        }
+        if !(30..=86_400).contains(&self.session_update_seconds) {
+            return Err(invalid(
+                "sync.session_update_seconds",
+                "must be between 30 and 86400",
+            ));
+        }
+        if !(60..=86_400).contains(&self.report_seconds) {
+            return Err(invalid(
+                "sync.report_seconds",
+                "must be between 60 and 86400",
+            ));
+        }
+        if !(1..=3600).contains(&self.interval_seconds) {
+            return Err(invalid(
+                "sync.interval_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        Ok(SyncConfig {
+            bound: crate::store::outbox::Bound {
+                max_events: self.outbox_max_events,
+                max_bytes: self.outbox_max_bytes,
+            },
+            session_update_secs: i64::from(self.session_update_seconds),
+            report_secs: i64::from(self.report_seconds),
+            interval_secs: u64::from(self.interval_seconds),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +192,22 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sync_defaults_fit_a_small_router_and_bad_values_are_named() {
+        let c = RawSync::default().validate().unwrap();
+        assert_eq!(c.bound.max_events, 5_000);
+        assert_eq!(c.bound.max_bytes, 1 << 20);
+        let err = RawSync {
+            outbox_max_bytes: 10,
+            ..RawSync::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("sync.outbox_max_bytes"),
+            "{err}"
+        );
     }
 }

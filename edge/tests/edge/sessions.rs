@@ -52,7 +52,7 @@ async fn a_time_voucher_ends_when_its_time_is_up() {
     assert_eq!(
         edge.text("SELECT kind FROM outbox ORDER BY seq DESC LIMIT 1")
             .as_deref(),
-        Some("session.ended")
+        Some("session_ended")
     );
 }
 

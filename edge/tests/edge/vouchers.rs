@@ -43,7 +43,7 @@ async fn a_valid_code_is_durable_then_granted_then_answered() {
     assert_eq!(
         edge.text("SELECT group_concat(kind) FROM (SELECT kind FROM outbox ORDER BY seq)")
             .as_deref(),
-        Some("voucher.redeemed,session.started")
+        Some("session_started,voucher_redeemed")
     );
     assert_eq!(
         edge.count("SELECT voucher_sessions FROM analytics_daily"),

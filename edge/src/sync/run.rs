@@ -1,0 +1,237 @@
+//! The sync loop inside `hotspotd run`: push the outbox, pull the changes, repeat.
+//!
+//! Each round pushes the outbox oldest first in batches of at most
+//! [`MAX_EVENTS_PER_PUSH`] (gzip), and after a 2xx answer deletes exactly the events of that
+//! batch and applies the answer's actions (a refused redemption ends its session). Then it pulls
+//! changes page by page while the cloud says `more`, each page applied with its cursor in one
+//! transaction. A round that fails waits with exponential backoff and full jitter
+//! ([`super::backoff`]); a 401 stops sync until the router is claimed again and restarted.
+//!
+//! A crash (or `kill -9`) at any point loses nothing and doubles nothing: events leave the outbox
+//! only after the cloud stored them, and the cloud stores each event id once, so a batch sent
+//! again is answered as duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotspot_shared::sync::{MAX_EVENTS_PER_PUSH, MAX_PUSH_BYTES, PushRequest, VERSION};
+
+use super::backoff;
+use super::client::{CloudClient, SyncError};
+use super::credential::{self, Credential};
+use crate::config::Config;
+use crate::sessions::{LoginError, Sessions};
+use crate::store::{cloud, outbox};
+
+/// Why a round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    #[error(transparent)]
+    Cloud(#[from] SyncError),
+    #[error(transparent)]
+    Local(#[from] LoginError),
+}
+
+impl From<crate::store::StoreError> for RoundError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Local(e.into())
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    pub pushed: usize,
+    pub duplicates: usize,
+    pub changes: usize,
+}
+
+/// Most batches pushed in one round, so a pull still happens while events keep coming.
+const MAX_BATCHES_PER_ROUND: usize = 200;
+/// Most pull pages in one round.
+const MAX_PAGES_PER_ROUND: usize = 100;
+
+/// The sync loop of one router.
+pub struct Syncer {
+    sessions: Arc<Sessions>,
+    client: CloudClient,
+    /// The device token; never logged.
+    token: String,
+    /// Wait between rounds while all is well.
+    interval: Duration,
+}
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncer").finish_non_exhaustive()
+    }
+}
+
+impl Syncer {
+    pub fn new(sessions: Arc<Sessions>, client: CloudClient, token: String) -> Self {
+        let interval = Duration::from_secs(sessions.config().sync.interval_secs);
+        Self {
+            sessions,
+            client,
+            token,
+            interval,
+        }
+    }
+
+    /// The loop for this configuration: `None` when the router has no credential (it works
+    /// alone). The cloud's URL is `[cloud] url`, else the one the router was claimed from.
+    pub fn from_config(
+        config: &Config,
+        sessions: Arc<Sessions>,
+    ) -> Result<Option<Self>, anyhow::Error> {
+        let path = &config.cloud.credential;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let Credential {
+            cloud_url, token, ..
+        } = credential::load(path)?;
+        let url = config.cloud.url.clone().unwrap_or(cloud_url);
+        super::settings::check_url(&url).map_err(|e| anyhow::anyhow!("cloud URL {url}: {e}"))?;
+        let ca = match &config.cloud.ca_file {
+            Some(f) => Some(
+                std::fs::read(f)
+                    .map_err(|e| anyhow::anyhow!("reading the cloud CA {}: {e}", f.display()))?,
+            ),
+            None => None,
+        };
+        let client = CloudClient::new(&url, ca.as_deref())?;
+        tracing::info!(cloud = %url, "syncing with the cloud");
+        Ok(Some(Self::new(sessions, client, token)))
+    }
+
+    /// Pushes the oldest batch. Returns (events sent, duplicates); 0 sent when the outbox is empty.
+    pub async fn push_once(&self) -> Result<(usize, usize), RoundError> {
+        let store = self.sessions.store().clone();
+        // Room for the envelope within the cloud's limit.
+        let budget = MAX_PUSH_BYTES - 64 * 1024;
+        let batch = store
+            .read(move |c| outbox::batch(c, MAX_EVENTS_PER_PUSH, budget))
+            .await?;
+        if batch.is_empty() {
+            return Ok((0, 0));
+        }
+        let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
+        let request = PushRequest {
+            version: VERSION,
+            sent: self.sessions.clock().reading(),
+            events,
+        };
+        let answer = self.client.push(&self.token, &request).await?;
+        let sent = seqs.len();
+        let ended = self.sessions.pushed(seqs, answer.actions).await?;
+        tracing::debug!(
+            sent,
+            accepted = answer.accepted,
+            duplicates = answer.duplicates,
+            ended,
+            "pushed"
+        );
+        Ok((sent, answer.duplicates as usize))
+    }
+
+    /// Pulls one page of changes and applies it. Returns (changes, more).
+    pub async fn pull_once(&self) -> Result<(usize, bool), RoundError> {
+        let cursor = self.sessions.store().read(cloud::cursor).await?;
+        let page = self.client.pull(&self.token, cursor.as_deref()).await?;
+        if page.version != VERSION {
+            return Err(SyncError::Refused {
+                status: 200,
+                message: format!("the cloud speaks sync protocol {}", page.version),
+            }
+            .into());
+        }
+        let n = page.changes.len();
+        self.sessions.apply_pull(page.changes, page.cursor).await?;
+        Ok((n, page.more))
+    }
+
+    /// One round: push everything, then pull everything.
+    pub async fn run_once(&self) -> Result<Round, RoundError> {
+        let mut round = Round::default();
+        for _ in 0..MAX_BATCHES_PER_ROUND {
+            let (sent, dup) = self.push_once().await?;
+            round.pushed += sent;
+            round.duplicates += dup;
+            if sent == 0 {
+                break;
+            }
+        }
+        for _ in 0..MAX_PAGES_PER_ROUND {
+            let (n, more) = self.pull_once().await?;
+            round.changes += n;
+            if !more {
+                break;
+            }
+        }
+        if round.pushed + round.changes > 0 {
+            tracing::info!(
+                pushed = round.pushed,
+                duplicates = round.duplicates,
+                changes = round.changes,
+                "synced with the cloud"
+            );
+        }
+        Ok(round)
+    }
+
+    /// Runs rounds until `stop` turns true: every `interval` while the cloud answers, with
+    /// backoff after failures, never again after a 401.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut failures: u32 = 0;
+        loop {
+            let result = tokio::select! {
+                r = self.run_once() => r,
+                _ = stop.changed() => return,
+            };
+            let wait = match result {
+                Ok(_) => {
+                    if failures > 0 {
+                        tracing::info!("the cloud answers again");
+                    }
+                    failures = 0;
+                    self.interval
+                }
+                Err(RoundError::Cloud(SyncError::Unauthorized)) => {
+                    tracing::error!(
+                        "the cloud refused this router's credential (401): sync stopped, events \
+                         are kept; claim the router again (hotspotd claim) and restart hotspotd"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    let wait = backoff::delay(failures, jitter());
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, retry_in_s = wait.as_secs(), failures, "sync failed");
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// A random number in [0, 1) for the backoff's jitter (from the OS's randomness, through uuid).
+fn jitter() -> f64 {
+    // The low 53 bits of a v4 UUID are random (its version and variant bits are higher up).
+    let bits = uuid::Uuid::new_v4().as_u128() as u64 & ((1u64 << 53) - 1);
+    bits as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jitter_covers_the_unit_interval() {
+        let xs: Vec<f64> = (0..2000).map(|_| super::jitter()).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(xs.iter().any(|&x| x < 0.1) && xs.iter().any(|&x| x > 0.9));
+    }
+}
