@@ -3,11 +3,14 @@
 //! # Layout
 //! - [`binary`]: the workspace's built binaries.
 //! - [`browser`]: headless Chromium through chromedriver, for the portal as guests see it.
+//! - [`stack`]: the whole product as processes on loopback: a database, the cloud, the Daraja
+//!   simulator, a claimed router.
 //! - [`netns`]: throwaway network namespaces and the hotspot test topology.
 //! - `src/bin/fwprobe.rs`: small network probes and servers run inside those namespaces.
 
 pub mod browser;
 pub mod netns;
+pub mod stack;
 
 use std::path::PathBuf;
 
