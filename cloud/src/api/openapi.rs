@@ -46,6 +46,7 @@ impl Modify for BearerAuth {
         business::mpesa_get, business::mpesa_put,
         payments::wallet_credit, payments::process_payment, payments::history, payments::status,
         payments::receipt, payments::renew, payments::run_renewals, payments::register_c2b,
+        payments::purchases,
         users::list, users::create, users::set_roles, users::deactivate,
         hotspots::list, hotspots::show, hotspots::create, hotspots::update, hotspots::claim_code,
         hotspots::list_packages, hotspots::show_package, hotspots::create_package,

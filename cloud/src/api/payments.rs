@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/clients/{id}/renew", post(renew))
         .route("/api/v1/renewals/run", post(run_renewals))
         .route("/api/v1/mpesa-settings/register-c2b", post(register_c2b))
+        .route("/api/v1/purchases", get(purchases))
 }
 
 /// An amount in shillings with at most two decimals, as text for `::numeric`.
@@ -555,4 +556,50 @@ pub async fn register_c2b(
         confirmation_url: confirmation,
         validation_url: validation,
     }))
+}
+
+/// Filters of the guests' M-Pesa purchases.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseFilter {
+    pub hotspot_id: Option<Uuid>,
+    /// `pending`, `paid` or `failed`.
+    pub status: Option<String>,
+    /// Only those a callback disagreed with (wrong amount, a receipt seen before).
+    pub review: Option<bool>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/purchases`: guests' M-Pesa purchases from the routers, newest first (phone
+/// numbers in full: the Finance roles see payers).
+#[utoipa::path(get, path = "/api/v1/purchases", tag = "payments", params(PurchaseFilter),
+    responses((status = 200, body = Vec<Object>)), security(("bearer" = [])))]
+pub async fn purchases(
+    State(state): State<AppState>,
+    auth: Auth<Finance>,
+    Params(f): Params<PurchaseFilter>,
+) -> ApiResult<Json<Value>> {
+    let limit = super::page_limit(f.limit)?;
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = json_rows(
+        &tx,
+        "SELECT id, hotspot_id, service_package_id, package_name, amount, phone_number,
+                client_mac, status, failure_reason, result_code, result_desc, review_reason,
+                checkout_request_id, mpesa_receipt_number, voucher_id, payment_id, settled_by,
+                settled_at, query_attempts, created_at
+         FROM hotspot_purchases
+         WHERE ($1::uuid IS NULL OR hotspot_id = $1)
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::bool IS NULL OR (review_reason IS NOT NULL) = $3)
+           AND ($4::timestamptz IS NULL OR created_at >= $4)
+           AND ($5::timestamptz IS NULL OR created_at < $5)
+         ORDER BY created_at DESC, id DESC LIMIT $6",
+        &[&f.hotspot_id, &f.status, &f.review, &f.from, &f.to, &limit],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(rows)))
 }

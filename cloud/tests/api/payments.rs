@@ -496,6 +496,37 @@ async fn forged_callbacks_change_nothing() {
         .unwrap()
         .get(0);
     assert!(review.unwrap().contains("differs"));
+    // Operators find it among the purchases to review.
+    let admin: Uuid = s
+        .owner
+        .query_one(
+            "INSERT INTO users (tenant_id, email, full_name, roles)
+             VALUES ($1, 'review@t1.test', 'Admin', '[\"tenant_admin\"]') RETURNING id",
+            &[&s.tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    s.owner
+        .execute(
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
+             VALUES ($1, $2, digest('hsk_review', 'sha256'), now() + interval '1 hour')",
+            &[&s.tenant, &admin],
+        )
+        .await
+        .unwrap();
+    let listed: Value = http()
+        .get(s.app.url("/api/v1/purchases?review=true"))
+        .bearer_auth("hsk_review")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], json!(st.purchase_id));
     let outcomes: Vec<String> = s
         .owner
         .query(
