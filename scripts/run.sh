@@ -6,6 +6,11 @@
 #                   in the state directory (from the system's PostgreSQL, installed when missing)
 #   HOTSPOT_STATE   state directory (default /var/lib/hotspot-dev as root, else ~/.local/state/hotspot)
 #   CLOUD_LISTEN    default 127.0.0.1:8080        PORTAL_LISTEN   default 127.0.0.1:2050
+#   SIM_LISTEN      the Daraja simulator M-Pesa payments go to, default 127.0.0.1:8099
+#
+# The demo tenant's M-Pesa settings point at the Daraja simulator (never at Safaricom), and the
+# router is claimed to the demo hotspot, so the portal sells the demo packages: a phone number
+# ending 1032, 1037, 0001, 2001 or 1001 gets that Daraja failure, any other pays.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -14,10 +19,12 @@ if [ "$(id -u)" -eq 0 ]; then default_state=/var/lib/hotspot-dev; else default_s
 state=${HOTSPOT_STATE:-$default_state}
 cloud_listen=${CLOUD_LISTEN:-127.0.0.1:8080}
 portal_listen=${PORTAL_LISTEN:-127.0.0.1:2050}
+sim_listen=${SIM_LISTEN:-127.0.0.1:8099}
 mkdir -p "$state"
 
 step "packages"
 ensure_rust
+ensure_packages curl
 pids=()
 pg_dir=""
 cleanup() {
@@ -43,9 +50,18 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 step "build"
-cargo build --release --locked -p hotspot-edge -p hotspot-cloud
+cargo build --release --locked -p hotspot-edge -p hotspot-cloud -p daraja-sim
+
+# The key the cloud seals tenants' M-Pesa credentials with: made once, kept with the state.
+if [ -z "${HOTSPOT_SECRETS_KEY:-}" ]; then
+    [ -f "$state/secrets.key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$state/secrets.key")
+    HOTSPOT_SECRETS_KEY=$(cat "$state/secrets.key")
+    export HOTSPOT_SECRETS_KEY
+fi
 
 if [ ! -f "$state/edge.toml" ]; then
+    # This machine's own browser is the guest: 127.0.0.1 is "leased" to a made-up MAC.
+    echo "0 02:00:00:00:00:99 127.0.0.1 this-machine *" > "$state/dhcp.leases"
     cat > "$state/edge.toml" <<TOML
 # Written by scripts/run.sh for a laptop; see \`hotspotd config example\` for every setting.
 [lan]
@@ -55,31 +71,49 @@ listen = "$portal_listen"
 [store]
 path = "$state/edge.db"
 [clients]
-# No dnsmasq on a laptop: do not require a DHCP lease.
-require_lease = false
+# No dnsmasq on a laptop: guests are looked up in a lease file that names this machine.
+neighbour_source = "leases"
+lease_file = "$state/dhcp.leases"
 [firewall]
 # Trying the portal: nothing is enforced on this machine's own firewall.
 backend = "off"
+[cloud]
+url = "http://$cloud_listen/"
+credential = "$state/device.json"
+[sync]
+interval_seconds = 5
 TOML
 fi
 
 step "demo data"
-# A demo tenant (hotspot, packages, vouchers, a client with devices, an operator login); a no-op
-# when it is already there.
-target/release/hotspot-cloud seed --demo
+# A demo tenant (hotspot, packages, vouchers, a client with devices, an operator login, M-Pesa
+# settings for the simulator); a no-op when it is already there.
+target/release/hotspot-cloud seed --demo --mpesa-sandbox
 
 step "start"
-target/release/hotspot-cloud serve --listen "$cloud_listen" &
+target/release/daraja-sim --listen "$sim_listen" &
 pids+=($!)
+HOTSPOT_PUBLIC_URL="http://$cloud_listen" HOTSPOT_DARAJA_SANDBOX_URL="http://$sim_listen" \
+    target/release/hotspot-cloud serve --listen "$cloud_listen" &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fs "http://$cloud_listen/health/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+if [ ! -f "$state/device.json" ]; then
+    hotspot=$(psql "$DATABASE_URL" -Atc "SELECT id FROM hotspots ORDER BY created_at LIMIT 1")
+    code=$(target/release/hotspot-cloud claim-code --hotspot "$hotspot")
+    target/release/hotspotd --config "$state/edge.toml" claim "$code"
+fi
 target/release/hotspotd --config "$state/edge.toml" &
 pids+=($!)
 cat <<MSG
 
   cloud API     http://$cloud_listen/health/ready
-  guest portal  http://$portal_listen/
+  guest portal  http://$portal_listen/   (vouchers DEM2VW3HKA … or M-Pesa through the simulator)
   edge config   $state/edge.toml
   demo operator operator@demo.hotspot.test / ${HOTSPOT_DEMO_PASSWORD:-hotspot-demo}
 
-Ctrl-C stops both.
+Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"
