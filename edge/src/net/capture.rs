@@ -17,8 +17,10 @@
 //! table or dnsmasq's leases (see the parent module): those remain the source of IP → MAC for
 //! the portal.
 //!
-//! Cost: pnet has no socket filter, so every frame crossing the LAN interface (both ways) is
-//! copied to the capture thread, which looks at its first bytes and discards it.
+//! Cost: a classic BPF program ([`FILTER`]) attached to the socket lets the kernel pass only
+//! ARP, IPv4 UDP to port 67 and ICMPv6 types 133–136; the rest of the LAN's traffic is never
+//! copied to the capture thread. pnet has no filter of its own, so the socket is made here
+//! (`socket2`) and handed to pnet.
 
 use std::collections::HashMap;
 use std::io;
@@ -41,6 +43,36 @@ pub const MAX_ADDRS: usize = 8;
 pub const MAX_TEXT: usize = 64;
 /// How often the capture thread looks at its stop flag when the LAN is quiet.
 const POLL: Duration = Duration::from_millis(250);
+/// Bytes of a frame the kernel copies to us; a DHCP message fits well within it.
+const SNAP: u32 = 2048;
+
+/// The socket filter, as classic BPF `(code, jump if true, jump if false, k)`; jumps are
+/// relative to the next instruction. Accepts (first [`SNAP`] bytes of) ARP, unfragmented IPv4
+/// UDP to port 67, and IPv6 whose next header is ICMPv6 with a type from 133 to 136 (router
+/// solicitation to neighbour advertisement); drops everything else, VLAN-tagged frames
+/// included (the kernel hands tags over out of band on most drivers). In tcpdump's words:
+/// `arp or (ip and udp dst port 67 and ip[6:2] & 0x1fff = 0) or (icmp6 and ip6[40] >= 133 and
+/// ip6[40] <= 136)`, without extension headers.
+pub const FILTER: [(u16, u8, u8, u32); 18] = [
+    (0x28, 0, 0, 12),      //  0 ldh [12]            ethertype
+    (0x15, 14, 0, 0x0806), //  1 jeq ARP             → accept
+    (0x15, 0, 7, 0x0800),  //  2 jeq IPv4            else → 10
+    (0x30, 0, 0, 23),      //  3 ldb [23]            IPv4 protocol
+    (0x15, 0, 12, 17),     //  4 jeq UDP             else → drop
+    (0x28, 0, 0, 20),      //  5 ldh [20]            flags, fragment offset
+    (0x45, 10, 0, 0x1fff), //  6 jset offset         a later fragment → drop
+    (0xb1, 0, 0, 14),      //  7 ldxb 4*([14]&0xf)   X = IPv4 header length
+    (0x48, 0, 0, 16),      //  8 ldh [x + 16]        UDP destination port
+    (0x15, 6, 7, 67),      //  9 jeq 67              → accept, else → drop
+    (0x15, 0, 6, 0x86dd),  // 10 jeq IPv6            else → drop
+    (0x30, 0, 0, 20),      // 11 ldb [20]            next header
+    (0x15, 0, 4, 58),      // 12 jeq ICMPv6          else → drop
+    (0x30, 0, 0, 54),      // 13 ldb [54]            ICMPv6 type
+    (0x35, 0, 2, 133),     // 14 jge 133             else → drop
+    (0x25, 1, 0, 136),     // 15 jgt 136             → drop, else → accept
+    (0x06, 0, 0, SNAP),    // 16 accept
+    (0x06, 0, 0, 0),       // 17 drop
+];
 
 // ---- What is seen ----------------------------------------------------------------------------
 
@@ -428,6 +460,7 @@ impl Capture {
             })?;
         let own_mac = nic.mac.map(|m| MacAddr(m.octets()));
         let config = Config {
+            socket_fd: Some(filtered_socket()?),
             read_timeout: Some(POLL),
             // Ours to read the first bytes of; the rest of a large frame is cut off.
             read_buffer_size: 2048,
@@ -487,6 +520,22 @@ impl Drop for Capture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// An AF_PACKET socket for every protocol with [`FILTER`] attached, not yet bound (pnet binds
+/// it to the interface and owns it from then on).
+fn filtered_socket() -> io::Result<i32> {
+    use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+    use std::os::fd::IntoRawFd;
+    // ETH_P_ALL, in network byte order as AF_PACKET wants it.
+    let all = Protocol::from(i32::from(0x0003u16.to_be()));
+    let socket = Socket::new(Domain::PACKET, Type::RAW, Some(all))?;
+    let program: Vec<SockFilter> = FILTER
+        .iter()
+        .map(|&(code, jt, jf, k)| SockFilter::new(code, jt, jf, k))
+        .collect();
+    socket.attach_filter(&program)?;
+    Ok(socket.into_raw_fd())
 }
 
 /// Reads frames until told to stop, the consumer is gone, or the socket keeps failing.
@@ -869,6 +918,106 @@ mod tests {
         // An echo request is not neighbour discovery.
         let echo = ipv6(src, &[128, 0, 0, 0, 0, 1, 0, 1]);
         assert_eq!(parse_ndp(&echo), None);
+    }
+
+    /// Runs [`FILTER`] on `frame` as the kernel would: the bytes it passes on (0 = dropped).
+    fn run_filter(frame: &[u8]) -> u32 {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let byte = |at: usize| frame.get(at).map(|b| u32::from(*b));
+        let half = |at: usize| u16_at(frame, at).map(u32::from);
+        loop {
+            let (code, jt, jf, k) = FILTER[pc];
+            pc += 1;
+            let jump = |cond: bool| usize::from(if cond { jt } else { jf });
+            match code {
+                0x28 => match half(k as usize) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                0x30 => match byte(k as usize) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                0x48 => match half((x + k) as usize) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                0xb1 => match byte(k as usize) {
+                    Some(v) => x = (v & 0xf) * 4,
+                    None => return 0,
+                },
+                0x15 => pc += jump(a == k),
+                0x25 => pc += jump(a > k),
+                0x35 => pc += jump(a >= k),
+                0x45 => pc += jump(a & k != 0),
+                0x06 => return k,
+                other => panic!("instruction {other:#x} not known to this test"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_socket_filter_passes_what_the_parsers_read_and_drops_the_rest() {
+        let src: Ipv6Addr = "fd00::23".parse().unwrap();
+        let dhcp_frame = ethernet(GUEST, ETHERTYPE_IPV4, &udp4(68, 67, &discover()));
+        let arp_frame = ethernet(GUEST, ETHERTYPE_ARP, &arp(1, GUEST, [192, 168, 1, 23]));
+        let ns = ethernet(
+            GUEST,
+            ETHERTYPE_IPV6,
+            &neighbour_solicitation(src, src, Some(GUEST)),
+        );
+        let mut na = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+        na.extend_from_slice(&src.octets());
+        let na = ethernet(GUEST, ETHERTYPE_IPV6, &ipv6(src, &na));
+        let rs = ethernet(
+            GUEST,
+            ETHERTYPE_IPV6,
+            &ipv6(src, &[133, 0, 0, 0, 0, 0, 0, 0]),
+        );
+        for (what, frame) in [
+            ("DHCP", &dhcp_frame),
+            ("ARP", &arp_frame),
+            ("NS", &ns),
+            ("NA", &na),
+            ("RS", &rs),
+        ] {
+            assert_eq!(run_filter(frame), SNAP, "{what} must pass");
+        }
+        // A longer IPv4 header (options) moves the UDP port: the filter follows it.
+        let mut with_options = udp4(68, 67, &discover());
+        with_options[0] = 0x46;
+        with_options.splice(20..20, [1, 1, 1, 1]);
+        assert_eq!(
+            run_filter(&ethernet(GUEST, ETHERTYPE_IPV4, &with_options)),
+            SNAP
+        );
+        let mut tcp = udp4(68, 67, &discover());
+        tcp[9] = 6;
+        let mut fragment = udp4(68, 67, &discover());
+        fragment[7] = 1;
+        let echo = ethernet(
+            GUEST,
+            ETHERTYPE_IPV6,
+            &ipv6(src, &[128, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        let redirect = ethernet(GUEST, ETHERTYPE_IPV6, &ipv6(src, &[137, 0, 0, 0]));
+        for (what, frame) in [
+            (
+                "DHCP reply",
+                ethernet(GUEST, ETHERTYPE_IPV4, &udp4(67, 68, &discover())),
+            ),
+            ("TCP", ethernet(GUEST, ETHERTYPE_IPV4, &tcp)),
+            (
+                "a later fragment",
+                ethernet(GUEST, ETHERTYPE_IPV4, &fragment),
+            ),
+            ("ICMPv6 echo", echo),
+            ("ICMPv6 redirect", redirect),
+            ("another ethertype", ethernet(GUEST, 0x88cc, &[0; 60])),
+            ("a runt", vec![0; 10]),
+        ] {
+            assert_eq!(run_filter(&frame), 0, "{what} must be dropped");
+        }
     }
 
     #[test]
