@@ -2,7 +2,7 @@
 //! OpenWrt's fw4 reload flushed the ruleset, or when a one-client change finds the table not as
 //! expected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use hotspot_shared::MacAddr;
@@ -23,6 +23,10 @@ pub struct Applied {
     tiers: Tiers,
     /// Each client's download id (the mark its download is policed by), as in the table.
     ids: BTreeMap<MacAddr, ClientId>,
+    /// Ids below `next_id` that no client holds (freed by revokes), smallest first.
+    free_ids: BTreeSet<ClientId>,
+    /// The smallest id never handed out since the last rebuild.
+    next_id: ClientId,
 }
 
 impl Applied {
@@ -32,6 +36,9 @@ impl Applied {
         let mut s = Applied::default();
         let grants = dedupe(grants);
         s.ids = client_ids(&grants);
+        s.next_id = ClientId::try_from(s.ids.len())
+            .unwrap_or(ClientId::MAX)
+            .saturating_add(1);
         for g in grants {
             s.set(g);
         }
@@ -63,14 +70,19 @@ impl Applied {
         if let Some(id) = self.ids.get(&mac) {
             return *id;
         }
-        let used: std::collections::BTreeSet<ClientId> = self.ids.values().copied().collect();
-        (1..).find(|i| !used.contains(i)).unwrap_or(ClientId::MAX)
+        self.free_ids
+            .first()
+            .copied()
+            .unwrap_or(self.next_id.max(1))
     }
 
     /// Records `grant` as applied (with the id [`Applied::id`] gives it).
     pub fn set(&mut self, grant: Grant) {
         let id = self.id(grant.mac);
-        self.ids.insert(grant.mac, id);
+        if self.ids.insert(grant.mac, id).is_none() {
+            self.free_ids.remove(&id);
+            self.next_id = self.next_id.max(id.saturating_add(1));
+        }
         if let Some(old) = self.clients.get(&grant.mac) {
             for a in &old.addrs {
                 self.owners.remove(a);
@@ -86,7 +98,9 @@ impl Applied {
     /// Records `mac` as gone.
     pub fn remove(&mut self, mac: MacAddr) -> Option<Grant> {
         let g = self.clients.remove(&mac)?;
-        self.ids.remove(&mac);
+        if let Some(id) = self.ids.remove(&mac) {
+            self.free_ids.insert(id);
+        }
         for a in &g.addrs {
             self.owners.remove(a);
         }
