@@ -257,10 +257,16 @@ fn limit_set(name: &str, key: &str, kbps: u32) -> Value {
             "burst": burst_bytes(kbps), "burst_unit": "bytes", "inv": true}}]}}})
 }
 
-/// A map from address to download id. Raw JSON: the crate's `SetTypeValue` has no `mark`.
-fn id_map(name: &str, key: &str) -> Value {
-    json!({"add": {"map": {"family": "inet", "table": TABLE, "name": name, "type": key,
-        "map": "mark"}}})
+/// A map from address to download id.
+fn id_map(name: &'static str, key: SetType) -> Value {
+    add(NfListObject::Map(Box::new(schema::Map {
+        family: NfFamily::INet,
+        table: TABLE.into(),
+        name: name.into(),
+        set_type: SetTypeValue::Single(key),
+        map: SetTypeValue::Single(SetType::Mark),
+        ..Default::default()
+    })))
 }
 
 /// A set whose every element carries its own counter. Raw JSON: the crate's set has no `stmt`.
@@ -386,8 +392,8 @@ fn skeleton(layout: &Layout) -> Batch {
         counted_set(UP_COUNT, "ether_addr"),
         counted_set(DOWN_COUNT4, "ipv4_addr"),
         counted_set(DOWN_COUNT6, "ipv6_addr"),
-        id_map(DOWN_ID4, "ipv4_addr"),
-        id_map(DOWN_ID6, "ipv6_addr"),
+        id_map(DOWN_ID4, SetType::Ipv4Addr),
+        id_map(DOWN_ID6, SetType::Ipv6Addr),
     ];
     let (g4, g6): (Vec<&Prefix>, Vec<&Prefix>) =
         layout.garden.iter().partition(|p| p.addr.is_ipv4());
