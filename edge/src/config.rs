@@ -64,6 +64,7 @@ pub struct RawClients {
     pub neighbour_source: String,
     pub lease_file: PathBuf,
     pub require_lease: bool,
+    pub capture: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +90,7 @@ impl Default for RawClients {
             neighbour_source: "kernel".into(),
             lease_file: "/tmp/dhcp.leases".into(),
             require_lease: true,
+            capture: true,
         }
     }
 }
@@ -243,6 +245,9 @@ pub struct Config {
     /// Refuse clients whose IP and MAC are not in a current DHCP lease (anti-spoofing). Turn off
     /// on a machine without dnsmasq.
     pub require_lease: bool,
+    /// Learn clients passively from the LAN interface (DHCP fingerprint and host name, ARP,
+    /// IPv6 ND); needs CAP_NET_RAW, and is skipped with a warning without it.
+    pub capture: bool,
     /// Voucher guessing throttle and the rates of vouchers without a plan.
     pub vouchers: VoucherSettings,
     /// A session with no traffic for this long ends.
@@ -511,6 +516,7 @@ impl RawConfig {
             neighbour_source,
             lease_file: self.clients.lease_file,
             require_lease: self.clients.require_lease,
+            capture: self.clients.capture,
             vouchers: VoucherSettings {
                 max_failures: v.max_failures,
                 cooldown_secs: i64::from(v.cooldown_seconds),

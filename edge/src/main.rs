@@ -217,6 +217,9 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
              (set clients.require_lease = false on a machine without dnsmasq)"
         );
     }
+    // Passive client learning (DHCP fingerprints, host names) on threads of its own, until return.
+    let _learning =
+        hotspot_edge::net::capture::start_learning(&config.lan_interface, config.capture);
     let firewall: Arc<dyn Firewall> = match config.firewall.backend {
         Backend::Nftables => Arc::new(Nft::new(NftSettings::from_config(&config))),
         Backend::Off => {

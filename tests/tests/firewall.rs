@@ -503,6 +503,81 @@ fn two_guests_hold_their_plan_rates_at_once_and_counters_match_iperf3() {
 }
 
 #[test]
+fn a_dual_stack_guest_gets_its_plan_rate_once_over_ipv4_and_ipv6_together() {
+    require_netns!();
+    if !netns::have("iperf3") {
+        eprintln!("SKIPPED: rate test needs iperf3");
+        return;
+    }
+    let _serial = serial();
+    let mut site = Site::start();
+    let fw = site.firewall();
+    // guest1 has an IPv4 and an IPv6 address; guest2 on the same plan shows that the shared
+    // bucket is guest1's own, not the plan's.
+    fw.reconcile(&[guest1(2000, 2000), guest2(2000, 2000)])
+        .unwrap();
+    let ports = ["5211", "5212"];
+    for port in ports {
+        let server = site.t.upstream.spawn(&["iperf3", "-s", "-p", port]);
+        site.t.keep(server);
+        assert!(
+            wait_until(Duration::from_secs(5), || site.t.upstream.ok(&[
+                PROBE,
+                "tcp-open",
+                "127.0.0.1",
+                port,
+                "300"
+            ])),
+            "iperf3 server on {port} did not start"
+        );
+    }
+    let plan = 2000.0 * 1000.0;
+    let mut failures = Vec::new();
+    for (direction, reverse) in [("upload", false), ("download", true)] {
+        // One iperf3 over IPv4 and one over IPv6 from the same guest, at the same time.
+        let runs: Vec<_> = [UPSTREAM_V4, UPSTREAM_V6]
+            .iter()
+            .zip(ports)
+            .map(|(addr, port)| {
+                let mut args = vec!["iperf3", "-c", addr, "-p", port, "-t", "10", "-J"];
+                if reverse {
+                    args.push("-R");
+                }
+                site.t.guest1.spawn(&args)
+            })
+            .collect();
+        let rates: Vec<f64> = runs
+            .into_iter()
+            .zip(["IPv4", "IPv6"])
+            .map(|(r, family)| {
+                let out = r.finish(Duration::from_secs(40));
+                iperf_result(&out, &format!("guest1 {direction} over {family}")).bits_per_second
+            })
+            .collect();
+        let total: f64 = rates.iter().sum();
+        let ratio = total / plan;
+        eprintln!(
+            "guest1 {direction}, plan 2.0 Mbit/s: IPv4 {:.3} + IPv6 {:.3} = {:.3} Mbit/s ({:+.1}%)",
+            rates[0] / 1e6,
+            rates[1] / 1e6,
+            total / 1e6,
+            (ratio - 1.0) * 100.0
+        );
+        if ratio > 1.15 {
+            failures.push(format!(
+                "{direction}: both families together got {ratio:.3} of the plan"
+            ));
+        }
+        if ratio < 0.5 {
+            failures.push(format!(
+                "{direction}: both families together got only {ratio:.3} of the plan"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
 fn the_rest_of_the_ruleset_is_left_alone_and_flow_offload_is_reported() {
     require_netns!();
     let _serial = serial();

@@ -189,7 +189,8 @@ impl Firewall for Nft {
     fn grant(&self, grant: &Grant) -> Result<(), FirewallError> {
         let mut applied = self.lock()?;
         let grant = &applied.without_foreign_addrs(grant);
-        let batch = render::grant(applied.tiers(), applied.get(grant.mac), grant);
+        let id = applied.id(grant.mac);
+        let batch = render::grant(applied.tiers(), applied.get(grant.mac), grant, id);
         match self.apply(&batch) {
             Ok(()) => {
                 applied.set(grant.clone());
@@ -212,7 +213,7 @@ impl Firewall for Nft {
         let Some(previous) = applied.get(mac).cloned() else {
             return Ok(());
         };
-        match self.apply(&render::revoke(&previous)) {
+        match self.apply(&render::revoke(&previous, applied.id(mac))) {
             Ok(()) => {
                 applied.remove(mac);
                 Ok(())

@@ -11,11 +11,15 @@
 //!   forward hook does not know the outgoing frame's MAC yet). Being in them is what lets a
 //!   client's traffic through; one listing reads every counter.
 //! - Rate tiers, one per plan rate in use ([`Tiers`]): sets `up_lim_<kbps>` (MAC) and
-//!   `dn_lim4_<kbps>`/`dn_lim6_<kbps>` (addresses) with a `limit rate over … bytes/second`
+//!   `dn_lim_<kbps>` (a client's download id, a `mark`) with a `limit rate over … bytes/second`
 //!   template, so every element gets its own token bucket at that rate; a lookup matches (and
 //!   the rule drops) only when that client's bucket is empty. Policing, with a burst sized for
-//!   TCP ([`burst_bytes`]). A client on an unlimited plan is in no tier. Each download address
-//!   has its own bucket.
+//!   TCP ([`burst_bytes`]). A client on an unlimited plan is in no tier.
+//! - Maps `down_id4`/`down_id6`: each address of a client with a download limit → that
+//!   client's download id. A packet toward the LAN gets the id of its destination as its
+//!   `meta mark` and is policed by mark, so all addresses of one client (IPv4 and IPv6) share
+//!   one bucket. nft 1.0.6 refuses a map lookup as the key of another lookup, which is why the
+//!   id travels in the mark. Ids come from the caller ([`client_ids`] for a rebuild).
 //! - `garden4`/`garden6`: the configured walled garden (address ranges). `garden_dns4`/
 //!   `garden_dns6`: filled by dnsmasq's `nftset=` for walled-garden domains; entries expire after
 //!   [`GARDEN_DNS_TIMEOUT_S`].
@@ -73,8 +77,11 @@ pub mod names {
     pub const UP_COUNT: &str = "up_count";
     pub const DOWN_COUNT4: &str = "down_count4";
     pub const DOWN_COUNT6: &str = "down_count6";
+    pub const DOWN_ID4: &str = "down_id4";
+    pub const DOWN_ID6: &str = "down_id6";
     pub const UP_LIMITS: &str = "up_limits";
     pub const DOWN_LIMITS: &str = "down_limits";
+    pub const DOWN_POLICE: &str = "down_police";
     pub const INPUT: &str = "input";
     pub const FORWARD: &str = "forward";
     pub const PREROUTING: &str = "prerouting";
@@ -137,9 +144,19 @@ pub fn up_tier(kbps: u32) -> String {
     format!("up_lim_{kbps}")
 }
 
-/// The sets of client addresses policed at `kbps` downstream (IPv4, IPv6).
-pub fn down_tiers(kbps: u32) -> (String, String) {
-    (format!("dn_lim4_{kbps}"), format!("dn_lim6_{kbps}"))
+/// The set of clients (download ids) policed at `kbps` downstream.
+pub fn down_tier(kbps: u32) -> String {
+    format!("dn_lim_{kbps}")
+}
+
+/// A client's download id: the `meta mark` its download packets are policed by. Unique among
+/// the clients in the table, never 0.
+pub type ClientId = u32;
+
+/// Ids for a rebuild from `grants` (after [`dedupe`]): 1, 2, 3… in order. The backend's state
+/// assigns the same, and gives a new client the smallest id not in use.
+pub fn client_ids(grants: &[Grant]) -> BTreeMap<MacAddr, ClientId> {
+    (1..).zip(grants).map(|(id, g)| (g.mac, id)).collect()
 }
 
 /// Policing rate in bytes per second for a plan rate in kbit/s.
@@ -240,6 +257,18 @@ fn limit_set(name: &str, key: &str, kbps: u32) -> Value {
             "burst": burst_bytes(kbps), "burst_unit": "bytes", "inv": true}}]}}})
 }
 
+/// A map from address to download id.
+fn id_map(name: &'static str, key: SetType) -> Value {
+    add(NfListObject::Map(Box::new(schema::Map {
+        family: NfFamily::INet,
+        table: TABLE.into(),
+        name: name.into(),
+        set_type: SetTypeValue::Single(key),
+        map: SetTypeValue::Single(SetType::Mark),
+        ..Default::default()
+    })))
+}
+
 /// A set whose every element carries its own counter. Raw JSON: the crate's set has no `stmt`.
 fn counted_set(name: &str, key: &str) -> Value {
     json!({"add": {"set": {"family": "inet", "table": TABLE, "name": name, "type": key,
@@ -331,10 +360,11 @@ pub fn rebuild(layout: &Layout, grants: &[Grant]) -> Batch {
     for kbps in &tiers.down {
         b.extend(down_tier_commands(*kbps));
     }
+    let ids = client_ids(&grants);
     let mut elems = Elements::default();
     for g in &grants {
         elems.client(g);
-        elems.limits(g, &g.addrs);
+        elems.limits(g, ids[&g.mac], true);
     }
     b.extend(elems.into_commands(true));
     b
@@ -362,6 +392,8 @@ fn skeleton(layout: &Layout) -> Batch {
         counted_set(UP_COUNT, "ether_addr"),
         counted_set(DOWN_COUNT4, "ipv4_addr"),
         counted_set(DOWN_COUNT6, "ipv6_addr"),
+        id_map(DOWN_ID4, SetType::Ipv4Addr),
+        id_map(DOWN_ID6, SetType::Ipv6Addr),
     ];
     let (g4, g6): (Vec<&Prefix>, Vec<&Prefix>) =
         layout.garden.iter().partition(|p| p.addr.is_ipv4());
@@ -396,7 +428,7 @@ fn skeleton(layout: &Layout) -> Batch {
         NfHook::Prerouting,
         NAT_PRIORITY,
     ));
-    for c in [FROM_LAN, TO_LAN, UP_LIMITS, DOWN_LIMITS] {
+    for c in [FROM_LAN, TO_LAN, UP_LIMITS, DOWN_LIMITS, DOWN_POLICE] {
         b.push(chain(c));
     }
 
@@ -500,6 +532,18 @@ fn skeleton(layout: &Layout) -> Batch {
         ),
     ]);
     b.push(rule(TO_LAN, vec![jump(DOWN_LIMITS)]));
+    // A packet to an address with a download limit carries its client's id as mark into the
+    // tier rules; any other packet's mark is left alone (a failed map lookup ends the rule).
+    for (proto, ids) in [("ip", DOWN_ID4), ("ip6", DOWN_ID6)] {
+        b.push(rule(
+            DOWN_LIMITS,
+            vec![
+                json!({"mangle": {"key": meta("mark"), "value": {"map": {
+                    "key": payload(proto, "daddr"), "data": at(ids)}}}}),
+                json!({"goto": {"target": DOWN_POLICE}}),
+            ],
+        ));
+    }
     for (proto, counts) in [("ip", DOWN_COUNT4), ("ip6", DOWN_COUNT6)] {
         b.push(rule(
             TO_LAN,
@@ -609,17 +653,12 @@ fn up_tier_commands(kbps: u32) -> Batch {
 }
 
 fn down_tier_commands(kbps: u32) -> Batch {
-    let (v4, v6) = down_tiers(kbps);
+    let set = down_tier(kbps);
     vec![
-        limit_set(&v4, "ipv4_addr", kbps),
-        limit_set(&v6, "ipv6_addr", kbps),
+        limit_set(&set, "mark", kbps),
         rule(
-            DOWN_LIMITS,
-            vec![eq(payload("ip", "daddr"), at(&v4)), verdict("drop")],
-        ),
-        rule(
-            DOWN_LIMITS,
-            vec![eq(payload("ip6", "daddr"), at(&v6)), verdict("drop")],
+            DOWN_POLICE,
+            vec![eq(meta("mark"), at(&set)), verdict("drop")],
         ),
     ]
 }
@@ -631,11 +670,8 @@ struct Elements {
 }
 
 impl Elements {
-    fn push(&mut self, set: &str, v: String) {
-        self.sets
-            .entry(set.to_owned())
-            .or_default()
-            .push(Value::String(v));
+    fn push(&mut self, set: &str, v: impl Into<Value>) {
+        self.sets.entry(set.to_owned()).or_default().push(v.into());
     }
 
     /// Membership and counters: `clients`, `up_count`, and the addresses' `down_count*`.
@@ -656,15 +692,22 @@ impl Elements {
         }
     }
 
-    /// The client's MAC and `addrs` in the tier sets of its rates.
-    fn limits(&mut self, g: &Grant, addrs: &[IpAddr]) {
+    /// The client's MAC in the upload tier of its rate; its download id in the download tier
+    /// and its addresses mapped to that id. Map elements are `[address, id]` when `adding`, the
+    /// address alone when deleting.
+    fn limits(&mut self, g: &Grant, id: ClientId, adding: bool) {
         if g.up_kbps > 0 {
             self.push(&up_tier(g.up_kbps), g.mac.to_string());
         }
         if g.down_kbps > 0 {
-            let (v4, v6) = down_tiers(g.down_kbps);
-            for a in addrs {
-                self.push(if a.is_ipv4() { &v4 } else { &v6 }, a.to_string());
+            self.push(&down_tier(g.down_kbps), id);
+            for a in &g.addrs {
+                let map = if a.is_ipv4() { DOWN_ID4 } else { DOWN_ID6 };
+                if adding {
+                    self.push(map, json!([a.to_string(), id]));
+                } else {
+                    self.push(map, a.to_string());
+                }
             }
         }
     }
@@ -682,38 +725,39 @@ impl Elements {
     }
 }
 
-/// Lets `grant` through, given the `tiers` the table has. With `previous` (the same client as
-/// applied now) only what differs is touched: it moves between tier sets if its rates changed,
-/// addresses it lost or gained are removed or added, and the counters of its MAC and kept
-/// addresses carry on (a top-up never resets the bytes).
-pub fn grant(tiers: &Tiers, previous: Option<&Grant>, grant: &Grant) -> Batch {
+/// Lets `grant` through with download id `id`, given the `tiers` the table has. With
+/// `previous` (the same client as applied now, with the same id) only what differs is touched:
+/// it moves between tier sets if its rates changed, addresses it lost or gained are removed or
+/// added, and the counters of its MAC and kept addresses carry on (a top-up never resets the
+/// bytes).
+pub fn grant(tiers: &Tiers, previous: Option<&Grant>, grant: &Grant, id: ClientId) -> Batch {
     let mut b = tiers.create_missing(grant);
     match previous {
         None => {
             let mut add = Elements::default();
             add.client(grant);
-            add.limits(grant, &grant.addrs);
+            add.limits(grant, id, true);
             b.extend(add.into_commands(true));
         }
         Some(p) => {
             let mut remove = Elements::default();
-            remove.limits(p, &p.addrs);
+            remove.limits(p, id, false);
             remove.addrs(p.addrs.iter().filter(|a| !grant.addrs.contains(a)));
             b.extend(remove.into_commands(false));
             let mut add = Elements::default();
             add.addrs(grant.addrs.iter().filter(|a| !p.addrs.contains(a)));
-            add.limits(grant, &grant.addrs);
+            add.limits(grant, id, true);
             b.extend(add.into_commands(true));
         }
     }
     b
 }
 
-/// Removes a client applied as `previous`, with its counters and limits.
-pub fn revoke(previous: &Grant) -> Batch {
+/// Removes a client applied as `previous` with download id `id`, with its counters and limits.
+pub fn revoke(previous: &Grant, id: ClientId) -> Batch {
     let mut remove = Elements::default();
     remove.client(previous);
-    remove.limits(previous, &previous.addrs);
+    remove.limits(previous, id, false);
     remove.into_commands(false)
 }
 
@@ -862,7 +906,7 @@ mod tests {
         snapshot(
             "grant_new",
             include_str!("snapshots/grant_new.json"),
-            &grant(&Tiers::default(), None, &client(3, 5000, 2000)),
+            &grant(&Tiers::default(), None, &client(3, 5000, 2000), 3),
         );
         snapshot(
             "grant_topup",
@@ -871,12 +915,13 @@ mod tests {
                 &Tiers::of(&[client(3, 5000, 2000)]),
                 Some(&client(3, 5000, 2000)),
                 &client(3, 10_000, 0),
+                3,
             ),
         );
         snapshot(
             "revoke",
             include_str!("snapshots/revoke.json"),
-            &revoke(&client(3, 10_000, 0)),
+            &revoke(&client(3, 10_000, 0), 3),
         );
     }
 
@@ -913,9 +958,9 @@ mod tests {
         // elements only.
         let tiers = Tiers::of(&[c.clone(), client(3, 1, 0)]);
         for batch in [
-            grant(&tiers, None, &c),
-            grant(&tiers, Some(&c), &client(3, 1, 0)),
-            revoke(&c),
+            grant(&tiers, None, &c, 3),
+            grant(&tiers, Some(&c), &client(3, 1, 0), 3),
+            revoke(&c, 3),
         ] {
             for cmd in &batch {
                 let (verb, obj) = cmd.as_object().unwrap().iter().next().unwrap();
@@ -930,7 +975,8 @@ mod tests {
                     text.contains("020000000003")
                         || text.contains("00:03")
                         || text.contains("::3")
-                        || text.contains(".3.9\""),
+                        || text.contains(".3.9\"")
+                        || text.contains("\"elem\":[3]"),
                     "{cmd}"
                 );
                 for o in &others {
@@ -943,20 +989,21 @@ mod tests {
     #[test]
     fn a_new_plan_rate_adds_its_tier_once_and_a_known_one_adds_nothing() {
         let c = client(3, 5000, 2000);
-        let new = grant(&Tiers::default(), None, &c);
+        let new = grant(&Tiers::default(), None, &c, 1);
         let sets: Vec<&Value> = new.iter().filter_map(|cmd| cmd["add"].get("set")).collect();
         let names: Vec<&str> = sets.iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["up_lim_2000", "dn_lim4_5000", "dn_lim6_5000"]);
+        assert_eq!(names, ["up_lim_2000", "dn_lim_5000"]);
         assert_eq!(
             new.iter()
                 .filter(|c| c["add"].get("rule").is_some())
                 .count(),
-            3
+            2
         );
         let known = grant(
             &Tiers::of(std::slice::from_ref(&c)),
             None,
             &client(4, 5000, 2000),
+            2,
         );
         assert!(
             known.iter().all(|c| c["add"].get("element").is_some()),
@@ -969,8 +1016,8 @@ mod tests {
         // A grant is rendered from the client alone: its size is the same for the 1st and the
         // 5,000th (the batch has no way to see the others).
         let tiers = Tiers::of(&[client(1, 2000, 1000)]);
-        let first = grant(&tiers, None, &client(0x01, 2000, 1000));
-        let later = grant(&tiers, None, &client(0xfe, 2000, 1000));
+        let first = grant(&tiers, None, &client(0x01, 2000, 1000), 1);
+        let later = grant(&tiers, None, &client(0xfe, 2000, 1000), 5000);
         let shape = |b: &Batch| -> Vec<String> {
             b.iter()
                 .map(|cmd| {
@@ -991,14 +1038,45 @@ mod tests {
 
     #[test]
     fn unlimited_plans_get_no_limit_and_limits_use_bytes_with_a_tcp_burst() {
-        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 0, 0)));
+        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 0, 0), 1));
+        assert!(!b.contains(DOWN_ID4) && !b.contains(DOWN_ID6), "{b}");
         assert!(!b.contains("\"limit\"") && !b.contains("_lim"), "{b}");
-        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 2000, 0)));
+        let b = payload_text(&grant(&Tiers::default(), None, &client(4, 2000, 0), 1));
         assert!(b.contains("\"rate\":250000,\"rate_unit\":\"bytes\""), "{b}");
         assert_eq!(rate_bytes(2000), 250_000);
         assert_eq!(burst_bytes(2000), MIN_BURST_BYTES);
         assert_eq!(burst_bytes(100_000), 1_250_000);
         assert_eq!(rate_bytes(u32::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn all_addresses_of_a_client_share_one_download_bucket() {
+        // Client 1 has an IPv4 and an IPv6 address; both map to its id, and the tier holds the
+        // id once: one bucket for the client, whatever the family.
+        let batch = rebuild(&layout(), &[client(1, 2000, 1000), client(2, 2000, 0)]);
+        let elems = |name: &str| -> Vec<Value> {
+            batch
+                .iter()
+                .filter_map(|c| c["add"].get("element"))
+                .filter(|e| e["name"] == name)
+                .flat_map(|e| e["elem"].as_array().unwrap().clone())
+                .collect()
+        };
+        assert_eq!(elems("dn_lim_2000"), [json!(1), json!(2)]);
+        assert_eq!(
+            elems(DOWN_ID4),
+            [json!(["192.168.1.9", 1]), json!(["192.168.2.9", 2])]
+        );
+        assert_eq!(
+            elems(DOWN_ID6),
+            [json!(["fd00::1", 1]), json!(["fd00::2", 2])]
+        );
+        let police: Vec<&Value> = batch
+            .iter()
+            .filter_map(|c| c["add"].get("rule"))
+            .filter(|r| r["chain"] == DOWN_POLICE)
+            .collect();
+        assert_eq!(police.len(), 1, "one rule per download rate: {police:?}");
     }
 
     #[test]
@@ -1066,7 +1144,7 @@ mod tests {
                 .replace("garden4", "garden6")
                 .replace("garden_dns4", "garden_dns6")
                 .replace("down_count4", "down_count6")
-                .replace("dn_lim4_", "dn_lim6_");
+                .replace("down_id4", "down_id6");
             assert!(rules.contains(&twin), "no IPv6 twin for {r}");
         }
     }

@@ -2,12 +2,12 @@
 //! OpenWrt's fw4 reload flushed the ruleset, or when a one-client change finds the table not as
 //! expected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use hotspot_shared::MacAddr;
 
-use super::render::{Tiers, dedupe};
+use super::render::{ClientId, Tiers, client_ids, dedupe};
 use super::{Counters, Grant};
 
 /// The clients through, as applied to the kernel.
@@ -21,6 +21,12 @@ pub struct Applied {
     base: BTreeMap<MacAddr, Counters>,
     /// The rate tiers the table has.
     tiers: Tiers,
+    /// Each client's download id (the mark its download is policed by), as in the table.
+    ids: BTreeMap<MacAddr, ClientId>,
+    /// Ids below `next_id` that no client holds (freed by revokes), smallest first.
+    free_ids: BTreeSet<ClientId>,
+    /// The smallest id never handed out since the last rebuild.
+    next_id: ClientId,
 }
 
 impl Applied {
@@ -28,7 +34,12 @@ impl Applied {
     /// bytes carried over.
     pub fn from_grants(grants: &[Grant], base: BTreeMap<MacAddr, Counters>) -> Self {
         let mut s = Applied::default();
-        for g in dedupe(grants) {
+        let grants = dedupe(grants);
+        s.ids = client_ids(&grants);
+        s.next_id = ClientId::try_from(s.ids.len())
+            .unwrap_or(ClientId::MAX)
+            .saturating_add(1);
+        for g in grants {
             s.set(g);
         }
         s.base = base
@@ -53,8 +64,25 @@ impl Applied {
         g
     }
 
-    /// Records `grant` as applied.
+    /// The download id of `mac`: the one it has, or for a client not through the smallest id
+    /// no client holds (what [`Applied::set`] will record).
+    pub fn id(&self, mac: MacAddr) -> ClientId {
+        if let Some(id) = self.ids.get(&mac) {
+            return *id;
+        }
+        self.free_ids
+            .first()
+            .copied()
+            .unwrap_or(self.next_id.max(1))
+    }
+
+    /// Records `grant` as applied (with the id [`Applied::id`] gives it).
     pub fn set(&mut self, grant: Grant) {
+        let id = self.id(grant.mac);
+        if self.ids.insert(grant.mac, id).is_none() {
+            self.free_ids.remove(&id);
+            self.next_id = self.next_id.max(id.saturating_add(1));
+        }
         if let Some(old) = self.clients.get(&grant.mac) {
             for a in &old.addrs {
                 self.owners.remove(a);
@@ -70,6 +98,9 @@ impl Applied {
     /// Records `mac` as gone.
     pub fn remove(&mut self, mac: MacAddr) -> Option<Grant> {
         let g = self.clients.remove(&mac)?;
+        if let Some(id) = self.ids.remove(&mac) {
+            self.free_ids.insert(id);
+        }
         for a in &g.addrs {
             self.owners.remove(a);
         }
@@ -151,6 +182,28 @@ mod tests {
         assert_eq!(s.without_foreign_addrs(&g(2, &["10.0.0.1"])).addrs.len(), 1);
         s.remove(g(1, &[]).mac);
         assert!(s.owners().is_empty() && s.is_empty());
+    }
+
+    #[test]
+    fn download_ids_are_unique_match_a_rebuild_and_are_reused_after_a_revoke() {
+        let grants = [g(1, &[]), g(2, &[]), g(1, &[]), g(3, &[])];
+        let mut s = Applied::from_grants(&grants, BTreeMap::new());
+        assert_eq!(
+            (
+                s.id(g(1, &[]).mac),
+                s.id(g(2, &[]).mac),
+                s.id(g(3, &[]).mac)
+            ),
+            (1, 2, 3)
+        );
+        assert_eq!(client_ids(&dedupe(&grants))[&g(3, &[]).mac], 3);
+        s.remove(g(2, &[]).mac);
+        assert_eq!(s.id(g(9, &[]).mac), 2);
+        s.set(g(9, &[]));
+        assert_eq!(s.id(g(9, &[]).mac), 2);
+        assert_eq!(s.id(g(8, &[]).mac), 4);
+        s.set(g(1, &["10.0.0.1"]));
+        assert_eq!(s.id(g(1, &[]).mac), 1, "a change keeps the id");
     }
 
     #[test]

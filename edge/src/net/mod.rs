@@ -2,8 +2,10 @@
 //! and whether its address came from our DHCP server (dnsmasq's lease file).
 //!
 //! Parsers are pure functions over text; reading files and running `ip` happens only in
-//! [`KernelNeighbours`] and [`read_leases`].
+//! [`KernelNeighbours`] and [`read_leases`]. [`capture`] learns clients passively from the
+//! frames on the LAN interface (DHCP fingerprints and host names, ARP, IPv6 ND).
 
+pub mod capture;
 pub mod leases;
 pub mod neigh;
 

@@ -11,6 +11,10 @@
 //!   an endless stream on TCP 5003.
 //! - `serve-dns`: UDP echoes on ports 53, 67 and 547 standing in for the router's DNS, DHCP and
 //!   DHCPv6.
+//! - `dhcp-discover MAC HOSTNAME`: broadcasts a DHCPDISCOVER as Windows sends it (its option 55
+//!   list, vendor class `MSFT 5.0`) from port 68, three times 300 ms apart.
+//! - `learn IFACE MS`: runs the edge's passive capture on IFACE for MS milliseconds, then prints
+//!   one line per client learnt: `MAC hostname=… fingerprint=… vendor=… addrs=…`.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -105,6 +109,69 @@ fn serve_tcp(port: u16, reply: fn(&mut TcpStream)) {
     }
 }
 
+/// The parameter request list Windows 10 and 11 send (DHCP option 55).
+const WINDOWS_PRL: [u8; 14] = [1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252];
+
+fn dhcp_discover(mac: &str, hostname: &str) -> std::io::Result<bool> {
+    let mac: hotspot_shared::MacAddr = mac.parse().expect("MAC");
+    let mut m = vec![0u8; 240];
+    m[0..4].copy_from_slice(&[1, 1, 6, 0]);
+    m[4..8].copy_from_slice(&[0x39, 0x03, 0xf3, 0x26]);
+    m[10] = 0x80; // broadcast flag
+    m[28..34].copy_from_slice(&mac.0);
+    m[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    let mut option = |code: u8, value: &[u8]| {
+        m.push(code);
+        m.push(u8::try_from(value.len()).expect("option length"));
+        m.extend_from_slice(value);
+    };
+    option(53, &[1]);
+    let mut client_id = vec![1];
+    client_id.extend_from_slice(&mac.0);
+    option(61, &client_id);
+    option(12, hostname.as_bytes());
+    option(60, b"MSFT 5.0");
+    option(55, &WINDOWS_PRL);
+    m.push(255);
+    let s = UdpSocket::bind("0.0.0.0:68")?;
+    s.set_broadcast(true)?;
+    for _ in 0..3 {
+        s.send_to(&m, "255.255.255.255:67")?;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Ok(true)
+}
+
+fn learn(interface: &str, total: Duration) -> std::io::Result<bool> {
+    use hotspot_edge::net::capture::{Capture, Learnt, QUEUE};
+    use std::time::Instant;
+    let capture = Capture::open(interface, QUEUE)?;
+    let learnt = Learnt::default();
+    let mut macs = std::collections::BTreeSet::new();
+    let start = Instant::now();
+    while start.elapsed() < total {
+        if let Ok(seen) = capture.recv_timeout(Duration::from_millis(100)) {
+            macs.insert(seen.mac());
+            learnt.observe(&seen);
+        }
+    }
+    let dropped = capture.dropped();
+    capture.stop();
+    for mac in macs {
+        let info = learnt.get(mac).unwrap_or_default();
+        let addrs: Vec<String> = info.addrs.iter().map(ToString::to_string).collect();
+        println!(
+            "{mac} hostname={} fingerprint={} vendor={} addrs={}",
+            info.hostname.unwrap_or_default(),
+            info.fingerprint.unwrap_or_default(),
+            info.vendor_class.unwrap_or_default(),
+            addrs.join(",")
+        );
+    }
+    eprintln!("dropped {dropped}");
+    Ok(true)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -154,6 +221,14 @@ fn main() -> ExitCode {
             });
             true
         }
+        ["dhcp-discover", mac, hostname] => dhcp_discover(mac, hostname).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            false
+        }),
+        ["learn", interface, t] => learn(interface, ms(t)).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            false
+        }),
         ["serve-dns"] => {
             // DHCP and DHCPv6 stand-ins too: the firewall rules are what is under test.
             std::thread::spawn(|| udp_echo(67));
@@ -163,7 +238,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|serve-upstream|serve-dns ..."
+                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|serve-upstream|serve-dns|dhcp-discover|learn ..."
             );
             false
         }
