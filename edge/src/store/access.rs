@@ -154,11 +154,13 @@ pub fn start_session(
     let now = secs_of(at);
     let session_id = uuid::Uuid::new_v4();
     let id = session_id.to_string();
+    // Learnt passively from the device's DHCP request, when the capture runs.
+    let fingerprint = crate::net::capture::fingerprint_for(s.mac);
     c.prepare_cached(
         "INSERT INTO sessions (id, mac_address, ip_address, session_type, start_time, voucher_id, \
          voucher_code, user_agent, ends_at, data_limit_bytes, down_kbps, up_kbps, last_activity, \
-         created_at, start_boot_id, start_uptime_ms, update_sent_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?5, ?5, ?13, ?14, ?5)",
+         created_at, start_boot_id, start_uptime_ms, update_sent_at, device_fingerprint) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?5, ?5, ?13, ?14, ?5, ?15)",
     )?
     .execute(params![
         id,
@@ -175,6 +177,7 @@ pub fn start_session(
         i64::from(s.up_kbps),
         at.boot_id.to_string(),
         at.uptime_ms.min(i64::MAX as u64) as i64,
+        fingerprint,
     ])?;
     let date = date_of(now);
     let kind_col = match s.session_type {
@@ -213,7 +216,7 @@ pub fn start_session(
             session_type: wire_type(s.session_type),
             voucher_code: s.voucher.map(|v| v.1.to_owned()),
             access_id: access_id.as_deref().and_then(|a| a.parse().ok()),
-            device_fingerprint: None,
+            device_fingerprint: fingerprint,
             user_agent: s.user_agent.clone(),
         }),
         at,
@@ -391,8 +394,8 @@ pub fn note_macs(
             EventBody::MacSeen(wire::MacSeen {
                 mac: *mac,
                 ip: Some(*ip),
-                hostname: None,
-                dhcp_fingerprint: None,
+                hostname: crate::net::capture::hostname_for(*mac),
+                dhcp_fingerprint: crate::net::capture::fingerprint_for(*mac),
             }),
             at,
         )?;

@@ -2,6 +2,7 @@
 
 mod access;
 mod forms;
+mod fingerprint;
 mod helpers;
 mod payments;
 mod probes;
