@@ -186,6 +186,11 @@ impl Router {
     /// Seeds the demo tenant and claims its first hotspot through `cloud_port` (the cloud must
     /// answer there now); the router will reach the cloud at `sync_port`.
     fn claim(db: &Db, cloud_port: u16, sync_port: u16) -> Self {
+        Self::claim_with(db, cloud_port, sync_port, "")
+    }
+
+    /// [`Self::claim`], with more lines for the `[sync]` section.
+    fn claim_with(db: &Db, cloud_port: u16, sync_port: u16, sync_extra: &str) -> Self {
         cloud(db, &["seed", "--demo"]);
         let hotspot = db.query("SELECT id FROM hotspots ORDER BY created_at LIMIT 1");
         let tenant = db.query(&format!(
@@ -204,7 +209,7 @@ impl Router {
              [clients]\nrequire_lease = false\nneighbour_source = \"leases\"\nlease_file = {:?}\n\
              [firewall]\nbackend = \"off\"\n\
              [cloud]\nurl = \"http://127.0.0.1:{sync_port}/\"\ncredential = {:?}\n\
-             [sync]\ninterval_seconds = 1\n",
+             [sync]\ninterval_seconds = 1\n{sync_extra}",
             free_port(),
             dir.path().join("edge.db"),
             dir.path().join("dhcp.leases"),
@@ -654,4 +659,44 @@ fn operator_changes_and_a_kick_reach_the_router_on_the_next_pull() {
             "SELECT count(*) FROM access_list WHERE id = '{access}'"
         )) == 0
     });
+}
+
+/// The router's push throughput: events per second from a full outbox into the cloud's
+/// PostgreSQL, through the real binaries on this machine. A benchmark, not a test:
+///
+///     cargo build --release -p hotspot-edge -p hotspot-cloud --bins
+///     cargo test --release -p hotspot-system-tests --test sync -- --ignored --nocapture push_throughput
+#[test]
+#[ignore = "a benchmark; run it with --ignored"]
+fn push_throughput() {
+    let Some(db) = Db::new("bench") else { return };
+    let port = free_port();
+    let _cloud = serve_cloud(&db, port);
+    let router = Router::claim_with(
+        &db,
+        port,
+        port,
+        "outbox_max_events = 1000000\noutbox_max_bytes = 1073741824\n",
+    );
+    let sessions = 6000;
+    day_of_traffic(&router, sessions, DAY);
+    let total = router.count("SELECT count(*) FROM outbox");
+    let start = Instant::now();
+    let _edge = router.start();
+    wait_until("the outbox drains", 600, || {
+        router.count("SELECT count(*) FROM outbox") == 0
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let stored = db.count("SELECT count(*) FROM edge_events WHERE kind <> 'device_health' AND kind <> 'daily_analytics' AND kind <> 'mac_seen'");
+    assert_eq!(stored, total);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "push throughput: {total} events in {secs:.2} s = {:.0} events/s (batches of 500, \
+         gzip, one router; load average {})",
+        total as f64 / secs,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }
