@@ -659,6 +659,43 @@ fn operator_changes_and_a_kick_reach_the_router_on_the_next_pull() {
             "SELECT count(*) FROM access_list WHERE id = '{access}'"
         )) == 0
     });
+
+    // The operator revokes the router: sync stops with a clear line and events are kept.
+    db.query(&format!(
+        "UPDATE hotspot_devices SET revoked_at = now() WHERE hotspot_id = '{h}'"
+    ));
+    wait_until("the router notices the revocation", 30, || {
+        std::fs::read_to_string(router.log())
+            .unwrap()
+            .contains("refused this router's credential (401): sync stopped")
+    });
+    let other = MacAddr([2, 0x6b, 0, 0, 0, 2]);
+    router
+        .store()
+        .blocking(move |c| {
+            q::start_session(
+                c,
+                &NewSession {
+                    mac: other,
+                    ip: None,
+                    session_type: SessionType::Guest,
+                    voucher: None,
+                    limits: Limits::default(),
+                    down_kbps: 0,
+                    up_kbps: 0,
+                    user_agent: None,
+                },
+                &hotspot_edge::clock::SystemClock.reading(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        router.count("SELECT count(*) FROM outbox WHERE kind = 'session_started'"),
+        1,
+        "kept for a new credential"
+    );
 }
 
 /// The router's push throughput: events per second from a full outbox into the cloud's

@@ -141,6 +141,18 @@ fn wire_type(t: SessionType) -> wire::SessionType {
     }
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn uuid_of(id: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(id).unwrap_or_default()
 }
@@ -214,7 +226,11 @@ pub fn start_session(
             voucher_code: s.voucher.map(|v| v.1.to_owned()),
             access_id: access_id.as_deref().and_then(|a| a.parse().ok()),
             device_fingerprint: None,
-            user_agent: s.user_agent.clone(),
+            // The cloud refuses a batch with a longer one (and would refuse it on every retry).
+            user_agent: s
+                .user_agent
+                .as_deref()
+                .map(|u| truncate(u, 1024).to_owned()),
         }),
         at,
     )?;
