@@ -454,6 +454,52 @@ fn a_day_offline_drains_into_postgres_once_when_the_cloud_returns() {
     assert_eq!(ids, db.count("SELECT count(*) FROM edge_events"));
 }
 
+#[test]
+fn an_event_the_cloud_refuses_is_set_aside_and_the_rest_flows() {
+    let Some(db) = Db::new("refused") else { return };
+    let port = free_port();
+    let _cloud = serve_cloud(&db, port);
+    let router = Router::claim(&db, port, port);
+    let sessions = day_of_traffic(&router, 60, DAY);
+    // One session_started the cloud must refuse (a user agent past its 1024-byte limit), in
+    // the middle of the queue.
+    router
+        .store()
+        .blocking(|c| {
+            c.execute(
+                "UPDATE outbox SET event = json_set(event, '$.data.user_agent',
+                   replace(hex(zeroblob(1000)), '0', 'x'))
+                 WHERE seq = (SELECT seq FROM outbox WHERE kind = 'session_started'
+                              ORDER BY seq LIMIT 1 OFFSET 30)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let total = router.count("SELECT count(*) FROM outbox");
+    let _edge = router.start();
+    wait_until("the outbox drains around the refused event", 60, || {
+        router.count("SELECT count(*) FROM outbox") == 0
+    });
+    assert_eq!(
+        router.count("SELECT value FROM sync_state WHERE key = 'outbox_refused'"),
+        1
+    );
+    let feed_kinds = "('session_started', 'session_updated', 'session_ended', 'voucher_redeemed')";
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM edge_events WHERE kind IN {feed_kinds}"
+        )),
+        total - 1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM hotspot_sessions WHERE user_agent = 'feed'"),
+        sessions as i64 - 1
+    );
+    let log = std::fs::read_to_string(router.log()).unwrap();
+    assert!(log.contains("the cloud refused an event"), "{log}");
+}
+
 /// A TCP proxy to `upstream` that, while `hold` is set, keeps the first answer it sees from
 /// the upstream to itself (and says so on `held`); otherwise it forwards both ways.
 fn holding_proxy(upstream: u16, hold: Arc<AtomicBool>) -> (u16, mpsc::Receiver<()>) {

@@ -674,6 +674,8 @@ pub struct Summary {
     pub outbox_pending: i64,
     /// Analytics events dropped because the outbox was full.
     pub outbox_dropped: i64,
+    /// Events the cloud refused as malformed, set aside.
+    pub outbox_refused: i64,
     pub today_sessions: i64,
     pub today_peak: i64,
 }
@@ -696,6 +698,7 @@ pub fn summary(c: &Connection, now: i64) -> Result<Summary, StoreError> {
         devices_blocked: one("SELECT count(*) FROM access_list WHERE is_blocked = 1")?,
         outbox_pending: one("SELECT count(*) FROM outbox")?,
         outbox_dropped: outbox::counter(c, "outbox_dropped")?,
+        outbox_refused: outbox::counter(c, "outbox_refused")?,
         today_sessions,
         today_peak,
     })
