@@ -40,7 +40,7 @@ pub fn status(store: &Store, config: &Config, now: i64) -> Result<String, AdminE
         "site: {}\nhotspot id: {}\ndatabase: {} (schema {version})\nportal: {}\n\
          live sessions: {}\nvouchers: {} unused, {} used\ndevices: {} registered, {} blocked\n\
          today: {} sessions, peak {} at once\nevents waiting for the cloud: {}\n\
-         analytics events dropped (outbox full): {}\n",
+         analytics events dropped (outbox full): {}\nevents the cloud refused, set aside: {}\n",
         config.site_name,
         config.hotspot_id.as_deref().unwrap_or("(not claimed)"),
         config.store_path.display(),
@@ -54,6 +54,7 @@ pub fn status(store: &Store, config: &Config, now: i64) -> Result<String, AdminE
         s.today_peak,
         s.outbox_pending,
         s.outbox_dropped,
+        s.outbox_refused,
     ))
 }
 

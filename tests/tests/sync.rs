@@ -186,6 +186,11 @@ impl Router {
     /// Seeds the demo tenant and claims its first hotspot through `cloud_port` (the cloud must
     /// answer there now); the router will reach the cloud at `sync_port`.
     fn claim(db: &Db, cloud_port: u16, sync_port: u16) -> Self {
+        Self::claim_with(db, cloud_port, sync_port, "")
+    }
+
+    /// [`Self::claim`], with more lines for the `[sync]` section.
+    fn claim_with(db: &Db, cloud_port: u16, sync_port: u16, sync_extra: &str) -> Self {
         cloud(db, &["seed", "--demo"]);
         let hotspot = db.query("SELECT id FROM hotspots ORDER BY created_at LIMIT 1");
         let tenant = db.query(&format!(
@@ -204,7 +209,7 @@ impl Router {
              [clients]\nrequire_lease = false\nneighbour_source = \"leases\"\nlease_file = {:?}\n\
              [firewall]\nbackend = \"off\"\n\
              [cloud]\nurl = \"http://127.0.0.1:{sync_port}/\"\ncredential = {:?}\n\
-             [sync]\ninterval_seconds = 1\n",
+             [sync]\ninterval_seconds = 1\n{sync_extra}",
             free_port(),
             dir.path().join("edge.db"),
             dir.path().join("dhcp.leases"),
@@ -449,6 +454,52 @@ fn a_day_offline_drains_into_postgres_once_when_the_cloud_returns() {
     assert_eq!(ids, db.count("SELECT count(*) FROM edge_events"));
 }
 
+#[test]
+fn an_event_the_cloud_refuses_is_set_aside_and_the_rest_flows() {
+    let Some(db) = Db::new("refused") else { return };
+    let port = free_port();
+    let _cloud = serve_cloud(&db, port);
+    let router = Router::claim(&db, port, port);
+    let sessions = day_of_traffic(&router, 60, DAY);
+    // One session_started the cloud must refuse (a user agent past its 1024-byte limit), in
+    // the middle of the queue.
+    router
+        .store()
+        .blocking(|c| {
+            c.execute(
+                "UPDATE outbox SET event = json_set(event, '$.data.user_agent',
+                   replace(hex(zeroblob(1000)), '0', 'x'))
+                 WHERE seq = (SELECT seq FROM outbox WHERE kind = 'session_started'
+                              ORDER BY seq LIMIT 1 OFFSET 30)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let total = router.count("SELECT count(*) FROM outbox");
+    let _edge = router.start();
+    wait_until("the outbox drains around the refused event", 60, || {
+        router.count("SELECT count(*) FROM outbox") == 0
+    });
+    assert_eq!(
+        router.count("SELECT value FROM sync_state WHERE key = 'outbox_refused'"),
+        1
+    );
+    let feed_kinds = "('session_started', 'session_updated', 'session_ended', 'voucher_redeemed')";
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM edge_events WHERE kind IN {feed_kinds}"
+        )),
+        total - 1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM hotspot_sessions WHERE user_agent = 'feed'"),
+        sessions as i64 - 1
+    );
+    let log = std::fs::read_to_string(router.log()).unwrap();
+    assert!(log.contains("the cloud refused an event"), "{log}");
+}
+
 /// A TCP proxy to `upstream` that, while `hold` is set, keeps the first answer it sees from
 /// the upstream to itself (and says so on `held`); otherwise it forwards both ways.
 fn holding_proxy(upstream: u16, hold: Arc<AtomicBool>) -> (u16, mpsc::Receiver<()>) {
@@ -654,4 +705,81 @@ fn operator_changes_and_a_kick_reach_the_router_on_the_next_pull() {
             "SELECT count(*) FROM access_list WHERE id = '{access}'"
         )) == 0
     });
+
+    // The operator revokes the router: sync stops with a clear line and events are kept.
+    db.query(&format!(
+        "UPDATE hotspot_devices SET revoked_at = now() WHERE hotspot_id = '{h}'"
+    ));
+    wait_until("the router notices the revocation", 30, || {
+        std::fs::read_to_string(router.log())
+            .unwrap()
+            .contains("refused this router's credential (401): sync stopped")
+    });
+    let other = MacAddr([2, 0x6b, 0, 0, 0, 2]);
+    router
+        .store()
+        .blocking(move |c| {
+            q::start_session(
+                c,
+                &NewSession {
+                    mac: other,
+                    ip: None,
+                    session_type: SessionType::Guest,
+                    voucher: None,
+                    limits: Limits::default(),
+                    down_kbps: 0,
+                    up_kbps: 0,
+                    user_agent: None,
+                },
+                &hotspot_edge::clock::SystemClock.reading(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        router.count("SELECT count(*) FROM outbox WHERE kind = 'session_started'"),
+        1,
+        "kept for a new credential"
+    );
+}
+
+/// The router's push throughput: events per second from a full outbox into the cloud's
+/// PostgreSQL, through the real binaries on this machine. A benchmark, not a test:
+///
+///     cargo build --release -p hotspot-edge -p hotspot-cloud --bins
+///     cargo test --release -p hotspot-system-tests --test sync -- --ignored --nocapture push_throughput
+#[test]
+#[ignore = "a benchmark; run it with --ignored"]
+fn push_throughput() {
+    let Some(db) = Db::new("bench") else { return };
+    let port = free_port();
+    let _cloud = serve_cloud(&db, port);
+    let router = Router::claim_with(
+        &db,
+        port,
+        port,
+        "outbox_max_events = 1000000\noutbox_max_bytes = 1073741824\n",
+    );
+    let sessions = 6000;
+    day_of_traffic(&router, sessions, DAY);
+    let total = router.count("SELECT count(*) FROM outbox");
+    let start = Instant::now();
+    let _edge = router.start();
+    wait_until("the outbox drains", 600, || {
+        router.count("SELECT count(*) FROM outbox") == 0
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let stored = db.count("SELECT count(*) FROM edge_events WHERE kind <> 'device_health' AND kind <> 'daily_analytics' AND kind <> 'mac_seen'");
+    assert_eq!(stored, total);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "push throughput: {total} events in {secs:.2} s = {:.0} events/s (batches of 500, \
+         gzip, one router; load average {})",
+        total as f64 / secs,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }

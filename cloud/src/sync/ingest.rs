@@ -129,10 +129,11 @@ pub async fn ingest(
         .collect();
 
     let mut actions = Vec::new();
-    apply_sessions_started(&tx, device, &new).await?;
+    let folds = fold(&new);
+    apply_sessions_started(&tx, device, &new, &folds).await?;
     apply_redemptions(&tx, device, &new, &mut actions).await?;
-    apply_session_updates(&tx, device, &new).await?;
-    apply_sessions_ended(&tx, device, &new).await?;
+    apply_session_updates(&tx, device, &new, &folds).await?;
+    apply_sessions_ended(&tx, device, &new, &folds).await?;
     apply_rest(&tx, device, &new).await?;
     tx.commit().await?;
     Ok(PushResponse {
@@ -142,10 +143,71 @@ pub async fn ingest(
     })
 }
 
+/// What the later events of a batch say about a session the batch also starts. A router that
+/// was offline sends a session's whole life in one batch; inserting the row with its final state
+/// saves updating a just-inserted row of a partitioned table with seven indexes (each update there
+/// costs about as much as the insert). Client sessions' ends are not folded: they also add to the
+/// registered device's totals, which the end's own statement does.
+#[derive(Debug, Default)]
+struct Folds {
+    /// Sessions started in this batch.
+    started: HashSet<Uuid>,
+    /// Their largest total of bytes seen in the batch's updates and end.
+    bytes: HashMap<Uuid, u64>,
+    /// Their end, when in the batch: (placed time, minutes, status).
+    ended: HashMap<Uuid, (DateTime<Utc>, i32, &'static str)>,
+}
+
+fn status_of(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::TimeUsedUp | EndReason::DataUsedUp => "expired",
+        EndReason::Kicked | EndReason::Refused => "terminated",
+        EndReason::Idle | EndReason::Logout => "ended",
+    }
+}
+
+fn minutes_of(duration_s: u64) -> i32 {
+    i32::try_from(duration_s.div_ceil(60)).unwrap_or(i32::MAX)
+}
+
+fn fold(events: &[(&sync::Event, DateTime<Utc>)]) -> Folds {
+    let mut f = Folds::default();
+    let mut clients = HashSet::new();
+    for (e, _) in events {
+        if let EventBody::SessionStarted(s) = &e.body {
+            f.started.insert(s.session_id);
+            if s.session_type == SessionType::Client {
+                clients.insert(s.session_id);
+            }
+        }
+    }
+    for (e, t) in events {
+        match &e.body {
+            EventBody::SessionUpdated(u) if f.started.contains(&u.session_id) => {
+                let slot = f.bytes.entry(u.session_id).or_default();
+                *slot = (*slot).max(u.bytes_up.saturating_add(u.bytes_down));
+            }
+            EventBody::SessionEnded(s)
+                if f.started.contains(&s.session_id) && !clients.contains(&s.session_id) =>
+            {
+                let slot = f.bytes.entry(s.session_id).or_default();
+                *slot = (*slot).max(s.bytes_up.saturating_add(s.bytes_down));
+                f.ended.insert(
+                    s.session_id,
+                    (*t, minutes_of(s.duration_s), status_of(s.reason)),
+                );
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
 async fn apply_sessions_started(
     tx: &Transaction<'_>,
     device: &Device,
     events: &[(&sync::Event, DateTime<Utc>)],
+    folds: &Folds,
 ) -> Result<(), SyncError> {
     let (mut id, mut mac, mut kind, mut start, mut ip, mut code, mut access, mut fp, mut ua) = (
         vec![],
@@ -158,6 +220,7 @@ async fn apply_sessions_started(
         vec![],
         vec![],
     );
+    let (mut end, mut minutes, mut mbs, mut status) = (vec![], vec![], vec![], vec![]);
     for (e, t) in events {
         if let EventBody::SessionStarted(s) = &e.body {
             id.push(s.session_id);
@@ -173,6 +236,11 @@ async fn apply_sessions_started(
             access.push(s.access_id);
             fp.push(s.device_fingerprint.clone());
             ua.push(s.user_agent.clone());
+            let ended = folds.ended.get(&s.session_id);
+            end.push(ended.map(|e| e.0));
+            minutes.push(ended.map(|e| e.1));
+            status.push(ended.map_or("active", |e| e.2));
+            mbs.push(mb(folds.bytes.get(&s.session_id).copied().unwrap_or(0)));
         }
     }
     if id.is_empty() {
@@ -180,14 +248,34 @@ async fn apply_sessions_started(
     }
     tx.execute(
         "INSERT INTO hotspot_sessions (id, tenant_id, hotspot_id, client_id, mac_address, session_type,
-                                       start_time, ip_address, voucher_code, device_fingerprint, user_agent)
-         SELECT s.id, $1, $2, a.client_id, s.mac, s.kind, s.start, s.ip::inet, s.code, s.fp, s.ua
+                                       start_time, ip_address, voucher_code, device_fingerprint, user_agent,
+                                       end_time, duration_minutes, data_used_mb, session_status)
+         SELECT s.id, $1, $2, a.client_id, s.mac, s.kind, s.start, s.ip::inet, s.code, s.fp, s.ua,
+                CASE WHEN s.end_at IS NOT NULL THEN GREATEST(s.end_at, s.start) END,
+                s.minutes, s.mb::numeric, s.status
          FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
-                     $9::uuid[], $10::text[], $11::text[])
-              AS s(id, mac, kind, start, ip, code, access, fp, ua)
+                     $9::uuid[], $10::text[], $11::text[], $12::timestamptz[], $13::int[],
+                     $14::float8[], $15::text[])
+              AS s(id, mac, kind, start, ip, code, access, fp, ua, end_at, minutes, mb, status)
          LEFT JOIN client_hotspot_access a ON a.id = s.access AND a.hotspot_id = $2
          ON CONFLICT (id, start_time) DO NOTHING",
-        &[&device.tenant_id, &device.hotspot_id, &id, &mac, &kind, &start, &ip, &code, &access, &fp, &ua],
+        &[
+            &device.tenant_id,
+            &device.hotspot_id,
+            &id,
+            &mac,
+            &kind,
+            &start,
+            &ip,
+            &code,
+            &access,
+            &fp,
+            &ua,
+            &end,
+            &minutes,
+            &mbs,
+            &status,
+        ],
     )
     .await?;
     Ok(())
@@ -274,11 +362,15 @@ async fn apply_session_updates(
     tx: &Transaction<'_>,
     device: &Device,
     events: &[(&sync::Event, DateTime<Utc>)],
+    folds: &Folds,
 ) -> Result<(), SyncError> {
-    // Latest totals per session (counters only grow).
+    // Latest totals per session (counters only grow); sessions started in this batch were
+    // inserted with theirs.
     let mut latest: HashMap<Uuid, u64> = HashMap::new();
     for (e, _) in events {
-        if let EventBody::SessionUpdated(u) = &e.body {
+        if let EventBody::SessionUpdated(u) = &e.body
+            && !folds.started.contains(&u.session_id)
+        {
             let total = u.bytes_up.saturating_add(u.bytes_down);
             let slot = latest.entry(u.session_id).or_default();
             *slot = (*slot).max(total);
@@ -302,20 +394,19 @@ async fn apply_sessions_ended(
     tx: &Transaction<'_>,
     device: &Device,
     events: &[(&sync::Event, DateTime<Utc>)],
+    folds: &Folds,
 ) -> Result<(), SyncError> {
     let (mut ids, mut ends, mut mbs, mut minutes, mut statuses) =
         (vec![], vec![], vec![], vec![], vec![]);
     for (e, t) in events {
-        if let EventBody::SessionEnded(s) = &e.body {
+        if let EventBody::SessionEnded(s) = &e.body
+            && !folds.ended.contains_key(&s.session_id)
+        {
             ids.push(s.session_id);
             ends.push(*t);
             mbs.push(mb(s.bytes_up.saturating_add(s.bytes_down)));
-            minutes.push(i32::try_from(s.duration_s.div_ceil(60)).unwrap_or(i32::MAX));
-            statuses.push(match s.reason {
-                EndReason::TimeUsedUp | EndReason::DataUsedUp => "expired",
-                EndReason::Kicked | EndReason::Refused => "terminated",
-                EndReason::Idle | EndReason::Logout => "ended",
-            });
+            minutes.push(minutes_of(s.duration_s));
+            statuses.push(status_of(s.reason));
         }
     }
     if ids.is_empty() {

@@ -141,6 +141,18 @@ fn wire_type(t: SessionType) -> wire::SessionType {
     }
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn uuid_of(id: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(id).unwrap_or_default()
 }
@@ -217,7 +229,11 @@ pub fn start_session(
             voucher_code: s.voucher.map(|v| v.1.to_owned()),
             access_id: access_id.as_deref().and_then(|a| a.parse().ok()),
             device_fingerprint: fingerprint,
-            user_agent: s.user_agent.clone(),
+            // The cloud refuses a batch with a longer one (and would refuse it on every retry).
+            user_agent: s
+                .user_agent
+                .as_deref()
+                .map(|u| truncate(u, 1024).to_owned()),
         }),
         at,
     )?;
@@ -661,6 +677,8 @@ pub struct Summary {
     pub outbox_pending: i64,
     /// Analytics events dropped because the outbox was full.
     pub outbox_dropped: i64,
+    /// Events the cloud refused as malformed, set aside.
+    pub outbox_refused: i64,
     pub today_sessions: i64,
     pub today_peak: i64,
 }
@@ -683,6 +701,7 @@ pub fn summary(c: &Connection, now: i64) -> Result<Summary, StoreError> {
         devices_blocked: one("SELECT count(*) FROM access_list WHERE is_blocked = 1")?,
         outbox_pending: one("SELECT count(*) FROM outbox")?,
         outbox_dropped: outbox::counter(c, "outbox_dropped")?,
+        outbox_refused: outbox::counter(c, "outbox_refused")?,
         today_sessions,
         today_peak,
     })

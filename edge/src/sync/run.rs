@@ -5,13 +5,16 @@
 //! batch and applies the answer's actions (a refused redemption ends its session). Then it pulls
 //! changes page by page while the cloud says `more`, each page applied with its cursor in one
 //! transaction. A round that fails waits with exponential backoff and full jitter
-//! ([`super::backoff`]); a 401 stops sync until the router is claimed again and restarted.
+//! ([`super::backoff`]); a 401 stops sync until the router is claimed again and restarted. A
+//! batch refused as malformed (422) or too large (413) is halved until the refused event is
+//! alone, and that one is set aside and counted, so it cannot block the queue.
 //!
 //! A crash (or `kill -9`) at any point loses nothing and doubles nothing: events leave the outbox
 //! only after the cloud stored them, and the cloud stores each event id once, so a batch sent
 //! again is answered as duplicates.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hotspot_shared::sync::{MAX_EVENTS_PER_PUSH, MAX_PUSH_BYTES, PushRequest, VERSION};
@@ -59,6 +62,8 @@ pub struct Syncer {
     token: String,
     /// Wait between rounds while all is well.
     interval: Duration,
+    /// Events per batch: the protocol's most, halved while the cloud refuses a batch.
+    limit: AtomicUsize,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -75,6 +80,7 @@ impl Syncer {
             client,
             token,
             interval,
+            limit: AtomicUsize::new(MAX_EVENTS_PER_PUSH),
         }
     }
 
@@ -105,24 +111,58 @@ impl Syncer {
         Ok(Some(Self::new(sessions, client, token)))
     }
 
-    /// Pushes the oldest batch. Returns (events sent, duplicates); 0 sent when the outbox is empty.
-    pub async fn push_once(&self) -> Result<(usize, usize), RoundError> {
+    /// Pushes the oldest batch. Returns (events sent, duplicates), `None` when the outbox is
+    /// empty.
+    ///
+    /// A batch the cloud refuses as malformed or too large (422, 413) is halved until the event
+    /// it refuses is alone; that one is set aside (deleted, counted as `outbox_refused`, logged
+    /// with the cloud's reason) so it cannot hold the queue behind it forever.
+    pub async fn push_once(&self) -> Result<Option<(usize, usize)>, RoundError> {
         let store = self.sessions.store().clone();
         // Room for the envelope within the cloud's limit.
         let budget = MAX_PUSH_BYTES - 64 * 1024;
-        let batch = store
-            .read(move |c| outbox::batch(c, MAX_EVENTS_PER_PUSH, budget))
-            .await?;
+        let limit = self
+            .limit
+            .load(Ordering::Relaxed)
+            .clamp(1, MAX_EVENTS_PER_PUSH);
+        let batch = store.read(move |c| outbox::batch(c, limit, budget)).await?;
         if batch.is_empty() {
-            return Ok((0, 0));
+            return Ok(None);
         }
         let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
+        let first = (events[0].id, outbox::kind_of(&events[0].body));
         let request = PushRequest {
             version: VERSION,
             sent: self.sessions.clock().reading(),
             events,
         };
-        let answer = self.client.push(&self.token, &request).await?;
+        let answer = match self.client.push(&self.token, &request).await {
+            Ok(a) => a,
+            Err(SyncError::Refused { status, message }) if matches!(status, 413 | 422) => {
+                if seqs.len() > 1 {
+                    self.limit.store(seqs.len() / 2, Ordering::Relaxed);
+                    tracing::warn!(status, %message, events = seqs.len(), "the cloud refused a batch; halving it");
+                } else {
+                    store
+                        .write(move |c| {
+                            outbox::delete(c, &seqs)?;
+                            outbox::add_counter(c, "outbox_refused", 1)
+                        })
+                        .await?;
+                    tracing::error!(
+                        status,
+                        %message,
+                        event = %first.0,
+                        kind = first.1,
+                        "the cloud refused an event; it is set aside (counted in hotspotd status)"
+                    );
+                    self.limit.store(MAX_EVENTS_PER_PUSH, Ordering::Relaxed);
+                }
+                return Ok(Some((0, 0)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.limit.store(MAX_EVENTS_PER_PUSH, Ordering::Relaxed);
         let sent = seqs.len();
         let ended = self.sessions.pushed(seqs, answer.actions).await?;
         tracing::debug!(
@@ -132,7 +172,7 @@ impl Syncer {
             ended,
             "pushed"
         );
-        Ok((sent, answer.duplicates as usize))
+        Ok(Some((sent, answer.duplicates as usize)))
     }
 
     /// Pulls one page of changes and applies it. Returns (changes, more).
@@ -155,12 +195,11 @@ impl Syncer {
     pub async fn run_once(&self) -> Result<Round, RoundError> {
         let mut round = Round::default();
         for _ in 0..MAX_BATCHES_PER_ROUND {
-            let (sent, dup) = self.push_once().await?;
+            let Some((sent, dup)) = self.push_once().await? else {
+                break;
+            };
             round.pushed += sent;
             round.duplicates += dup;
-            if sent == 0 {
-                break;
-            }
         }
         for _ in 0..MAX_PAGES_PER_ROUND {
             let (n, more) = self.pull_once().await?;
