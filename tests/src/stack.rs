@@ -91,7 +91,7 @@ impl Db {
     /// One value (or rows joined by newlines, columns by `|`) from `sql`.
     pub fn query(&self, sql: &str) -> String {
         let out = Command::new("psql")
-            .args([self.url.as_str(), "-Atc", sql])
+            .args([self.url.as_str(), "-Atqc", sql])
             .output()
             .unwrap();
         assert!(
@@ -122,14 +122,19 @@ impl Drop for Db {
 /// A secrets key for tests (the cloud seals M-Pesa credentials with it): 32 bytes, base64.
 pub const SECRETS_KEY: &str = "dGVzdC1rZXktdGhhdC1pcy0zMi1ieXRlcy1sb25nISE=";
 
-/// Runs `hotspot-cloud ARGS` against `db` with `env`; panics with its stderr on failure.
-pub fn cloud(db: &Db, env: &[(&str, String)], args: &[&str]) -> Output {
-    let out = Command::new(binary("hotspot-cloud"))
+/// Runs `hotspot-cloud ARGS` against `db` with `env`, whatever its outcome.
+pub fn cloud_output(db: &Db, env: &[(&str, String)], args: &[&str]) -> Output {
+    Command::new(binary("hotspot-cloud"))
         .env("DATABASE_URL", &db.url)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `hotspot-cloud ARGS` against `db` with `env`; panics with its stderr on failure.
+pub fn cloud(db: &Db, env: &[(&str, String)], args: &[&str]) -> Output {
+    let out = cloud_output(db, env, args);
     assert!(
         out.status.success(),
         "hotspot-cloud {args:?}: {}",
@@ -152,10 +157,14 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     text.split(' ').nth(1)?.parse().ok()
 }
 
-/// `hotspot-cloud serve` on 127.0.0.1:`port` with `env`, once it reports ready. Its log goes
-/// to `log`.
+/// `hotspot-cloud serve` on 127.0.0.1:`port` with `env`, once it reports ready. Its log is
+/// appended to `log`.
 pub fn serve_cloud(db: &Db, port: u16, env: &[(&str, String)], log: &std::path::Path) -> Killed {
-    let log = std::fs::File::create(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let child = Killed(
         Command::new(binary("hotspot-cloud"))
             .env("DATABASE_URL", &db.url)

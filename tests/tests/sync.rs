@@ -17,7 +17,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -29,149 +29,11 @@ use hotspot_edge::store::access::{self as q, NewSession, SessionType};
 use hotspot_shared::MacAddr;
 use hotspot_shared::plan::{EndReason, Limits};
 use hotspot_system_tests::binary;
+use hotspot_system_tests::stack::{Db, Killed, cloud, free_port, serve_cloud, wait_until};
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A database of its own, made and dropped with psql.
-struct Db {
-    name: String,
-    url: String,
-}
-
-impl Db {
-    fn new(tag: &str) -> Option<Self> {
-        let admin = admin_url();
-        let Some((base, _)) = admin
-            .rsplit_once('/')
-            .filter(|_| admin.starts_with("postgres"))
-        else {
-            eprintln!("SKIPPED: DATABASE_URL is not a postgres:// URL");
-            return None;
-        };
-        let name = format!("hotspot_sync_{tag}_{}", std::process::id());
-        let ok = Command::new("psql")
-            .args([
-                admin.as_str(),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {name}"),
-                "-c",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("SKIPPED: cannot create a database with psql at {admin}");
-            return None;
-        }
-        Some(Db {
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([self.url.as_str(), "-qAtc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        self.query(sql).parse().unwrap()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                admin_url().as_str(),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
-}
-
-/// A child process killed (SIGKILL) when dropped.
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cloud(db: &Db, args: &[&str]) -> Output {
-    let out = Command::new(binary("hotspot-cloud"))
-        .env("DATABASE_URL", &db.url)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hotspot-cloud {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve_cloud(db: &Db, port: u16) -> Killed {
-    let child = Killed(
-        Command::new(binary("hotspot-cloud"))
-            .env("DATABASE_URL", &db.url)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            write!(
-                s,
-                "GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut text = String::new();
-            let _ = s.read_to_string(&mut text);
-            if text.starts_with("HTTP/1.1 200") {
-                return child;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hotspot-cloud not ready within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn serve(db: &Db, port: u16) -> Killed {
+    let log = std::env::temp_dir().join(format!("hotspot-sync-cloud-{}.log", std::process::id()));
+    serve_cloud(db, port, &[], &log)
 }
 
 /// A router: its directory, configuration and database, claimed to the demo hotspot.
@@ -191,12 +53,12 @@ impl Router {
 
     /// [`Self::claim`], with more lines for the `[sync]` section.
     fn claim_with(db: &Db, cloud_port: u16, sync_port: u16, sync_extra: &str) -> Self {
-        cloud(db, &["seed", "--demo"]);
+        cloud(db, &[], &["seed", "--demo"]);
         let hotspot = db.query("SELECT id FROM hotspots ORDER BY created_at LIMIT 1");
         let tenant = db.query(&format!(
             "SELECT tenant_id FROM hotspots WHERE id = '{hotspot}'"
         ));
-        let code = String::from_utf8(cloud(db, &["claim-code", "--hotspot", &hotspot]).stdout)
+        let code = String::from_utf8(cloud(db, &[], &["claim-code", "--hotspot", &hotspot]).stdout)
             .unwrap()
             .trim()
             .to_owned();
@@ -387,7 +249,7 @@ fn a_day_offline_drains_into_postgres_once_when_the_cloud_returns() {
     let Some(db) = Db::new("offline") else { return };
     let port = free_port();
     let router = {
-        let _cloud = serve_cloud(&db, port);
+        let _cloud = serve(&db, port);
         Router::claim(&db, port, port)
     };
     // The cloud is down now. A day of guests.
@@ -414,7 +276,7 @@ fn a_day_offline_drains_into_postgres_once_when_the_cloud_returns() {
     let log = std::fs::read_to_string(router.log()).unwrap();
     assert!(log.contains("sync failed"), "{log}");
 
-    let _cloud = serve_cloud(&db, port);
+    let _cloud = serve(&db, port);
     wait_until("the outbox drains", 90, || {
         router.count("SELECT count(*) FROM outbox") == 0
     });
@@ -458,7 +320,7 @@ fn a_day_offline_drains_into_postgres_once_when_the_cloud_returns() {
 fn an_event_the_cloud_refuses_is_set_aside_and_the_rest_flows() {
     let Some(db) = Db::new("refused") else { return };
     let port = free_port();
-    let _cloud = serve_cloud(&db, port);
+    let _cloud = serve(&db, port);
     let router = Router::claim(&db, port, port);
     let sessions = day_of_traffic(&router, 60, DAY);
     // One session_started the cloud must refuse (a user agent past its 1024-byte limit), in
@@ -551,7 +413,7 @@ fn holding_proxy(upstream: u16, hold: Arc<AtomicBool>) -> (u16, mpsc::Receiver<(
 fn kill_9_while_a_push_is_in_flight_loses_and_doubles_nothing() {
     let Some(db) = Db::new("kill") else { return };
     let cloud_port = free_port();
-    let _cloud = serve_cloud(&db, cloud_port);
+    let _cloud = serve(&db, cloud_port);
     let hold = Arc::new(AtomicBool::new(true));
     let (proxy, held) = holding_proxy(cloud_port, Arc::clone(&hold));
     let router = Router::claim(&db, cloud_port, proxy);
@@ -608,7 +470,7 @@ fn kill_9_while_a_push_is_in_flight_loses_and_doubles_nothing() {
 fn operator_changes_and_a_kick_reach_the_router_on_the_next_pull() {
     let Some(db) = Db::new("pull") else { return };
     let port = free_port();
-    let _cloud = serve_cloud(&db, port);
+    let _cloud = serve(&db, port);
     let router = Router::claim(&db, port, port);
     // A guest online now.
     let mac = MacAddr([2, 0x6b, 0, 0, 0, 1]);
@@ -754,7 +616,7 @@ fn operator_changes_and_a_kick_reach_the_router_on_the_next_pull() {
 fn push_throughput() {
     let Some(db) = Db::new("bench") else { return };
     let port = free_port();
-    let _cloud = serve_cloud(&db, port);
+    let _cloud = serve(&db, port);
     let router = Router::claim_with(
         &db,
         port,

@@ -31,8 +31,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/edge/0003_sync.sql"),
     ),
     (
-        "0005_purchases",
-        include_str!("../../../migrations/edge/0005_purchases.sql"),
+        "0004_purchases",
+        include_str!("../../../migrations/edge/0004_purchases.sql"),
     ),
 ];
 

@@ -1,8 +1,8 @@
 //! hotspotd served in-process over real sockets against a real SQLite file.
 
 mod access;
-mod forms;
 mod fingerprint;
+mod forms;
 mod helpers;
 mod payments;
 mod probes;
