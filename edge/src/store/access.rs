@@ -203,15 +203,19 @@ pub fn start_session(
              {kind_col} = {kind_col} + 1"
     ))?
     .execute([&date])?;
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO analytics_daily_devices (date, mac_address) VALUES (?1, ?2)",
-    )?
-    .execute(params![date, s.mac.to_string()])?;
-    c.prepare_cached(
-        "UPDATE analytics_daily SET unique_users =
-           (SELECT count(*) FROM analytics_daily_devices WHERE date = ?1) WHERE date = ?1",
-    )?
-    .execute([&date])?;
+    // A device's first session of the day counts it once (no recount of the day's devices on
+    // every login: this runs on the single writer).
+    let first_today = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO analytics_daily_devices (date, mac_address) VALUES (?1, ?2)",
+        )?
+        .execute(params![date, s.mac.to_string()])?;
+    if first_today > 0 {
+        c.prepare_cached(
+            "UPDATE analytics_daily SET unique_users = unique_users + 1 WHERE date = ?1",
+        )?
+        .execute([&date])?;
+    }
     let access_id: Option<String> = if s.session_type == SessionType::Client {
         c.prepare_cached("SELECT id FROM access_list WHERE mac_address = ?1")?
             .query_row([s.mac.to_string()], |r| r.get(0))
