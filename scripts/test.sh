@@ -35,6 +35,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 step "x86_64 tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -65,9 +65,9 @@ enum Command {
     #[command(subcommand)]
     Vouchers(VoucherCommand),
     /// Claim this router's hotspot with the one-time code from the cloud and store the device
-    /// credential (mode 0600) where [cloud] credential says.
+    /// credential (mode 0600) where `[cloud] credential` says.
     Claim {
-        /// The cloud's URL (default: [cloud] url).
+        /// The cloud's URL (default: `[cloud] url`).
         #[arg(long)]
         cloud: Option<String>,
         /// The claim code, as shown to the operator (XXXX-XXXX-XXXX).

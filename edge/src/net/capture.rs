@@ -47,7 +47,7 @@ const POLL: Duration = Duration::from_millis(250);
 const SNAP: u32 = 2048;
 
 /// The socket filter, as classic BPF `(code, jump if true, jump if false, k)`; jumps are
-/// relative to the next instruction. Accepts (first [`SNAP`] bytes of) ARP, unfragmented IPv4
+/// relative to the next instruction. Accepts (first `SNAP` bytes of) ARP, unfragmented IPv4
 /// UDP to port 67, and IPv6 whose next header is ICMPv6 with a type from 133 to 136 (router
 /// solicitation to neighbour advertisement); drops everything else, VLAN-tagged frames
 /// included (the kernel hands tags over out of band on most drivers). In tcpdump's words:
