@@ -307,6 +307,16 @@ impl Payments {
         }
     }
 
+    /// Lets the buyer of a paid purchase in if they are not yet (a crash between storing the
+    /// voucher and the login; the status page calls this while it waits).
+    pub async fn ensure_in(&self, p: &Purchase, client: Client) {
+        if let (Status::Paid, Some(code)) = (p.status, p.voucher_code.as_deref())
+            && p.mac == client.mac.to_string()
+        {
+            self.login(p, client, code).await;
+        }
+    }
+
     /// Redeems the paid voucher for the buyer's device.
     async fn let_in(&self, row: &Purchase, code: &str) {
         let (Ok(mac), Some(Ok(ip))) = (
@@ -315,9 +325,14 @@ impl Payments {
         ) else {
             return;
         };
+        self.login(row, Client { ip, mac }, code).await;
+    }
+
+    async fn login(&self, row: &Purchase, client: Client, code: &str) {
+        let mac = client.mac;
         // A guest who mistyped codes before paying is not kept waiting by the guessing throttle.
         self.sessions.forgive(mac);
-        match self.sessions.login(Client { ip, mac }, code, None).await {
+        match self.sessions.login(client, code, None).await {
             Ok(_) => tracing::info!(purchase = %row.id, %mac, "paid guest let in"),
             Err(LoginError::Refused(r)) => {
                 tracing::warn!(purchase = %row.id, ?r, "the paid voucher was refused")

@@ -811,14 +811,23 @@ async fn pay_status(
     );
     let (body, refresh) = match purchase.status {
         Status::Paid if online => return see_other("/status"),
-        Status::Paid => (
-            format!(
-                "{}<p>M-Pesa: <strong id=\"receipt\">{}</strong></p>{check_again}",
-                message(t.paid_connecting, true),
-                escape(purchase.receipt.as_deref().unwrap_or(""))
-            ),
-            true,
-        ),
+        Status::Paid => {
+            payments.ensure_in(&purchase, client).await;
+            if matches!(
+                state.sessions.client_state(client).await,
+                Ok(ClientState::Online(_))
+            ) {
+                return see_other("/status");
+            }
+            (
+                format!(
+                    "{}<p>M-Pesa: <strong id=\"receipt\">{}</strong></p>{check_again}",
+                    message(t.paid_connecting, true),
+                    escape(purchase.receipt.as_deref().unwrap_or(""))
+                ),
+                true,
+            )
+        }
         Status::Pending => (
             format!(
                 "{}{check_again}",

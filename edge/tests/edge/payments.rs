@@ -260,3 +260,35 @@ async fn a_purchase_page_says_where_the_payment_stands() {
         assert!(r.body.contains("Jaribu tena"), "{failure}");
     }
 }
+
+#[tokio::test]
+async fn a_paid_buyer_not_yet_online_is_let_in_by_the_status_page() {
+    // As after a crash between storing the paid voucher and the login.
+    let edge = spawn_edge_with_cloud(&dead_cloud()).await;
+    edge.import("code,type,duration_minutes\nPAID234567,time,60\n");
+    let g = edge.guest(4);
+    let id = "0b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d04";
+    add_purchase(&edge, id, &g.mac.to_string(), "pending", None);
+    edge.store
+        .blocking(move |c| {
+            c.execute(
+                "UPDATE purchases SET status = 'paid', voucher_code = 'PAID234567',
+                 receipt = 'UAB1C2D3E4' WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(edge.granted().is_empty());
+    let r = g.get(&format!("/pay/{id}"), "10.0.0.1:2050").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/status"));
+    assert_eq!(edge.granted(), [g.mac.to_string()]);
+    // Asking again does not start a second session.
+    let r = g.get(&format!("/pay/{id}"), "10.0.0.1:2050").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        edge.count("SELECT count(*) FROM sessions WHERE session_status = 'active'"),
+        1
+    );
+}
