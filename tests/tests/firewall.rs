@@ -362,6 +362,9 @@ fn iperf_result(out: &std::process::Output, who: &str) -> Iperf {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    if let Some(err) = v.get("error") {
+        panic!("{who}: iperf3 failed: {err}");
+    }
     let recv = &v["end"]["sum_received"];
     Iperf {
         bytes: recv["bytes"].as_u64().expect("received bytes"),
@@ -534,24 +537,40 @@ fn a_dual_stack_guest_gets_its_plan_rate_once_over_ipv4_and_ipv6_together() {
     let plan = 2000.0 * 1000.0;
     let mut failures = Vec::new();
     for (direction, reverse) in [("upload", false), ("download", true)] {
-        // One iperf3 over IPv4 and one over IPv6 from the same guest, at the same time.
-        let runs: Vec<_> = [UPSTREAM_V4, UPSTREAM_V6]
+        // One iperf3 over IPv4 and one over IPv6 from the same guest, at the same time. A server
+        // still closing the previous run answers "busy" with no result: try again (bounded).
+        let mut outs = Vec::new();
+        for attempt in 1..=3 {
+            let runs: Vec<_> = [UPSTREAM_V4, UPSTREAM_V6]
+                .iter()
+                .zip(ports)
+                .map(|(addr, port)| {
+                    let mut args = vec!["iperf3", "-c", addr, "-p", port, "-t", "10", "-J"];
+                    if reverse {
+                        args.push("-R");
+                    }
+                    site.t.guest1.spawn(&args)
+                })
+                .collect();
+            outs = runs
+                .into_iter()
+                .map(|r| r.finish(Duration::from_secs(40)))
+                .collect();
+            let refused = outs.iter().any(|o| {
+                serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                    .map_or(true, |v| v.get("error").is_some())
+            });
+            if !refused || attempt == 3 {
+                break;
+            }
+            eprintln!("guest1 {direction}: an iperf3 server was not ready; again in 2 s");
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let rates: Vec<f64> = outs
             .iter()
-            .zip(ports)
-            .map(|(addr, port)| {
-                let mut args = vec!["iperf3", "-c", addr, "-p", port, "-t", "10", "-J"];
-                if reverse {
-                    args.push("-R");
-                }
-                site.t.guest1.spawn(&args)
-            })
-            .collect();
-        let rates: Vec<f64> = runs
-            .into_iter()
             .zip(["IPv4", "IPv6"])
-            .map(|(r, family)| {
-                let out = r.finish(Duration::from_secs(40));
-                iperf_result(&out, &format!("guest1 {direction} over {family}")).bits_per_second
+            .map(|(out, family)| {
+                iperf_result(out, &format!("guest1 {direction} over {family}")).bits_per_second
             })
             .collect();
         let total: f64 = rates.iter().sum();
