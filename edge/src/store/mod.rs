@@ -63,6 +63,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database worker stopped")]
     Worker,
+    #[error("cannot start the database writer thread: {0}")]
+    Thread(std::io::Error),
     #[error("database commit failed: {0}")]
     Commit(String),
 }
@@ -74,8 +76,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     /// A read-only connection for reads that must not queue behind writes.
     reader: Arc<Mutex<Connection>>,
-    /// Writes waiting for the next group commit (see [`Store::write`]).
-    queue: Arc<Mutex<Vec<Job>>>,
+    /// Writes for the writer thread, which commits them in groups (see [`Store::write`]).
+    writes: std::sync::mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,10 +131,12 @@ impl Store {
             )
             .map_err(open_err)?;
         reader.set_prepared_statement_cache_capacity(32);
+        let conn = Arc::new(Mutex::new(conn));
+        let writes = spawn_writer(Arc::clone(&conn)).map_err(StoreError::Thread)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
             reader: Arc::new(Mutex::new(reader)),
-            queue: Arc::new(Mutex::new(Vec::new())),
+            writes,
         })
     }
 
@@ -203,37 +207,7 @@ impl Store {
                 });
             })
         });
-        self.queue.lock().map_err(|_| StoreError::Worker)?.push(job);
-        let conn = Arc::clone(&self.conn);
-        let queue = Arc::clone(&self.queue);
-        tokio::task::spawn_blocking(move || {
-            let Ok(mut guard) = conn.lock() else { return };
-            // Whoever holds the connection first commits everything queued so far; later
-            // tasks find the queue empty.
-            let jobs = match queue.lock() {
-                Ok(mut q) => std::mem::take(&mut *q),
-                Err(_) => return,
-            };
-            if jobs.is_empty() {
-                return;
-            }
-            let tx = match guard.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            {
-                Ok(tx) => tx,
-                Err(e) => {
-                    // Dropping the jobs unrun tells each caller the worker failed.
-                    tracing::error!(error = %e, "cannot begin a write transaction");
-                    return;
-                }
-            };
-            let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(&tx)).collect();
-            let commit = tx.commit().map_err(|e| e.to_string());
-            for d in delivers {
-                d(commit.clone());
-            }
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?;
+        self.writes.send(job).map_err(|_| StoreError::Worker)?;
         rx.await.map_err(|_| StoreError::Worker)?
     }
 
@@ -258,6 +232,47 @@ impl Store {
 ///
 /// Foreign keys are off while they run (SQLite's way to rebuild a table others reference) and
 /// checked before each commit: a migration that would leave a dangling reference fails whole.
+/// Most writes in one group commit.
+const MAX_GROUP: usize = 256;
+
+/// The one writer thread: takes the writes queued since its last commit, runs each in its own
+/// savepoint of one transaction, commits once and tells every caller. It ends when the last
+/// [`Store`] handle is dropped.
+fn spawn_writer(conn: Arc<Mutex<Connection>>) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let Ok(mut guard) = conn.lock() else { return };
+                let tx = match guard
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        // Dropping the jobs unrun tells each caller the write failed.
+                        tracing::error!(error = %e, "cannot begin a write transaction");
+                        continue;
+                    }
+                };
+                let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(&tx)).collect();
+                let commit = tx.commit().map_err(|e| e.to_string());
+                drop(guard);
+                for d in delivers {
+                    d(commit.clone());
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > MIGRATIONS.len() as i64 {
