@@ -299,24 +299,30 @@ async fn every_outcome_reaches_the_router_with_the_right_result() {
                     .unwrap()
                     .get(0);
                 assert_eq!(paid, 1);
-                // The voucher reaches the router through the change log too.
-                let pulled: PullResponse = http()
-                    .get(s.app.url("/sync/v1/changes?limit=500"))
-                    .bearer_auth(&s.token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                assert!(
-                    pulled
+                // The voucher reaches the router through the change log too. A pull shows only
+                // changes older than every transaction still open in the cluster (other tests
+                // run beside this one), so it may take a few pulls.
+                let mut found = false;
+                for _ in 0..50 {
+                    let pulled: PullResponse = http()
+                        .get(s.app.url("/sync/v1/changes?limit=500"))
+                        .bearer_auth(&s.token)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    found = pulled
                         .changes
                         .iter()
-                        .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == voucher.code)),
-                    "voucher {} not in the change log",
-                    voucher.code
-                );
+                        .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == voucher.code));
+                    if found {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                assert!(found, "voucher {} not in the change log", voucher.code);
             }
             (Some(reason), PurchaseStatus::Failed { reason: got }) => {
                 assert_eq!(got, reason, "{phone}");
