@@ -13,7 +13,7 @@ use hotspot_edge::firewall::settings::Backend;
 use hotspot_edge::firewall::{self, Firewall};
 use hotspot_edge::net::{KernelNeighbours, LeaseNeighbours, Neighbours};
 use hotspot_edge::sessions::Sessions;
-use hotspot_edge::sync::client::{ClaimRequest, CloudClient, SyncError};
+use hotspot_edge::sync::client::{ClaimRequest, SyncError};
 use hotspot_edge::sync::credential::Credential;
 use hotspot_edge::{admin, portal, store::Store, sync, telemetry};
 
@@ -144,12 +144,7 @@ fn claim(path: &std::path::Path, cloud: Option<String>, code: &str) -> anyhow::R
     let url = cloud
         .or(config.cloud.url.clone())
         .context("no cloud URL: pass --cloud URL or set [cloud] url")?;
-    sync::settings::check_url(&url).map_err(|e| anyhow::anyhow!("--cloud {url}: {e}"))?;
-    let ca = match &config.cloud.ca_file {
-        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?),
-        None => None,
-    };
-    let client = CloudClient::new(&url, ca.as_deref())?;
+    let client = sync::client_for(&config.cloud, &url)?;
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
     let request = ClaimRequest {
         code,
@@ -248,26 +243,39 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         .restore()
         .await
         .context("restoring live sessions to the firewall")?;
-    let payments = payments_for(&config, &sessions);
+    let cloud = match sync::connect(&config.cloud) {
+        Ok(Some(c)) => Some(c),
+        Ok(None) => {
+            tracing::info!(
+                credential = %config.cloud.credential.display(),
+                "no device credential: working alone, no M-Pesa purchases on the portal \
+                 (hotspotd claim connects to the cloud)"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach the cloud; working alone");
+            None
+        }
+    };
+    // M-Pesa purchases need the cloud: a claimed router with a reachable cloud URL.
+    let payments = cloud.as_ref().map(|c| {
+        Arc::new(hotspot_edge::payments::Payments::new(
+            c.client.clone(),
+            c.token.clone(),
+            Arc::clone(&sessions),
+        ))
+    });
     if let Some(p) = &payments {
         let resumed = p.resume().await.context("reading pending purchases")?;
         tracing::info!(resumed, "M-Pesa purchases on the portal");
     }
     let (stop_sync, sync_stopped) = tokio::sync::watch::channel(false);
-    let syncing = match sync::run::Syncer::from_config(&config, Arc::clone(&sessions)) {
-        Ok(Some(syncer)) => Some(tokio::spawn(syncer.run(sync_stopped))),
-        Ok(None) => {
-            tracing::info!(
-                credential = %config.cloud.credential.display(),
-                "no device credential: working alone (hotspotd claim connects to the cloud)"
-            );
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot sync with the cloud; working alone");
-            None
-        }
-    };
+    let syncing = cloud.map(|c| {
+        tracing::info!(cloud = %c.url, "syncing with the cloud");
+        let syncer = sync::run::Syncer::new(Arc::clone(&sessions), c.client, c.token);
+        tokio::spawn(syncer.run(sync_stopped))
+    });
     hotspot_edge::serve_with(sessions, payments, listener, async move {
         shutdown_signal().await;
         let _ = stop_sync.send(true);
@@ -284,46 +292,6 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
         .context("stopping the firewall")?;
     tracing::info!("hotspotd stopped");
     Ok(())
-}
-
-/// M-Pesa purchases need the cloud: a claimed router with a reachable cloud URL.
-fn payments_for(
-    config: &config::Config,
-    sessions: &Arc<Sessions>,
-) -> Option<Arc<hotspot_edge::payments::Payments>> {
-    let credential = match sync::credential::load(&config.cloud.credential) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(reason = %e, "not claimed by a cloud: no M-Pesa purchases on the portal");
-            return None;
-        }
-    };
-    let url = config
-        .cloud
-        .url
-        .clone()
-        .unwrap_or_else(|| credential.cloud_url.clone());
-    let ca = match &config.cloud.ca_file {
-        Some(f) => match std::fs::read(f) {
-            Ok(pem) => Some(pem),
-            Err(e) => {
-                tracing::error!(file = %f.display(), error = %e, "reading the cloud CA");
-                return None;
-            }
-        },
-        None => None,
-    };
-    match CloudClient::new(&url, ca.as_deref()) {
-        Ok(client) => Some(Arc::new(hotspot_edge::payments::Payments::new(
-            client,
-            credential.token,
-            Arc::clone(sessions),
-        ))),
-        Err(e) => {
-            tracing::error!(error = %e, "cloud client: no M-Pesa purchases on the portal");
-            None
-        }
-    }
 }
 
 async fn reapply_on_hangup(firewall: Arc<dyn Firewall>) {

@@ -21,8 +21,6 @@ use hotspot_shared::sync::{MAX_EVENTS_PER_PUSH, MAX_PUSH_BYTES, PushRequest, VER
 
 use super::backoff;
 use super::client::{CloudClient, SyncError};
-use super::credential::{self, Credential};
-use crate::config::Config;
 use crate::sessions::{LoginError, Sessions};
 use crate::store::{cloud, outbox};
 
@@ -82,33 +80,6 @@ impl Syncer {
             interval,
             limit: AtomicUsize::new(MAX_EVENTS_PER_PUSH),
         }
-    }
-
-    /// The loop for this configuration: `None` when the router has no credential (it works
-    /// alone). The cloud's URL is `[cloud] url`, else the one the router was claimed from.
-    pub fn from_config(
-        config: &Config,
-        sessions: Arc<Sessions>,
-    ) -> Result<Option<Self>, anyhow::Error> {
-        let path = &config.cloud.credential;
-        if !path.exists() {
-            return Ok(None);
-        }
-        let Credential {
-            cloud_url, token, ..
-        } = credential::load(path)?;
-        let url = config.cloud.url.clone().unwrap_or(cloud_url);
-        super::settings::check_url(&url).map_err(|e| anyhow::anyhow!("cloud URL {url}: {e}"))?;
-        let ca = match &config.cloud.ca_file {
-            Some(f) => Some(
-                std::fs::read(f)
-                    .map_err(|e| anyhow::anyhow!("reading the cloud CA {}: {e}", f.display()))?,
-            ),
-            None => None,
-        };
-        let client = CloudClient::new(&url, ca.as_deref())?;
-        tracing::info!(cloud = %url, "syncing with the cloud");
-        Ok(Some(Self::new(sessions, client, token)))
     }
 
     /// Pushes the oldest batch. Returns (events sent, duplicates), `None` when the outbox is
