@@ -89,6 +89,8 @@ pub struct Payments {
     /// Purchases with a poller running.
     polling: Mutex<HashSet<String>>,
     poll_every: Duration,
+    /// The packages for sale and the plans generation they were read under.
+    packages: Mutex<Option<(u64, Arc<Vec<Package>>)>>,
 }
 
 impl std::fmt::Debug for Payments {
@@ -106,6 +108,7 @@ impl Payments {
             sessions,
             polling: Mutex::new(HashSet::new()),
             poll_every: Duration::from_millis(purchase::POLL_INTERVAL_MS),
+            packages: Mutex::new(None),
         }
     }
 
@@ -113,6 +116,23 @@ impl Payments {
     pub fn with_poll_interval(mut self, every: Duration) -> Self {
         self.poll_every = every;
         self
+    }
+
+    /// The packages for sale, cheapest first. Read from SQLite once and again only after a pull
+    /// changed plans, since the portal shows them on every page view.
+    pub async fn packages(&self) -> Result<Arc<Vec<Package>>, StoreError> {
+        let generation = self.sessions.plans_generation();
+        if let Ok(cached) = self.packages.lock()
+            && let Some((at, list)) = cached.as_ref()
+            && *at == generation
+        {
+            return Ok(Arc::clone(list));
+        }
+        let list = Arc::new(self.sessions.store().read(packages).await?);
+        if let Ok(mut cached) = self.packages.lock() {
+            *cached = Some((generation, Arc::clone(&list)));
+        }
+        Ok(list)
     }
 
     /// Starts a purchase of `package_id` for `client`, charged to the phone number typed.

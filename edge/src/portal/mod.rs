@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 
 use crate::config::{Config, Language};
 use crate::payments::{self, BuyError, Payments, Status};
-use crate::sessions::{ClientState, IdentityError, LoginError, SessionView, Sessions};
+use crate::sessions::{Client, ClientState, IdentityError, LoginError, SessionView, Sessions};
 use crate::store::Store;
 use text::text;
 
@@ -538,21 +538,10 @@ async fn login(
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
-    let shop = shop_body(&state, lang, &token).await;
-    let again = |status: StatusCode, msg: &str| {
-        page(
-            &state,
-            lang,
-            false,
-            status,
-            &login_body_with(&state, lang, &token, Some((msg, false)), &shop),
-        )
-    };
-    let client = match state.sessions.identify(addr.ip()).await {
+    let reply = FormReply::new(&state, lang, addr);
+    let client = match reply.identify(addr).await {
         Ok(c) => c,
-        Err(IdentityError::NoMac) => return again(StatusCode::FORBIDDEN, t.no_device),
-        Err(IdentityError::NoLease) => return again(StatusCode::FORBIDDEN, t.no_lease),
+        Err(resp) => return resp,
     };
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -565,7 +554,9 @@ async fn login(
     {
         Ok(_) => see_other("/status"),
         Err(LoginError::Throttled { wait }) => {
-            let mut resp = again(StatusCode::TOO_MANY_REQUESTS, &text::throttled(lang, wait));
+            let mut resp = reply
+                .again(StatusCode::TOO_MANY_REQUESTS, &text::throttled(lang, wait))
+                .await;
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             resp
@@ -583,9 +574,13 @@ async fn login(
                     "Nambari ya vocha ina herufi na tarakimu tu, kati ya 4 na 32.".to_owned()
                 }
             };
-            again(StatusCode::BAD_REQUEST, &msg)
+            reply.again(StatusCode::BAD_REQUEST, &msg).await
         }
-        Err(LoginError::Refused(r)) => again(StatusCode::FORBIDDEN, &text::refusal(lang, &r)),
+        Err(LoginError::Refused(r)) => {
+            reply
+                .again(StatusCode::FORBIDDEN, &text::refusal(lang, &r))
+                .await
+        }
         Err(LoginError::Blocked { reason }) => page(
             &state,
             lang,
@@ -595,7 +590,9 @@ async fn login(
         ),
         Err(e @ (LoginError::Store(_) | LoginError::Firewall(_))) => {
             tracing::error!(error = %e, "login failed");
-            again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+            reply
+                .again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+                .await
         }
     }
 }
@@ -639,12 +636,48 @@ async fn logout(
     }
 }
 
+/// Answers a form post with the login page again (and the shop), a sentence on top.
+struct FormReply<'a> {
+    state: &'a AppState,
+    lang: Language,
+    token: String,
+}
+
+impl<'a> FormReply<'a> {
+    fn new(state: &'a AppState, lang: Language, addr: SocketAddr) -> Self {
+        let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+        Self { state, lang, token }
+    }
+
+    async fn again(&self, status: StatusCode, msg: &str) -> Response {
+        let shop = shop_body(self.state, self.lang, &self.token).await;
+        let body = login_body_with(
+            self.state,
+            self.lang,
+            &self.token,
+            Some((msg, false)),
+            &shop,
+        );
+        page(self.state, self.lang, false, status, &body)
+    }
+
+    /// The client posting, or the page that says why it cannot be served.
+    async fn identify(&self, addr: SocketAddr) -> Result<Client, Response> {
+        let t = text(self.lang);
+        match self.state.sessions.identify(addr.ip()).await {
+            Ok(c) => Ok(c),
+            Err(IdentityError::NoMac) => Err(self.again(StatusCode::FORBIDDEN, t.no_device).await),
+            Err(IdentityError::NoLease) => Err(self.again(StatusCode::FORBIDDEN, t.no_lease).await),
+        }
+    }
+}
+
 /// The packages for sale with the phone form, or nothing when M-Pesa is not available here.
 async fn shop_body(state: &AppState, lang: Language, token: &str) -> String {
-    if state.payments.is_none() {
+    let Some(payments) = &state.payments else {
         return String::new();
-    }
-    let packages = match state.store.read(payments::packages).await {
+    };
+    let packages = match payments.packages().await {
         Ok(p) if !p.is_empty() => p,
         Ok(_) => return String::new(),
         Err(e) => {
@@ -714,27 +747,18 @@ async fn buy(
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
-    let shop = shop_body(&state, lang, &token).await;
-    let again = |status: StatusCode, msg: &str| {
-        page(
-            &state,
-            lang,
-            false,
-            status,
-            &login_body_with(&state, lang, &token, Some((msg, false)), &shop),
-        )
-    };
+    let reply = FormReply::new(&state, lang, addr);
     let Some(payments) = state.payments.clone() else {
-        return again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable);
+        return reply
+            .again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable)
+            .await;
     };
     let Ok(request_id) = uuid::Uuid::parse_str(&form["rid"]) else {
-        return again(StatusCode::BAD_REQUEST, t.bad_form);
+        return reply.again(StatusCode::BAD_REQUEST, t.bad_form).await;
     };
-    let client = match state.sessions.identify(addr.ip()).await {
+    let client = match reply.identify(addr).await {
         Ok(c) => c,
-        Err(IdentityError::NoMac) => return again(StatusCode::FORBIDDEN, t.no_device),
-        Err(IdentityError::NoLease) => return again(StatusCode::FORBIDDEN, t.no_lease),
+        Err(resp) => return resp,
     };
     match state.sessions.client_state(client).await {
         Ok(ClientState::Online(_)) => return see_other("/status"),
@@ -750,22 +774,32 @@ async fn buy(
     {
         Ok(p) => see_other(&format!("/pay/{}", p.id)),
         Err(BuyError::Phone(hotspot_shared::phone::PhoneError::Empty)) => {
-            again(StatusCode::BAD_REQUEST, t.phone_empty)
+            reply.again(StatusCode::BAD_REQUEST, t.phone_empty).await
         }
         Err(
             BuyError::Phone(_)
             | BuyError::Refused(hotspot_shared::purchase::RefusalReason::InvalidPhone),
-        ) => again(StatusCode::BAD_REQUEST, t.phone_invalid),
-        Err(BuyError::UnknownPackage) => again(StatusCode::BAD_REQUEST, t.unknown_package),
+        ) => reply.again(StatusCode::BAD_REQUEST, t.phone_invalid).await,
+        Err(BuyError::UnknownPackage) => {
+            reply
+                .again(StatusCode::BAD_REQUEST, t.unknown_package)
+                .await
+        }
         Err(BuyError::Unavailable) => {
-            again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable)
+            reply
+                .again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable)
+                .await
         }
         Err(BuyError::Unreachable(_)) => {
-            again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unreachable)
+            reply
+                .again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unreachable)
+                .await
         }
         Err(e @ (BuyError::Refused(_) | BuyError::Store(_))) => {
             tracing::error!(error = %e, "starting a purchase");
-            again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+            reply
+                .again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
+                .await
         }
     }
 }

@@ -106,6 +106,8 @@ pub struct Sessions {
     cycle: tokio::sync::Mutex<()>,
     /// Unix second the engine was made: the daemon's uptime in the daily report.
     started: i64,
+    /// Bumped after a pull that changed plans commits: readers caching the plan list compare it.
+    plans_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -142,7 +144,15 @@ impl Sessions {
             neighbours,
             throttle: Mutex::new(Throttle::new(policy)),
             cycle: tokio::sync::Mutex::new(()),
+            plans_generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever pulled changes to plans have been committed; a cached plan list read
+    /// under an older value is stale.
+    pub fn plans_generation(&self) -> u64 {
+        self.plans_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn now(&self) -> i64 {
@@ -400,11 +410,19 @@ impl Sessions {
         changes: Vec<hotspot_shared::sync::Change>,
         cursor: String,
     ) -> Result<usize, LoginError> {
+        use hotspot_shared::sync::Change;
         let at = self.clock.reading();
+        let plans_changed = changes
+            .iter()
+            .any(|c| matches!(c, Change::PlanUpsert(_) | Change::PlanDelete { .. }));
         let effects = self
             .store
             .write(move |c| crate::store::cloud::apply_page(c, &changes, &cursor, &at))
             .await?;
+        if plans_changed {
+            self.plans_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         self.follow(effects).await
     }
 

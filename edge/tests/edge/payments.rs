@@ -87,6 +87,46 @@ async fn packages_for_sale_are_listed_with_prices_in_shillings() {
 }
 
 #[tokio::test]
+async fn a_plan_pulled_from_the_cloud_shows_on_the_next_page_and_a_deleted_one_goes() {
+    use hotspot_shared::sync::{Change, Plan};
+    let edge = spawn_edge_with_cloud(&dead_cloud()).await;
+    add_packages(&edge);
+    let g = edge.guest(2);
+    // The list is read once here and kept.
+    let before = g.get("/", "10.0.0.1:2050").await;
+    assert!(!before.body.contains("Week pass"), "{}", before.body);
+    let week = uuid::Uuid::parse_str("9a7b6c5d-4e3f-4a1b-8c9d-0e1f2a3b4c06").unwrap();
+    let plan = Plan {
+        id: week,
+        name: "Week pass".into(),
+        duration_minutes: Some(7 * 1440),
+        data_limit_mb: None,
+        down_kbps: 4096,
+        up_kbps: 1024,
+        price_minor: 25_000,
+        currency: "KES".into(),
+        active: true,
+    };
+    edge.sessions
+        .apply_pull(vec![Change::PlanUpsert(plan)], "c1".into())
+        .await
+        .unwrap();
+    let after = g.get("/", "10.0.0.1:2050").await;
+    assert!(
+        after.body.contains("Week pass") && after.body.contains("KES 250"),
+        "{}",
+        after.body
+    );
+    edge.sessions
+        .apply_pull(vec![Change::PlanDelete { id: week }], "c2".into())
+        .await
+        .unwrap();
+    let gone = g.get("/", "10.0.0.1:2050").await;
+    assert!(!gone.body.contains("Week pass"), "{}", gone.body);
+    assert!(gone.body.contains("Hour pass"), "{}", gone.body);
+}
+
+#[tokio::test]
 async fn bad_purchase_input_gets_a_clear_4xx_and_changes_nothing() {
     let edge = spawn_edge_with_cloud(&dead_cloud()).await;
     add_packages(&edge);
