@@ -205,6 +205,26 @@ fn c2b_answer(code: &str, desc: &str) -> Response {
     Json(json!({"ResultCode": code, "ResultDesc": desc})).into_response()
 }
 
+/// A C2B post admitted and parsed, with the tenant its token names (`None` for a token no
+/// tenant registered). A body that is not a C2B payment gets 400 with `malformed`.
+async fn c2b_post(
+    state: &AppState,
+    token: &str,
+    req: Request,
+    malformed: Value,
+) -> Result<(Option<Uuid>, C2bPayment), Box<Response>> {
+    let (_, body) = admit(state, req).await?;
+    let Ok(payment) = C2bPayment::parse(&body) else {
+        return Err(Box::new(
+            (StatusCode::BAD_REQUEST, Json(malformed)).into_response(),
+        ));
+    };
+    let tenant = c2b::tenant_of(&state.pool, token)
+        .await
+        .map_err(|e| Box::new(internal(e)))?;
+    Ok((tenant, payment))
+}
+
 /// `POST /pay/c2b/validation/{token}` (also under `/mpesa/…`): accept or refuse a paybill
 /// payment before it happens.
 pub async fn c2b_validation(
@@ -212,21 +232,19 @@ pub async fn c2b_validation(
     Path(token): Path<String>,
     req: Request,
 ) -> Response {
-    let (_, body) = match admit(&state, req).await {
+    let (tenant, payment) = match c2b_post(
+        &state,
+        &token,
+        req,
+        json!({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}),
+    )
+    .await
+    {
         Ok(x) => x,
         Err(resp) => return *resp,
     };
-    let Ok(payment) = C2bPayment::parse(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"ResultCode": "C2B00016", "ResultDesc": "Rejected"})),
-        )
-            .into_response();
-    };
-    let tenant = match c2b::tenant_of(&state.pool, &token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return c2b_answer("C2B00016", "Rejected"),
-        Err(e) => return internal(e),
+    let Some(tenant) = tenant else {
+        return c2b_answer("C2B00016", "Rejected");
     };
     match c2b::validate(&state.pool, tenant, &payment).await {
         Ok(Verdict::Accept) => c2b_answer("0", "Accepted"),
@@ -242,24 +260,20 @@ pub async fn c2b_confirmation(
     Path(token): Path<String>,
     req: Request,
 ) -> Response {
-    let (_, body) = match admit(&state, req).await {
+    let (tenant, payment) = match c2b_post(
+        &state,
+        &token,
+        req,
+        json!({"ResultCode": 1, "ResultDesc": "Rejected: malformed"}),
+    )
+    .await
+    {
         Ok(x) => x,
         Err(resp) => return *resp,
     };
-    let Ok(payment) = C2bPayment::parse(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: malformed"})),
-        )
-            .into_response();
-    };
-    let tenant = match c2b::tenant_of(&state.pool, &token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            tracing::warn!("C2B confirmation with an unknown token ignored");
-            return Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response();
-        }
-        Err(e) => return internal(e),
+    let Some(tenant) = tenant else {
+        tracing::warn!("C2B confirmation with an unknown token ignored");
+        return Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response();
     };
     match c2b::confirm(
         &state.pool,
