@@ -240,6 +240,51 @@ async fn post_callback(url: &str, body: &str) -> u16 {
         .as_u16()
 }
 
+/// Whether the voucher reaches the router through the change log. A pull shows only changes
+/// older than every transaction still open in the cluster (other tests run beside this one), so
+/// it may take a few pulls.
+async fn in_change_log(s: &Site, code: &str) -> bool {
+    for _ in 0..50 {
+        let pulled: PullResponse = http()
+            .get(s.app.url("/sync/v1/changes?limit=500"))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if pulled
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == code))
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// Daraja's success callback for `push` posted again much later: answered 200, and neither the
+/// money footprint nor the purchase (`done`) changes.
+async fn late_success_changes_nothing(s: &Site, push: &Value, receipt: &str, done: &PurchaseState) {
+    let before = footprint(s).await;
+    let body = success_body(
+        push["checkout_request_id"].as_str().unwrap(),
+        push["merchant_request_id"].as_str().unwrap(),
+        "20.00",
+        receipt,
+    );
+    assert_eq!(
+        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(footprint(s).await, before);
+    assert_eq!(state(s, done.purchase_id).await, *done);
+}
+
 #[tokio::test]
 async fn every_outcome_reaches_the_router_with_the_right_result() {
     let s = site().await;
@@ -299,30 +344,11 @@ async fn every_outcome_reaches_the_router_with_the_right_result() {
                     .unwrap()
                     .get(0);
                 assert_eq!(paid, 1);
-                // The voucher reaches the router through the change log too. A pull shows only
-                // changes older than every transaction still open in the cluster (other tests
-                // run beside this one), so it may take a few pulls.
-                let mut found = false;
-                for _ in 0..50 {
-                    let pulled: PullResponse = http()
-                        .get(s.app.url("/sync/v1/changes?limit=500"))
-                        .bearer_auth(&s.token)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    found = pulled
-                        .changes
-                        .iter()
-                        .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == voucher.code));
-                    if found {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                assert!(found, "voucher {} not in the change log", voucher.code);
+                assert!(
+                    in_change_log(&s, &voucher.code).await,
+                    "voucher {} not in the change log",
+                    voucher.code
+                );
             }
             (Some(reason), PurchaseStatus::Failed { reason: got }) => {
                 assert_eq!(got, reason, "{phone}");
@@ -367,22 +393,9 @@ async fn a_duplicate_callback_and_a_late_one_change_nothing() {
         .await,
         1
     );
-    let before = footprint(&s).await;
     // Much later, the same callback again.
     let push = &pushes(&s, phone).await[0];
-    let body = success_body(
-        push["checkout_request_id"].as_str().unwrap(),
-        push["merchant_request_id"].as_str().unwrap(),
-        "20.00",
-        receipt,
-    );
-    assert_eq!(
-        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
-        200
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(footprint(&s).await, before);
-    assert_eq!(state(&s, st.purchase_id).await, done);
+    late_success_changes_nothing(&s, push, receipt, &done).await;
 }
 
 #[tokio::test]
@@ -410,20 +423,7 @@ async fn a_lost_callback_is_settled_by_the_query_and_a_late_one_changes_nothing(
     assert!(push["queries"].as_u64().unwrap() >= 1);
     assert_eq!(push["callbacks_sent"], 0);
 
-    let before = footprint(&s).await;
-    let body = success_body(
-        push["checkout_request_id"].as_str().unwrap(),
-        push["merchant_request_id"].as_str().unwrap(),
-        "20.00",
-        push["receipt"].as_str().unwrap(),
-    );
-    assert_eq!(
-        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
-        200
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(footprint(&s).await, before);
-    assert_eq!(state(&s, st.purchase_id).await, done);
+    late_success_changes_nothing(&s, push, push["receipt"].as_str().unwrap(), &done).await;
 }
 
 #[tokio::test]
