@@ -228,9 +228,7 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
     let firewall_at_stop = Arc::clone(&firewall);
     let neighbours: Arc<dyn Neighbours> = match config.neighbour_source {
         NeighbourSource::Kernel => Arc::new(KernelNeighbours::new(config.lan_interface.clone())),
-        NeighbourSource::Leases => Arc::new(LeaseNeighbours {
-            path: config.lease_file.clone(),
-        }),
+        NeighbourSource::Leases => Arc::new(LeaseNeighbours::new(config.lease_file.clone())),
     };
     let sessions = Arc::new(Sessions::new(
         Arc::clone(&config),

@@ -12,7 +12,7 @@ pub mod neigh;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use hotspot_shared::MacAddr;
 
@@ -109,25 +109,130 @@ impl Neighbours for KernelNeighbours {
 }
 
 /// dnsmasq's lease file as the neighbour table (IPv4 clients with a lease).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LeaseNeighbours {
-    pub path: PathBuf,
+    leases: LeaseFile,
+}
+
+impl LeaseNeighbours {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            leases: LeaseFile::new(path),
+        }
+    }
 }
 
 impl Neighbours for LeaseNeighbours {
     fn lookup(&self, ip: IpAddr) -> Option<MacAddr> {
-        read_leases(&self.path)
-            .into_iter()
-            .find(|l| l.ip == ip)
-            .map(|l| l.mac)
+        self.leases.current().get(&ip).map(|l| l.mac)
     }
 
     fn entries(&self) -> Vec<(IpAddr, MacAddr)> {
-        read_leases(&self.path)
-            .into_iter()
+        self.leases
+            .current()
+            .values()
             .map(|l| (l.ip, l.mac))
             .collect()
     }
+}
+
+/// The leases by address.
+pub type LeaseMap = HashMap<IpAddr, Lease>;
+
+/// dnsmasq's lease file, parsed again only when it changes: every portal request and captive
+/// probe checks its client's lease, and a campus has a thousand of them.
+///
+/// A change is seen by the file's size, modification time or inode (dnsmasq rewrites the file
+/// on every lease it grants). A copy older than [`LEASES_MAX_AGE`] is read again all the same,
+/// in case a rewrite landed within one timestamp tick at the same size.
+#[derive(Debug)]
+pub struct LeaseFile {
+    path: PathBuf,
+    cache: std::sync::Mutex<Option<LeaseCopy>>,
+}
+
+/// A parse of the lease file, with the file's stamp and when it was read.
+#[derive(Debug)]
+struct LeaseCopy {
+    stamp: Option<FileStamp>,
+    read_at: std::time::Instant,
+    leases: Arc<LeaseMap>,
+}
+
+/// What tells one version of a file from another without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// The longest a parse of the lease file is trusted without reading it again.
+pub const LEASES_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl LeaseFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cache: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The leases as the file holds them now; a missing or unreadable file is no leases.
+    pub fn current(&self) -> Arc<LeaseMap> {
+        let stamp = FileStamp::of(&self.path);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(copy) = cache.as_ref()
+            && copy.stamp == stamp
+            && copy.read_at.elapsed() < LEASES_MAX_AGE
+        {
+            return Arc::clone(&copy.leases);
+        }
+        let read_at = std::time::Instant::now();
+        let leases: Arc<LeaseMap> = Arc::new(
+            read_leases(&self.path)
+                .into_iter()
+                .map(|l| (l.ip, l))
+                .collect(),
+        );
+        // Kept only when the file did not change while it was read: a half-written file is
+        // used for this request and read again on the next.
+        if FileStamp::of(&self.path) == stamp
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            *cache = Some(LeaseCopy {
+                stamp,
+                read_at,
+                leases: Arc::clone(&leases),
+            });
+        }
+        leases
+    }
+
+    /// True when `ip` holds a lease for `mac` that has not expired at `now`.
+    pub fn holds(&self, ip: IpAddr, mac: MacAddr, now: i64) -> bool {
+        self.current()
+            .get(&ip)
+            .is_some_and(|l| lease_is_live(l, mac, now))
+    }
+}
+
+fn lease_is_live(l: &Lease, mac: MacAddr, now: i64) -> bool {
+    l.mac == mac && (l.expires == 0 || l.expires > now)
 }
 
 /// A table set by hand: for tests and for the benchmark.
@@ -174,5 +279,86 @@ pub fn read_leases(path: &Path) -> Vec<Lease> {
 pub fn has_lease(leases: &[Lease], ip: IpAddr, mac: MacAddr, now: i64) -> bool {
     leases
         .iter()
-        .any(|l| l.ip == ip && l.mac == mac && (l.expires == 0 || l.expires > now))
+        .any(|l| l.ip == ip && lease_is_live(l, mac, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u8) -> MacAddr {
+        MacAddr([2, 0, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn the_lease_file_is_read_again_when_dnsmasq_rewrites_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dhcp.leases");
+        let leases = LeaseFile::new(&path);
+        let (a, b) = ("10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap());
+        assert!(leases.current().is_empty(), "no file is no leases");
+        std::fs::write(&path, "0 02:00:00:00:00:02 10.0.0.2 phone *\n").unwrap();
+        assert!(leases.holds(a, mac(2), 1));
+        assert!(
+            !leases.holds(a, mac(3), 1),
+            "another device on that address"
+        );
+        assert!(!leases.holds(b, mac(3), 1));
+        // A new guest's lease, written the way dnsmasq does (truncate and write again).
+        std::fs::write(
+            &path,
+            "0 02:00:00:00:00:02 10.0.0.2 phone *\n100 02:00:00:00:00:03 10.0.0.3 * *\n",
+        )
+        .unwrap();
+        assert!(leases.holds(b, mac(3), 99));
+        assert!(!leases.holds(b, mac(3), 100), "expired");
+        // Released: the file shrinks.
+        std::fs::write(&path, "100 02:00:00:00:00:03 10.0.0.3 * *\n").unwrap();
+        assert!(!leases.holds(a, mac(2), 1));
+        std::fs::remove_file(&path).unwrap();
+        assert!(leases.current().is_empty());
+    }
+
+    #[test]
+    fn an_unchanged_lease_file_is_not_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dhcp.leases");
+        std::fs::write(&path, "0 02:00:00:00:00:02 10.0.0.2 phone *\n").unwrap();
+        let leases = LeaseFile::new(&path);
+        let first = leases.current();
+        assert!(Arc::ptr_eq(&first, &leases.current()), "the same parse");
+        // A copy past its age is read again whatever the stamp says.
+        if let Ok(mut cache) = leases.cache.lock() {
+            cache.as_mut().unwrap().read_at -= LEASES_MAX_AGE;
+        }
+        let again = leases.current();
+        assert!(
+            !Arc::ptr_eq(&first, &again),
+            "read again after {LEASES_MAX_AGE:?}"
+        );
+        assert_eq!(*first, *again);
+    }
+
+    #[test]
+    fn lease_neighbours_map_addresses_to_macs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dhcp.leases");
+        std::fs::write(
+            &path,
+            "0 02:00:00:00:00:02 10.0.0.2 phone *\n0 02:00:00:00:00:03 10.0.0.3 * *\n",
+        )
+        .unwrap();
+        let n = LeaseNeighbours::new(&path);
+        assert_eq!(n.lookup("10.0.0.3".parse().unwrap()), Some(mac(3)));
+        assert_eq!(n.lookup("10.0.0.4".parse().unwrap()), None);
+        let mut all = n.entries();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                ("10.0.0.2".parse().unwrap(), mac(2)),
+                ("10.0.0.3".parse().unwrap(), mac(3))
+            ]
+        );
+    }
 }

@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::config::{Config, Language};
-use crate::payments::{self, BuyError, Payments, Status};
+use crate::payments::{BuyError, Payments, Status};
 use crate::sessions::{Client, ClientState, IdentityError, LoginError, SessionView, Sessions};
 use crate::store::Store;
 use text::text;

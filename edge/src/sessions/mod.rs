@@ -22,7 +22,7 @@ use hotspot_shared::voucher::{CodeError, normalize};
 use crate::clock::{Clock, secs_of};
 use crate::config::Config;
 use crate::firewall::{Counters, Firewall, FirewallError, Grant};
-use crate::net::{Neighbours, has_lease, read_leases};
+use crate::net::{LeaseFile, Neighbours};
 use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
 use crate::store::{Store, StoreError, outbox};
 use crate::throttle::{Policy, Throttle};
@@ -106,6 +106,8 @@ pub struct Sessions {
     cycle: tokio::sync::Mutex<()>,
     /// Unix second the engine was made: the daemon's uptime in the daily report.
     started: i64,
+    /// dnsmasq's leases, for refusing clients whose address it did not hand out.
+    leases: LeaseFile,
     /// Bumped after a pull that changed plans commits: readers caching the plan list compare it.
     plans_generation: std::sync::atomic::AtomicU64,
 }
@@ -135,6 +137,7 @@ impl Sessions {
     ) -> Self {
         let policy = Policy::from_settings(&config.vouchers);
         let started = clock.now();
+        let leases = LeaseFile::new(config.lease_file.clone());
         Self {
             started,
             config,
@@ -145,6 +148,7 @@ impl Sessions {
             throttle: Mutex::new(Throttle::new(policy)),
             cycle: tokio::sync::Mutex::new(()),
             plans_generation: std::sync::atomic::AtomicU64::new(0),
+            leases,
         }
     }
 
@@ -182,9 +186,7 @@ impl Sessions {
 
     fn identify_blocking(&self, ip: IpAddr) -> Result<Client, IdentityError> {
         let mac = self.neighbours.lookup(ip).ok_or(IdentityError::NoMac)?;
-        if self.config.require_lease
-            && !has_lease(&read_leases(&self.config.lease_file), ip, mac, self.now())
-        {
+        if self.config.require_lease && !self.leases.holds(ip, mac, self.now()) {
             return Err(IdentityError::NoLease);
         }
         Ok(Client { ip, mac })
@@ -558,14 +560,11 @@ impl Sessions {
         // not brought back by the table alone (its entry lingers); its next request is enough.
         let me = Arc::clone(self);
         let seen = tokio::task::spawn_blocking(move || {
-            let leases = me
-                .config
-                .require_lease
-                .then(|| read_leases(&me.config.lease_file));
+            let require = me.config.require_lease;
             me.neighbours
                 .entries()
                 .into_iter()
-                .filter(|(ip, mac)| leases.as_ref().is_none_or(|l| has_lease(l, *ip, *mac, now)))
+                .filter(|(ip, mac)| !require || me.leases.holds(*ip, *mac, now))
                 .collect::<Vec<_>>()
         })
         .await

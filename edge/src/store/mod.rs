@@ -227,11 +227,6 @@ impl Store {
     }
 }
 
-/// Applies the migrations the database has not seen, each in its own transaction together with
-/// the version bump, so a crash leaves the database at one version or the next.
-///
-/// Foreign keys are off while they run (SQLite's way to rebuild a table others reference) and
-/// checked before each commit: a migration that would leave a dangling reference fails whole.
 /// Most writes in one group commit.
 const MAX_GROUP: usize = 256;
 
@@ -273,6 +268,11 @@ fn spawn_writer(conn: Arc<Mutex<Connection>>) -> std::io::Result<std::sync::mpsc
     Ok(tx)
 }
 
+/// Applies the migrations the database has not seen, each in its own transaction together with
+/// the version bump, so a crash leaves the database at one version or the next.
+///
+/// Foreign keys are off while they run (SQLite's way to rebuild a table others reference) and
+/// checked before each commit: a migration that would leave a dangling reference fails whole.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > MIGRATIONS.len() as i64 {
