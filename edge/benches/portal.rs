@@ -1,27 +1,28 @@
-//! Portal figures: captive probe answers per second, voucher logins per second with p50/p99
-//! latency, and memory with 1,000 live sessions.
+//! Portal figures of the real daemon: captive probe answers per second, portal page views and
+//! voucher logins per second with p50/p99 latency, and the daemon's memory with 1,000 live
+//! sessions.
 //!
 //! `cargo bench -p hotspot-edge --bench portal` (set `BENCH_DIR` to put the database on the
 //! filesystem you want to measure; the default is the system temporary directory).
 //!
-//! The daemon runs in-process exactly as `hotspotd` serves it (2 runtime workers, the real
-//! SQLite file with `synchronous = FULL`, the recording firewall); the load generator shares the
-//! process, so the memory figure is an upper bound for the daemon. Clients are sockets bound to
-//! their own loopback addresses (127.1.x.y), each with its own MAC in the neighbour table.
+//! The bench starts the `hotspotd` binary as its own process, configured as on a router except
+//! for enforcement: its SQLite file with `synchronous = FULL`, every client checked against a
+//! dnsmasq lease file of 1,001 leases (which is also its neighbour table, since loopback has no
+//! ARP), and `[firewall] backend = "off"` (the recording firewall). The load generator is this
+//! process, on the same two cores. Clients are sockets bound to their own loopback addresses
+//! (127.1.x.y). RSS is the daemon's own, read from `/proc/PID/status`.
+//!
+//! A guest's login is two requests: the portal page (which carries the form token) and the
+//! form post. Page views are measured for all 1,000 guests first, then the 1,000 posts, each by
+//! 16 clients at a time, each client starting the next guest as soon as it is done.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hotspot_edge::clock::SystemClock;
-use hotspot_edge::config::RawConfig;
-use hotspot_edge::firewall::Recording;
-use hotspot_edge::net::StaticNeighbours;
-use hotspot_edge::sessions::Sessions;
-use hotspot_edge::store::Store;
-use hotspot_shared::MacAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -93,30 +94,80 @@ async fn probes(addr: SocketAddr, from: IpAddr, expect: u16) -> f64 {
     count.load(Ordering::Relaxed) as f64 / PROBE_SECS as f64
 }
 
-async fn login(addr: SocketAddr, i: usize) -> Duration {
+/// Runs `work(i)` for i in 0..n, `LOGIN_CONCURRENCY` at a time, each worker taking the next
+/// index as soon as it is free. Returns the results in index order and the wall time.
+async fn closed_loop<T, F, Fut>(n: usize, work: F) -> (Vec<T>, Duration)
+where
+    T: Send + 'static + Default + Clone,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..LOGIN_CONCURRENCY)
+        .map(|_| {
+            let (next, work) = (Arc::clone(&next), Arc::clone(&work));
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return done;
+                    }
+                    done.push((i, work(i).await));
+                }
+            })
+        })
+        .collect();
+    let mut out = vec![T::default(); n];
+    for w in workers {
+        for (i, v) in w.await.unwrap() {
+            out[i] = v;
+        }
+    }
+    (out, started.elapsed())
+}
+
+/// Guest `i` opens the portal: the page's form token and how long the page took.
+async fn page(addr: SocketAddr, i: usize) -> (String, Duration) {
     let mut s = connect(client_ip(i), addr).await;
-    let (_, page) = exchange(&mut s, b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n").await;
+    let start = Instant::now();
+    let (status, page) = exchange(&mut s, b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n").await;
+    let took = start.elapsed();
+    assert_eq!(status, 200, "page {i}: {page}");
     let at = page.find("name=\"token\" value=\"").unwrap() + 20;
-    let token = &page[at..at + 32];
+    (page[at..at + 32].to_owned(), took)
+}
+
+/// Guest `i` posts its voucher with the page's token: how long the answer took.
+async fn login(addr: SocketAddr, i: usize, token: &str) -> Duration {
+    let mut s = connect(client_ip(i), addr).await;
     let body = format!("code=B{i:09}&token={token}");
     let req = format!(
         "POST /login HTTP/1.1\r\nHost: 10.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let start = Instant::now();
-    let (status, _) = exchange(&mut s, req.as_bytes()).await;
+    let (status, answer) = exchange(&mut s, req.as_bytes()).await;
     let took = start.elapsed();
-    assert_eq!(status, 303, "login {i}");
+    assert_eq!(status, 303, "login {i}: {answer}");
     took
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The daemon's resident memory, in KiB (`VmRSS` or `VmHWM`).
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            s.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| {
+                v.trim_start_matches(':')
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
         })
         .unwrap_or(0)
 }
@@ -126,10 +177,47 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+fn latency_line(mut d: Vec<Duration>) -> String {
+    d.sort();
+    format!(
+        "p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        pct(&d, 0.50),
+        pct(&d, 0.99),
+        pct(&d, 1.0)
+    )
+}
+
+/// The daemon, killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The daemon measured: `HOTSPOTD_BIN` (for example the size-tuned build a router runs,
+/// `target/edge/hotspotd`), else the one cargo built for this bench.
+fn hotspotd(config: &Path, args: &[&str]) -> Command {
+    let bin =
+        std::env::var_os("HOTSPOTD_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_hotspotd").into());
+    let mut c = Command::new(bin);
+    c.arg("--config").arg(config).args(args);
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(8)
         .enable_all()
         .build()
         .unwrap()
@@ -139,86 +227,109 @@ fn main() {
 async fn run() {
     let base = std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(&base).unwrap();
-    let text = format!(
-        "[store]\npath = {:?}\n[lan]\naddress = \"10.0.0.1\"\n[clients]\nrequire_lease = false\n\
-         [sessions]\naccounting_interval_seconds = 3600\n[vouchers]\nmax_failures = 100\n",
-        dir.path().join("edge.db")
-    );
-    let config = Arc::new(
-        RawConfig::parse(&text, Path::new("bench.toml"))
-            .unwrap()
-            .validate()
-            .unwrap(),
-    );
-    let store = Store::open(&config.store_path).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let leases = dir.path().join("dhcp.leases");
+    let mut lease_text = String::new();
+    for i in 0..LOGINS + 1 {
+        let [a, b, c, d] = match client_ip(i) {
+            IpAddr::V4(v4) => v4.octets(),
+            IpAddr::V6(_) => unreachable!(),
+        };
+        lease_text.push_str(&format!(
+            "0 02:00:00:00:{:02x}:{:02x} {a}.{b}.{c}.{d} guest{i} *\n",
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    std::fs::write(&leases, lease_text).unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lan]\ninterface = \"lo\"\naddress = \"10.0.0.1\"\n\
+             [portal]\nlisten = \"{addr}\"\n[store]\npath = {:?}\n\
+             [clients]\nneighbour_source = \"leases\"\nlease_file = {:?}\nrequire_lease = true\n\
+             capture = false\n[firewall]\nbackend = \"off\"\n\
+             [sessions]\naccounting_interval_seconds = 3600\n[vouchers]\nmax_failures = 100\n\
+             [cloud]\ncredential = {:?}\n",
+            dir.path().join("edge.db"),
+            leases,
+            dir.path().join("device.json"),
+        ),
+    )
+    .unwrap();
     let mut csv = String::from("code,type,duration_minutes\n");
     for i in 0..LOGINS + 1 {
         csv.push_str(&format!("B{i:09},time,60\n"));
     }
-    hotspot_edge::admin::import(&store, &config, &csv, 0).unwrap();
-    let neighbours = Arc::new(StaticNeighbours::default());
-    for i in 0..LOGINS + 1 {
-        let mut mac = [2u8, 0, 0, 0, 0, 0];
-        mac[4..].copy_from_slice(&(i as u16).to_be_bytes());
-        neighbours.insert(client_ip(i), MacAddr(mac));
+    let csv_path = dir.path().join("vouchers.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let import = hotspotd(&config, &["vouchers", "import", csv_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+
+    let daemon = Daemon(
+        hotspotd(&config, &["run"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = daemon.0.id();
+    let ready = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < ready, "hotspotd did not start listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let sessions = Arc::new(Sessions::new(
-        Arc::clone(&config),
-        store,
-        Arc::new(Recording::default()),
-        Arc::new(SystemClock),
-        neighbours,
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hotspot_edge::serve(sessions, listener, async {
-        let _ = stopped.await;
-    }));
-    let rss_idle = rss_kib();
+    let rss_idle = rss_kib(pid, "VmRSS");
 
     // Captive probes from a device not yet logged in (302 to the portal).
     let captive = probes(addr, client_ip(LOGINS), 302).await;
 
-    // Voucher logins, LOGIN_CONCURRENCY at a time.
-    let started = Instant::now();
-    let mut latencies = Vec::with_capacity(LOGINS);
-    let mut next = 0;
-    while next < LOGINS {
-        let batch: Vec<_> = (next..(next + LOGIN_CONCURRENCY).min(LOGINS))
-            .map(|i| tokio::spawn(login(addr, i)))
-            .collect();
-        next += batch.len();
-        for t in batch {
-            latencies.push(t.await.unwrap());
-        }
-    }
-    let login_secs = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let rss_sessions = rss_kib();
+    // Every guest opens the portal page, then posts its voucher.
+    let (pages, page_wall) = closed_loop(LOGINS, move |i| page(addr, i)).await;
+    let (tokens, page_times): (Vec<String>, Vec<Duration>) = pages.into_iter().unzip();
+    let tokens = Arc::new(tokens);
+    let (login_times, login_wall) = closed_loop(LOGINS, move |i| {
+        let tokens = Arc::clone(&tokens);
+        async move { login(addr, i, &tokens[i]).await }
+    })
+    .await;
+    let rss_sessions = rss_kib(pid, "VmRSS");
+    let (anon, file) = (rss_kib(pid, "RssAnon"), rss_kib(pid, "RssFile"));
 
     // Probes from a logged-in device (204), with 1,000 live sessions.
     let online = probes(addr, client_ip(0), 204).await;
+    let rss_peak = rss_kib(pid, "VmHWM");
 
     println!(
-        "hotspotd portal bench ({} in {})",
+        "hotspotd portal bench ({} in {}, daemon {})",
         env!("CARGO_PKG_VERSION"),
-        base.display()
+        base.display(),
+        std::env::var("HOTSPOTD_BIN").unwrap_or_else(|_| "built for this bench".into()),
     );
     println!("captive probe answers/s (302, {PROBE_CONNS} keep-alive connections): {captive:.0}");
     println!("online probe answers/s (204, {PROBE_CONNS} keep-alive connections):  {online:.0}");
     println!(
-        "voucher logins/s ({LOGIN_CONCURRENCY} at a time, {LOGINS} logins): {:.0}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-        LOGINS as f64 / login_secs,
-        pct(&latencies, 0.50),
-        pct(&latencies, 0.99),
-        pct(&latencies, 1.0),
+        "portal pages/s ({LOGIN_CONCURRENCY} at a time, {LOGINS} guests): {:.0}  {}",
+        LOGINS as f64 / page_wall.as_secs_f64(),
+        latency_line(page_times),
     );
     println!(
-        "RSS: {:.1} MiB idle, {:.1} MiB with {LOGINS} live sessions (daemon and load generator in one process)",
-        rss_idle as f64 / 1024.0,
-        rss_sessions as f64 / 1024.0
+        "voucher logins/s ({LOGIN_CONCURRENCY} at a time, {LOGINS} logins): {:.0}  {}",
+        LOGINS as f64 / login_wall.as_secs_f64(),
+        latency_line(login_times),
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    println!(
+        "hotspotd RSS: {:.1} MiB idle, {:.1} MiB with {LOGINS} live sessions ({:.1} MiB heap \
+         and stacks, {:.1} MiB code and mapped files), peak {:.1} MiB",
+        rss_idle as f64 / 1024.0,
+        rss_sessions as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0,
+        rss_peak as f64 / 1024.0,
+    );
+    drop(daemon);
 }
