@@ -5,9 +5,11 @@
 //! - [`ingest`]: a pushed batch of events applied in one transaction under the device's tenant,
 //!   each event once by its id.
 //! - [`pull`]: the changes a router has not seen, read from the `sync_changes` log by cursor.
+//! - [`compact`]: the log kept to about one row per entity (run hourly by the jobs loop).
 //!
 //! The wire types are `hotspot_shared::sync`. HTTP lives in `routes::sync`.
 
+pub mod compact;
 pub mod device;
 pub mod ingest;
 pub mod pull;

@@ -480,3 +480,146 @@ async fn pull_status(app: &TestApp, token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+async fn log_rows(owner: &tokio_postgres::Client) -> i64 {
+    owner
+        .query_one("SELECT count(*) FROM sync_changes", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The change log's rows for the voucher with `code`.
+async fn voucher_log_rows(owner: &tokio_postgres::Client, code: &str) -> i64 {
+    owner
+        .query_one(
+            "SELECT count(*) FROM sync_changes c JOIN hotspot_vouchers v ON v.id = c.entity_id
+             WHERE v.voucher_code = $1",
+            &[&code],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change() {
+    let app = spawn_app().await;
+    let owner = app.owner().await;
+    let s = site(&app, &owner, 1).await;
+    // A router that is up to date before the edits below.
+    let (_, before) = drain(&app, &s.token, None, 500, |all| {
+        all.iter().any(|c| matches!(c, Change::PlanUpsert(_)))
+    })
+    .await;
+    let other: Uuid = owner
+        .query_one(
+            "INSERT INTO hotspots (tenant_id, name, location, ssid)
+             VALUES ($1, 'Second stage', 'Town', 'Stage-WiFi') RETURNING id",
+            &[&s.tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // One voucher edited five times; another moved to the other hotspot; an old kick.
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes)
+             VALUES ('{t}', '{h}', 'EDIT234567', 10), ('{t}', '{h}', 'MOVE234567', 10);
+             UPDATE hotspot_vouchers SET duration_minutes = 20 WHERE voucher_code = 'EDIT234567';
+             UPDATE hotspot_vouchers SET duration_minutes = 30 WHERE voucher_code = 'EDIT234567';
+             UPDATE hotspot_vouchers SET duration_minutes = 40 WHERE voucher_code = 'EDIT234567';
+             UPDATE hotspot_vouchers SET duration_minutes = 50 WHERE voucher_code = 'EDIT234567';
+             UPDATE hotspot_vouchers SET hotspot_id = '{o}' WHERE voucher_code = 'MOVE234567';
+             INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
+                                                mac_address, requested_at)
+             VALUES ('{t}', '{h}', gen_random_uuid(), now(), '02:00:00:00:00:77',
+                     now() - interval '2 hours');
+             UPDATE sync_changes SET changed_at = now() - interval '2 hours'
+             WHERE entity = 'kick' AND entity_key = '02:00:00:00:00:77';",
+            t = s.tenant,
+            h = s.hotspot,
+            o = other,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(voucher_log_rows(&owner, "EDIT234567").await, 5);
+    assert_eq!(voucher_log_rows(&owner, "MOVE234567").await, 2);
+    let at_start = log_rows(&owner).await;
+
+    // Rows newer than a transaction still open anywhere in the cluster (other tests) wait for it,
+    // so compact until the edited voucher is down to one row (bounded: 10 s).
+    let mut removed = 0;
+    for _ in 0..100 {
+        removed += hotspot_cloud::sync::compact::run_once(&app.pool)
+            .await
+            .unwrap();
+        if voucher_log_rows(&owner, "EDIT234567").await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        voucher_log_rows(&owner, "EDIT234567").await,
+        1,
+        "only the last edit's row stays"
+    );
+    assert_eq!(
+        voucher_log_rows(&owner, "MOVE234567").await,
+        2,
+        "a move keeps a row for each hotspot: the first one's router must hear it went"
+    );
+    let old_kicks: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM sync_changes WHERE entity_key = '02:00:00:00:00:77'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old_kicks, 0, "a kick past its hour is gone");
+    assert!(removed >= 5, "removed {removed}");
+    assert_eq!(log_rows(&owner).await, at_start - removed as i64);
+
+    // The router that was up to date hears the last state of each, and that the moved one left.
+    let (changes, _) = drain(&app, &s.token, Some(before), 500, |c| c.len() >= 2).await;
+    let edited = changes.iter().find_map(|c| match c {
+        Change::VoucherUpsert(v) if v.code == "EDIT234567" => Some(v.duration_minutes),
+        _ => None,
+    });
+    assert_eq!(edited, Some(Some(50)), "{changes:?}");
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::VoucherDelete { .. })),
+        "the moved voucher is deleted on the first hotspot's router: {changes:?}"
+    );
+    assert!(
+        !changes
+            .iter()
+            .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == "MOVE234567")),
+        "{changes:?}"
+    );
+    assert!(
+        !changes.iter().any(|c| matches!(c, Change::Kick { .. })),
+        "{changes:?}"
+    );
+    // A new router gets the current state too.
+    let (fresh, _) = drain(&app, &s.token, None, 500, |all| {
+        all.iter()
+            .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == "EDIT234567"))
+    })
+    .await;
+    assert!(
+        fresh
+            .iter()
+            .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == "EDIT234567" && v.duration_minutes == Some(50)))
+    );
+    // Nothing more to remove.
+    assert_eq!(
+        hotspot_cloud::sync::compact::run_once(&app.pool)
+            .await
+            .unwrap(),
+        0
+    );
+}
