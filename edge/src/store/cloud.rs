@@ -314,15 +314,21 @@ pub fn apply(c: &Connection, change: &Change, at: &EdgeClock) -> Result<Vec<Effe
     Ok(Vec::new())
 }
 
-/// Applies a pull page and stores its cursor; the caller commits both together.
+/// Applies a pull page (plan upserts first) and stores its cursor; the caller commits both
+/// together.
 pub fn apply_page(
     c: &Connection,
     changes: &[Change],
     next_cursor: &str,
     at: &EdgeClock,
 ) -> Result<Vec<Effect>, StoreError> {
+    // Plans first: a voucher names its plan, and a plan edited after its vouchers were made
+    // comes later in the page than they do.
+    let (plans, rest): (Vec<&Change>, Vec<&Change>) = changes
+        .iter()
+        .partition(|ch| matches!(ch, Change::PlanUpsert(_)));
     let mut effects = Vec::new();
-    for change in changes {
+    for change in plans.into_iter().chain(rest) {
         effects.extend(apply(c, change, at)?);
     }
     set_cursor(c, next_cursor)?;
@@ -438,6 +444,28 @@ mod tests {
                 delete_plan(c, plan().id, 15)?;
                 let active: bool = c.query_row("SELECT is_active FROM plans", [], |r| r.get(0))?;
                 assert!(!active, "named by a voucher: deactivated, not deleted");
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_voucher_before_its_plan_in_a_page_still_gets_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.db")).unwrap();
+        store
+            .blocking(|c| {
+                let tx = c.transaction()?;
+                // The plan was edited after the voucher was made: it comes last in the page.
+                apply_page(
+                    &tx,
+                    &[Change::VoucherUpsert(voucher()), Change::PlanUpsert(plan())],
+                    "c1.9.0.0",
+                    &at(100),
+                )?;
+                tx.commit()?;
+                let found = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
+                assert_eq!(found.plan_id, Some(plan().id.to_string()));
                 Ok(())
             })
             .unwrap();
