@@ -177,6 +177,10 @@ async fn main() -> anyhow::Result<()> {
                     let _ = jobs_stopped.await;
                 },
             ));
+            let (stop_compaction, compaction_stopped) = tokio::sync::oneshot::channel::<()>();
+            let compaction = tokio::spawn(hotspot_cloud::sync::compact::run(pool.clone(), async {
+                let _ = compaction_stopped.await;
+            }));
             let served = hotspot_cloud::serve(
                 AppState {
                     pool,
@@ -188,7 +192,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await;
             let _ = stop_jobs.send(());
+            let _ = stop_compaction.send(());
             let _ = jobs.await;
+            let _ = compaction.await;
             served?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())

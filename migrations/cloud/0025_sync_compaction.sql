@@ -1,47 +1,52 @@
--- Keeps the change log from growing with every edit. A pull answers each entity's current state,
--- so a change row followed by a later one for the same entity and the same hotspot tells a router
--- nothing the later one does not: it can go. A kick's row goes once the kick is older than the
--- hour it is delivered for. What stays is about one row per entity ever synced (a deletion's row
--- stays, for routers that still hold the entity).
+-- The change log, kept honest and small.
 --
--- Only rows below the pull horizon are compared, so a row is never removed in favour of one a
--- pull cannot see yet.
+-- 1. A voucher or access entry moved to another hotspot is logged for the hotspot it left as well
+--    as the one it joined: the first hotspot's router pulls it, finds it no longer its own and
+--    deletes it. (Before, only the new hotspot was logged and the old router kept the entity.)
+-- 2. An index for compaction (`cloud/src/sync/compact.rs`): a change row followed by a later one
+--    for the same entity and hotspot tells a router nothing the later one does not, since a pull
+--    answers each entity's current state, so the hourly job removes it, tenant by tenant under
+--    row-level security. Plans keep every row: their first row must come before the vouchers
+--    that name them.
+
+CREATE OR REPLACE FUNCTION sync_log_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r RECORD;
+BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    CASE TG_TABLE_NAME
+        WHEN 'service_packages' THEN
+            IF r.package_type = 'hotspot' OR (TG_OP = 'UPDATE' AND OLD.package_type = 'hotspot') THEN
+                INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id)
+                VALUES (r.tenant_id, NULL, 'plan', r.id);
+            END IF;
+        WHEN 'hotspot_vouchers' THEN
+            IF TG_OP = 'UPDATE' AND OLD.hotspot_id IS DISTINCT FROM NEW.hotspot_id THEN
+                INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id)
+                VALUES (OLD.tenant_id, OLD.hotspot_id, 'voucher', OLD.id);
+            END IF;
+            INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id)
+            VALUES (r.tenant_id, r.hotspot_id, 'voucher', r.id);
+        WHEN 'client_hotspot_access' THEN
+            IF TG_OP = 'UPDATE' AND OLD.hotspot_id IS DISTINCT FROM NEW.hotspot_id THEN
+                INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id)
+                VALUES (OLD.tenant_id, OLD.hotspot_id, 'access', OLD.id);
+            END IF;
+            INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id)
+            VALUES (r.tenant_id, r.hotspot_id, 'access', r.id);
+        WHEN 'hotspot_settings' THEN
+            INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id, entity_key)
+            VALUES (r.tenant_id, r.hotspot_id, 'setting', r.id, r.key);
+        WHEN 'hotspot_session_kicks' THEN
+            INSERT INTO sync_changes (tenant_id, hotspot_id, entity, entity_id, entity_key)
+            VALUES (r.tenant_id, r.hotspot_id, 'kick', r.id, r.mac_address);
+    END CASE;
+    RETURN NULL;
+END
+$$;
 
 CREATE INDEX idx_sync_changes_entity ON sync_changes (tenant_id, entity_id, xid, id);
 
-CREATE FUNCTION sync_compact_changes(max_rows INTEGER)
-RETURNS BIGINT
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, public
-    AS $$
-DECLARE
-    horizon XID8 := pg_snapshot_xmin(pg_current_snapshot());
-    removed BIGINT;
-BEGIN
-    IF max_rows IS NULL OR max_rows < 1 THEN
-        RAISE EXCEPTION 'max_rows must be positive';
-    END IF;
-    WITH doomed AS (
-        SELECT c.tenant_id, c.id
-        FROM public.sync_changes c
-        WHERE c.xid < horizon
-          AND ((c.entity = 'kick' AND c.changed_at < now() - interval '1 hour')
-               OR EXISTS (
-                   SELECT 1 FROM public.sync_changes l
-                   WHERE l.tenant_id = c.tenant_id
-                     AND l.entity_id = c.entity_id
-                     AND l.entity = c.entity
-                     AND l.hotspot_id IS NOT DISTINCT FROM c.hotspot_id
-                     AND (l.xid, l.id) > (c.xid, c.id)
-                     AND l.xid < horizon))
-        LIMIT max_rows
-    )
-    DELETE FROM public.sync_changes s
-    USING doomed d
-    WHERE s.tenant_id = d.tenant_id AND s.id = d.id;
-    GET DIAGNOSTICS removed = ROW_COUNT;
-    RETURN removed;
-END
-$$;
-REVOKE ALL ON FUNCTION sync_compact_changes(INTEGER) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sync_compact_changes(INTEGER) TO hotspot_app;
+SELECT hotspot_secure_tables();

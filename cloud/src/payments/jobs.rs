@@ -4,8 +4,7 @@
 //! pending. A query's result goes through [`super::settle`] like a callback's.
 //!
 //! It also runs seed 000's `handle_automatic_renewals()` for every tenant every
-//! `renewal_interval` (renew from the wallet, or suspend), one replica at a time, and compacts
-//! the routers' change log ([`crate::sync::compact`]) every hour.
+//! `renewal_interval` (renew from the wallet, or suspend), one replica at a time.
 //!
 //! Several replicas may run it: a due purchase is leased (its next query moved on) under
 //! `FOR UPDATE SKIP LOCKED` before Daraja is asked, so only one replica queries it at a time.
@@ -32,9 +31,6 @@ const MAX_PER_TENANT: i64 = 50;
 /// after this long; the HTTP client gives up on Daraja well before.
 const PUSH_ANSWER_LIMIT: Duration = Duration::from_secs(120);
 
-/// How often the routers' change log is compacted.
-const COMPACT_EVERY: Duration = Duration::from_secs(3600);
-
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -51,17 +47,9 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let mut last_renewals: Option<tokio::time::Instant> = None;
-    let mut last_compaction: Option<tokio::time::Instant> = None;
     loop {
         if let Err(e) = run_once(&payments, &pool).await {
             tracing::error!(error = %e, "payments job pass failed");
-        }
-        if last_compaction.is_none_or(|t| t.elapsed() >= COMPACT_EVERY) {
-            last_compaction = Some(tokio::time::Instant::now());
-            match crate::sync::compact::run_once(&pool).await {
-                Ok(removed) => tracing::debug!(removed, "change log compacted"),
-                Err(e) => tracing::error!(error = %e, "change log compaction failed"),
-            }
         }
         if let Some(every) = payments.config.renewal_interval
             && last_renewals.is_none_or(|t| t.elapsed() >= every)

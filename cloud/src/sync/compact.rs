@@ -1,33 +1,97 @@
-//! Compaction of the `sync_changes` log (migration `0025_sync_compaction.sql`): a change followed
-//! by a later one for the same entity and hotspot, and kicks past their hour, are removed. Pulls
-//! answer each entity's current state, so no router misses anything; the log stays about one
-//! row per entity instead of one per edit.
+//! Compaction of the `sync_changes` log (index in migration `0025_sync_compaction.sql`).
+//!
+//! A pull answers each entity's current state, so a change row followed by a later one for the
+//! same entity and the same hotspot tells no router anything: it is removed. So is a kick's row
+//! once the kick is past the hour it is delivered for. Plans keep every row, because a plan's
+//! first row must come before the rows of the vouchers that name it (the router links a voucher
+//! to a plan it already holds). What stays is about one row per entity ever synced, a deletion's
+//! row included (routers still holding the entity need it), so the log grows with the data and
+//! not with every edit.
+//!
+//! Only rows below the pull horizon are compared, so a row is never removed in favour of one a
+//! pull cannot see yet; a router at any cursor still receives every entity's last state. The
+//! work runs tenant by tenant under row-level security, each tenant in one short transaction,
+//! one replica at a time (an advisory lock).
+
+use std::future::Future;
+use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use uuid::Uuid;
 
 use super::SyncError;
-use crate::db::service_transaction;
+use crate::db::{service_transaction, tenant_transaction};
 
-/// Rows one statement removes at most, so no transaction holds the log for long.
-pub const BATCH: i32 = 10_000;
-/// Batches one run takes at most; the rest waits for the next run.
-const MAX_BATCHES: usize = 100;
+/// How often the log is compacted.
+pub const EVERY: Duration = Duration::from_secs(3600);
 
-/// Compacts the log for every tenant. Returns the rows removed.
+/// Advisory lock key of a compaction run ("compact" in ASCII).
+const LOCK: i64 = 0x0063_6f6d_7061_6374;
+
+/// Compacts the log of every tenant. Returns the rows removed (none when another replica holds
+/// the run).
 pub async fn run_once(pool: &Pool) -> Result<u64, SyncError> {
-    let mut removed = 0u64;
-    for _ in 0..MAX_BATCHES {
-        let mut client = pool.get().await?;
-        let tx = service_transaction(&mut client).await?;
-        let n: i64 = tx
-            .query_one("SELECT sync_compact_changes($1)", &[&BATCH])
-            .await?
-            .get(0);
+    let lock = pool.get().await?;
+    let got: bool = lock
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(0);
+    }
+    let result = compact_all(pool).await;
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
+        .await?;
+    result
+}
+
+async fn compact_all(pool: &Pool) -> Result<u64, SyncError> {
+    let mut client = pool.get().await?;
+    let tx = service_transaction(&mut client).await?;
+    let tenants: Vec<Uuid> = tx
+        .query("SELECT id FROM platform_list_tenants()", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tx.commit().await?;
+    let mut removed = 0;
+    for tenant in tenants {
+        let tx = tenant_transaction(&mut client, tenant, None).await?;
+        let n = tx
+            .execute(
+                "WITH h AS (SELECT sync_horizon() AS horizon)
+                 DELETE FROM sync_changes c USING h
+                 WHERE c.xid < h.horizon
+                   AND ((c.entity = 'kick' AND c.changed_at < now() - interval '1 hour')
+                        OR (c.entity <> 'plan' AND EXISTS (
+                            SELECT 1 FROM sync_changes l
+                            WHERE l.tenant_id = c.tenant_id
+                              AND l.entity_id = c.entity_id
+                              AND l.entity = c.entity
+                              AND l.hotspot_id IS NOT DISTINCT FROM c.hotspot_id
+                              AND (l.xid, l.id) > (c.xid, c.id)
+                              AND l.xid < h.horizon)))",
+                &[],
+            )
+            .await?;
         tx.commit().await?;
-        removed += n.max(0) as u64;
-        if n < i64::from(BATCH) {
-            break;
-        }
+        removed += n;
     }
     Ok(removed)
+}
+
+/// Runs a compaction every [`EVERY`], the first at once, until `shutdown` completes.
+pub async fn run(pool: Pool, shutdown: impl Future<Output = ()> + Send + 'static) {
+    tokio::pin!(shutdown);
+    loop {
+        match run_once(&pool).await {
+            Ok(removed) => tracing::debug!(removed, "change log compacted"),
+            Err(e) => tracing::error!(error = %e, "change log compaction failed"),
+        }
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! - [`ingest`]: a pushed batch of events applied in one transaction under the device's tenant,
 //!   each event once by its id.
 //! - [`pull`]: the changes a router has not seen, read from the `sync_changes` log by cursor.
-//! - [`compact`]: the log kept to about one row per entity (run hourly by the jobs loop).
+//! - [`compact`]: the log kept to about one row per entity (hourly, in `hotspot-cloud serve`).
 //!
 //! The wire types are `hotspot_shared::sync`. HTTP lives in `routes::sync`.
 

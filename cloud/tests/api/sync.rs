@@ -507,11 +507,6 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
     let app = spawn_app().await;
     let owner = app.owner().await;
     let s = site(&app, &owner, 1).await;
-    // A router that is up to date before the edits below.
-    let (_, before) = drain(&app, &s.token, None, 500, |all| {
-        all.iter().any(|c| matches!(c, Change::PlanUpsert(_)))
-    })
-    .await;
     let other: Uuid = owner
         .query_one(
             "INSERT INTO hotspots (tenant_id, name, location, ssid)
@@ -521,16 +516,35 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
         .await
         .unwrap()
         .get(0);
-    // One voucher edited five times; another moved to the other hotspot; an old kick.
+    owner
+        .execute(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes)
+             VALUES ($1, $2, 'MOVE234567', 10)",
+            &[&s.tenant, &s.hotspot],
+        )
+        .await
+        .unwrap();
+    // A router that is up to date, the voucher to be moved included, before the edits below.
+    let (_, before) = drain(&app, &s.token, None, 500, |all| {
+        all.iter()
+            .any(|c| matches!(c, Change::VoucherUpsert(v) if v.code == "MOVE234567"))
+    })
+    .await;
+    // One voucher made and edited four times; the other moved to the second hotspot; an old
+    // kick.
     owner
         .batch_execute(&format!(
             "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes)
-             VALUES ('{t}', '{h}', 'EDIT234567', 10), ('{t}', '{h}', 'MOVE234567', 10);
+             VALUES ('{t}', '{h}', 'EDIT234567', 10);
              UPDATE hotspot_vouchers SET duration_minutes = 20 WHERE voucher_code = 'EDIT234567';
              UPDATE hotspot_vouchers SET duration_minutes = 30 WHERE voucher_code = 'EDIT234567';
              UPDATE hotspot_vouchers SET duration_minutes = 40 WHERE voucher_code = 'EDIT234567';
              UPDATE hotspot_vouchers SET duration_minutes = 50 WHERE voucher_code = 'EDIT234567';
              UPDATE hotspot_vouchers SET hotspot_id = '{o}' WHERE voucher_code = 'MOVE234567';
+             INSERT INTO service_packages (tenant_id, name, package_type, download_mbps,
+                                           upload_mbps, price, duration_minutes)
+             VALUES ('{t}', 'Compact pass', 'hotspot', 5, 2, 20, 60);
+             UPDATE service_packages SET price = 25 WHERE name = 'Compact pass';
              INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
                                                 mac_address, requested_at)
              VALUES ('{t}', '{h}', gen_random_uuid(), now(), '02:00:00:00:00:77',
@@ -544,7 +558,8 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
         .await
         .unwrap();
     assert_eq!(voucher_log_rows(&owner, "EDIT234567").await, 5);
-    assert_eq!(voucher_log_rows(&owner, "MOVE234567").await, 2);
+    // Made, then moved: a row for the hotspot it left and one for the hotspot it joined.
+    assert_eq!(voucher_log_rows(&owner, "MOVE234567").await, 3);
     let at_start = log_rows(&owner).await;
 
     // Rows newer than a transaction still open anywhere in the cluster (other tests) wait for it,
@@ -567,7 +582,7 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
     assert_eq!(
         voucher_log_rows(&owner, "MOVE234567").await,
         2,
-        "a move keeps a row for each hotspot: the first one's router must hear it went"
+        "a move keeps the last row for each hotspot: the first one's router must hear it went"
     );
     let old_kicks: i64 = owner
         .query_one(
@@ -578,6 +593,19 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
         .unwrap()
         .get(0);
     assert_eq!(old_kicks, 0, "a kick past its hour is gone");
+    let plan_rows: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM sync_changes c JOIN service_packages p ON p.id = c.entity_id
+             WHERE p.name = 'Compact pass'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        plan_rows, 2,
+        "a plan keeps its first row, ahead of its vouchers"
+    );
     assert!(removed >= 5, "removed {removed}");
     assert_eq!(log_rows(&owner).await, at_start - removed as i64);
 
