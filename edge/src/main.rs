@@ -252,7 +252,11 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
             None
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot reach the cloud; working alone");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the cloud connection is misconfigured (credential, [cloud] url or ca_file): \
+                 working alone, no sync and no M-Pesa purchases"
+            );
             None
         }
     };

@@ -225,10 +225,13 @@ impl LeaseFile {
 
     /// True when `ip` holds a lease for `mac` that has not expired at `now`.
     pub fn holds(&self, ip: IpAddr, mac: MacAddr, now: i64) -> bool {
-        self.current()
-            .get(&ip)
-            .is_some_and(|l| lease_is_live(l, mac, now))
+        holds_in(&self.current(), ip, mac, now)
     }
+}
+
+/// True when `ip` holds a lease for `mac` in `leases` that has not expired at `now`.
+pub fn holds_in(leases: &LeaseMap, ip: IpAddr, mac: MacAddr, now: i64) -> bool {
+    leases.get(&ip).is_some_and(|l| lease_is_live(l, mac, now))
 }
 
 fn lease_is_live(l: &Lease, mac: MacAddr, now: i64) -> bool {

@@ -560,11 +560,16 @@ impl Sessions {
         // not brought back by the table alone (its entry lingers); its next request is enough.
         let me = Arc::clone(self);
         let seen = tokio::task::spawn_blocking(move || {
-            let require = me.config.require_lease;
+            // One reading of the lease file for the whole table.
+            let leases = me.config.require_lease.then(|| me.leases.current());
             me.neighbours
                 .entries()
                 .into_iter()
-                .filter(|(ip, mac)| !require || me.leases.holds(*ip, *mac, now))
+                .filter(|(ip, mac)| {
+                    leases
+                        .as_ref()
+                        .is_none_or(|l| crate::net::holds_in(l, *ip, *mac, now))
+                })
                 .collect::<Vec<_>>()
         })
         .await

@@ -22,11 +22,20 @@ use settings::CloudConfig;
 
 /// The cloud this router talks to: one client and token, shared by the sync loop and the
 /// portal's purchases.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
     pub client: CloudClient,
     pub token: String,
     pub url: String,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connects to the cloud named by `[cloud]`: `None` when the router has no credential (it works
