@@ -5,12 +5,15 @@
 //! `cargo bench -p hotspot-edge --bench portal` (set `BENCH_DIR` to put the database on the
 //! filesystem you want to measure; the default is the system temporary directory).
 //!
-//! The bench starts the `hotspotd` binary as its own process, configured as on a router except
-//! for enforcement: its SQLite file with `synchronous = FULL`, every client checked against a
-//! dnsmasq lease file of 1,001 leases (which is also its neighbour table, since loopback has no
-//! ARP), and `[firewall] backend = "off"` (the recording firewall). The load generator is this
-//! process, on the same two cores. Clients are sockets bound to their own loopback addresses
-//! (127.1.x.y). RSS is the daemon's own, read from `/proc/PID/status`.
+//! The bench starts the `hotspotd` binary as its own process with its SQLite file
+//! (`synchronous = FULL`) and every client checked against a dnsmasq lease file, which is also its
+//! neighbour table (loopback has no ARP). The file is written again, whole, for each guest just
+//! before it opens the portal, as dnsmasq does when a phone joins, so the daemon parses it once
+//! per new guest. Unlike a router: the recording firewall (`[firewall] backend = "off"`), no
+//! passive capture, no cloud (so no packages for sale on the page), the accounting cycle and the
+//! wrong-code throttle out of the way. The load generator is this process, on the same two cores.
+//! Clients are sockets bound to their own loopback addresses (127.1.x.y). RSS is the daemon's own,
+//! read from `/proc/PID/status`.
 //!
 //! A guest's login is two requests: the portal page (which carries the form token) and the
 //! form post. Page views are measured for all 1,000 guests first, then the 1,000 posts, each by
@@ -129,6 +132,38 @@ where
     (out, started.elapsed())
 }
 
+/// dnsmasq's lease file as the bench writes it: the whole file again for every new lease,
+/// replaced at once (written beside it, then renamed), so the daemon parses it again each time.
+struct LeaseFile {
+    path: std::path::PathBuf,
+    text: std::sync::Mutex<String>,
+}
+
+impl LeaseFile {
+    fn new(path: std::path::PathBuf) -> Self {
+        Self {
+            path,
+            text: std::sync::Mutex::new(String::new()),
+        }
+    }
+
+    /// Gives guest `i` its lease: its own address and MAC, no expiry.
+    fn grant(&self, i: usize) {
+        let IpAddr::V4(ip) = client_ip(i) else {
+            unreachable!("clients are IPv4")
+        };
+        let mut text = self.text.lock().unwrap();
+        text.push_str(&format!(
+            "0 02:00:00:00:{:02x}:{:02x} {ip} guest{i} *\n",
+            i >> 8,
+            i & 0xff
+        ));
+        let tmp = self.path.with_extension("new");
+        std::fs::write(&tmp, text.as_bytes()).unwrap();
+        std::fs::rename(&tmp, &self.path).unwrap();
+    }
+}
+
 /// Guest `i` opens the portal: the page's form token and how long the page took.
 async fn page(addr: SocketAddr, i: usize) -> (String, Duration) {
     let mut s = connect(client_ip(i), addr).await;
@@ -228,20 +263,10 @@ async fn run() {
     let base = std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(&base).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let leases = dir.path().join("dhcp.leases");
-    let mut lease_text = String::new();
-    for i in 0..LOGINS + 1 {
-        let [a, b, c, d] = match client_ip(i) {
-            IpAddr::V4(v4) => v4.octets(),
-            IpAddr::V6(_) => unreachable!(),
-        };
-        lease_text.push_str(&format!(
-            "0 02:00:00:00:{:02x}:{:02x} {a}.{b}.{c}.{d} guest{i} *\n",
-            i >> 8,
-            i & 0xff
-        ));
-    }
-    std::fs::write(&leases, lease_text).unwrap();
+    let leases = Arc::new(LeaseFile::new(dir.path().join("dhcp.leases")));
+    // The probing device has its lease from the start; each guest gets its own just before it
+    // opens the portal, as dnsmasq writes it when the phone joins.
+    leases.grant(LOGINS);
     let config = dir.path().join("edge.toml");
     std::fs::write(
         &config,
@@ -253,7 +278,7 @@ async fn run() {
              [sessions]\naccounting_interval_seconds = 3600\n[vouchers]\nmax_failures = 100\n\
              [cloud]\ncredential = {:?}\n",
             dir.path().join("edge.db"),
-            leases,
+            leases.path,
             dir.path().join("device.json"),
         ),
     )
@@ -289,7 +314,12 @@ async fn run() {
     let captive = probes(addr, client_ip(LOGINS), 302).await;
 
     // Every guest opens the portal page, then posts its voucher.
-    let (pages, page_wall) = closed_loop(LOGINS, move |i| page(addr, i)).await;
+    let joining = Arc::clone(&leases);
+    let (pages, page_wall) = closed_loop(LOGINS, move |i| {
+        joining.grant(i);
+        page(addr, i)
+    })
+    .await;
     let (tokens, page_times): (Vec<String>, Vec<Duration>) = pages.into_iter().unzip();
     let tokens = Arc::new(tokens);
     let (login_times, login_wall) = closed_loop(LOGINS, move |i| {

@@ -11,7 +11,7 @@ use hotspot_edge::config::{self, NeighbourSource, RawConfig};
 use hotspot_edge::firewall::nft::{Nft, NftSettings};
 use hotspot_edge::firewall::settings::Backend;
 use hotspot_edge::firewall::{self, Firewall};
-use hotspot_edge::net::{KernelNeighbours, LeaseNeighbours, Neighbours};
+use hotspot_edge::net::{KernelNeighbours, LeaseFile, LeaseNeighbours, Neighbours};
 use hotspot_edge::sessions::Sessions;
 use hotspot_edge::sync::client::{ClaimRequest, SyncError};
 use hotspot_edge::sync::credential::Credential;
@@ -226,17 +226,21 @@ async fn run(config: Arc<config::Config>) -> anyhow::Result<()> {
     // otherwise the next accounting sweep repairs it.
     tokio::spawn(reapply_on_hangup(Arc::clone(&firewall)));
     let firewall_at_stop = Arc::clone(&firewall);
+    let leases = Arc::new(LeaseFile::new(config.lease_file.clone()));
     let neighbours: Arc<dyn Neighbours> = match config.neighbour_source {
         NeighbourSource::Kernel => Arc::new(KernelNeighbours::new(config.lan_interface.clone())),
-        NeighbourSource::Leases => Arc::new(LeaseNeighbours::new(config.lease_file.clone())),
+        NeighbourSource::Leases => Arc::new(LeaseNeighbours::new(Arc::clone(&leases))),
     };
-    let sessions = Arc::new(Sessions::new(
-        Arc::clone(&config),
-        store,
-        firewall,
-        Arc::new(SystemClock),
-        neighbours,
-    ));
+    let sessions = Arc::new(
+        Sessions::new(
+            Arc::clone(&config),
+            store,
+            firewall,
+            Arc::new(SystemClock),
+            neighbours,
+        )
+        .with_leases(leases),
+    );
     sessions
         .restore()
         .await

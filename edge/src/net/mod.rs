@@ -111,14 +111,14 @@ impl Neighbours for KernelNeighbours {
 /// dnsmasq's lease file as the neighbour table (IPv4 clients with a lease).
 #[derive(Debug)]
 pub struct LeaseNeighbours {
-    leases: LeaseFile,
+    leases: Arc<LeaseFile>,
 }
 
 impl LeaseNeighbours {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            leases: LeaseFile::new(path),
-        }
+    /// Reads `leases`, which the session engine may share ([`crate::sessions::Sessions::with_leases`])
+    /// so that one parse serves both.
+    pub fn new(leases: Arc<LeaseFile>) -> Self {
+        Self { leases }
     }
 }
 
@@ -193,27 +193,33 @@ impl LeaseFile {
     }
 
     /// The leases as the file holds them now; a missing or unreadable file is no leases.
+    ///
+    /// One caller parses a changed file while the others wait for its result: after dnsmasq
+    /// writes the file, a burst of requests parses it once, not once each.
     pub fn current(&self) -> Arc<LeaseMap> {
+        let parse = || -> Arc<LeaseMap> {
+            Arc::new(
+                read_leases(&self.path)
+                    .into_iter()
+                    .map(|l| (l.ip, l))
+                    .collect(),
+            )
+        };
+        let Ok(mut cache) = self.cache.lock() else {
+            return parse();
+        };
         let stamp = FileStamp::of(&self.path);
-        if let Ok(cache) = self.cache.lock()
-            && let Some(copy) = cache.as_ref()
+        if let Some(copy) = cache.as_ref()
             && copy.stamp == stamp
             && copy.read_at.elapsed() < LEASES_MAX_AGE
         {
             return Arc::clone(&copy.leases);
         }
         let read_at = std::time::Instant::now();
-        let leases: Arc<LeaseMap> = Arc::new(
-            read_leases(&self.path)
-                .into_iter()
-                .map(|l| (l.ip, l))
-                .collect(),
-        );
+        let leases = parse();
         // Kept only when the file did not change while it was read: a half-written file is
         // used for this request and read again on the next.
-        if FileStamp::of(&self.path) == stamp
-            && let Ok(mut cache) = self.cache.lock()
-        {
+        if FileStamp::of(&self.path) == stamp {
             *cache = Some(LeaseCopy {
                 stamp,
                 read_at,
@@ -351,7 +357,7 @@ mod tests {
             "0 02:00:00:00:00:02 10.0.0.2 phone *\n0 02:00:00:00:00:03 10.0.0.3 * *\n",
         )
         .unwrap();
-        let n = LeaseNeighbours::new(&path);
+        let n = LeaseNeighbours::new(Arc::new(LeaseFile::new(&path)));
         assert_eq!(n.lookup("10.0.0.3".parse().unwrap()), Some(mac(3)));
         assert_eq!(n.lookup("10.0.0.4".parse().unwrap()), None);
         let mut all = n.entries();

@@ -107,7 +107,7 @@ pub struct Sessions {
     /// Unix second the engine was made: the daemon's uptime in the daily report.
     started: i64,
     /// dnsmasq's leases, for refusing clients whose address it did not hand out.
-    leases: LeaseFile,
+    leases: Arc<LeaseFile>,
     /// Bumped after a pull that changed plans commits: readers caching the plan list compare it.
     plans_generation: std::sync::atomic::AtomicU64,
 }
@@ -137,7 +137,7 @@ impl Sessions {
     ) -> Self {
         let policy = Policy::from_settings(&config.vouchers);
         let started = clock.now();
-        let leases = LeaseFile::new(config.lease_file.clone());
+        let leases = Arc::new(LeaseFile::new(config.lease_file.clone()));
         Self {
             started,
             config,
@@ -157,6 +157,13 @@ impl Sessions {
     pub fn plans_generation(&self) -> u64 {
         self.plans_generation
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Uses `leases` (the same file as `[clients] lease_file`) instead of a copy of its own, so a
+    /// lease neighbour table and the lease check share one parse.
+    pub fn with_leases(mut self, leases: Arc<LeaseFile>) -> Self {
+        self.leases = leases;
+        self
     }
 
     pub fn now(&self) -> i64 {
