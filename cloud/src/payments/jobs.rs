@@ -267,9 +267,14 @@ pub async fn run_renewals_once(pool: &Pool) -> Result<usize, PaymentError> {
         return Ok(0);
     }
     let result = renewals(pool).await;
-    lock_conn
+    if let Err(e) = lock_conn
         .execute("SELECT pg_advisory_unlock($1)", &[&RENEWALS_LOCK])
-        .await?;
+        .await
+    {
+        // Closing the session releases the lock; back in the pool it would hold it for good.
+        drop(deadpool_postgres::Object::take(lock_conn));
+        return Err(e.into());
+    }
     drop(lock_conn);
     result
 }

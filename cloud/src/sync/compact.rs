@@ -10,7 +10,7 @@
 //!
 //! Only rows below the pull horizon are compared, so a row is never removed in favour of one a
 //! pull cannot see yet; a router at any cursor still receives every entity's last state. The
-//! work runs tenant by tenant under row-level security, each tenant in one short transaction,
+//! work runs tenant by tenant under row-level security, each tenant in short transactions of at most 10,000 rows,
 //! one replica at a time (an advisory lock).
 
 use std::future::Future;
@@ -24,6 +24,11 @@ use crate::db::{service_transaction, tenant_transaction};
 
 /// How often the log is compacted.
 pub const EVERY: Duration = Duration::from_secs(3600);
+
+/// Rows one transaction removes at most.
+const BATCH: i64 = 10_000;
+/// Batches per tenant and run at most; the rest waits for the next run.
+const MAX_BATCHES: usize = 100;
 
 /// Advisory lock key of a compaction run ("compact" in ASCII).
 const LOCK: i64 = 0x0063_6f6d_7061_6374;
@@ -40,8 +45,15 @@ pub async fn run_once(pool: &Pool) -> Result<u64, SyncError> {
         return Ok(0);
     }
     let result = compact_all(pool).await;
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
-        .await?;
+    if let Err(e) = lock
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
+        .await
+    {
+        // A session still holding the lock must not go back to the pool: every replica would
+        // skip compaction from then on. Closing it releases the lock.
+        drop(deadpool_postgres::Object::take(lock));
+        return Err(e.into());
+    }
     result
 }
 
@@ -57,26 +69,37 @@ async fn compact_all(pool: &Pool) -> Result<u64, SyncError> {
     tx.commit().await?;
     let mut removed = 0;
     for tenant in tenants {
-        let tx = tenant_transaction(&mut client, tenant, None).await?;
-        let n = tx
-            .execute(
-                "WITH h AS (SELECT sync_horizon() AS horizon)
-                 DELETE FROM sync_changes c USING h
-                 WHERE c.xid < h.horizon
-                   AND ((c.entity = 'kick' AND c.changed_at < now() - interval '1 hour')
-                        OR (c.entity <> 'plan' AND EXISTS (
-                            SELECT 1 FROM sync_changes l
-                            WHERE l.tenant_id = c.tenant_id
-                              AND l.entity_id = c.entity_id
-                              AND l.entity = c.entity
-                              AND l.hotspot_id IS NOT DISTINCT FROM c.hotspot_id
-                              AND (l.xid, l.id) > (c.xid, c.id)
-                              AND l.xid < h.horizon)))",
-                &[],
-            )
-            .await?;
-        tx.commit().await?;
-        removed += n;
+        // Batches in short transactions: a transaction open while it deletes holds back every
+        // router's pull horizon, cluster-wide.
+        for _ in 0..MAX_BATCHES {
+            let tx = tenant_transaction(&mut client, tenant, None).await?;
+            let n = tx
+                .execute(
+                    "WITH h AS (SELECT sync_horizon() AS horizon),
+                     doomed AS (
+                         SELECT c.tenant_id, c.id FROM sync_changes c, h
+                         WHERE c.xid < h.horizon
+                           AND ((c.entity = 'kick' AND c.changed_at < now() - interval '1 hour')
+                                OR (c.entity <> 'plan' AND EXISTS (
+                                    SELECT 1 FROM sync_changes l
+                                    WHERE l.tenant_id = c.tenant_id
+                                      AND l.entity_id = c.entity_id
+                                      AND l.entity = c.entity
+                                      AND l.hotspot_id IS NOT DISTINCT FROM c.hotspot_id
+                                      AND (l.xid, l.id) > (c.xid, c.id)
+                                      AND l.xid < h.horizon)))
+                         LIMIT $1)
+                     DELETE FROM sync_changes s USING doomed d
+                     WHERE s.tenant_id = d.tenant_id AND s.id = d.id",
+                    &[&BATCH],
+                )
+                .await?;
+            tx.commit().await?;
+            removed += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
     }
     Ok(removed)
 }
