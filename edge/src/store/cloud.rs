@@ -88,6 +88,11 @@ pub fn upsert_plan(c: &Connection, p: &Plan, now: i64) -> Result<(), StoreError>
         p.active,
         now
     ])?;
+    // Vouchers that arrived before their plan.
+    c.prepare_cached(
+        "UPDATE vouchers SET plan_id = ?1 WHERE cloud_plan_id = ?1 AND plan_id IS NULL",
+    )?
+    .execute([p.id.to_string()])?;
     Ok(())
 }
 
@@ -151,12 +156,14 @@ pub fn upsert_voucher(c: &Connection, v: &Voucher, now: i64) -> Result<(), Store
     let plan = v.plan_id.map(|p| p.to_string());
     c.prepare_cached(
         "INSERT INTO vouchers (id, hotspot_id, voucher_code, voucher_type, duration_minutes,
-           data_limit_mb, plan_id, max_devices, expiry_date, revoked, created_at, updated_at)
+           data_limit_mb, plan_id, cloud_plan_id, max_devices, expiry_date, revoked, created_at,
+           updated_at)
          VALUES (?1, NULL, ?2, ?3, ?4, ?5,
-           (SELECT id FROM plans WHERE id = ?6), ?7, ?8, ?9, ?10, ?10)
+           (SELECT id FROM plans WHERE id = ?6), ?6, ?7, ?8, ?9, ?10, ?10)
          ON CONFLICT (id) DO UPDATE SET voucher_code = excluded.voucher_code,
            voucher_type = excluded.voucher_type, duration_minutes = excluded.duration_minutes,
            data_limit_mb = excluded.data_limit_mb, plan_id = excluded.plan_id,
+           cloud_plan_id = excluded.cloud_plan_id,
            max_devices = excluded.max_devices, expiry_date = excluded.expiry_date,
            revoked = excluded.revoked, updated_at = excluded.updated_at",
     )?
@@ -466,6 +473,34 @@ mod tests {
                 tx.commit()?;
                 let found = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
                 assert_eq!(found.plan_id, Some(plan().id.to_string()));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_voucher_pulled_a_page_ahead_of_its_plan_is_linked_when_the_plan_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.db")).unwrap();
+        store
+            .blocking(|c| {
+                let tx = c.transaction()?;
+                apply_page(
+                    &tx,
+                    &[Change::VoucherUpsert(voucher())],
+                    "c1.8.0.0",
+                    &at(100),
+                )?;
+                tx.commit()?;
+                let early = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
+                assert_eq!(early.plan_id, None, "no such plan here yet");
+                let tx = c.transaction()?;
+                apply_page(&tx, &[Change::PlanUpsert(plan())], "c1.9.0.0", &at(101))?;
+                tx.commit()?;
+                let linked = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
+                assert_eq!(linked.plan_id, Some(plan().id.to_string()));
+                let rates = q::plan_rates(c, &plan().id.to_string())?;
+                assert_eq!(rates.map(|r| r.0), Some(2000));
                 Ok(())
             })
             .unwrap();

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_purchases",
         include_str!("../../../migrations/edge/0004_purchases.sql"),
     ),
+    (
+        "0005_voucher_plan_link",
+        include_str!("../../../migrations/edge/0005_voucher_plan_link.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.
