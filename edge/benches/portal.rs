@@ -8,8 +8,8 @@
 //! The bench starts the `hotspotd` binary as its own process with its SQLite file
 //! (`synchronous = FULL`) and every client checked against a dnsmasq lease file, which is also its
 //! neighbour table (loopback has no ARP). The file is written again, whole, for each guest just
-//! before it opens the portal, as dnsmasq does when a phone joins, so the daemon parses it once
-//! per new guest. Unlike a router: the recording firewall (`[firewall] backend = "off"`), no
+//! before it opens the portal, as dnsmasq does when a phone joins, so the daemon parses it at most
+//! once per new guest. Unlike a router: the recording firewall (`[firewall] backend = "off"`), no
 //! passive capture, no cloud (so no packages for sale on the page), the accounting cycle and the
 //! wrong-code throttle out of the way. The load generator is this process, on the same two cores.
 //! Clients are sockets bound to their own loopback addresses (127.1.x.y). RSS is the daemon's own,
@@ -316,8 +316,14 @@ async fn run() {
     // Every guest opens the portal page, then posts its voucher.
     let joining = Arc::clone(&leases);
     let (pages, page_wall) = closed_loop(LOGINS, move |i| {
-        joining.grant(i);
-        page(addr, i)
+        let joining = Arc::clone(&joining);
+        async move {
+            // File work off the two runtime threads, so answers are read as they arrive.
+            tokio::task::spawn_blocking(move || joining.grant(i))
+                .await
+                .unwrap();
+            page(addr, i).await
+        }
     })
     .await;
     let (tokens, page_times): (Vec<String>, Vec<Duration>) = pages.into_iter().unzip();
