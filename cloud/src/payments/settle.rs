@@ -60,6 +60,9 @@ pub enum Settled {
     Failed,
     /// The purchase was already paid or failed: nothing changed.
     AlreadyFinal,
+    /// A late report of a purchase already paid without a receipt: its receipt was recorded on
+    /// the purchase, voucher, payment and wallet rows; nothing else changed.
+    ReceiptAdded,
     /// No such purchase, or the checkout id is not its own: nothing changed.
     Unknown,
     /// The report disagreed with the purchase (amount, a receipt seen before): nothing issued,
@@ -74,6 +77,7 @@ impl Settled {
             Self::Paid => "applied: paid".into(),
             Self::Failed => "applied: failed".into(),
             Self::AlreadyFinal => "duplicate".into(),
+            Self::ReceiptAdded => "duplicate: receipt added".into(),
             Self::Unknown => "unknown".into(),
             Self::Review(why) => format!("review: {why}"),
         }
@@ -108,10 +112,22 @@ pub async fn settle(
     {
         return Ok(Settled::Unknown);
     }
+    let cents: i64 = p.get(2);
     if p.get::<_, String>(0) != "pending" {
+        // A purchase the STK query settled has no receipt (the query reports none); the late
+        // callback's receipt is recorded, and nothing else changes.
+        if let Outcome::Paid {
+            amount_cents,
+            receipt: Some(r),
+            ..
+        } = outcome
+            && *amount_cents == cents
+            && add_receipt(tx, id, r).await?
+        {
+            return Ok(Settled::ReceiptAdded);
+        }
         return Ok(Settled::AlreadyFinal);
     }
-    let cents: i64 = p.get(2);
     let hotspot: Uuid = p.get(3);
     let package: Option<Uuid> = p.get(4);
     let phone: String = p.get(5);
@@ -296,4 +312,44 @@ pub async fn settle(
     .await?;
     tracing::info!(purchase = %id, voucher = %voucher, source = source.as_str(), "purchase paid");
     Ok(Settled::Paid)
+}
+
+/// Records receipt `r` on paid purchase `id` and the rows it made, when the purchase has none
+/// and no payment has used `r`. Returns whether it did.
+async fn add_receipt(tx: &Transaction<'_>, id: Uuid, r: &str) -> Result<bool, PaymentError> {
+    let Some(row) = tx
+        .query_opt(
+            "UPDATE hotspot_purchases SET mpesa_receipt_number = $2
+             WHERE id = $1 AND status = 'paid' AND mpesa_receipt_number IS NULL
+               AND NOT EXISTS (SELECT 1 FROM hotspot_purchases WHERE mpesa_receipt_number = $2)
+               AND NOT EXISTS (SELECT 1 FROM billing_payments WHERE mpesa_receipt_number = $2)
+             RETURNING voucher_id, payment_id",
+            &[&id, &r],
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let voucher: Option<Uuid> = row.get(0);
+    let payment: Option<Uuid> = row.get(1);
+    tx.execute(
+        "UPDATE hotspot_vouchers SET mpesa_receipt_number = $2
+         WHERE id = $1 AND mpesa_receipt_number IS NULL",
+        &[&voucher, &r],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE billing_payments SET mpesa_receipt_number = $2
+         WHERE id = $1 AND mpesa_receipt_number IS NULL",
+        &[&payment, &r],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE wallet_transactions SET mpesa_receipt_number = $2
+         WHERE payment_id = $1 AND mpesa_receipt_number IS NULL",
+        &[&payment, &r],
+    )
+    .await?;
+    tracing::info!(purchase = %id, "receipt of a purchase settled by query recorded");
+    Ok(true)
 }

@@ -399,7 +399,7 @@ async fn a_duplicate_callback_and_a_late_one_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_lost_callback_is_settled_by_the_query_and_a_late_one_changes_nothing() {
+async fn a_lost_callback_is_settled_by_the_query_and_a_late_one_adds_only_the_receipt() {
     let s = site().await;
     let phone = "254700000030";
     behave(&s, json!({"phone": phone, "delivery": "lost"})).await;
@@ -423,7 +423,72 @@ async fn a_lost_callback_is_settled_by_the_query_and_a_late_one_changes_nothing(
     assert!(push["queries"].as_u64().unwrap() >= 1);
     assert_eq!(push["callbacks_sent"], 0);
 
-    late_success_changes_nothing(&s, push, push["receipt"].as_str().unwrap(), &done).await;
+    // The query reports no receipt: the purchase has none yet.
+    let receipt_rows =
+        "SELECT count(*) FROM hotspot_purchases WHERE mpesa_receipt_number IS NOT NULL";
+    assert_eq!(count(&s, receipt_rows).await, 0);
+    let receipt = push["receipt"].as_str().unwrap();
+    let before = footprint(&s).await;
+    // A wrong amount is not taken as this purchase's receipt.
+    let wrong = success_body(
+        push["checkout_request_id"].as_str().unwrap(),
+        push["merchant_request_id"].as_str().unwrap(),
+        "21.00",
+        receipt,
+    );
+    assert_eq!(
+        post_callback(push["callback_url"].as_str().unwrap(), &wrong).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&s, receipt_rows).await, 0);
+    // The late callback: its receipt is recorded on every row of the sale, and nothing else
+    // changes (no new rows, the same voucher).
+    let body = success_body(
+        push["checkout_request_id"].as_str().unwrap(),
+        push["merchant_request_id"].as_str().unwrap(),
+        "20.00",
+        receipt,
+    );
+    assert_eq!(
+        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
+        200
+    );
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count(&s, receipt_rows).await == 0 {
+        assert!(tokio::time::Instant::now() < until, "receipt not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(footprint(&s).await, before);
+    let after = state(&s, st.purchase_id).await;
+    match (&done.status, &after.status) {
+        (
+            PurchaseStatus::Paid { voucher: v1, .. },
+            PurchaseStatus::Paid {
+                voucher: v2,
+                receipt: r2,
+            },
+        ) => {
+            assert_eq!(v1, v2, "the same voucher");
+            assert_eq!(r2, receipt);
+        }
+        other => panic!("{other:?}"),
+    }
+    for table in [
+        "hotspot_vouchers",
+        "billing_payments",
+        "wallet_transactions",
+    ] {
+        let n = count(
+            &s,
+            &format!("SELECT count(*) FROM {table} WHERE mpesa_receipt_number = '{receipt}'"),
+        )
+        .await;
+        let want = if table == "wallet_transactions" { 2 } else { 1 };
+        assert_eq!(n, want, "{table}");
+    }
+    // The same callback once more changes nothing.
+    late_success_changes_nothing(&s, push, receipt, &after).await;
 }
 
 #[tokio::test]
