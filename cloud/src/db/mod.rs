@@ -160,6 +160,35 @@ pub async fn tenant_transaction<'a>(
     Ok(tx)
 }
 
+/// Runs `work` while this replica holds the session advisory lock `key` (one replica at a time);
+/// `None` when another session holds it. The lock lives on a pooled connection of its own; if
+/// releasing it fails, that connection is closed (which releases it) instead of going back to
+/// the pool still holding it, where it would keep every replica out for good.
+pub async fn with_advisory_lock<T, E, Fut>(
+    pool: &Pool,
+    key: i64,
+    work: impl FnOnce() -> Fut,
+) -> Result<Option<T>, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<deadpool_postgres::PoolError> + From<tokio_postgres::Error>,
+{
+    let lock = pool.get().await?;
+    let got: bool = lock
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(None);
+    }
+    let result = work().await;
+    if let Err(e) = lock.execute("SELECT pg_advisory_unlock($1)", &[&key]).await {
+        drop(deadpool_postgres::Object::take(lock));
+        return Err(e.into());
+    }
+    result.map(Some)
+}
+
 /// Opens a transaction as [`SERVICE_ROLE`] with no tenant: it sees no tenant's rows, and is for
 /// the cross-tenant SECURITY DEFINER functions (device token, payment callback, NAS lookup,
 /// tenant listing) that find out which tenant a request belongs to.

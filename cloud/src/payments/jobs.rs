@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::callback::{self, Stored};
 use super::settle::{self, Outcome, Settled, Source};
 use super::{PaymentError, Payments, StoredSettings};
-use crate::db::{service_transaction, tenant_transaction};
+use crate::db::{service_transaction, tenant_transaction, with_advisory_lock};
 use crate::mpesa::QueryResult;
 
 /// Most tenants and purchases one pass looks at (the rest wait for the next pass).
@@ -258,25 +258,9 @@ const RENEWALS_LOCK: i64 = 0x0072_656e_6577_616c;
 /// Runs `handle_automatic_renewals()` for every tenant, each under its own RLS. Returns how many
 /// tenants were handled (none when another replica holds the run).
 pub async fn run_renewals_once(pool: &Pool) -> Result<usize, PaymentError> {
-    let lock_conn = pool.get().await?;
-    let got: bool = lock_conn
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&RENEWALS_LOCK])
+    Ok(with_advisory_lock(pool, RENEWALS_LOCK, || renewals(pool))
         .await?
-        .get(0);
-    if !got {
-        return Ok(0);
-    }
-    let result = renewals(pool).await;
-    if let Err(e) = lock_conn
-        .execute("SELECT pg_advisory_unlock($1)", &[&RENEWALS_LOCK])
-        .await
-    {
-        // Closing the session releases the lock; back in the pool it would hold it for good.
-        drop(deadpool_postgres::Object::take(lock_conn));
-        return Err(e.into());
-    }
-    drop(lock_conn);
-    result
+        .unwrap_or(0))
 }
 
 async fn renewals(pool: &Pool) -> Result<usize, PaymentError> {

@@ -20,7 +20,7 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use super::SyncError;
-use crate::db::{service_transaction, tenant_transaction};
+use crate::db::{service_transaction, tenant_transaction, with_advisory_lock};
 
 /// How often the log is compacted.
 pub const EVERY: Duration = Duration::from_secs(3600);
@@ -36,25 +36,9 @@ const LOCK: i64 = 0x0063_6f6d_7061_6374;
 /// Compacts the log of every tenant. Returns the rows removed (none when another replica holds
 /// the run).
 pub async fn run_once(pool: &Pool) -> Result<u64, SyncError> {
-    let lock = pool.get().await?;
-    let got: bool = lock
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK])
+    Ok(with_advisory_lock(pool, LOCK, || compact_all(pool))
         .await?
-        .get(0);
-    if !got {
-        return Ok(0);
-    }
-    let result = compact_all(pool).await;
-    if let Err(e) = lock
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
-        .await
-    {
-        // A session still holding the lock must not go back to the pool: every replica would
-        // skip compaction from then on. Closing it releases the lock.
-        drop(deadpool_postgres::Object::take(lock));
-        return Err(e.into());
-    }
-    result
+        .unwrap_or(0))
 }
 
 async fn compact_all(pool: &Pool) -> Result<u64, SyncError> {
