@@ -240,6 +240,18 @@ async fn post_callback(url: &str, body: &str) -> u16 {
         .as_u16()
 }
 
+/// Daraja's success callback for the simulator's `push`, with `amount` and `receipt`, posted to
+/// the purchase's callback URL: the HTTP status.
+async fn post_success(push: &Value, amount: &str, receipt: &str) -> u16 {
+    let body = success_body(
+        push["checkout_request_id"].as_str().unwrap(),
+        push["merchant_request_id"].as_str().unwrap(),
+        amount,
+        receipt,
+    );
+    post_callback(push["callback_url"].as_str().unwrap(), &body).await
+}
+
 /// Whether the voucher reaches the router through the change log. A pull shows only changes
 /// older than every transaction still open in the cluster (other tests run beside this one), so
 /// it may take a few pulls.
@@ -270,16 +282,7 @@ async fn in_change_log(s: &Site, code: &str) -> bool {
 /// money footprint nor the purchase (`done`) changes.
 async fn late_success_changes_nothing(s: &Site, push: &Value, receipt: &str, done: &PurchaseState) {
     let before = footprint(s).await;
-    let body = success_body(
-        push["checkout_request_id"].as_str().unwrap(),
-        push["merchant_request_id"].as_str().unwrap(),
-        "20.00",
-        receipt,
-    );
-    assert_eq!(
-        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
-        200
-    );
+    assert_eq!(post_success(push, "20.00", receipt).await, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(footprint(s).await, before);
     assert_eq!(state(s, done.purchase_id).await, *done);
@@ -430,30 +433,12 @@ async fn a_lost_callback_is_settled_by_the_query_and_a_late_one_adds_only_the_re
     let receipt = push["receipt"].as_str().unwrap();
     let before = footprint(&s).await;
     // A wrong amount is not taken as this purchase's receipt.
-    let wrong = success_body(
-        push["checkout_request_id"].as_str().unwrap(),
-        push["merchant_request_id"].as_str().unwrap(),
-        "21.00",
-        receipt,
-    );
-    assert_eq!(
-        post_callback(push["callback_url"].as_str().unwrap(), &wrong).await,
-        200
-    );
+    assert_eq!(post_success(push, "21.00", receipt).await, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count(&s, receipt_rows).await, 0);
     // The late callback: its receipt is recorded on every row of the sale, and nothing else
     // changes (no new rows, the same voucher).
-    let body = success_body(
-        push["checkout_request_id"].as_str().unwrap(),
-        push["merchant_request_id"].as_str().unwrap(),
-        "20.00",
-        receipt,
-    );
-    assert_eq!(
-        post_callback(push["callback_url"].as_str().unwrap(), &body).await,
-        200
-    );
+    assert_eq!(post_success(push, "20.00", receipt).await, 200);
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
     while count(&s, receipt_rows).await == 0 {
         assert!(tokio::time::Instant::now() < until, "receipt not recorded");
