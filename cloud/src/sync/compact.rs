@@ -2,9 +2,9 @@
 //!
 //! A pull answers each entity's current state, so a change row followed by a later one for the
 //! same entity and the same hotspot tells no router anything: it is removed. So is a kick's row
-//! once the kick is past the hour it is delivered for. Plans keep every row, because a plan's
-//! first row must come before the rows of the vouchers that name it (the router links a voucher
-//! to a plan it already holds). What stays is about one row per entity ever synced, a deletion's
+//! once the kick is past the hour it is delivered for. Plans keep every row (a tenant has
+//! few), so a plan's first row still comes before the vouchers that name it; a router also links
+//! a voucher that arrives first when its plan comes. What stays is about one row per entity ever synced, a deletion's
 //! row included (routers still holding the entity need it), so the log grows with the data and
 //! not with every edit.
 //!

@@ -55,9 +55,11 @@ not a lease\n";
         assert_eq!(l[1].expires, 0);
         assert_eq!(l[1].hostname, None);
         let ip = "192.168.1.20".parse().unwrap();
-        assert!(super::super::has_lease(&l, ip, l[0].mac, 1_700_000_000));
-        assert!(!super::super::has_lease(&l, ip, l[0].mac, 1_700_003_600));
-        assert!(!super::super::has_lease(&l, ip, l[1].mac, 1_700_000_000));
-        assert!(super::super::has_lease(&l, l[1].ip, l[1].mac, i64::MAX));
+        let map: super::super::LeaseMap = l.iter().map(|x| (x.ip, x.clone())).collect();
+        let has_lease = |ip, mac, now| super::super::holds_in(&map, ip, mac, now);
+        assert!(has_lease(ip, l[0].mac, 1_700_000_000));
+        assert!(!has_lease(ip, l[0].mac, 1_700_003_600));
+        assert!(!has_lease(ip, l[1].mac, 1_700_000_000));
+        assert!(has_lease(l[1].ip, l[1].mac, i64::MAX));
     }
 }

@@ -284,13 +284,6 @@ pub fn read_leases(path: &Path) -> Vec<Lease> {
     }
 }
 
-/// True when `ip` holds a lease for `mac` that has not expired at `now`.
-pub fn has_lease(leases: &[Lease], ip: IpAddr, mac: MacAddr, now: i64) -> bool {
-    leases
-        .iter()
-        .any(|l| l.ip == ip && lease_is_live(l, mac, now))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -321,21 +321,17 @@ pub fn apply(c: &Connection, change: &Change, at: &EdgeClock) -> Result<Vec<Effe
     Ok(Vec::new())
 }
 
-/// Applies a pull page (plan upserts first) and stores its cursor; the caller commits both
-/// together.
+/// Applies a pull page and stores its cursor; the caller commits both together.
 pub fn apply_page(
     c: &Connection,
     changes: &[Change],
     next_cursor: &str,
     at: &EdgeClock,
 ) -> Result<Vec<Effect>, StoreError> {
-    // Plans first: a voucher names its plan, and a plan edited after its vouchers were made
-    // comes later in the page than they do.
-    let (plans, rest): (Vec<&Change>, Vec<&Change>) = changes
-        .iter()
-        .partition(|ch| matches!(ch, Change::PlanUpsert(_)));
+    // In order: a voucher that comes before its plan is linked when the plan comes
+    // (`upsert_plan`), within this page or a later one.
     let mut effects = Vec::new();
-    for change in plans.into_iter().chain(rest) {
+    for change in changes {
         effects.extend(apply(c, change, at)?);
     }
     set_cursor(c, next_cursor)?;
