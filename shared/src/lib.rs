@@ -7,6 +7,10 @@
 //!   and the cloud's reports.
 //! - [`purchase`]: a guest's M-Pesa purchase asked of the cloud by the edge, with JSON fixtures
 //!   in `fixtures/purchase/`.
+//! - [`radius`]: the RADIUS packet codec, its authenticators and attribute dictionary, shared by
+//!   the cloud's RADIUS server and the edge's NAS client.
+//! - [`redeem`]: the voucher redemption rules (may this device use this code now, with what
+//!   limits), applied by the edge's portal and the cloud's RADIUS server alike.
 //! - [`sync`]: the edge ↔ cloud sync protocol (push of events, pull of changes), version 1, with
 //!   JSON fixtures in `fixtures/sync/` that both sides decode in their tests.
 //! - [`voucher`]: the voucher code alphabet, normalisation of what a guest types, and code
@@ -19,6 +23,8 @@ pub mod mac;
 pub mod phone;
 pub mod plan;
 pub mod purchase;
+pub mod radius;
+pub mod redeem;
 pub mod sync;
 pub mod voucher;
 
