@@ -6,6 +6,7 @@
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
 //! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
 //! - [`payments`]: guest purchases by M-Pesa (STK push, callbacks, reconciliation job).
+//! - [`radius`]: the RADIUS server for operators' own NAS devices (auth, accounting).
 //! - [`routes`]: the HTTP API.
 //! - [`sync`]: router provisioning and the edge sync (event ingest, change pull).
 //! - [`telemetry`]: logging setup.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod db;
 pub mod mpesa;
 pub mod payments;
+pub mod radius;
 pub mod routes;
 pub mod sync;
 pub mod telemetry;

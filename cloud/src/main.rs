@@ -40,6 +40,8 @@ enum Command {
         token_ttl_minutes: u64,
         #[command(flatten)]
         payments: Box<PaymentArgs>,
+        #[command(flatten)]
+        radius: RadiusArgs,
     },
     /// Apply pending migrations and exit.
     Migrate,
@@ -143,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             secrets_key,
             token_ttl_minutes,
             payments,
+            radius,
         } => {
             let secrets = secrets_key
                 .as_deref()
@@ -169,6 +172,13 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(listen = %listener.local_addr()?, "hotspot-cloud started");
+            let radius = hotspot_cloud::radius::start(
+                pool.clone(),
+                cli.database_url.clone(),
+                radius.into_settings()?,
+            )
+            .await
+            .context("starting the RADIUS listeners")?;
             let (stop_jobs, jobs_stopped) = tokio::sync::oneshot::channel::<()>();
             let jobs = tokio::spawn(hotspot_cloud::payments::jobs::run(
                 payments.clone(),
@@ -193,12 +203,58 @@ async fn main() -> anyhow::Result<()> {
             .await;
             let _ = stop_jobs.send(());
             let _ = stop_compaction.send(());
+            radius.stop().await;
             let _ = jobs.await;
             let _ = compaction.await;
             served?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())
         }
+    }
+}
+
+/// The RADIUS server for operators' own NAS devices.
+#[derive(Debug, clap::Args)]
+struct RadiusArgs {
+    /// UDP address for RADIUS authentication (and Status-Server), or `off`.
+    #[arg(
+        long,
+        env = "HOTSPOT_RADIUS_AUTH_LISTEN",
+        default_value = "0.0.0.0:1812"
+    )]
+    radius_auth_listen: String,
+    /// UDP address for RADIUS accounting (and Status-Server), or `off`.
+    #[arg(
+        long,
+        env = "HOTSPOT_RADIUS_ACCT_LISTEN",
+        default_value = "0.0.0.0:1813"
+    )]
+    radius_acct_listen: String,
+    /// Acct-Interim-Interval sent in every Access-Accept the tables do not set (seconds, ≥ 60).
+    #[arg(long, env = "HOTSPOT_RADIUS_INTERIM_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    radius_interim_secs: u32,
+    /// Idle-Timeout sent with voucher and MAC logins (seconds).
+    #[arg(long, env = "HOTSPOT_RADIUS_IDLE_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(60..=604_800))]
+    radius_idle_secs: u32,
+}
+
+impl RadiusArgs {
+    fn into_settings(self) -> anyhow::Result<hotspot_cloud::radius::Settings> {
+        use hotspot_cloud::radius::{Settings, parse_listen};
+        let mut s = Settings {
+            auth_listen: parse_listen(&self.radius_auth_listen)
+                .map_err(anyhow::Error::msg)
+                .context("HOTSPOT_RADIUS_AUTH_LISTEN")?,
+            acct_listen: parse_listen(&self.radius_acct_listen)
+                .map_err(anyhow::Error::msg)
+                .context("HOTSPOT_RADIUS_ACCT_LISTEN")?,
+            ..Settings::default()
+        };
+        s.defaults.interim_interval = self.radius_interim_secs;
+        s.defaults.idle_timeout = self.radius_idle_secs;
+        Ok(s)
     }
 }
 

@@ -168,6 +168,9 @@ pub fn serve_cloud(db: &Db, port: u16, env: &[(&str, String)], log: &std::path::
     let child = Killed(
         Command::new(binary("hotspot-cloud"))
             .env("DATABASE_URL", &db.url)
+            // Any free port: several clouds may run at once.
+            .env("HOTSPOT_RADIUS_AUTH_LISTEN", "127.0.0.1:0")
+            .env("HOTSPOT_RADIUS_ACCT_LISTEN", "127.0.0.1:0")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

@@ -1,0 +1,425 @@
+//! Accounting-Request into `radacct`, written the way FreeRADIUS 3.2's stock queries write it
+//! (the same `acctuniqueid`, Gigawords folded into the octet columns, Start as an upsert,
+//! Interim-Update and Stop as updates of the open row with an insert when it is missing,
+//! Accounting-On/Off closing the NAS's open sessions), so both servers can share the table.
+//!
+//! Requests are written in batches: a writer takes what is queued (up to [`BATCH`]) and applies
+//! it in one transaction; each request's answer is sent only after that commit. If the batch
+//! fails, each of its requests is tried alone, so one bad request cannot hold back the others; a
+//! request that still fails gets no answer (the NAS retries it).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use hotspot_shared::radius::{Packet, acct_status, attr};
+use md5::{Digest, Md5};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+/// Most requests in one transaction.
+pub const BATCH: usize = 256;
+
+/// One accounting request, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub tenant: Uuid,
+    pub status: u32,
+    pub unique_id: String,
+    pub session_id: String,
+    pub username: String,
+    pub nas_ip: IpAddr,
+    pub nas_port_id: Option<String>,
+    pub nas_port_type: Option<String>,
+    /// Unix seconds the event happened (Event-Timestamp, or arrival less Acct-Delay-Time).
+    pub at: i64,
+    pub session_time: Option<i64>,
+    pub input_octets: i64,
+    pub output_octets: i64,
+    pub terminate_cause: Option<String>,
+    pub framed_ip: Option<IpAddr>,
+    pub called: Option<String>,
+    pub calling: Option<String>,
+    pub class: Option<String>,
+    pub service_type: Option<String>,
+    pub framed_protocol: Option<String>,
+    pub connect_info: Option<String>,
+    pub interval: Option<i32>,
+}
+
+/// FreeRADIUS's `Acct-Unique-Session-Id`: md5 of "User-Name,Acct-Session-Id,NAS-IP(v6)-Address,
+/// NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
+pub fn unique_id(req: &Packet, nas_ip: IpAddr) -> String {
+    let text = |t| req.get_text(t).unwrap_or_default();
+    let port = req
+        .get_u32(attr::NAS_PORT)
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let input = format!(
+        "{},{},{},{},{},{}",
+        text(attr::USER_NAME),
+        text(attr::ACCT_SESSION_ID),
+        nas_ip,
+        text(attr::NAS_IDENTIFIER),
+        text(attr::NAS_PORT_ID),
+        port
+    );
+    let digest: [u8; 16] = Md5::digest(input.as_bytes()).into();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The NAS address as FreeRADIUS sees it: NAS-IPv6-Address, NAS-IP-Address, or the source.
+pub fn nas_ip(req: &Packet, source: IpAddr) -> IpAddr {
+    if let Some(v6) = req
+        .get(attr::NAS_IPV6_ADDRESS)
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+    {
+        return IpAddr::from(v6);
+    }
+    req.get_ipv4(attr::NAS_IP_ADDRESS)
+        .map(IpAddr::V4)
+        .unwrap_or(source)
+}
+
+fn named(typ: u8, value: Option<u32>) -> Option<String> {
+    let def = hotspot_shared::radius::dict::by_number(0, typ);
+    value.map(|v| match def {
+        Some(d) => d.format(&v.to_be_bytes()),
+        None => v.to_string(),
+    })
+}
+
+fn terminate_cause(n: u32) -> String {
+    const NAMES: &[&str] = &[
+        "",
+        "User-Request",
+        "Lost-Carrier",
+        "Lost-Service",
+        "Idle-Timeout",
+        "Session-Timeout",
+        "Admin-Reset",
+        "Admin-Reboot",
+        "Port-Error",
+        "NAS-Error",
+        "NAS-Request",
+        "NAS-Reboot",
+        "Port-Unneeded",
+        "Port-Preempted",
+        "Port-Suspended",
+        "Service-Unavailable",
+        "Callback",
+        "User-Error",
+        "Host-Request",
+    ];
+    NAMES
+        .get(n as usize)
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| n.to_string(), |s| (*s).to_owned())
+}
+
+/// Parses an Accounting-Request from `source`, arrived at `now`. `None` without
+/// Acct-Status-Type, or for a status this server does not record.
+pub fn parse(req: &Packet, tenant: Uuid, source: IpAddr, now: i64) -> Option<Record> {
+    let status = req.get_u32(attr::ACCT_STATUS_TYPE)?;
+    if !matches!(
+        status,
+        acct_status::START
+            | acct_status::STOP
+            | acct_status::INTERIM_UPDATE
+            | acct_status::ACCOUNTING_ON
+            | acct_status::ACCOUNTING_OFF
+    ) {
+        return None;
+    }
+    let nas_ip = nas_ip(req, source);
+    let at = match req.get_u32(attr::EVENT_TIMESTAMP) {
+        Some(t) => i64::from(t),
+        None => now - i64::from(req.get_u32(attr::ACCT_DELAY_TIME).unwrap_or(0)),
+    };
+    let octets = |low, giga| {
+        (i64::from(req.get_u32(giga).unwrap_or(0)) << 32) | i64::from(req.get_u32(low).unwrap_or(0))
+    };
+    let text = |t| req.get_text(t).filter(|s| !s.is_empty());
+    Some(Record {
+        tenant,
+        status,
+        unique_id: unique_id(req, nas_ip),
+        session_id: text(attr::ACCT_SESSION_ID).unwrap_or_default(),
+        username: text(attr::USER_NAME).unwrap_or_default(),
+        nas_ip,
+        nas_port_id: text(attr::NAS_PORT_ID),
+        nas_port_type: named(attr::NAS_PORT_TYPE, req.get_u32(attr::NAS_PORT_TYPE)),
+        at,
+        session_time: req.get_u32(attr::ACCT_SESSION_TIME).map(i64::from),
+        input_octets: octets(attr::ACCT_INPUT_OCTETS, attr::ACCT_INPUT_GIGAWORDS),
+        output_octets: octets(attr::ACCT_OUTPUT_OCTETS, attr::ACCT_OUTPUT_GIGAWORDS),
+        terminate_cause: req.get_u32(attr::ACCT_TERMINATE_CAUSE).map(terminate_cause),
+        framed_ip: req.get_ipv4(attr::FRAMED_IP_ADDRESS).map(IpAddr::V4),
+        called: text(attr::CALLED_STATION_ID),
+        calling: text(attr::CALLING_STATION_ID),
+        class: text(attr::CLASS).map(|c| c.chars().take(64).collect()),
+        service_type: named(attr::SERVICE_TYPE, req.get_u32(attr::SERVICE_TYPE)),
+        framed_protocol: named(attr::FRAMED_PROTOCOL, req.get_u32(attr::FRAMED_PROTOCOL)),
+        connect_info: text(attr::CONNECT_INFO),
+        interval: req
+            .get_u32(attr::ACCT_INTERIM_INTERVAL)
+            .and_then(|i| i32::try_from(i).ok()),
+    })
+}
+
+const START: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
+    nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctsessiontime, \
+    acctauthentic, connectinfo_start, acctinputoctets, acctoutputoctets, calledstationid, \
+    callingstationid, servicetype, framedprotocol, framedipaddress, class) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8), to_timestamp($8::float8), 0, \
+    'RADIUS', $9, \
+    0, 0, $10, $11, $12, $13, $14, $15) \
+    ON CONFLICT (acctuniqueid) DO UPDATE SET acctstarttime = EXCLUDED.acctstarttime, \
+    acctupdatetime = EXCLUDED.acctupdatetime, connectinfo_start = EXCLUDED.connectinfo_start \
+    WHERE radacct.acctstoptime IS NULL";
+
+const INTERIM: &str = "UPDATE radacct SET framedipaddress = COALESCE($2, framedipaddress), \
+    acctsessiontime = COALESCE($3, acctsessiontime), \
+    acctinterval = ($4::float8 - EXTRACT(EPOCH FROM COALESCE(acctupdatetime, acctstarttime)))::int, \
+    acctupdatetime = to_timestamp($4::float8), acctinputoctets = $5, acctoutputoctets = $6 \
+    WHERE acctuniqueid = $1 AND acctstoptime IS NULL";
+
+const STOP: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), \
+    acctupdatetime = to_timestamp($2::float8), \
+    acctsessiontime = COALESCE($3, ($2::float8 - EXTRACT(EPOCH FROM acctstarttime))::bigint), \
+    acctinputoctets = $4, acctoutputoctets = $5, acctterminatecause = $6, \
+    framedipaddress = COALESCE($7, framedipaddress), connectinfo_stop = $8 \
+    WHERE acctuniqueid = $1 AND acctstoptime IS NULL";
+
+/// The fallback of Interim-Update and Stop when no open row exists (the Start was lost): a row
+/// as complete as the request allows; nothing when the session's row exists (already stopped).
+const FALLBACK: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
+    nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctstoptime, \
+    acctsessiontime, acctauthentic, acctinputoctets, acctoutputoctets, calledstationid, \
+    callingstationid, acctterminatecause, servicetype, framedprotocol, framedipaddress, class) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 - COALESCE($9::float8, 0)), \
+    to_timestamp($8::float8), CASE WHEN $10::bool THEN to_timestamp($8::float8) END, \
+    $9::float8::bigint, 'RADIUS', $11, $12, $13, $14, $15, $16, $17, \
+    $18, $19) ON CONFLICT (acctuniqueid) DO NOTHING";
+
+const NAS_RESTART: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), \
+    acctupdatetime = to_timestamp($2::float8), \
+    acctsessiontime = ($2::float8 - EXTRACT(EPOCH FROM acctstarttime))::bigint, \
+    acctterminatecause = 'NAS-Reboot' \
+    WHERE acctstoptime IS NULL AND nasipaddress = $1 AND acctstarttime <= to_timestamp($2::float8)";
+
+/// Writes one record inside `tx` (whose tenant is the record's).
+async fn write(
+    tx: &deadpool_postgres::Transaction<'_>,
+    r: &Record,
+) -> Result<(), tokio_postgres::Error> {
+    let at = r.at as f64;
+    match r.status {
+        acct_status::START => {
+            let s = tx.prepare_cached(START).await?;
+            tx.execute(
+                &s,
+                &[
+                    &r.tenant,
+                    &r.session_id,
+                    &r.unique_id,
+                    &r.username,
+                    &r.nas_ip,
+                    &r.nas_port_id,
+                    &r.nas_port_type,
+                    &at,
+                    &r.connect_info,
+                    &r.called,
+                    &r.calling,
+                    &r.service_type,
+                    &r.framed_protocol,
+                    &r.framed_ip,
+                    &r.class,
+                ],
+            )
+            .await?;
+        }
+        acct_status::INTERIM_UPDATE | acct_status::STOP => {
+            let stop = r.status == acct_status::STOP;
+            let n = if stop {
+                let s = tx.prepare_cached(STOP).await?;
+                tx.execute(
+                    &s,
+                    &[
+                        &r.unique_id,
+                        &at,
+                        &r.session_time,
+                        &r.input_octets,
+                        &r.output_octets,
+                        &r.terminate_cause,
+                        &r.framed_ip,
+                        &r.connect_info,
+                    ],
+                )
+                .await?
+            } else {
+                let s = tx.prepare_cached(INTERIM).await?;
+                tx.execute(
+                    &s,
+                    &[
+                        &r.unique_id,
+                        &r.framed_ip,
+                        &r.session_time,
+                        &at,
+                        &r.input_octets,
+                        &r.output_octets,
+                    ],
+                )
+                .await?
+            };
+            if n == 0 {
+                let s = tx.prepare_cached(FALLBACK).await?;
+                tx.execute(
+                    &s,
+                    &[
+                        &r.tenant,
+                        &r.session_id,
+                        &r.unique_id,
+                        &r.username,
+                        &r.nas_ip,
+                        &r.nas_port_id,
+                        &r.nas_port_type,
+                        &at,
+                        &r.session_time.map(|t| t as f64),
+                        &stop,
+                        &r.input_octets,
+                        &r.output_octets,
+                        &r.called,
+                        &r.calling,
+                        &r.terminate_cause,
+                        &r.service_type,
+                        &r.framed_protocol,
+                        &r.framed_ip,
+                        &r.class,
+                    ],
+                )
+                .await?;
+            }
+        }
+        _ => {
+            let s = tx.prepare_cached(NAS_RESTART).await?;
+            tx.execute(&s, &[&r.nas_ip, &at]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A request waiting for its row to be durable.
+pub type Job = (Record, oneshot::Sender<bool>);
+
+async fn set_tenant(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: Uuid,
+) -> Result<(), tokio_postgres::Error> {
+    let s = tx
+        .prepare_cached("SELECT set_config('app.tenant_id', $1, true)")
+        .await?;
+    tx.execute(&s, &[&tenant.to_string()]).await.map(|_| ())
+}
+
+/// Applies `records` in one transaction, switching the tenant setting as the records do.
+async fn apply(pool: &Pool, records: &[&Record]) -> Result<(), crate::db::DbError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| crate::db::DbError::Connect(e.to_string()))?;
+    let tx = crate::db::service_transaction(&mut client).await?;
+    let mut current = None;
+    for r in records {
+        if current != Some(r.tenant) {
+            set_tenant(&tx, r.tenant).await?;
+            current = Some(r.tenant);
+        }
+        write(&tx, r).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Runs one writer until the queue closes. Several writers may share `queue`.
+pub async fn writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut jobs: Vec<Job> = Vec::new();
+        {
+            let mut q = queue.lock().await;
+            if q.recv_many(&mut jobs, BATCH).await == 0 {
+                return;
+            }
+        }
+        let records: Vec<&Record> = jobs.iter().map(|(r, _)| r).collect();
+        match apply(&pool, &records).await {
+            Ok(()) => {
+                for (_, done) in jobs {
+                    let _ = done.send(true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, n = jobs.len(), "accounting batch failed; writing its requests one by one");
+                for (r, done) in jobs {
+                    let ok = match apply(&pool, &[&r]).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!(error = %e, session = %r.unique_id, "accounting request not recorded; no answer sent");
+                            false
+                        }
+                    };
+                    let _ = done.send(ok);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotspot_shared::radius::Code;
+
+    #[test]
+    fn unique_id_matches_freeradius() {
+        // md5("alice,S1,192.0.2.1,,,") as FreeRADIUS's acct_unique policy computes it.
+        let mut p = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        p.push(attr::USER_NAME, "alice");
+        p.push(attr::ACCT_SESSION_ID, "S1");
+        p.push(attr::NAS_IP_ADDRESS, [192, 0, 2, 1]);
+        let ip = nas_ip(&p, "127.0.0.1".parse().unwrap());
+        assert_eq!(ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+        let want: [u8; 16] = Md5::digest(b"alice,S1,192.0.2.1,,,").into();
+        let want: String = want.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(unique_id(&p, ip), want);
+        p.push_u32(attr::NAS_PORT, 7);
+        assert_ne!(unique_id(&p, ip), want);
+    }
+
+    #[test]
+    fn gigawords_fold_and_times() {
+        let mut p = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        p.push_u32(attr::ACCT_STATUS_TYPE, acct_status::STOP);
+        p.push_u32(attr::ACCT_INPUT_OCTETS, 5);
+        p.push_u32(attr::ACCT_INPUT_GIGAWORDS, 2);
+        p.push_u32(attr::ACCT_DELAY_TIME, 30);
+        p.push_u32(attr::ACCT_TERMINATE_CAUSE, 1);
+        let r = parse(&p, Uuid::nil(), "10.0.0.1".parse().unwrap(), 1000).unwrap();
+        assert_eq!(r.input_octets, (2i64 << 32) + 5);
+        assert_eq!(r.output_octets, 0);
+        assert_eq!(r.at, 970);
+        assert_eq!(r.terminate_cause.as_deref(), Some("User-Request"));
+        assert_eq!(r.nas_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        p.push_u32(attr::EVENT_TIMESTAMP, 900);
+        assert_eq!(
+            parse(&p, Uuid::nil(), "10.0.0.1".parse().unwrap(), 1000)
+                .unwrap()
+                .at,
+            900
+        );
+        let mut other = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        assert!(parse(&other, Uuid::nil(), "10.0.0.1".parse().unwrap(), 0).is_none());
+        other.push_u32(attr::ACCT_STATUS_TYPE, 15);
+        assert!(parse(&other, Uuid::nil(), "10.0.0.1".parse().unwrap(), 0).is_none());
+    }
+}

@@ -1,0 +1,221 @@
+//! The RADIUS server for operators' own NAS devices (flow 7): MikroTik, CoovaChilli/uspot,
+//! Ubiquiti, Cisco and other routers authenticate guests and subscribers against the same
+//! tenants, vouchers and plans as our routers, and account their sessions into `radacct`.
+//!
+//! # Layout
+//! - [`clients`]: the `nas` table in memory (address → tenant, secret, BlastRADIUS settings),
+//!   refreshed on change.
+//! - [`server`]: the UDP listeners (1812 authentication, 1813 accounting): checks, the reply
+//!   cache for retransmissions, bounded work.
+//! - [`auth`]: Access-Request: MAC authentication, the FreeRADIUS tables, subscribers, vouchers;
+//!   PAP, CHAP, MS-CHAP v1/v2 ([`mschap`]).
+//! - [`reply`]: what an Access-Accept grants, in the NAS's vendor dialect.
+//! - [`acct`]: Accounting-Request into `radacct` as FreeRADIUS writes it, in batches.
+//!
+//! The packet codec is [`hotspot_shared::radius`], shared with the edge's NAS client.
+//! Everything the server writes goes through tenant transactions (row-level security holds);
+//! only the NAS table is read across tenants, through the SECURITY DEFINER `radius_clients()`.
+
+pub mod acct;
+pub mod auth;
+pub mod clients;
+pub mod mschap;
+pub mod reply;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+
+use self::auth::PostAuth;
+use self::server::{LogLimit, Port, ReplyCache, Shared};
+
+/// How the server is set up (`HOTSPOT_RADIUS_*`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// UDP address for Access-Request and Status-Server; `None`: off.
+    pub auth_listen: Option<SocketAddr>,
+    /// UDP address for Accounting-Request and Status-Server; `None`: off.
+    pub acct_listen: Option<SocketAddr>,
+    pub defaults: auth::Defaults,
+    /// Accounting writers (each one transaction at a time).
+    pub writers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            auth_listen: None,
+            acct_listen: None,
+            defaults: auth::Defaults {
+                interim_interval: 300,
+                idle_timeout: 900,
+            },
+            writers: 2,
+        }
+    }
+}
+
+/// Parses a listen setting: an address, or `off`.
+pub fn parse_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") || s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("{s:?} is not an address:port or `off`"))
+}
+
+/// What the listeners share: the database and the settings.
+#[derive(Clone)]
+pub struct Radius {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+}
+
+impl std::fmt::Debug for Radius {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Radius")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// A running server: its bound addresses, and a handle that stops it.
+#[derive(Debug)]
+pub struct Running {
+    pub auth_addr: Option<SocketAddr>,
+    pub acct_addr: Option<SocketAddr>,
+    pub clients: Arc<clients::Clients>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the listeners, then lets queued accounting and post-auth lines finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// Binds the listeners, loads the NAS table and starts serving. `database_url` is for the
+/// connection that listens for NAS changes.
+pub async fn start(
+    pool: Pool,
+    database_url: String,
+    settings: Settings,
+) -> std::io::Result<Running> {
+    let clients = Arc::new(clients::Clients::default());
+    if let Err(e) = clients.reload(&pool).await {
+        tracing::warn!(error = %e, "RADIUS clients not loaded yet; retrying in the background");
+    }
+    let (stop, stopped) = watch::channel(false);
+    let settings = Arc::new(settings);
+    let (postauth_tx, postauth_rx) = mpsc::channel::<PostAuth>(16_384);
+    let (acct_tx, acct_rx) = mpsc::channel::<acct::Job>(4096);
+    let shared = Arc::new(Shared {
+        radius: Radius {
+            pool: pool.clone(),
+            settings: settings.clone(),
+        },
+        clients: clients.clone(),
+        cache: ReplyCache::default(),
+        in_flight: Arc::new(Semaphore::new(server::IN_FLIGHT)),
+        postauth: postauth_tx,
+        accounting: acct_tx,
+        log_unknown: LogLimit::new(10),
+        log_bad: LogLimit::new(20),
+    });
+    let mut tasks = Vec::new();
+    let mut bind = |addr: Option<SocketAddr>, port: Port| -> std::io::Result<Option<SocketAddr>> {
+        let Some(addr) = addr else { return Ok(None) };
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = Arc::new(UdpSocket::from_std(std_socket)?);
+        let local = socket.local_addr()?;
+        tasks.push(tokio::spawn(server::serve_udp(
+            socket,
+            port,
+            shared.clone(),
+            stopped.clone(),
+        )));
+        Ok(Some(local))
+    };
+    let auth_addr = bind(settings.auth_listen, Port::Auth)?;
+    let acct_addr = bind(settings.acct_listen, Port::Acct)?;
+    drop(shared);
+    let queue = Arc::new(Mutex::new(acct_rx));
+    for _ in 0..settings.writers.max(1) {
+        tasks.push(tokio::spawn(acct::writer(pool.clone(), queue.clone())));
+    }
+    tasks.push(tokio::spawn(postauth_writer(pool.clone(), postauth_rx)));
+    tasks.push(tokio::spawn(clients.clone().keep_fresh(
+        pool,
+        database_url,
+        stopped,
+    )));
+    if let Some(a) = auth_addr {
+        tracing::info!(listen = %a, nas = clients.len(), "RADIUS authentication listening");
+    }
+    if let Some(a) = acct_addr {
+        tracing::info!(listen = %a, "RADIUS accounting listening");
+    }
+    Ok(Running {
+        auth_addr,
+        acct_addr,
+        clients,
+        stop,
+        tasks,
+    })
+}
+
+/// Writes radpostauth in batches (one transaction per batch, one INSERT per tenant): the log
+/// never delays an answer. Lines that cannot be written are counted in the log and dropped.
+async fn postauth_writer(pool: Pool, mut rx: mpsc::Receiver<PostAuth>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 1000).await > 0 {
+        batch.sort_by_key(|p| p.tenant);
+        if let Err(e) = write_postauth(&pool, &batch).await {
+            tracing::warn!(error = %e, lines = batch.len(), "radpostauth lines dropped");
+        }
+        batch.clear();
+    }
+}
+
+async fn write_postauth(pool: &Pool, batch: &[PostAuth]) -> Result<(), crate::db::DbError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| crate::db::DbError::Connect(e.to_string()))?;
+    let tx = crate::db::service_transaction(&mut client).await?;
+    for group in batch.chunk_by(|a, b| a.tenant == b.tenant) {
+        tx.execute(
+            "SELECT set_config('app.tenant_id', $1, true)",
+            &[&group[0].tenant.to_string()],
+        )
+        .await?;
+        let users: Vec<&str> = group.iter().map(|p| p.username.as_str()).collect();
+        let replies: Vec<&str> = group.iter().map(|p| p.reply).collect();
+        let nas: Vec<std::net::IpAddr> = group.iter().map(|p| p.nas).collect();
+        let classes: Vec<Option<&str>> = group.iter().map(|p| p.class.as_deref()).collect();
+        let at: Vec<chrono::DateTime<chrono::Utc>> = group.iter().map(|p| p.at).collect();
+        tx.execute(
+            "INSERT INTO radpostauth (tenant_id, username, reply, nasipaddress, class, authdate) \
+             SELECT $1, u, r, n, c, a \
+             FROM unnest($2::text[], $3::text[], $4::inet[], $5::text[], $6::timestamptz[]) \
+                  AS x(u, r, n, c, a)",
+            &[&group[0].tenant, &users, &replies, &nas, &classes, &at],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
