@@ -6,15 +6,16 @@
 //! Requests are written in batches: a writer takes what is queued (up to [`BATCH`]) and applies
 //! it in one transaction; each request's answer is sent only after that commit. If the batch
 //! fails, each of its requests is tried alone, so one bad request cannot hold back the others; a
-//! request that still fails gets no answer (the NAS retries it).
-
-use std::net::IpAddr;
-use std::sync::Arc;
+//! request that still fails gets no answer (the NAS retries it). Every request of one session
+//! goes to the same writer ([`writer_for`]), so a Stop never overtakes its own Start.
+//! Text that the columns cannot hold is cut to their width and NUL bytes removed, so what a NAS
+//! sends never fails a statement.
 
 use deadpool_postgres::Pool;
 use hotspot_shared::radius::{Packet, acct_status, attr};
 use md5::{Digest, Md5};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::net::IpAddr;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Most requests in one transaction.
@@ -45,12 +46,49 @@ pub struct Record {
     pub framed_protocol: Option<String>,
     pub connect_info: Option<String>,
     pub interval: Option<i32>,
+    pub authentic: Option<String>,
+    /// Acct-Delay-Time (acctstartdelay / acctstopdelay).
+    pub delay: Option<i64>,
 }
 
-/// FreeRADIUS's `Acct-Unique-Session-Id`: md5 of "User-Name,Acct-Session-Id,NAS-IP(v6)-Address,
-/// NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
+/// Which of `writers` takes `record`: by session, so one session's requests stay in order.
+pub fn writer_for(record: &Record, writers: usize) -> usize {
+    let key = if record.unique_id.is_empty() {
+        record.nas_ip.to_string()
+    } else {
+        record.unique_id.clone()
+    };
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h % writers.max(1) as u64) as usize
+}
+
+/// Text as a column of `width` characters takes it: NULs removed, cut to the width.
+fn column(text: String, width: usize) -> String {
+    if text.len() <= width && !text.contains('\0') {
+        return text;
+    }
+    text.chars().filter(|c| *c != '\0').take(width).collect()
+}
+
+fn md5_hex(input: &str) -> String {
+    let digest: [u8; 16] = Md5::digest(input.as_bytes()).into();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// FreeRADIUS's `Acct-Unique-Session-Id` (policy `acct_unique`): with a Class holding
+/// `ai:<32 hex>`, md5 of "<hex>,Acct-Session-Id"; otherwise md5 of "User-Name,Acct-Session-Id,
+/// NAS-IP(v6)-Address,NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
 pub fn unique_id(req: &Packet, nas_ip: IpAddr) -> String {
     let text = |t| req.get_text(t).unwrap_or_default();
+    let class = text(attr::CLASS).to_ascii_lowercase();
+    if let Some(at) = class.find("ai:") {
+        let hex = &class[at + 3..];
+        if hex.len() >= 32 && hex.as_bytes()[..32].iter().all(u8::is_ascii_hexdigit) {
+            return md5_hex(&format!("{},{}", &hex[..32], text(attr::ACCT_SESSION_ID)));
+        }
+    }
     let port = req
         .get_u32(attr::NAS_PORT)
         .map(|p| p.to_string())
@@ -64,8 +102,7 @@ pub fn unique_id(req: &Packet, nas_ip: IpAddr) -> String {
         text(attr::NAS_PORT_ID),
         port
     );
-    let digest: [u8; 16] = Md5::digest(input.as_bytes()).into();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    md5_hex(&input)
 }
 
 /// The NAS address as FreeRADIUS sees it: NAS-IPv6-Address, NAS-IP-Address, or the source.
@@ -132,48 +169,64 @@ pub fn parse(req: &Packet, tenant: Uuid, source: IpAddr, now: i64) -> Option<Rec
         return None;
     }
     let nas_ip = nas_ip(req, source);
-    let at = match req.get_u32(attr::EVENT_TIMESTAMP) {
-        Some(t) => i64::from(t),
-        None => now - i64::from(req.get_u32(attr::ACCT_DELAY_TIME).unwrap_or(0)),
-    };
+    // FreeRADIUS 3.2: Event-Timestamp when sent, else the time the request arrived.
+    let at = req.get_u32(attr::EVENT_TIMESTAMP).map_or(now, i64::from);
     let octets = |low, giga| {
         (i64::from(req.get_u32(giga).unwrap_or(0)) << 32) | i64::from(req.get_u32(low).unwrap_or(0))
     };
-    let text = |t| req.get_text(t).filter(|s| !s.is_empty());
+    let text = |t, width| {
+        req.get_text(t)
+            .map(|s| column(s, width))
+            .filter(|s| !s.is_empty())
+    };
+    let short = |s: Option<String>| s.map(|s| column(s, 32));
     Some(Record {
         tenant,
         status,
         unique_id: unique_id(req, nas_ip),
-        session_id: text(attr::ACCT_SESSION_ID).unwrap_or_default(),
-        username: text(attr::USER_NAME).unwrap_or_default(),
+        session_id: text(attr::ACCT_SESSION_ID, 64).unwrap_or_default(),
+        username: text(attr::USER_NAME, 64).unwrap_or_default(),
         nas_ip,
-        nas_port_id: text(attr::NAS_PORT_ID),
-        nas_port_type: named(attr::NAS_PORT_TYPE, req.get_u32(attr::NAS_PORT_TYPE)),
+        // As the stock query: NAS-Port-Id, else NAS-Port.
+        nas_port_id: text(attr::NAS_PORT_ID, 253)
+            .or_else(|| req.get_u32(attr::NAS_PORT).map(|p| p.to_string())),
+        nas_port_type: short(named(attr::NAS_PORT_TYPE, req.get_u32(attr::NAS_PORT_TYPE))),
         at,
         session_time: req.get_u32(attr::ACCT_SESSION_TIME).map(i64::from),
         input_octets: octets(attr::ACCT_INPUT_OCTETS, attr::ACCT_INPUT_GIGAWORDS),
         output_octets: octets(attr::ACCT_OUTPUT_OCTETS, attr::ACCT_OUTPUT_GIGAWORDS),
-        terminate_cause: req.get_u32(attr::ACCT_TERMINATE_CAUSE).map(terminate_cause),
+        terminate_cause: short(req.get_u32(attr::ACCT_TERMINATE_CAUSE).map(terminate_cause)),
         framed_ip: req.get_ipv4(attr::FRAMED_IP_ADDRESS).map(IpAddr::V4),
-        called: text(attr::CALLED_STATION_ID),
-        calling: text(attr::CALLING_STATION_ID),
-        class: text(attr::CLASS).map(|c| c.chars().take(64).collect()),
-        service_type: named(attr::SERVICE_TYPE, req.get_u32(attr::SERVICE_TYPE)),
-        framed_protocol: named(attr::FRAMED_PROTOCOL, req.get_u32(attr::FRAMED_PROTOCOL)),
-        connect_info: text(attr::CONNECT_INFO),
+        called: text(attr::CALLED_STATION_ID, 50),
+        calling: text(attr::CALLING_STATION_ID, 50),
+        class: text(attr::CLASS, 64),
+        service_type: short(named(attr::SERVICE_TYPE, req.get_u32(attr::SERVICE_TYPE))),
+        framed_protocol: short(named(
+            attr::FRAMED_PROTOCOL,
+            req.get_u32(attr::FRAMED_PROTOCOL),
+        )),
+        connect_info: text(attr::CONNECT_INFO, 253),
         interval: req
             .get_u32(attr::ACCT_INTERIM_INTERVAL)
             .and_then(|i| i32::try_from(i).ok()),
+        authentic: req.get_u32(attr::ACCT_AUTHENTIC).map(|a| match a {
+            1 => "RADIUS".to_owned(),
+            2 => "Local".to_owned(),
+            3 => "Remote".to_owned(),
+            4 => "Diameter".to_owned(),
+            n => n.to_string(),
+        }),
+        delay: req.get_u32(attr::ACCT_DELAY_TIME).map(i64::from),
     })
 }
 
 const START: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
     nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctsessiontime, \
     acctauthentic, connectinfo_start, acctinputoctets, acctoutputoctets, calledstationid, \
-    callingstationid, servicetype, framedprotocol, framedipaddress, class) \
+    callingstationid, servicetype, framedprotocol, framedipaddress, class, acctstartdelay) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8), to_timestamp($8::float8), 0, \
-    'RADIUS', $9, \
-    0, 0, $10, $11, $12, $13, $14, $15) \
+    $16, $9, \
+    0, 0, $10, $11, $12, $13, $14, $15, $17) \
     ON CONFLICT (acctuniqueid) DO UPDATE SET acctstarttime = EXCLUDED.acctstarttime, \
     acctupdatetime = EXCLUDED.acctupdatetime, connectinfo_start = EXCLUDED.connectinfo_start \
     WHERE radacct.acctstoptime IS NULL";
@@ -188,7 +241,7 @@ const STOP: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), 
     acctupdatetime = to_timestamp($2::float8), \
     acctsessiontime = COALESCE($3, ($2::float8 - EXTRACT(EPOCH FROM acctstarttime))::bigint), \
     acctinputoctets = $4, acctoutputoctets = $5, acctterminatecause = $6, \
-    framedipaddress = COALESCE($7, framedipaddress), connectinfo_stop = $8 \
+    framedipaddress = COALESCE($7, framedipaddress), connectinfo_stop = $8, acctstopdelay = $9 \
     WHERE acctuniqueid = $1 AND acctstoptime IS NULL";
 
 /// The fallback of Interim-Update and Stop when no open row exists (the Start was lost): a row
@@ -199,13 +252,13 @@ const FALLBACK: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqu
     callingstationid, acctterminatecause, servicetype, framedprotocol, framedipaddress, class) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 - COALESCE($9::float8, 0)), \
     to_timestamp($8::float8), CASE WHEN $10::bool THEN to_timestamp($8::float8) END, \
-    $9::float8::bigint, 'RADIUS', $11, $12, $13, $14, $15, $16, $17, \
+    $9::float8::bigint, COALESCE($20, 'RADIUS'), $11, $12, $13, $14, $15, $16, $17, \
     $18, $19) ON CONFLICT (acctuniqueid) DO NOTHING";
 
 const NAS_RESTART: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), \
     acctupdatetime = to_timestamp($2::float8), \
     acctsessiontime = ($2::float8 - EXTRACT(EPOCH FROM acctstarttime))::bigint, \
-    acctterminatecause = 'NAS-Reboot' \
+    acctterminatecause = COALESCE($3, 'NAS-Reboot') \
     WHERE acctstoptime IS NULL AND nasipaddress = $1 AND acctstarttime <= to_timestamp($2::float8)";
 
 /// Writes one record inside `tx` (whose tenant is the record's).
@@ -235,6 +288,8 @@ async fn write(
                     &r.framed_protocol,
                     &r.framed_ip,
                     &r.class,
+                    &r.authentic,
+                    &r.delay,
                 ],
             )
             .await?;
@@ -254,6 +309,7 @@ async fn write(
                         &r.terminate_cause,
                         &r.framed_ip,
                         &r.connect_info,
+                        &r.delay,
                     ],
                 )
                 .await?
@@ -296,6 +352,7 @@ async fn write(
                         &r.framed_protocol,
                         &r.framed_ip,
                         &r.class,
+                        &r.authentic,
                     ],
                 )
                 .await?;
@@ -303,7 +360,8 @@ async fn write(
         }
         _ => {
             let s = tx.prepare_cached(NAS_RESTART).await?;
-            tx.execute(&s, &[&r.nas_ip, &at]).await?;
+            tx.execute(&s, &[&r.nas_ip, &at, &r.terminate_cause])
+                .await?;
         }
     }
     Ok(())
@@ -341,15 +399,12 @@ async fn apply(pool: &Pool, records: &[&Record]) -> Result<(), crate::db::DbErro
     Ok(())
 }
 
-/// Runs one writer until the queue closes. Several writers may share `queue`.
-pub async fn writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+/// Runs one writer until its queue closes.
+pub async fn writer(pool: Pool, mut queue: mpsc::Receiver<Job>) {
     loop {
         let mut jobs: Vec<Job> = Vec::new();
-        {
-            let mut q = queue.lock().await;
-            if q.recv_many(&mut jobs, BATCH).await == 0 {
-                return;
-            }
+        if queue.recv_many(&mut jobs, BATCH).await == 0 {
+            return;
         }
         let records: Vec<&Record> = jobs.iter().map(|(r, _)| r).collect();
         match apply(&pool, &records).await {
@@ -397,6 +452,27 @@ mod tests {
     }
 
     #[test]
+    fn class_with_an_accounting_id_and_column_widths() {
+        let mut p = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        p.push(attr::ACCT_SESSION_ID, "S9");
+        p.push(attr::CLASS, "ai:0123456789abcdef0123456789ABCDEF");
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            unique_id(&p, ip),
+            md5_hex("0123456789abcdef0123456789abcdef,S9")
+        );
+        p.push_u32(attr::ACCT_STATUS_TYPE, acct_status::START);
+        p.push(attr::USER_NAME, format!("a\0{}", "b".repeat(100)));
+        p.push_u32(attr::NAS_PORT, 12);
+        let r = parse(&p, Uuid::nil(), ip, 0).unwrap();
+        assert_eq!(r.username.len(), 64);
+        assert!(!r.username.contains('\0'));
+        assert_eq!(r.nas_port_id.as_deref(), Some("12"));
+        assert!(writer_for(&r, 4) < 4);
+        assert_eq!(writer_for(&r, 4), writer_for(&r.clone(), 4));
+    }
+
+    #[test]
     fn gigawords_fold_and_times() {
         let mut p = Packet::new(Code::AccountingRequest, 1, [0; 16]);
         p.push_u32(attr::ACCT_STATUS_TYPE, acct_status::STOP);
@@ -407,7 +483,11 @@ mod tests {
         let r = parse(&p, Uuid::nil(), "10.0.0.1".parse().unwrap(), 1000).unwrap();
         assert_eq!(r.input_octets, (2i64 << 32) + 5);
         assert_eq!(r.output_octets, 0);
-        assert_eq!(r.at, 970);
+        assert_eq!(
+            r.at, 1000,
+            "arrival time, as FreeRADIUS without Event-Timestamp"
+        );
+        assert_eq!(r.delay, Some(30));
         assert_eq!(r.terminate_cause.as_deref(), Some("User-Request"));
         assert_eq!(r.nas_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
         p.push_u32(attr::EVENT_TIMESTAMP, 900);

@@ -126,6 +126,8 @@ const CHECK: i16 = 0;
 const REPLY: i16 = 1;
 const GROUP_CHECK: i16 = 2;
 const GROUP_REPLY: i16 = 3;
+/// radius_authorize()'s row saying the device (Calling-Station-Id) is blocked.
+const BLOCKED: i16 = 9;
 
 /// What the check items of a user (and its matching groups) decide.
 #[derive(Debug, Default)]
@@ -137,19 +139,24 @@ struct Control {
     unsupported: Option<String>,
 }
 
-/// Check-item attributes that restrict a login and that this server does not evaluate: present,
-/// they reject rather than let the login through unrestricted.
-const UNSUPPORTED_RESTRICTIONS: &[&str] = &[
-    "Login-Time",
-    "Max-Daily-Session",
-    "Max-Weekly-Session",
-    "Max-Monthly-Session",
-    "Max-All-Session",
-    "Max-Daily-Octets",
-    "Max-Monthly-Octets",
-    "Max-Octets",
-    "Current-Time",
-];
+impl Control {
+    /// Takes a matching group's items where the user's own rows set none.
+    fn merge(&mut self, group: Control) {
+        if self.password.is_none() {
+            self.password = group.password;
+        }
+        if self.auth_type.is_none() {
+            self.auth_type = group.auth_type;
+        }
+        if self.simultaneous_use.is_none() {
+            self.simultaneous_use = group.simultaneous_use;
+        }
+        self.expired |= group.expired;
+    }
+}
+
+/// Control items with no effect on the decision, accepted as FreeRADIUS would.
+const HARMLESS: &[&str] = &["Fall-Through"];
 
 fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | ">=" | "<" | "<=" | "=~" | "!~")
@@ -232,7 +239,9 @@ fn evaluate(items: &[&Item], req: &Packet, control: &mut Control, now: i64) -> b
                 Some(_) => {}
                 None => control.unsupported = Some(format!("Expiration {}", item.value)),
             }
-        } else if UNSUPPORTED_RESTRICTIONS.iter().any(|n| is(n)) {
+        } else if !HARMLESS.iter().any(|n| is(n)) {
+            // Anything else (Login-Time, Max-*-Session, Expire-After, other password kinds…)
+            // could restrict the login in ways not evaluated here: refuse rather than ignore.
             control.unsupported = Some(item.attribute.clone());
         }
     }
@@ -324,8 +333,13 @@ pub async fn authenticate(
     now: i64,
 ) -> Result<Decision, DbError> {
     let proof = Proof::of(req, &nas.secret);
-    let Some(user) = req.get_text(attr::USER_NAME).filter(|u| !u.is_empty()) else {
-        return Ok(reject("", "No User-Name", &proof));
+    // What the tables cannot hold is refused here, not by a failing query.
+    let Some(user) = req
+        .get_text(attr::USER_NAME)
+        .filter(|u| !u.is_empty() && u.len() <= 64 && !u.contains('\0'))
+    else {
+        let shown = req.get_text(attr::USER_NAME).unwrap_or_default();
+        return Ok(reject(&shown.replace('\0', ""), WRONG, &proof));
     };
     let calling_mac = req
         .get_text(attr::CALLING_STATION_ID)
@@ -334,35 +348,18 @@ pub async fn authenticate(
         .get()
         .await
         .map_err(|e| DbError::Connect(e.to_string()))?;
-    let tx = crate::db::tenant_transaction(&mut client, nas.tenant, None).await?;
 
-    // 1. MAC authentication: User-Name is the device's own address.
-    if let (Ok(mac), Some(calling)) = (user.trim().parse::<MacAddr>(), calling_mac)
-        && mac == calling
-        && let Some(d) = mac_login(&tx, nas, &user, mac, defaults).await?
-    {
-        tx.commit().await?;
-        return Ok(d);
-    }
-
-    // 2. The FreeRADIUS tables.
-    let stmt = tx
+    // The user's rows of the FreeRADIUS tables, and whether the device is blocked, in one call
+    // (radius_authorize(), scoped to the NAS's tenant).
+    let stmt = client
         .prepare_cached(
-            "SELECT 0::int2, ''::text, attribute::text, op::text, value::text, 0, id \
-               FROM radcheck WHERE username = $1 \
-             UNION ALL SELECT 1::int2, '', attribute, op, value, 0, id \
-               FROM radreply WHERE username = $1 \
-             UNION ALL SELECT 2::int2, g.groupname, c.attribute, c.op, c.value, g.priority, c.id \
-               FROM radusergroup g JOIN radgroupcheck c ON c.groupname = g.groupname \
-               WHERE g.username = $1 \
-             UNION ALL SELECT 3::int2, g.groupname, r.attribute, r.op, r.value, g.priority, r.id \
-               FROM radusergroup g JOIN radgroupreply r ON r.groupname = g.groupname \
-               WHERE g.username = $1 \
-             ORDER BY 1, 6, 7",
+            "SELECT source, groupname, attribute, op, value \
+             FROM radius_authorize($1, $2, $3, $4)",
         )
         .await?;
-    let items: Vec<Item> = tx
-        .query(&stmt, &[&user])
+    let mac_text = calling_mac.map(|m| m.to_string());
+    let items: Vec<Item> = client
+        .query(&stmt, &[&nas.tenant, &user, &mac_text, &nas.hotspot])
         .await?
         .into_iter()
         .map(|r| Item {
@@ -373,12 +370,29 @@ pub async fn authenticate(
             value: r.get(4),
         })
         .collect();
+    if items.iter().any(|i| i.source == BLOCKED) {
+        return Ok(reject(&user, "This device is blocked", &proof));
+    }
+
+    // 1. MAC authentication: User-Name is the device's own address.
+    if let (Ok(mac), Some(calling)) = (user.trim().parse::<MacAddr>(), calling_mac)
+        && mac == calling
+    {
+        let tx = crate::db::tenant_transaction(&mut client, nas.tenant, None).await?;
+        if let Some(d) = mac_login(&tx, nas, &user, mac, defaults).await? {
+            tx.commit().await?;
+            return Ok(d);
+        }
+        tx.commit().await?;
+    }
+
+    // 2. The FreeRADIUS tables.
     if items
         .iter()
         .any(|i| i.source == CHECK || i.source == GROUP_CHECK)
     {
-        let d = table_login(
-            &tx,
+        return table_login(
+            &client,
             nas,
             req,
             &user,
@@ -388,11 +402,10 @@ pub async fn authenticate(
             defaults,
             now,
         )
-        .await?;
-        tx.commit().await?;
-        return Ok(d);
+        .await;
     }
 
+    let tx = crate::db::tenant_transaction(&mut client, nas.tenant, None).await?;
     // 3. A subscriber's PPPoE account.
     if let Some(d) = subscriber_login(&tx, nas, &user, &proof, calling_mac, defaults).await? {
         tx.commit().await?;
@@ -408,23 +421,21 @@ pub async fn authenticate(
 /// Open sessions of `user` in the tenant, other than one from the same device (a NAS that
 /// rebooted without a Stop leaves that one open; the device coming back is not a second use).
 async fn open_sessions(
-    tx: &deadpool_postgres::Transaction<'_>,
+    db: &impl deadpool_postgres::GenericClient,
+    tenant: Uuid,
     user: &str,
     mac: Option<MacAddr>,
 ) -> Result<i64, DbError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT count(*) FROM radacct WHERE username = $1 AND acctstoptime IS NULL \
-             AND ($2::text IS NULL OR upper(replace(callingstationid, '-', ':')) <> $2)",
-        )
+    let stmt = db
+        .prepare_cached("SELECT radius_open_sessions($1, $2, $3)")
         .await?;
     let mac = mac.map(|m| m.to_string().to_ascii_uppercase());
-    Ok(tx.query_one(&stmt, &[&user, &mac]).await?.get(0))
+    Ok(db.query_one(&stmt, &[&tenant, &user, &mac]).await?.get(0))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn table_login(
-    tx: &deadpool_postgres::Transaction<'_>,
+    db: &impl deadpool_postgres::GenericClient,
     nas: &Nas,
     req: &Packet,
     user: &str,
@@ -458,12 +469,16 @@ async fn table_login(
             .iter()
             .filter(|i| i.source == GROUP_CHECK && i.group == *g)
             .collect();
-        if evaluate(&checks, req, &mut control, now) {
-            applying.push(*g);
-        }
-        if let Some(u) = &control.unsupported {
+        // A group's items count only when all its comparisons hold (FreeRADIUS's rule).
+        let mut own = Control::default();
+        let applies = evaluate(&checks, req, &mut own, now);
+        if let Some(u) = &own.unsupported {
             tracing::warn!(user, item = %u, "group check item not supported; login refused");
             return Ok(reject(user, WRONG, proof));
+        }
+        if applies {
+            control.merge(own);
+            applying.push(*g);
         }
     }
     if control
@@ -493,7 +508,7 @@ async fn table_login(
         return Ok(reject(user, "Password Has Expired", proof));
     }
     if let Some(max) = control.simultaneous_use
-        && open_sessions(tx, user, mac).await? >= max
+        && open_sessions(db, nas.tenant, user, mac).await? >= max
     {
         return Ok(reject(
             user,
@@ -559,7 +574,7 @@ async fn subscriber_login(
     if total_bytes == Some(0) {
         return Ok(Some(reject(user, "Monthly data allowance used up", proof)));
     }
-    if open_sessions(tx, user, mac).await? >= 1 {
+    if open_sessions(tx, nas.tenant, user, mac).await? >= 1 {
         return Ok(Some(reject(
             user,
             "You are already logged in - access denied",
@@ -714,12 +729,14 @@ async fn voucher_login(
                     (SELECT COALESCE(sum(data_used_mb), 0) FROM hotspot_sessions \
                      WHERE voucher_code = $2)::float8 * 1048576 \
                     + (SELECT COALESCE(sum(acctinputoctets + acctoutputoctets), 0) FROM ( \
-                         SELECT acctinputoctets, acctoutputoctets FROM radacct WHERE username = $2 \
+                         SELECT acctinputoctets, acctoutputoctets FROM radacct \
+                         WHERE username = $2 OR class = $3 \
                          UNION ALL SELECT acctinputoctets, acctoutputoctets \
-                         FROM radacct_history WHERE username = $2) u)::float8",
+                         FROM radacct_history WHERE username = $2 OR class = $3) u)::float8",
         )
         .await?;
-    let usage_row = tx.query_one(&usage_stmt, &[&id, &code]).await?;
+    let class = format!("hotspot:voucher:{id}");
+    let usage_row = tx.query_one(&usage_stmt, &[&id, &code, &class]).await?;
     let devices: Vec<String> = usage_row.get(0);
     let bytes: f64 = usage_row.get(1);
     let usage = Usage {
@@ -738,7 +755,7 @@ async fn voucher_login(
                 "INSERT INTO hotspot_voucher_redemptions \
                    (tenant_id, voucher_id, hotspot_id, mac_address, redeemed_at, accepted) \
                  VALUES (current_setting('app.tenant_id')::uuid, $1, $2, $3, now(), true) \
-                 ON CONFLICT (voucher_id, mac_address) DO NOTHING",
+                 ON CONFLICT (voucher_id, mac_address) DO UPDATE SET accepted = true",
             )
             .await?;
         let hotspot = nas.hotspot.unwrap_or(voucher_hotspot);
@@ -767,15 +784,12 @@ async fn voucher_login(
         up_kbps: up.map(|m| hotspot_shared::plan::mbps_to_kbps(i64::from(m))),
         down_kbps: down.map(|m| hotspot_shared::plan::mbps_to_kbps(i64::from(m))),
         total_bytes: admission.limits.bytes_remaining(usage.bytes),
-        class: Some(format!("hotspot:voucher:{id}")),
+        class: Some(class),
     };
-    Ok(accept(
-        user,
-        Packet::new(Code::AccessAccept, 0, [0; 16]),
-        &grant,
-        nas,
-        success,
-    ))
+    // The code as the tables spell it: the NAS accounts under this name (RFC 2865 §5.1).
+    let mut reply = Packet::new(Code::AccessAccept, 0, [0; 16]);
+    reply.push(attr::USER_NAME, code.as_bytes());
+    Ok(accept(user, reply, &grant, nas, success))
 }
 
 /// One line of radpostauth, written in batches off the answer's path.

@@ -136,7 +136,7 @@ impl Clients {
         let rows = tx
             .query(
                 "SELECT nas_id, tenant_id, nasname, shortname, type, secret, require_ma, \
-                 limit_proxy_state, coa_port, hotspot_id FROM radius_clients()",
+                 limit_proxy_state, coa_port, hotspot_id FROM radius_clients() ORDER BY nas_id",
                 &[],
             )
             .await?;
@@ -154,6 +154,10 @@ impl Clients {
                 continue;
             };
             let id: i32 = row.get(0);
+            if map.contains_key(&address) {
+                tracing::warn!(nas = %name, id, "nas row skipped: another row has the same address");
+                continue;
+            }
             let seen = old
                 .get(&address)
                 .is_some_and(|n| n.id == id && n.seen_ma.load(Ordering::Relaxed));
@@ -221,6 +225,11 @@ impl Clients {
                         }
                     }
                     drop(client);
+                    // Do not spin on a server that closes connections at once.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => return,
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot LISTEN for NAS changes; trying again in 5 s");

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio::net::UdpSocket;
-use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use self::auth::PostAuth;
 use self::server::{LogLimit, Port, ReplyCache, Shared};
@@ -55,7 +55,7 @@ impl Default for Settings {
                 interim_interval: 300,
                 idle_timeout: 900,
             },
-            writers: 2,
+            writers: 4,
         }
     }
 }
@@ -120,7 +120,13 @@ pub async fn start(
     let (stop, stopped) = watch::channel(false);
     let settings = Arc::new(settings);
     let (postauth_tx, postauth_rx) = mpsc::channel::<PostAuth>(16_384);
-    let (acct_tx, acct_rx) = mpsc::channel::<acct::Job>(4096);
+    let mut acct_queues = Vec::new();
+    let mut acct_receivers = Vec::new();
+    for _ in 0..settings.writers.max(1) {
+        let (tx, rx) = mpsc::channel::<acct::Job>(2048);
+        acct_queues.push(tx);
+        acct_receivers.push(rx);
+    }
     let shared = Arc::new(Shared {
         radius: Radius {
             pool: pool.clone(),
@@ -130,7 +136,7 @@ pub async fn start(
         cache: ReplyCache::default(),
         in_flight: Arc::new(Semaphore::new(server::IN_FLIGHT)),
         postauth: postauth_tx,
-        accounting: acct_tx,
+        accounting: acct_queues,
         log_unknown: LogLimit::new(10),
         log_bad: LogLimit::new(20),
     });
@@ -152,9 +158,8 @@ pub async fn start(
     let auth_addr = bind(settings.auth_listen, Port::Auth)?;
     let acct_addr = bind(settings.acct_listen, Port::Acct)?;
     drop(shared);
-    let queue = Arc::new(Mutex::new(acct_rx));
-    for _ in 0..settings.writers.max(1) {
-        tasks.push(tokio::spawn(acct::writer(pool.clone(), queue.clone())));
+    for rx in acct_receivers {
+        tasks.push(tokio::spawn(acct::writer(pool.clone(), rx)));
     }
     tasks.push(tokio::spawn(postauth_writer(pool.clone(), postauth_rx)));
     tasks.push(tokio::spawn(clients.clone().keep_fresh(

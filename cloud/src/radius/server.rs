@@ -28,6 +28,9 @@ use super::{Radius, acct};
 pub const REPLY_CACHE_FOR: Duration = Duration::from_secs(10);
 /// Requests worked on at once, across listeners.
 pub const IN_FLIGHT: usize = 1024;
+/// Most answers kept for retransmissions. Past it, new requests are still answered but not
+/// remembered (a retransmission is then worked out again: accounting writes are idempotent).
+pub const REPLY_CACHE_MAX: usize = 200_000;
 
 type Key = (SocketAddr, u8, [u8; 16]);
 /// When an entry was made, and the answer once there is one.
@@ -69,7 +72,9 @@ impl ReplyCache {
             }
             Some((at, None)) if now.duration_since(*at) < REPLY_CACHE_FOR => Seen::InProgress,
             _ => {
-                map.insert(key, (now, None));
+                if map.len() < REPLY_CACHE_MAX {
+                    map.insert(key, (now, None));
+                }
                 Seen::New
             }
         }
@@ -79,7 +84,9 @@ impl ReplyCache {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match bytes {
             Some(b) => {
-                guard.0.insert(key, (Instant::now(), Some(b)));
+                if let Some(entry) = guard.0.get_mut(&key) {
+                    *entry = (Instant::now(), Some(b));
+                }
             }
             None => {
                 guard.0.remove(&key);
@@ -148,7 +155,8 @@ pub struct Shared {
     pub cache: ReplyCache,
     pub in_flight: Arc<Semaphore>,
     pub postauth: mpsc::Sender<PostAuth>,
-    pub accounting: mpsc::Sender<acct::Job>,
+    /// One queue per accounting writer ([`acct::writer_for`] picks).
+    pub accounting: Vec<mpsc::Sender<acct::Job>>,
     pub log_unknown: LogLimit,
     pub log_bad: LogLimit,
 }
@@ -343,9 +351,22 @@ async fn answer(shared: &Shared, port: Port, raw: &[u8], from: SocketAddr) -> Op
         }
         Code::AccountingRequest => {
             let now = chrono::Utc::now().timestamp();
+            // A NAS may name another address (NAS-IP-Address behind NAT), but never one that
+            // is another tenant's NAS: its sessions are not this NAS's to write.
+            let named = acct::nas_ip(&request, from.ip());
+            if named != from.ip()
+                && shared
+                    .clients
+                    .get(named)
+                    .is_some_and(|other| other.tenant != nas.tenant)
+            {
+                drop_bad(shared, from, "NAS-IP-Address of another tenant's NAS");
+                return None;
+            }
             if let Some(record) = acct::parse(&request, nas.tenant, from.ip(), now) {
                 let (done, written) = oneshot::channel();
-                shared.accounting.send((record, done)).await.ok()?;
+                let queue = &shared.accounting[acct::writer_for(&record, shared.accounting.len())];
+                queue.send((record, done)).await.ok()?;
                 if !written.await.unwrap_or(false) {
                     return None;
                 }
@@ -360,7 +381,13 @@ async fn answer(shared: &Shared, port: Port, raw: &[u8], from: SocketAddr) -> Op
         reply.push(attr::PROXY_STATE, ps);
     }
     let with_ma = reply.code.is_access_reply() || request.code == Code::StatusServer;
-    match sign_response(&reply, &request.authenticator, &nas.secret, with_ma) {
+    match sign_response(
+        &reply,
+        request.code,
+        &request.authenticator,
+        &nas.secret,
+        with_ma,
+    ) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
             tracing::error!(error = %e, "RADIUS reply could not be encoded");

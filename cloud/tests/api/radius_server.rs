@@ -43,6 +43,11 @@ impl Rig {
                    ('{a}', 'solo', 'Simultaneous-Use', ':=', '1'), \
                    ('{a}', 'barred', 'Cleartext-Password', ':=', 'pw'), \
                    ('{a}', 'barred', 'Auth-Type', ':=', 'Reject'); \
+                 INSERT INTO radusergroup (tenant_id, username, groupname) VALUES \
+                   ('{a}', 'guest', 'site-a-open'); \
+                 INSERT INTO radgroupcheck (tenant_id, groupname, attribute, op, value) VALUES \
+                   ('{a}', 'site-a-open', 'Auth-Type', ':=', 'Accept'), \
+                   ('{a}', 'site-a-open', 'Called-Station-Id', '==', 'site-a'); \
                  INSERT INTO radreply (tenant_id, username, attribute, op, value) VALUES \
                    ('{a}', 'alice', 'Mikrotik-Rate-Limit', '=', '2M/8M'), \
                    ('{a}', 'alice', 'Session-Timeout', '=', '7200'); \
@@ -125,7 +130,8 @@ async fn ask(from: &str, to: SocketAddr, p: &Packet, secret: &str, ma: bool) -> 
     };
     let answer = exchange(from, to, &bytes, Duration::from_millis(1500)).await?;
     let authenticator: [u8; 16] = bytes[4..20].try_into().unwrap();
-    verify_response(&answer, &authenticator, secret.as_bytes()).expect("reply authenticators");
+    verify_response(&answer, p.code, &authenticator, secret.as_bytes())
+        .expect("reply authenticators");
     Some(Packet::decode(&answer).unwrap())
 }
 
@@ -180,6 +186,27 @@ async fn pap_chap_and_mschap_against_the_tables() {
     .await
     .unwrap();
     assert_eq!(barred.code, Code::AccessReject);
+
+    // A group applies only when all its checks hold: its Auth-Type := Accept lets guests in at
+    // site-a, and nowhere else.
+    let mut at_a = access_request("guest", Some("anything"), SECRET, 10);
+    at_a.push(attr::CALLED_STATION_ID, "site-a");
+    assert_eq!(
+        ask("127.0.0.1", to, &at_a, SECRET, true)
+            .await
+            .unwrap()
+            .code,
+        Code::AccessAccept
+    );
+    let mut at_b = access_request("guest", Some("anything"), SECRET, 11);
+    at_b.push(attr::CALLED_STATION_ID, "site-b");
+    assert_eq!(
+        ask("127.0.0.1", to, &at_b, SECRET, true)
+            .await
+            .unwrap()
+            .code,
+        Code::AccessReject
+    );
 
     // CHAP (MikroTik hotspot's default).
     let mut chap = access_request("alice", None, SECRET, 4);

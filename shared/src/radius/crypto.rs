@@ -103,10 +103,18 @@ pub fn verify_request(raw: &[u8], secret: &[u8]) -> Result<bool, VerifyError> {
     Ok(!mas.is_empty())
 }
 
-/// Checks a reply to a request we sent with `request_authenticator`: the response
+/// Whether a reply's Message-Authenticator is computed over the request's authenticator (Access
+/// replies, and any reply to Status-Server) or over 16 zero octets (Accounting-Response, CoA and
+/// Disconnect ACK/NAK), as FreeRADIUS signs and checks them.
+pub fn ma_over_request_authenticator(reply: Code, request: Code) -> bool {
+    reply.is_access_reply() || request == Code::StatusServer
+}
+
+/// Checks a reply to a `request_code` request we sent with `request_authenticator`: the response
 /// authenticator, and Message-Authenticator when present. Returns whether one was present.
 pub fn verify_response(
     raw: &[u8],
+    request_code: Code,
     request_authenticator: &[u8; 16],
     secret: &[u8],
 ) -> Result<bool, VerifyError> {
@@ -119,6 +127,10 @@ pub fn verify_response(
     }
     let mas = message_authenticator_offsets(raw)?;
     if let Some(&at) = mas.first() {
+        let reply_code = Code::from_u8(raw[0]).ok_or(VerifyError::Short)?;
+        if !ma_over_request_authenticator(reply_code, request_code) {
+            work[4..20].fill(0);
+        }
         work[at..at + 16].fill(0);
         if !ct_eq(&hmac_md5(secret, &work), &raw[at..at + 16]) {
             return Err(VerifyError::MessageAuthenticator);
@@ -138,10 +150,12 @@ fn fill_message_authenticator(bytes: &mut [u8], secret: &[u8]) {
     }
 }
 
-/// Encodes a reply to the request whose authenticator is `request_authenticator`. With
-/// `message_authenticator`, one is put first and computed; any the caller added is replaced.
+/// Encodes a reply to the `request_code` request whose authenticator is
+/// `request_authenticator`. With `message_authenticator`, one is put first and computed; any the
+/// caller added is replaced.
 pub fn sign_response(
     reply: &Packet,
+    request_code: Code,
     request_authenticator: &[u8; 16],
     secret: &[u8],
     message_authenticator: bool,
@@ -157,9 +171,14 @@ pub fn sign_response(
             },
         );
     }
-    p.authenticator = *request_authenticator;
+    p.authenticator = if ma_over_request_authenticator(p.code, request_code) {
+        *request_authenticator
+    } else {
+        [0; 16]
+    };
     let mut bytes = p.encode_raw()?;
     fill_message_authenticator(&mut bytes, secret);
+    bytes[4..20].copy_from_slice(request_authenticator);
     let auth = md5(&[&bytes, secret]);
     bytes[4..20].copy_from_slice(&auth);
     Ok(bytes)
@@ -289,15 +308,15 @@ mod tests {
         ];
         let reply = Packet::decode(&accept).unwrap();
         assert_eq!(
-            sign_response(&reply, &p.authenticator, SECRET, false).unwrap(),
+            sign_response(&reply, Code::AccessRequest, &p.authenticator, SECRET, false).unwrap(),
             accept
         );
         assert_eq!(
-            verify_response(&accept, &p.authenticator, SECRET),
+            verify_response(&accept, Code::AccessRequest, &p.authenticator, SECRET),
             Ok(false)
         );
         assert_eq!(
-            verify_response(&accept, &p.authenticator, b"wrong"),
+            verify_response(&accept, Code::AccessRequest, &p.authenticator, b"wrong"),
             Err(VerifyError::ResponseAuthenticator)
         );
     }
@@ -322,12 +341,22 @@ mod tests {
 
         let mut reply = Packet::new(Code::AccessAccept, 42, [0; 16]);
         reply.push_u32(attr::SESSION_TIMEOUT, 3600);
-        let out = sign_response(&reply, &req.authenticator, SECRET, true).unwrap();
+        let out = sign_response(
+            &reply,
+            Code::AccessRequest,
+            &req.authenticator,
+            SECRET,
+            true,
+        )
+        .unwrap();
         assert_eq!(out[20], attr::MESSAGE_AUTHENTICATOR);
-        assert_eq!(verify_response(&out, &req.authenticator, SECRET), Ok(true));
+        assert_eq!(
+            verify_response(&out, Code::AccessRequest, &req.authenticator, SECRET),
+            Ok(true)
+        );
         let mut bad = out.clone();
         bad[30] ^= 0x80; // inside the Message-Authenticator value
-        assert!(verify_response(&bad, &req.authenticator, SECRET).is_err());
+        assert!(verify_response(&bad, Code::AccessRequest, &req.authenticator, SECRET).is_err());
     }
 
     #[test]
@@ -350,6 +379,31 @@ mod tests {
             verify_request(&two.encode_raw().unwrap(), SECRET),
             Err(VerifyError::MalformedMessageAuthenticator)
         );
+    }
+
+    #[test]
+    fn accounting_and_coa_replies_sign_message_authenticator_over_zeros() {
+        let req_auth = [0x5a; 16];
+        let mut ack = Packet::new(Code::CoaAck, 4, [0; 16]);
+        ack.push_u32(attr::ERROR_CAUSE, 201);
+        let bytes = sign_response(&ack, Code::CoaRequest, &req_auth, SECRET, true).unwrap();
+        assert_eq!(
+            verify_response(&bytes, Code::CoaRequest, &req_auth, SECRET),
+            Ok(true)
+        );
+        // Recomputed by hand: HMAC over the packet with a zero authenticator and zero MA.
+        let mut work = bytes.clone();
+        work[4..20].fill(0);
+        work[22..38].fill(0);
+        assert_eq!(hmac_md5(SECRET, &work), bytes[22..38]);
+        // A reply to Status-Server uses the request's authenticator instead.
+        let resp = Packet::new(Code::AccountingResponse, 4, [0; 16]);
+        let bytes = sign_response(&resp, Code::StatusServer, &req_auth, SECRET, true).unwrap();
+        assert_eq!(
+            verify_response(&bytes, Code::StatusServer, &req_auth, SECRET),
+            Ok(true)
+        );
+        assert!(verify_response(&bytes, Code::AccountingRequest, &req_auth, SECRET).is_err());
     }
 
     #[test]
