@@ -3,7 +3,7 @@
 #  - builds the ipks twice (the second time with another umask and time zone) and compares them;
 #  - unpacks each: layout, gzip headers, control fields, conffiles, file modes and owners, arch;
 #  - installs one into a fake OpenWrt root (busybox as /bin/sh; shims of rc.common, functions.sh,
-#    procd.sh, network.sh, uci and logger from test/shim that record their calls), and runs the
+#    procd.sh, network.sh, uci, logger and nft from test/shim that record their calls), and runs the
 #    maintainer scripts and /etc/init.d/hotspotd there: install, start, reload after UCI changes,
 #    bad settings, the LAN down, disabled, uninstall, image build;
 #  - checks every TOML file the init script generated with the real aarch64 hotspotd under
@@ -384,11 +384,15 @@ rc hotspotd disable" "$(procd_calls)"
 ok
 [ ! -e "$toml" ] || fail "the generated configuration was left behind"
 ok
+expect_line "$log" "nft delete table inet hotspot"
 # An upgrade stops the old daemon but keeps the service enabled.
 in_root /etc/init.d/hotspotd enable
 : >"$log"
 in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.prerm
+in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.postrm
+expect_line "$log" "rc hotspotd stop"
 expect_no_line "$log" "rc hotspotd disable"
+expect_no_line "$log" "nft delete table inet hotspot"
 [ -L "$root/etc/rc.d/S95hotspotd" ] || fail "an upgrade disabled the service"
 ok
 
