@@ -129,7 +129,11 @@ if [ -n "${IPKG_INSTROOT}" ]; then
 	exit 0
 fi
 /etc/init.d/hotspotd stop
-[ "${PKG_UPGRADE}" = "1" ] || /etc/init.d/hotspotd disable
+if [ "${PKG_UPGRADE}" != "1" ]; then
+	# DHCP option 114 and the walled garden's ipset section leave /etc/config/dhcp with us.
+	/etc/init.d/hotspotd forget_dnsmasq
+	/etc/init.d/hotspotd disable
+fi
 exit 0
 EOF
     cat >"$control/postrm" <<'EOF'

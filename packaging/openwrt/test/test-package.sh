@@ -3,7 +3,7 @@
 #  - builds the ipks twice (the second time with another umask and time zone) and compares them;
 #  - unpacks each: layout, gzip headers, control fields, conffiles, file modes and owners, arch;
 #  - installs one into a fake OpenWrt root (busybox as /bin/sh; shims of rc.common, functions.sh,
-#    procd.sh, network.sh, uci, logger and nft from test/shim that record their calls), and runs the
+#    procd.sh, network.sh, uci, logger, nft and dnsmasq from test/shim that record their calls), and runs the
 #    maintainer scripts and /etc/init.d/hotspotd there: install, start, reload after UCI changes,
 #    bad settings, the LAN down, disabled, uninstall, image build;
 #  - checks every TOML file the init script generated with the real aarch64 hotspotd under
@@ -172,7 +172,16 @@ done
 cp -a packaging/openwrt/test/shim/. "$root/"
 mknod -m 0666 "$root/dev/null" c 1 3
 printf 'lan br-lan 192.168.8.1\nguest br-guest 10.20.0.1\n' >"$root/etc/shim-network"
-printf 'firewall.@defaults[0].flow_offloading=1\n' >"$root/etc/shim-uci"
+cat >"$root/etc/shim-uci" <<'EOF'
+firewall.@defaults[0].flow_offloading=1
+dhcp.lan=dhcp
+dhcp.lan.interface=lan
+dhcp.lan.dhcp_option=3,192.168.8.1
+dhcp.guest=dhcp
+dhcp.guest.interface=guest
+EOF
+store=$root/etc/shim-uci
+dhcp_before=$(grep '^dhcp\.' "$store" | sort)
 log=$root/tmp/shim.log
 toml=$root/var/etc/hotspotd.toml
 
@@ -216,6 +225,12 @@ procd_add_reload_interface_trigger lan
 procd_close_trigger
 procd_close_service" "$(procd_calls)"
 expect_line "$log" "hotspotd --config /var/etc/hotspotd.toml.new config check"
+# dnsmasq: DHCP option 114 on the LAN, beside the options already there; no walled-garden domains.
+expect_line "$store" "dhcp.lan.dhcp_option=114,http://192.168.8.1:2050/api/captive"
+expect_line "$store" "dhcp.lan.dhcp_option=3,192.168.8.1"
+expect_no_line "$store" "dhcp.hotspotd_garden=ipset"
+expect_line "$log" "uci commit dhcp"
+expect_line "$log" "dnsmasq-init reload"
 [ -d "$root/srv/hotspot" ] || fail "the database directory was not made"
 ok
 [ "$(stat -c %a "$root/etc/hotspot")" = 700 ] || fail "/etc/hotspot is not private"
@@ -233,6 +248,12 @@ expect_line "$toml" 'default_language = "en"'
 expect_eq "edge.toml link" "/var/etc/hotspotd.toml" "$(readlink "$root/etc/hotspot/edge.toml")"
 [ ! -e "$root/var/etc/hotspotd.toml.new" ] || fail "temporary file left"
 ok
+# Nothing changed, nothing written: /etc/config/dhcp is on flash.
+: >"$log"
+in_root /etc/init.d/hotspotd reload
+expect_line "$log" "procd_set_param file /var/etc/hotspotd.toml"
+expect_no_line "$log" "uci commit dhcp"
+expect_no_line "$log" "dnsmasq-init reload"
 
 step "fake OpenWrt root: uci changes, reload"
 cp "$toml" "$tmp/default.toml"
@@ -261,6 +282,7 @@ config site 'site'
 
 config walled_garden 'walled_garden'
 	list domain 'pay.example.com'
+	list domain 'm-pesa.safaricom.co.ke'
 	list range '192.0.2.0/24'
 	list range '2001:db8::1'
 
@@ -281,7 +303,9 @@ config limits 'limits'
 	option outbox_max_events '2000'
 	option outbox_max_bytes '17179869184'
 EOF
-printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >>"$root/etc/shim-uci"
+printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >>"$store"
+# (An administrator's change, so part of "before" from here on.)
+dhcp_before=$(printf '%s\ndhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' "$dhcp_before" | sort)
 : >"$log"
 in_root /etc/init.d/hotspotd reload
 real_check
@@ -303,6 +327,20 @@ done
 expect_line "$log" "procd_set_param netdev br-guest"
 expect_line "$log" "procd_set_param env RUST_LOG=debug"
 expect_line "$log" "procd_add_reload_interface_trigger guest"
+# dnsmasq: option 114 moved to the guest network with the portal's URL; the walled garden's
+# domains as an ipset section, from which dnsmasq's init writes
+# nftset=/pay.example.com/m-pesa.safaricom.co.ke/4#inet#hotspot#garden_dns4,6#inet#hotspot#garden_dns6
+expect_line "$store" "dhcp.guest.dhcp_option=114,https://wifi.example.co.ke/api/captive"
+expect_no_line "$store" "dhcp.lan.dhcp_option=114,http://192.168.8.1:2050/api/captive"
+expect_line "$store" "dhcp.lan.dhcp_option=3,192.168.8.1"
+expect_eq "the walled garden's ipset section" "dhcp.hotspotd_garden=ipset
+dhcp.hotspotd_garden.table=hotspot
+dhcp.hotspotd_garden.table_family=inet
+dhcp.hotspotd_garden.name=garden_dns4
+dhcp.hotspotd_garden.name=garden_dns6
+dhcp.hotspotd_garden.domain=pay.example.com
+dhcp.hotspotd_garden.domain=m-pesa.safaricom.co.ke" "$(grep '^dhcp\.hotspotd_garden' "$store")"
+expect_line "$log" "dnsmasq-init reload"
 [ -d "$root/mnt/usb/hotspot" ] || fail "the database directory was not made"
 ok
 [ "$(stat -c %a "$root/etc/hotspot/keys")" = 700 ] || fail "the credential directory is not private"
@@ -336,6 +374,7 @@ bad_setting() {
     expect_line "$log" "logger -t hotspotd -p daemon.warn keeping the last good configuration (/var/etc/hotspotd.toml)"
     expect_line "$log" "procd_set_param file /var/etc/hotspotd.toml"
     expect_eq "configuration after a bad reload" "$good" "$(md5sum <"$toml")"
+    expect_no_line "$log" "uci commit dhcp"
     [ ! -e "$toml.new" ] || fail "temporary file left"
     cp "$tmp/good.config" "$root/etc/config/hotspotd"
 }
@@ -343,6 +382,7 @@ bad_setting "s/option port '8080'/option port '80 80'/" "hotspotd.main.port must
 bad_setting "s/option idle_timeout '300'/option idle_timeout '5m'/" "hotspotd.limits.idle_timeout must be a whole number, not '5m'"
 bad_setting "s/option firewall 'off'/option firewall 'iptables'/" "hotspotd.main.firewall must be 'nftables' or 'off'"
 bad_setting "s/option log_level 'debug'/option log_level 'loud'/" "hotspotd.main.log_level must be"
+bad_setting "s/list domain 'pay.example.com'/list domain 'pay_example.com'/" "hotspotd.walled_garden.domain 'pay_example.com' is not a domain name"
 # A value over two lines cannot smuggle a key into the TOML file.
 bad_setting "s/option title 'Karibu \"WiFi\"'/option title 'x\"\\nbackend = \"off'/" "hotspotd.site.title must be one line"
 # What only the daemon knows is wrong: its `config check` refuses the file.
@@ -379,7 +419,11 @@ in_root /bin/sh /usr/lib/opkg/info/hotspotd.prerm
 in_root /bin/sh /usr/lib/opkg/info/hotspotd.postrm
 expect_eq "procd calls at removal" "rc hotspotd stop
 procd_kill hotspotd
+rc hotspotd forget_dnsmasq
 rc hotspotd disable" "$(procd_calls)"
+# dnsmasq's configuration is as it was before the install.
+expect_eq "/etc/config/dhcp after removal" "$dhcp_before" "$(grep '^dhcp\.' "$store" | sort)"
+expect_line "$log" "dnsmasq-init reload"
 [ -z "$(ls "$root/etc/rc.d")" ] || fail "rc.d links left: $(ls "$root/etc/rc.d")"
 ok
 [ ! -e "$toml" ] || fail "the generated configuration was left behind"
@@ -392,6 +436,7 @@ in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.prerm
 in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.postrm
 expect_line "$log" "rc hotspotd stop"
 expect_no_line "$log" "rc hotspotd disable"
+expect_no_line "$log" "rc hotspotd forget_dnsmasq"
 expect_no_line "$log" "nft delete table inet hotspot"
 [ -L "$root/etc/rc.d/S95hotspotd" ] || fail "an upgrade disabled the service"
 ok
