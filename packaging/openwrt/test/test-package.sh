@@ -3,7 +3,7 @@
 #  - builds the ipks twice (the second time with another umask and time zone) and compares them;
 #  - unpacks each: layout, gzip headers, control fields, conffiles, file modes and owners, arch;
 #  - installs one into a fake OpenWrt root (busybox as /bin/sh; shims of rc.common, functions.sh,
-#    procd.sh, network.sh, uci, logger, nft and dnsmasq from test/shim that record their calls), and runs the
+#    procd.sh, network.sh, uci, logger, nft, fw4 and dnsmasq from test/shim that record their calls), and runs the
 #    maintainer scripts and /etc/init.d/hotspotd there: install, start, reload after UCI changes,
 #    bad settings, the LAN down, disabled, uninstall, image build;
 #  - checks every TOML file the init script generated with the real aarch64 hotspotd under
@@ -203,6 +203,7 @@ procd_calls() { grep -E '^(procd_|rc )' "$log"; }
 in_root /bin/sh /usr/lib/opkg/info/hotspotd.postinst
 expect_line "$log" "uci set firewall.@defaults[0].flow_offloading=0"
 expect_line "$log" "uci commit firewall"
+expect_line "$log" "fw4 -q reload"
 [ ! -e "$root/etc/uci-defaults/90-hotspotd" ] || fail "uci-defaults script left after it ran"
 ok
 expect_eq "rc.d links" "K10hotspotd -> ../init.d/hotspotd
