@@ -142,7 +142,7 @@ EOF
 [ -n "${IPKG_INSTROOT}" ] && exit 0
 # The generated configuration lives in RAM; the database and the device credential stay, as
 # data an operator may still want (docs/openwrt.md, "Removing").
-rm -f /var/etc/hotspotd.toml /var/etc/hotspotd.toml.new
+rm -f /var/etc/hotspotd.toml /var/etc/hotspotd.toml.??????
 # A stopped hotspotd leaves its table (guests not logged in still meet the portal); removed,
 # nothing would answer that portal, so the table goes too. An upgrade keeps it for the new one.
 [ "${PKG_UPGRADE}" = "1" ] || nft delete table inet hotspot 2> /dev/null || true

@@ -225,7 +225,9 @@ procd_add_reload_trigger hotspotd
 procd_add_reload_interface_trigger lan
 procd_close_trigger
 procd_close_service" "$(procd_calls)"
-expect_line "$log" "hotspotd --config /var/etc/hotspotd.toml.new config check"
+grep -qE '^hotspotd --config /var/etc/hotspotd\.toml\.[A-Za-z0-9]{6} config check$' "$log" ||
+    fail "the generated file was not checked by hotspotd config check before use"
+ok
 # dnsmasq: DHCP option 114 on the LAN, beside the options already there; no walled-garden domains.
 expect_line "$store" "dhcp.lan.dhcp_option=114,http://192.168.8.1:2050/api/captive"
 expect_line "$store" "dhcp.lan.dhcp_option=3,192.168.8.1"
@@ -247,8 +249,8 @@ expect_line "$toml" 'languages = ["en", "sw"]'
 expect_line "$toml" 'default_language = "en"'
 # The symlink the command line follows resolves to the generated file inside the router.
 expect_eq "edge.toml link" "/var/etc/hotspotd.toml" "$(readlink "$root/etc/hotspot/edge.toml")"
-[ ! -e "$root/var/etc/hotspotd.toml.new" ] || fail "temporary file left"
-ok
+expect_eq "files in /var/etc" "hotspotd.toml" "$(ls "$root/var/etc")"
+expect_eq "mode of the generated file" "644" "$(stat -c %a "$toml")"
 # Nothing changed, nothing written: /etc/config/dhcp is on flash.
 : >"$log"
 in_root /etc/init.d/hotspotd reload
@@ -376,7 +378,10 @@ bad_setting() {
     expect_line "$log" "procd_set_param file /var/etc/hotspotd.toml"
     expect_eq "configuration after a bad reload" "$good" "$(md5sum <"$toml")"
     expect_no_line "$log" "uci commit dhcp"
-    [ ! -e "$toml.new" ] || fail "temporary file left"
+    expect_eq "files in /var/etc" "hotspotd.toml" "$(ls "$root/var/etc")"
+    # Nothing made from the refused setting (a relative database path would be made in /).
+    [ ! -e "$root/edge.db" ] || fail "a directory was made from a refused setting"
+    ok
     cp "$tmp/good.config" "$root/etc/config/hotspotd"
 }
 bad_setting "s/option port '8080'/option port '80 80'/" "hotspotd.main.port must be a port number, not '80 80'"
@@ -384,6 +389,8 @@ bad_setting "s/option idle_timeout '300'/option idle_timeout '5m'/" "hotspotd.li
 bad_setting "s/option firewall 'off'/option firewall 'iptables'/" "hotspotd.main.firewall must be 'nftables' or 'off'"
 bad_setting "s/option log_level 'debug'/option log_level 'loud'/" "hotspotd.main.log_level must be"
 bad_setting "s/list domain 'pay.example.com'/list domain 'pay_example.com'/" "hotspotd.walled_garden.domain 'pay_example.com' is not a domain name"
+bad_setting "s|option database '/mnt/usb/hotspot/edge.db'|option database 'edge.db'|" "hotspotd.main.database must be an absolute path to a file, not 'edge.db'"
+bad_setting "s|option credential '/etc/hotspot/keys/device.json'|option credential '/etc/hotspot/'|" "hotspotd.cloud.credential must be an absolute path to a file, not '/etc/hotspot/'"
 # A value over two lines cannot smuggle a key into the TOML file.
 bad_setting "s/option title 'Karibu \"WiFi\"'/option title 'x\"\\nbackend = \"off'/" "hotspotd.site.title must be one line"
 # What only the daemon knows is wrong: its `config check` refuses the file.
