@@ -11,7 +11,7 @@ step "packages"
 ensure_rust
 ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross rustc-web libstd-rust-web-dev:arm64 \
-    chromium chromium-driver freeradius-utils
+    chromium chromium-driver freeradius-utils busybox-static shellcheck shfmt
 
 step "PostgreSQL"
 pg_dir=""
@@ -94,5 +94,9 @@ step "size report"
 printf 'hotspotd aarch64 static, profile edge, stripped: %d bytes (%.2f MiB) of a %.0f MiB budget\n' \
     "$bytes" "$(awk "BEGIN{print $bytes/1048576}")" 6
 [ "$bytes" -le "$budget" ] || die "hotspotd is over its 6 MiB budget"
+
+step "OpenWrt package"
+# The binary above, packaged (no rebuild), unpacked, installed into a fake OpenWrt root.
+HOTSPOTD_BIN="$bin" bash packaging/openwrt/test/test-package.sh
 
 step "all passed in $(( $(date +%s) - started )) s"

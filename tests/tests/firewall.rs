@@ -649,6 +649,57 @@ fn the_rest_of_the_ruleset_is_left_alone_and_flow_offload_is_reported() {
     assert_eq!(list_fw4(), before, "removing our table touched another");
 }
 
+/// What fw4 does to the ruleset (firewall4's `sbin/fw4` and `templates/ruleset.uc`): `fw4 start`
+/// and `fw4 reload` load a ruleset that begins `table inet fw4` / `flush table inet fw4`, and
+/// `fw4 restart` deletes `table inet fw4` first. Our table, and the guests in it, must come
+/// through all three untouched, with no SIGHUP and no sweep.
+#[test]
+fn fw4_start_reload_and_restart_leave_the_table_and_its_guests_alone() {
+    require_netns!();
+    let _serial = serial();
+    let site = Site::start();
+    let edge = &site.t.edge;
+    // fw4's ruleset in miniature, loaded as fw4 loads its own. (Its forward policy is accept
+    // here: the probes' UDP servers may answer from another of their addresses, which a
+    // stateful drop policy would rightly refuse; that is fw4's business, not this test's.)
+    let fw4_load: &str = &format!(
+        "table inet fw4; flush table inet fw4; \
+         add set inet fw4 blocked {{ type ipv4_addr; elements = {{ 192.0.2.1 }}; }}; \
+         add chain inet fw4 forward {{ type filter hook forward priority filter; policy accept; }}; \
+         add rule inet fw4 forward ct state established,related accept; \
+         add rule inet fw4 forward iifname {LAN} ip daddr @blocked counter drop"
+    );
+    let nft = |command: &str| {
+        let out = edge.output(&["nft", command]);
+        assert!(
+            out.status.success(),
+            "nft {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let list_ours = || {
+        let out = edge.output(&["nft", "list", "table", "inet", render::TABLE]);
+        assert!(out.status.success(), "our table is gone");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    nft(fw4_load); // boot: fw4 starts before hotspotd
+    let fw = site.firewall();
+    fw.reconcile(&[guest1(0, 0)]).unwrap();
+    assert_passes(&site.t.guest1, "guest1 behind fw4");
+    assert_held(&site.t.guest2, "guest2 behind fw4");
+    let survives = |what: &str, commands: &[&str]| {
+        let before = list_ours();
+        for c in commands {
+            nft(c);
+        }
+        assert_eq!(list_ours(), before, "{what} changed our table");
+        assert_passes(&site.t.guest1, &format!("guest1 after {what}"));
+        assert_held(&site.t.guest2, &format!("guest2 after {what}"));
+    };
+    survives("fw4 reload", &[fw4_load]);
+    survives("fw4 restart", &["delete table inet fw4", fw4_load]);
+}
+
 #[test]
 fn nft_failures_carry_its_stderr_and_a_missing_program_is_named() {
     // No kernel needed: a stand-in "nft" that fails the way nft does.
