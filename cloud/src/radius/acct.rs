@@ -261,17 +261,44 @@ const NAS_RESTART: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::fl
     acctterminatecause = COALESCE($3, 'NAS-Reboot') \
     WHERE acctstoptime IS NULL AND nasipaddress = $1 AND acctstarttime <= to_timestamp($2::float8)";
 
-/// Writes one record inside `tx` (whose tenant is the record's).
-async fn write(
+/// The statements a batch uses, prepared (once per connection) before anything is sent.
+struct Statements {
+    start: tokio_postgres::Statement,
+    interim: tokio_postgres::Statement,
+    stop: tokio_postgres::Statement,
+    fallback: tokio_postgres::Statement,
+    restart: tokio_postgres::Statement,
+    tenant: tokio_postgres::Statement,
+}
+
+async fn statements(
     tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<Statements, tokio_postgres::Error> {
+    Ok(Statements {
+        start: tx.prepare_cached(START).await?,
+        interim: tx.prepare_cached(INTERIM).await?,
+        stop: tx.prepare_cached(STOP).await?,
+        fallback: tx.prepare_cached(FALLBACK).await?,
+        restart: tx.prepare_cached(NAS_RESTART).await?,
+        tenant: tx
+            .prepare_cached("SELECT set_config('app.tenant_id', $1, true)")
+            .await?,
+    })
+}
+
+/// A record's first statement: Start's upsert, the update of the open row for Interim-Update
+/// and Stop, or the closing of the NAS's sessions. Returns the rows it touched. Sent when the
+/// future is first polled, so a round's statements go out together, pipelined.
+async fn primary(
+    tx: &deadpool_postgres::Transaction<'_>,
+    st: &Statements,
     r: &Record,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<u64, tokio_postgres::Error> {
     let at = r.at as f64;
     match r.status {
         acct_status::START => {
-            let s = tx.prepare_cached(START).await?;
             tx.execute(
-                &s,
+                &st.start,
                 &[
                     &r.tenant,
                     &r.session_id,
@@ -292,108 +319,117 @@ async fn write(
                     &r.delay,
                 ],
             )
-            .await?;
+            .await
         }
-        acct_status::INTERIM_UPDATE | acct_status::STOP => {
-            let stop = r.status == acct_status::STOP;
-            let n = if stop {
-                let s = tx.prepare_cached(STOP).await?;
-                tx.execute(
-                    &s,
-                    &[
-                        &r.unique_id,
-                        &at,
-                        &r.session_time,
-                        &r.input_octets,
-                        &r.output_octets,
-                        &r.terminate_cause,
-                        &r.framed_ip,
-                        &r.connect_info,
-                        &r.delay,
-                    ],
-                )
-                .await?
-            } else {
-                let s = tx.prepare_cached(INTERIM).await?;
-                tx.execute(
-                    &s,
-                    &[
-                        &r.unique_id,
-                        &r.framed_ip,
-                        &r.session_time,
-                        &at,
-                        &r.input_octets,
-                        &r.output_octets,
-                    ],
-                )
-                .await?
-            };
-            if n == 0 {
-                let s = tx.prepare_cached(FALLBACK).await?;
-                tx.execute(
-                    &s,
-                    &[
-                        &r.tenant,
-                        &r.session_id,
-                        &r.unique_id,
-                        &r.username,
-                        &r.nas_ip,
-                        &r.nas_port_id,
-                        &r.nas_port_type,
-                        &at,
-                        &r.session_time.map(|t| t as f64),
-                        &stop,
-                        &r.input_octets,
-                        &r.output_octets,
-                        &r.called,
-                        &r.calling,
-                        &r.terminate_cause,
-                        &r.service_type,
-                        &r.framed_protocol,
-                        &r.framed_ip,
-                        &r.class,
-                        &r.authentic,
-                    ],
-                )
-                .await?;
-            }
+        acct_status::STOP => {
+            tx.execute(
+                &st.stop,
+                &[
+                    &r.unique_id,
+                    &at,
+                    &r.session_time,
+                    &r.input_octets,
+                    &r.output_octets,
+                    &r.terminate_cause,
+                    &r.framed_ip,
+                    &r.connect_info,
+                    &r.delay,
+                ],
+            )
+            .await
+        }
+        acct_status::INTERIM_UPDATE => {
+            tx.execute(
+                &st.interim,
+                &[
+                    &r.unique_id,
+                    &r.framed_ip,
+                    &r.session_time,
+                    &at,
+                    &r.input_octets,
+                    &r.output_octets,
+                ],
+            )
+            .await
         }
         _ => {
-            let s = tx.prepare_cached(NAS_RESTART).await?;
-            tx.execute(&s, &[&r.nas_ip, &at, &r.terminate_cause])
-                .await?;
+            tx.execute(&st.restart, &[&r.nas_ip, &at, &r.terminate_cause])
+                .await
         }
     }
-    Ok(())
+}
+
+/// The insert for an Interim-Update or Stop whose open row was not there (its Start was lost).
+async fn fallback(
+    tx: &deadpool_postgres::Transaction<'_>,
+    st: &Statements,
+    r: &Record,
+) -> Result<u64, tokio_postgres::Error> {
+    let stop = r.status == acct_status::STOP;
+    tx.execute(
+        &st.fallback,
+        &[
+            &r.tenant,
+            &r.session_id,
+            &r.unique_id,
+            &r.username,
+            &r.nas_ip,
+            &r.nas_port_id,
+            &r.nas_port_type,
+            &(r.at as f64),
+            &r.session_time.map(|t| t as f64),
+            &stop,
+            &r.input_octets,
+            &r.output_octets,
+            &r.called,
+            &r.calling,
+            &r.terminate_cause,
+            &r.service_type,
+            &r.framed_protocol,
+            &r.framed_ip,
+            &r.class,
+            &r.authentic,
+        ],
+    )
+    .await
 }
 
 /// A request waiting for its row to be durable.
 pub type Job = (Record, oneshot::Sender<bool>);
 
-async fn set_tenant(
-    tx: &deadpool_postgres::Transaction<'_>,
-    tenant: Uuid,
-) -> Result<(), tokio_postgres::Error> {
-    let s = tx
-        .prepare_cached("SELECT set_config('app.tenant_id', $1, true)")
-        .await?;
-    tx.execute(&s, &[&tenant.to_string()]).await.map(|_| ())
-}
-
-/// Applies `records` in one transaction, switching the tenant setting as the records do.
+/// Applies `records` in one transaction, switching the tenant setting as the records do. The
+/// records are sent in rounds: a round is a run of records of one tenant and of distinct
+/// sessions, whose statements are sent at once and awaited together (one round trip, not one
+/// per request; their order does not matter, and two requests of one session keep theirs).
+/// Any failure rolls the whole batch back.
 async fn apply(pool: &Pool, records: &[&Record]) -> Result<(), crate::db::DbError> {
     let mut client = pool
         .get()
         .await
         .map_err(|e| crate::db::DbError::Connect(e.to_string()))?;
     let tx = crate::db::service_transaction(&mut client).await?;
+    let st = statements(&tx).await?;
     let mut current = None;
-    for r in records {
-        if current != Some(r.tenant) {
-            set_tenant(&tx, r.tenant).await?;
-            current = Some(r.tenant);
+    let mut rest = records;
+    while !rest.is_empty() {
+        let tenant = rest[0].tenant;
+        let mut seen = std::collections::HashSet::new();
+        let n = rest
+            .iter()
+            .take_while(|r| r.tenant == tenant && seen.insert(r.unique_id.as_str()))
+            .count();
+        let (round, after) = rest.split_at(n);
+        if current != Some(tenant) {
+            tx.execute(&st.tenant, &[&tenant.to_string()]).await?;
+            current = Some(tenant);
         }
-        write(&tx, r).await?;
+        let touched =
+            futures_util::future::try_join_all(round.iter().map(|r| primary(&tx, &st, r))).await?;
+        let missing = round.iter().zip(touched).filter(|(r, n)| {
+            *n == 0 && matches!(r.status, acct_status::INTERIM_UPDATE | acct_status::STOP)
+        });
+        futures_util::future::try_join_all(missing.map(|(r, _)| fallback(&tx, &st, r))).await?;
+        rest = after;
     }
     tx.commit().await?;
     Ok(())

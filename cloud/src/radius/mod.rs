@@ -10,7 +10,8 @@
 //! - [`auth`]: Access-Request: MAC authentication, the FreeRADIUS tables, subscribers, vouchers;
 //!   PAP, CHAP, MS-CHAP v1/v2 ([`mschap`]).
 //! - [`reply`]: what an Access-Accept grants, in the NAS's vendor dialect.
-//! - [`acct`]: Accounting-Request into `radacct` as FreeRADIUS writes it, in batches.
+//! - [`acct`]: Accounting-Request into `radacct` as FreeRADIUS writes it, in batches; a
+//!   sweeper closes sessions whose NAS stopped reporting ([`sweep_once`]).
 //!
 //! The packet codec is [`hotspot_shared::radius`], shared with the edge's NAS client.
 //! Everything the server writes goes through tenant transactions (row-level security holds);
@@ -162,6 +163,11 @@ pub async fn start(
         tasks.push(tokio::spawn(acct::writer(pool.clone(), rx)));
     }
     tasks.push(tokio::spawn(postauth_writer(pool.clone(), postauth_rx)));
+    tasks.push(tokio::spawn(sweep_stale(
+        pool.clone(),
+        settings.defaults.interim_interval,
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(clients.clone().keep_fresh(
         pool,
         database_url,
@@ -180,6 +186,48 @@ pub async fn start(
         stop,
         tasks,
     })
+}
+
+/// Advisory lock of the stale-session sweeper ("radstale"): one replica sweeps at a time.
+const STALE_LOCK: i64 = 0x7261_6473_7461_6c65;
+/// How often open sessions are checked for a NAS that stopped reporting.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Closes, every [`SWEEP_EVERY`], open sessions whose interim updates stopped
+/// (`radacct_close_stale()`: three intervals and a minute without news).
+async fn sweep_stale(pool: Pool, interval: u32, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    // The first pass a period after start, not at once.
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match sweep_once(&pool, interval).await {
+            Ok(Some(n)) if n > 0 => tracing::info!(closed = n, "stale RADIUS sessions closed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "stale RADIUS session sweep failed"),
+        }
+    }
+}
+
+/// One pass of the sweeper: the sessions closed, or `None` when another replica holds the lock.
+pub async fn sweep_once(pool: &Pool, interval: u32) -> anyhow::Result<Option<i64>> {
+    crate::db::with_advisory_lock(pool, STALE_LOCK, || async {
+        let mut client = pool.get().await?;
+        let tx = crate::db::service_transaction(&mut client).await?;
+        let n: i64 = tx
+            .query_one(
+                "SELECT radacct_close_stale($1)",
+                &[&i32::try_from(interval).unwrap_or(300)],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>(n)
+    })
+    .await
 }
 
 /// Writes radpostauth in batches (one transaction per batch, one INSERT per tenant): the log

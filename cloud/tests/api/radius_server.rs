@@ -614,6 +614,95 @@ async fn accounting_lands_once_and_closes_sessions() {
     rig.server.stop().await;
 }
 
+#[tokio::test]
+async fn sessions_whose_interim_updates_stopped_are_closed() {
+    let rig = Rig::new().await;
+    let owner = rig.db.connect().await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, nasipaddress, \
+               acctstarttime, acctupdatetime, acctinterval) VALUES \
+             ('{a}', 'quiet', 'quiet-1', 'solo', '127.0.0.1', now() - interval '2 hours', \
+              now() - interval '1 hour', 300), \
+             ('{a}', 'lively', 'lively-1', 'solo', '127.0.0.1', now() - interval '2 hours', \
+              now() - interval '5 minutes', 300), \
+             ('{a}', 'slow-nas', 'slow-1', 'solo', '127.0.0.1', now() - interval '3 hours', \
+              now() - interval '50 minutes', 1200)",
+            a = rig.a
+        ))
+        .await
+        .unwrap();
+    let closed = radius::sweep_once(&rig.db.pool(), 300).await.unwrap();
+    assert_eq!(closed, Some(1));
+    let rows = owner
+        .query(
+            "SELECT acctsessionid, acctterminatecause, acctstoptime = acctupdatetime \
+             FROM radacct WHERE acctstoptime IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "quiet");
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(1).as_deref(),
+        Some("Stale-Session")
+    );
+    assert!(rows[0].get::<_, bool>(2), "closed at its last update");
+    // Simultaneous-Use no longer counts it: solo may log in again.
+    let back = ask(
+        "127.0.0.1",
+        rig.auth(),
+        &access_request("solo", Some("pw"), SECRET, 1),
+        SECRET,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        back.code,
+        Code::AccessReject,
+        "the sessions still reporting count"
+    );
+    owner
+        .batch_execute(
+            "UPDATE radacct SET acctupdatetime = now() - interval '2 hours' \
+             WHERE acctsessionid IN ('lively', 'slow-nas')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        radius::sweep_once(&rig.db.pool(), 300).await.unwrap(),
+        Some(2)
+    );
+    let back = ask(
+        "127.0.0.1",
+        rig.auth(),
+        &access_request("solo", Some("pw"), SECRET, 2),
+        SECRET,
+        true,
+    )
+    .await
+    .unwrap();
+    let open: Vec<String> = owner
+        .query(
+            "SELECT acctsessionid FROM radacct WHERE username = 'solo' AND acctstoptime IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        back.code,
+        Code::AccessAccept,
+        "{} {open:?}",
+        reply_message(&back)
+    );
+    rig.server.stop().await;
+}
+
 /// FreeRADIUS's radclient (Debian's freeradius-utils) against the server: PAP, CHAP, MS-CHAP
 /// and accounting, each as radclient builds them.
 #[tokio::test]
