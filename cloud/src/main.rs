@@ -230,6 +230,18 @@ struct RadiusArgs {
         default_value = "0.0.0.0:1813"
     )]
     radius_acct_listen: String,
+    /// TCP address for RadSec (RADIUS over TLS, RFC 6614; 2083 by convention), or `off`.
+    #[arg(long, env = "HOTSPOT_RADSEC_LISTEN", default_value = "off")]
+    radsec_listen: String,
+    /// RadSec server certificate chain (PEM).
+    #[arg(long, env = "HOTSPOT_RADSEC_CERT")]
+    radsec_cert: Option<std::path::PathBuf>,
+    /// RadSec server private key (PEM).
+    #[arg(long, env = "HOTSPOT_RADSEC_KEY")]
+    radsec_key: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) that NAS client certificates must chain to.
+    #[arg(long, env = "HOTSPOT_RADSEC_CLIENT_CA")]
+    radsec_client_ca: Option<std::path::PathBuf>,
     /// Acct-Interim-Interval sent in every Access-Accept the tables do not set (seconds, ≥ 60).
     #[arg(long, env = "HOTSPOT_RADIUS_INTERIM_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(60..=86_400))]
@@ -250,8 +262,21 @@ impl RadiusArgs {
             acct_listen: parse_listen(&self.radius_acct_listen)
                 .map_err(anyhow::Error::msg)
                 .context("HOTSPOT_RADIUS_ACCT_LISTEN")?,
+            radsec_listen: parse_listen(&self.radsec_listen)
+                .map_err(anyhow::Error::msg)
+                .context("HOTSPOT_RADSEC_LISTEN")?,
             ..Settings::default()
         };
+        if s.radsec_listen.is_some() {
+            let need = |v: Option<std::path::PathBuf>, name: &str| {
+                v.with_context(|| format!("RadSec is on: {name} must be set"))
+            };
+            s.radsec_tls = Some(hotspot_cloud::radius::radsec::TlsFiles {
+                cert: need(self.radsec_cert, "HOTSPOT_RADSEC_CERT")?,
+                key: need(self.radsec_key, "HOTSPOT_RADSEC_KEY")?,
+                client_ca: need(self.radsec_client_ca, "HOTSPOT_RADSEC_CLIENT_CA")?,
+            });
+        }
         s.defaults.interim_interval = self.radius_interim_secs;
         s.defaults.idle_timeout = self.radius_idle_secs;
         Ok(s)

@@ -8,12 +8,17 @@
 -- - coa_port: where the NAS listens for CoA and Disconnect (RFC 5176: 3799; older RouterOS 1700).
 -- - hotspot_id: the site a NAS serves, when it is one; vouchers bound to another hotspot are
 --   refused there. A NAS with none accepts any voucher of its tenant.
+-- - tls_fingerprint: SHA-256 (hex) of the client certificate a NAS presents over RadSec
+--   (RFC 6614); such a NAS is known by its certificate wherever it connects from, and its
+--   nasname need not be an address.
 ALTER TABLE nas ALTER COLUMN require_ma SET DEFAULT 'yes';
 ALTER TABLE nas ADD COLUMN coa_port INTEGER NOT NULL DEFAULT 3799
     CHECK (coa_port BETWEEN 1 AND 65535);
 ALTER TABLE nas ADD COLUMN hotspot_id UUID;
 ALTER TABLE nas ADD FOREIGN KEY (tenant_id, hotspot_id) REFERENCES hotspots (tenant_id, id)
     ON DELETE SET NULL (hotspot_id);
+ALTER TABLE nas ADD COLUMN tls_fingerprint CHAR(64) UNIQUE
+    CHECK (tls_fingerprint ~ '^[0-9a-f]{64}$');
 
 -- Every NAS of every tenant, for the server's in-memory client table (refreshed on the
 -- notification below, never per packet). SECURITY DEFINER: the server learns a packet's tenant
@@ -21,12 +26,12 @@ ALTER TABLE nas ADD FOREIGN KEY (tenant_id, hotspot_id) REFERENCES hotspots (ten
 CREATE FUNCTION radius_clients()
 RETURNS TABLE (nas_id INTEGER, tenant_id UUID, nasname VARCHAR, shortname VARCHAR, type VARCHAR,
                secret VARCHAR, require_ma VARCHAR, limit_proxy_state VARCHAR, coa_port INTEGER,
-               hotspot_id UUID)
+               hotspot_id UUID, tls_fingerprint CHAR(64))
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public
     AS $$
         SELECT n.id, n.tenant_id, n.nasname, n.shortname, n.type, n.secret, n.require_ma,
-               n.limit_proxy_state, n.coa_port, n.hotspot_id
+               n.limit_proxy_state, n.coa_port, n.hotspot_id, n.tls_fingerprint
         FROM public.nas n
     $$;
 REVOKE ALL ON FUNCTION radius_clients() FROM PUBLIC;

@@ -78,7 +78,7 @@ fn md5_hex(input: &str) -> String {
 }
 
 /// FreeRADIUS's `Acct-Unique-Session-Id` (policy `acct_unique`): with a Class holding
-/// `ai:<32 hex>`, md5 of "<hex>,Acct-Session-Id"; otherwise md5 of "User-Name,Acct-Session-Id,
+/// `ai:<32 hex>`, md5 of `"<hex>,Acct-Session-Id"`; otherwise md5 of "User-Name,Acct-Session-Id,
 /// NAS-IP(v6)-Address,NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
 pub fn unique_id(req: &Packet, nas_ip: IpAddr) -> String {
     let text = |t| req.get_text(t).unwrap_or_default();

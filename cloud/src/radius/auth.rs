@@ -328,11 +328,12 @@ const WRONG: &str = "Wrong username or password";
 pub async fn authenticate(
     pool: &deadpool_postgres::Pool,
     nas: &Nas,
+    secret: &[u8],
     req: &Packet,
     defaults: &Defaults,
     now: i64,
 ) -> Result<Decision, DbError> {
-    let proof = Proof::of(req, &nas.secret);
+    let proof = Proof::of(req, secret);
     // What the tables cannot hold is refused here, not by a failing query.
     let Some(user) = req
         .get_text(attr::USER_NAME)

@@ -96,6 +96,8 @@ impl Nas {
 #[derive(Debug, Default)]
 pub struct Clients {
     by_address: RwLock<Arc<HashMap<IpAddr, Arc<Nas>>>>,
+    /// RadSec clients by the SHA-256 (hex) of their certificate.
+    by_fingerprint: RwLock<Arc<HashMap<String, Arc<Nas>>>>,
 }
 
 impl Clients {
@@ -112,6 +114,15 @@ impl Clients {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&address)
+            .cloned()
+    }
+
+    /// The NAS whose RadSec client certificate has this SHA-256 (lower-case hex).
+    pub fn by_certificate(&self, fingerprint: &str) -> Option<Arc<Nas>> {
+        self.by_fingerprint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(fingerprint)
             .cloned()
     }
 
@@ -136,7 +147,8 @@ impl Clients {
         let rows = tx
             .query(
                 "SELECT nas_id, tenant_id, nasname, shortname, type, secret, require_ma, \
-                 limit_proxy_state, coa_port, hotspot_id FROM radius_clients() ORDER BY nas_id",
+                 limit_proxy_state, coa_port, hotspot_id, tls_fingerprint FROM radius_clients() \
+                 ORDER BY nas_id",
                 &[],
             )
             .await?;
@@ -147,41 +159,54 @@ impl Clients {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let mut map = HashMap::with_capacity(rows.len());
+        let mut certs = HashMap::new();
         for row in rows {
             let name: String = row.get(2);
-            let Ok(address) = name.trim().parse::<IpAddr>() else {
-                tracing::warn!(nas = %name, "nas row skipped: nasname is not an IP address");
-                continue;
+            let fingerprint: Option<String> = row.get(10);
+            let address = match name.trim().parse::<IpAddr>() {
+                Ok(a) => Some(a),
+                Err(_) if fingerprint.is_some() => None,
+                Err(_) => {
+                    tracing::warn!(nas = %name, "nas row skipped: nasname is not an IP address");
+                    continue;
+                }
             };
             let id: i32 = row.get(0);
-            if map.contains_key(&address) {
+            if address.is_some_and(|a| map.contains_key(&a)) {
                 tracing::warn!(nas = %name, id, "nas row skipped: another row has the same address");
                 continue;
             }
-            let seen = old
-                .get(&address)
+            let seen = address
+                .and_then(|a| old.get(&a))
                 .is_some_and(|n| n.id == id && n.seen_ma.load(Ordering::Relaxed));
             let kind: Option<String> = row.get(4);
             let secret: String = row.get(5);
-            map.insert(
-                address,
-                Arc::new(Nas {
-                    id,
-                    tenant: row.get(1),
-                    address,
-                    shortname: row.get(3),
-                    dialect: Dialect::from_type(kind.as_deref().unwrap_or("other")),
-                    secret: secret.into_bytes(),
-                    require_ma: Flag::parse(row.get(6)),
-                    limit_proxy_state: Flag::parse(row.get(7)),
-                    coa_port: u16::try_from(row.get::<_, i32>(8)).unwrap_or(3799),
-                    hotspot: row.get(9),
-                    seen_ma: AtomicBool::new(seen),
-                }),
-            );
+            let nas = Arc::new(Nas {
+                id,
+                tenant: row.get(1),
+                address: address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                shortname: row.get(3),
+                dialect: Dialect::from_type(kind.as_deref().unwrap_or("other")),
+                secret: secret.into_bytes(),
+                require_ma: Flag::parse(row.get(6)),
+                limit_proxy_state: Flag::parse(row.get(7)),
+                coa_port: u16::try_from(row.get::<_, i32>(8)).unwrap_or(3799),
+                hotspot: row.get(9),
+                seen_ma: AtomicBool::new(seen),
+            });
+            if let Some(f) = fingerprint {
+                certs.insert(f.trim().to_owned(), nas.clone());
+            }
+            if let Some(a) = address {
+                map.insert(a, nas);
+            }
         }
-        let n = map.len();
+        let n = map.len() + certs.len();
         *self.by_address.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        *self
+            .by_fingerprint
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(certs);
         Ok(n)
     }
 

@@ -7,6 +7,7 @@
 //!   refreshed on change.
 //! - [`server`]: the UDP listeners (1812 authentication, 1813 accounting): checks, the reply
 //!   cache for retransmissions, bounded work.
+//! - [`radsec`]: RADIUS over TLS (RFC 6614, TCP 2083) for a NAS across the Internet.
 //! - [`auth`]: Access-Request: MAC authentication, the FreeRADIUS tables, subscribers, vouchers;
 //!   PAP, CHAP, MS-CHAP v1/v2 ([`mschap`]).
 //! - [`reply`]: what an Access-Accept grants, in the NAS's vendor dialect.
@@ -21,6 +22,7 @@ pub mod acct;
 pub mod auth;
 pub mod clients;
 pub mod mschap;
+pub mod radsec;
 pub mod reply;
 pub mod server;
 
@@ -42,6 +44,9 @@ pub struct Settings {
     pub auth_listen: Option<SocketAddr>,
     /// UDP address for Accounting-Request and Status-Server; `None`: off.
     pub acct_listen: Option<SocketAddr>,
+    /// TCP address for RadSec; `None`: off. Needs `radsec_tls`.
+    pub radsec_listen: Option<SocketAddr>,
+    pub radsec_tls: Option<radsec::TlsFiles>,
     pub defaults: auth::Defaults,
     /// Accounting writers (each one transaction at a time).
     pub writers: usize,
@@ -52,6 +57,8 @@ impl Default for Settings {
         Settings {
             auth_listen: None,
             acct_listen: None,
+            radsec_listen: None,
+            radsec_tls: None,
             defaults: auth::Defaults {
                 interim_interval: 300,
                 idle_timeout: 900,
@@ -92,6 +99,7 @@ impl std::fmt::Debug for Radius {
 pub struct Running {
     pub auth_addr: Option<SocketAddr>,
     pub acct_addr: Option<SocketAddr>,
+    pub radsec_addr: Option<SocketAddr>,
     pub clients: Arc<clients::Clients>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -158,6 +166,21 @@ pub async fn start(
     };
     let auth_addr = bind(settings.auth_listen, Port::Auth)?;
     let acct_addr = bind(settings.acct_listen, Port::Acct)?;
+    let mut radsec_addr = None;
+    if let Some(addr) = settings.radsec_listen {
+        let files = settings.radsec_tls.as_ref().ok_or_else(|| {
+            std::io::Error::other("RadSec needs a certificate, key and client CA")
+        })?;
+        let acceptor = radsec::acceptor(files).map_err(std::io::Error::other)?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        radsec_addr = Some(listener.local_addr()?);
+        tasks.push(tokio::spawn(radsec::serve(
+            listener,
+            acceptor,
+            shared.clone(),
+            stopped.clone(),
+        )));
+    }
     drop(shared);
     for rx in acct_receivers {
         tasks.push(tokio::spawn(acct::writer(pool.clone(), rx)));
@@ -179,9 +202,13 @@ pub async fn start(
     if let Some(a) = acct_addr {
         tracing::info!(listen = %a, "RADIUS accounting listening");
     }
+    if let Some(a) = radsec_addr {
+        tracing::info!(listen = %a, "RadSec listening");
+    }
     Ok(Running {
         auth_addr,
         acct_addr,
+        radsec_addr,
         clients,
         stop,
         tasks,

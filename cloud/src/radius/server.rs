@@ -32,7 +32,7 @@ pub const IN_FLIGHT: usize = 1024;
 /// remembered (a retransmission is then worked out again: accounting writes are idempotent).
 pub const REPLY_CACHE_MAX: usize = 200_000;
 
-type Key = (SocketAddr, u8, [u8; 16]);
+pub(crate) type Key = (SocketAddr, u8, [u8; 16]);
 /// When an entry was made, and the answer once there is one.
 type Entry = (Instant, Option<Arc<[u8]>>);
 
@@ -80,7 +80,7 @@ impl ReplyCache {
         }
     }
 
-    fn complete(&self, key: Key, bytes: Option<Arc<[u8]>>) {
+    pub(crate) fn complete(&self, key: Key, bytes: Option<Arc<[u8]>>) {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match bytes {
             Some(b) => {
@@ -146,6 +146,8 @@ impl LogLimit {
 pub enum Port {
     Auth,
     Acct,
+    /// RadSec (RFC 6614): every request type on one TLS connection.
+    Tls,
 }
 
 /// Shared by every listener of one server.
@@ -204,8 +206,8 @@ pub async fn serve_udp(
                 let socket = socket.clone();
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let (key, bytes, permit) = work;
-                    let answer = answer(&shared, port, &bytes, from).await;
+                    let (key, bytes, permit, nas) = work;
+                    let answer = answer(&shared, port, &bytes, from, &nas, &nas.secret).await;
                     drop(permit);
                     let answer = answer.map(Arc::<[u8]>::from);
                     if let Some(a) = &answer
@@ -226,10 +228,10 @@ fn drop_bad(shared: &Shared, from: SocketAddr, why: &str) {
     }
 }
 
-type Work = (Key, Vec<u8>, tokio::sync::OwnedSemaphorePermit);
+pub(crate) type Work = (Key, Vec<u8>, tokio::sync::OwnedSemaphorePermit, Arc<Nas>);
 
 /// What to do with a datagram that passed the checks.
-enum Admit {
+pub(crate) enum Admit {
     /// A retransmission of a request already answered: these bytes again.
     Resend(Arc<[u8]>),
     Work(Work),
@@ -243,6 +245,20 @@ fn admit(shared: &Arc<Shared>, port: Port, raw: Vec<u8>, from: SocketAddr) -> Op
         }
         return None;
     };
+    let secret = nas.secret.clone();
+    admit_from(shared, port, raw, from, nas, &secret)
+}
+
+/// The checks of [`admit`] for a request whose NAS is known (by address, or for RadSec by its
+/// certificate), verified with `secret`.
+pub(crate) fn admit_from(
+    shared: &Arc<Shared>,
+    port: Port,
+    raw: Vec<u8>,
+    from: SocketAddr,
+    nas: Arc<Nas>,
+    secret: &[u8],
+) -> Option<Admit> {
     let packet = match Packet::decode(&raw) {
         Ok(p) => p,
         Err(e) => {
@@ -253,19 +269,25 @@ fn admit(shared: &Arc<Shared>, port: Port, raw: Vec<u8>, from: SocketAddr) -> Op
     let allowed = match port {
         Port::Auth => matches!(packet.code, Code::AccessRequest | Code::StatusServer),
         Port::Acct => matches!(packet.code, Code::AccountingRequest | Code::StatusServer),
+        Port::Tls => matches!(
+            packet.code,
+            Code::AccessRequest | Code::AccountingRequest | Code::StatusServer
+        ),
     };
     if !allowed {
         drop_bad(shared, from, "packet type not served on this port");
         return None;
     }
-    let has_ma = match verify_request(&raw, &nas.secret) {
+    let has_ma = match verify_request(&raw, secret) {
         Ok(has) => has,
         Err(e) => {
             drop_bad(shared, from, &e.to_string());
             return None;
         }
     };
-    if !blast_radius_ok(&nas, &packet, has_ma) {
+    // Over TLS the transport protects the packet (RFC 6614); Status-Server still carries one.
+    let checked = port != Port::Tls || packet.code == Code::StatusServer;
+    if checked && !blast_radius_ok(&nas, &packet, has_ma) {
         drop_bad(shared, from, "Message-Authenticator required but missing");
         return None;
     }
@@ -276,7 +298,7 @@ fn admit(shared: &Arc<Shared>, port: Port, raw: Vec<u8>, from: SocketAddr) -> Op
         Seen::New => {}
     }
     match shared.in_flight.clone().try_acquire_owned() {
-        Ok(permit) => Some(Admit::Work((key, raw, permit))),
+        Ok(permit) => Some(Admit::Work((key, raw, permit, nas))),
         Err(_) => {
             shared.cache.complete(key, None);
             drop_bad(shared, from, "server busy");
@@ -305,12 +327,18 @@ pub fn blast_radius_ok(nas: &Nas, packet: &Packet, has_ma: bool) -> bool {
 }
 
 /// Works out the answer to a checked request: `None` sends nothing (the NAS retries).
-async fn answer(shared: &Shared, port: Port, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
-    let nas = shared.clients.get(from.ip())?;
+pub(crate) async fn answer(
+    shared: &Shared,
+    port: Port,
+    raw: &[u8],
+    from: SocketAddr,
+    nas: &Nas,
+    secret: &[u8],
+) -> Option<Vec<u8>> {
     let request = Packet::decode(raw).ok()?;
     let mut reply = match request.code {
         Code::StatusServer => Packet::new(
-            if port == Port::Auth {
+            if port != Port::Acct {
                 Code::AccessAccept
             } else {
                 Code::AccountingResponse
@@ -322,7 +350,8 @@ async fn answer(shared: &Shared, port: Port, raw: &[u8], from: SocketAddr) -> Op
             let now = chrono::Utc::now();
             let decision = match auth::authenticate(
                 &shared.radius.pool,
-                &nas,
+                nas,
+                secret,
                 &request,
                 &shared.radius.settings.defaults,
                 now.timestamp(),
@@ -385,7 +414,7 @@ async fn answer(shared: &Shared, port: Port, raw: &[u8], from: SocketAddr) -> Op
         &reply,
         request.code,
         &request.authenticator,
-        &nas.secret,
+        secret,
         with_ma,
     ) {
         Ok(bytes) => Some(bytes),

@@ -25,6 +25,10 @@ struct Rig {
 
 impl Rig {
     async fn new() -> Rig {
+        Rig::with_radsec(None).await
+    }
+
+    async fn with_radsec(radsec: Option<radius::radsec::TlsFiles>) -> Rig {
         let db = migrated_db().await;
         let owner = db.connect().await;
         let a = seed_tenant(&owner, 201).await;
@@ -70,6 +74,8 @@ impl Rig {
         let settings = Settings {
             auth_listen: Some("127.0.0.1:0".parse().unwrap()),
             acct_listen: Some("127.0.0.1:0".parse().unwrap()),
+            radsec_listen: radsec.is_some().then(|| "127.0.0.1:0".parse().unwrap()),
+            radsec_tls: radsec,
             ..Settings::default()
         };
         let server = radius::start(db.pool(), db.url.clone(), settings)
@@ -773,5 +779,153 @@ async fn freeradius_radclient_interoperates() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+    rig.server.stop().await;
+}
+
+/// A CA, and a certificate it signed for `names` (PEM certificate, PEM key, DER certificate).
+fn issue(ca: &rcgen::Issuer<'static, rcgen::KeyPair>, names: &[&str]) -> (String, String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+}
+
+fn new_ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (rcgen::Issuer::new(params, key), cert.pem())
+}
+
+/// One Access-Request over a RadSec connection presenting (`cert`, `key`); `None` when the
+/// connection or the answer fails.
+async fn radsec_ask(
+    to: SocketAddr,
+    server_ca: &str,
+    cert: &str,
+    key: &str,
+    request: &Packet,
+) -> Option<Packet> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(server_ca.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(to).await.ok()?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .ok()?;
+    let bytes = sign_request(request, radius::radsec::SECRET, true).unwrap();
+    tls.write_all(&bytes).await.ok()?;
+    let mut header = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(3), tls.read_exact(&mut header))
+        .await
+        .ok()?
+        .ok()?;
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let mut raw = vec![0u8; len];
+    raw[..4].copy_from_slice(&header);
+    tls.read_exact(&mut raw[4..]).await.ok()?;
+    let authenticator: [u8; 16] = bytes[4..20].try_into().unwrap();
+    verify_response(&raw, request.code, &authenticator, radius::radsec::SECRET).ok()?;
+    Packet::decode(&raw).ok()
+}
+
+#[tokio::test]
+async fn radsec_serves_a_nas_known_by_its_certificate_and_refuses_others() {
+    let (ca, ca_pem) = new_ca();
+    let (server_cert, server_key, _) = issue(&ca, &["localhost"]);
+    let (client_cert, client_key, client_der) = issue(&ca, &["router-1.example"]);
+    let (other_ca, _) = new_ca();
+    let (rogue_cert, rogue_key, _) = issue(&other_ca, &["router-1.example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let files = radius::radsec::TlsFiles {
+        cert: write("server.pem", &server_cert),
+        key: write("server.key", &server_key),
+        client_ca: write("clients.pem", &ca_pem),
+    };
+    let rig = Rig::with_radsec(Some(files)).await;
+    let to = rig.server.radsec_addr.unwrap();
+    // A router somewhere on the Internet: known by its certificate, not its address.
+    let owner = rig.db.connect().await;
+    owner
+        .execute(
+            "INSERT INTO nas (tenant_id, nasname, shortname, type, secret, tls_fingerprint) \
+             VALUES ($1, 'router-1.example', 'far', 'mikrotik', 'unused-over-tls', $2)",
+            &[&rig.b, &radius::radsec::fingerprint(&client_der)],
+        )
+        .await
+        .unwrap();
+    let mut served = None;
+    for _ in 0..40 {
+        if rig
+            .server
+            .clients
+            .by_certificate(&radius::radsec::fingerprint(&client_der))
+            .is_some()
+        {
+            served = radsec_ask(
+                to,
+                &ca_pem,
+                &client_cert,
+                &client_key,
+                &access_request("sam", Some("pass-b"), "radsec", 1),
+            )
+            .await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let served = served.expect("an answer over RadSec");
+    // The certificate's NAS is tenant B's: B's subscriber, in MikroTik's dialect.
+    assert_eq!(
+        served.code,
+        Code::AccessAccept,
+        "{}",
+        reply_message(&served)
+    );
+    assert_eq!(
+        served.get_vendor(vendor::MIKROTIK, 8),
+        Some(&b"4000k/20000k"[..])
+    );
+    let wrong = radsec_ask(
+        to,
+        &ca_pem,
+        &client_cert,
+        &client_key,
+        &access_request("sam", Some("pass-a"), "radsec", 2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.code, Code::AccessReject);
+    // A certificate from another CA: no answer.
+    let rogue = radsec_ask(
+        to,
+        &ca_pem,
+        &rogue_cert,
+        &rogue_key,
+        &access_request("sam", Some("pass-b"), "radsec", 3),
+    )
+    .await;
+    assert!(rogue.is_none());
     rig.server.stop().await;
 }
