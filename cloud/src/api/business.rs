@@ -220,6 +220,30 @@ pub struct Analytics {
     pub totals: Value,
 }
 
+/// A day of a hotspot: what its router reported (`hotspot_analytics`) and, as rows of their
+/// own, the voucher sessions of operators' NAS devices (RADIUS, mirrored into
+/// `hotspot_sessions`) by the day they started in the tenant's time zone. Parameters: from, to,
+/// hotspot.
+const ANALYTICS_DAYS: &str = "
+    SELECT hotspot_id, date, total_sessions, unique_users, total_data_used_gb,
+           peak_concurrent_users, avg_session_duration_minutes, revenue_generated,
+           uptime_percentage, guest_sessions, client_sessions, voucher_sessions,
+           0 AS radius_sessions
+    FROM hotspot_analytics
+    WHERE date BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR hotspot_id = $3)
+    UNION ALL
+    SELECT s.hotspot_id, r.day, count(*)::int, count(DISTINCT s.mac_address)::int,
+           round(sum(COALESCE(s.data_used_mb, 0)) / 1024, 3), 0,
+           round(avg(COALESCE(s.duration_minutes, 0)), 2), 0, NULL, 0, 0, count(*)::int,
+           count(*)::int
+    FROM hotspot_sessions s
+    CROSS JOIN LATERAL (SELECT (s.start_time AT TIME ZONE COALESCE(
+        (SELECT t.timezone FROM tenants t WHERE t.id = s.tenant_id), 'UTC'))::date AS day) r
+    WHERE s.radius_session IS NOT NULL
+      AND s.start_time >= $1::date - 1 AND s.start_time < $2::date + 2
+      AND r.day BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR s.hotspot_id = $3)
+    GROUP BY s.hotspot_id, r.day";
+
 /// `GET /api/v1/analytics`
 #[utoipa::path(get, path = "/api/v1/analytics", tag = "analytics", params(AnalyticsFilter),
     responses((status = 200, body = Analytics), (status = 422, body = super::error::Problem)),
@@ -239,26 +263,37 @@ pub async fn analytics(
     let tx = auth.begin(&mut client).await?;
     let days = json_rows(
         &tx,
-        "SELECT hotspot_id, date, total_sessions, unique_users,
-                total_data_used_gb, peak_concurrent_users, avg_session_duration_minutes,
-                revenue_generated, uptime_percentage, guest_sessions, client_sessions,
-                voucher_sessions
-         FROM hotspot_analytics
-         WHERE date BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR hotspot_id = $3)
-         ORDER BY date, hotspot_id",
+        &format!(
+            "SELECT hotspot_id, date, sum(total_sessions)::int AS total_sessions,
+                    sum(unique_users)::int AS unique_users,
+                    sum(total_data_used_gb) AS total_data_used_gb,
+                    max(peak_concurrent_users) AS peak_concurrent_users,
+                    round(sum(avg_session_duration_minutes * total_sessions)
+                          / NULLIF(sum(total_sessions), 0), 2) AS avg_session_duration_minutes,
+                    sum(revenue_generated) AS revenue_generated,
+                    max(uptime_percentage) AS uptime_percentage,
+                    sum(guest_sessions)::int AS guest_sessions,
+                    sum(client_sessions)::int AS client_sessions,
+                    sum(voucher_sessions)::int AS voucher_sessions,
+                    sum(radius_sessions)::int AS radius_sessions
+             FROM ({ANALYTICS_DAYS}) d
+             GROUP BY hotspot_id, date
+             ORDER BY date, hotspot_id"
+        ),
         &[&f.from, &f.to, &f.hotspot_id],
     )
     .await?;
     let totals = json_row(
         &tx,
-        "SELECT coalesce(sum(total_sessions), 0) AS total_sessions,
+        &format!(
+            "SELECT coalesce(sum(total_sessions), 0) AS total_sessions,
                 coalesce(sum(unique_users), 0) AS unique_users,
                 coalesce(sum(total_data_used_gb), 0) AS total_data_used_gb,
                 coalesce(max(peak_concurrent_users), 0) AS peak_concurrent_users,
                 coalesce(sum(revenue_generated), 0) AS revenue_generated,
                 count(DISTINCT hotspot_id) AS hotspots, count(DISTINCT date) AS days
-         FROM hotspot_analytics
-         WHERE date BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR hotspot_id = $3)",
+         FROM ({ANALYTICS_DAYS}) d"
+        ),
         &[&f.from, &f.to, &f.hotspot_id],
     )
     .await?;

@@ -7,6 +7,7 @@
 //!   business (sites, packages, vouchers, devices, sessions, analytics, wallet, M-Pesa settings).
 //! - [`payments`]: seed 000's payment functions (wallet credit, payments, status, receipts,
 //!   renewals).
+//! - [`radius`]: NAS devices (secrets shown once), live RADIUS sessions, Disconnect and CoA.
 //! - [`users`]: a tenant's staff accounts.
 //! - [`registry`] and [`resources`]: every other table through one generic, registry-driven API.
 //! - [`openapi`]: the OpenAPI document, generated from this code, and its interactive page.
@@ -25,6 +26,7 @@ pub mod hotspots;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
+pub mod radius;
 pub mod registry;
 pub mod resources;
 pub mod secrets;
@@ -101,6 +103,7 @@ pub fn router() -> Router<AppState> {
         .merge(vouchers::router())
         .merge(sessions::router())
         .merge(payments::router())
+        .merge(radius::router())
         .merge(resources::router())
         .merge(openapi::router())
         .route("/metrics", get(metrics::render))

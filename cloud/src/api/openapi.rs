@@ -10,7 +10,9 @@ use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, business, error, hotspots, payments, resources, sessions, users, vouchers};
+use super::{
+    auth, business, error, hotspots, payments, radius, resources, sessions, users, vouchers,
+};
 use crate::AppState;
 
 struct BearerAuth;
@@ -56,6 +58,9 @@ impl Modify for BearerAuth {
         sessions::list, sessions::show, sessions::active, sessions::kick,
         sessions::list_access, sessions::show_access, sessions::add_access, sessions::block,
         sessions::unblock,
+        radius::list_nas, radius::create_nas, radius::update_nas, radius::delete_nas,
+        radius::rotate_secret, radius::list_sessions,
+        radius::disconnect, radius::coa,
         resources::index, resources::list, resources::show, resources::create, resources::update,
         resources::remove,
     ),
@@ -73,6 +78,7 @@ impl Modify for BearerAuth {
         (name = "wallet", description = "client wallet transactions"),
         (name = "mpesa", description = "M-Pesa settings (secrets write-only)"),
         (name = "payments", description = "payments received, their status, receipts"),
+        (name = "radius", description = "NAS devices, live RADIUS sessions, Disconnect and CoA"),
         (name = "resources", description = "every other table, through the registry"),
     )
 )]

@@ -128,8 +128,11 @@ pub static TABLES: &[Table] = &[
     t("service_activations", STAFF, NOC),
     t("ansible_jobs", STAFF, NOC),
     Table {
-        admin_only: &["secret", "community"],
-        ..t("nas", NOC, ADMIN)
+        // Written through the RADIUS API (`/api/v1/radius/nas`), which makes the secret and
+        // shows it once; it is never read back.
+        hidden: &["secret"],
+        admin_only: &["community"],
+        ..t("nas", NOC, &[])
     },
     Table {
         admin_only: &["value"],
@@ -143,6 +146,7 @@ pub static TABLES: &[Table] = &[
         key: "radacctid",
         ..t("radacct", NOC, &[])
     },
+    t("radius_dynauth", NOC, &[]),
     Table {
         // The password a NAS sent (PAP): never shown.
         hidden: &["pass"],

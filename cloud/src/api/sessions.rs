@@ -3,7 +3,9 @@
 //!
 //! A kick ends the session in the cloud at once (`session_status = 'terminated'`) and records a
 //! row in `hotspot_session_kicks` for the site's router: the edge's change pull reads its
-//! hotspot's undelivered kicks and marks them delivered once applied.
+//! hotspot's undelivered kicks and marks them delivered once applied. A voucher session on an
+//! operator's own NAS (RADIUS, `radius_session` set) is kicked with a Disconnect-Request to that
+//! NAS instead; the answer says what the NAS replied.
 
 use axum::Json;
 use axum::Router;
@@ -235,7 +237,10 @@ pub async fn kick(
     let tx = auth.begin(&mut client).await?;
     let row = tx
         .query_opt(
-            "SELECT start_time, session_status, hotspot_id, mac_address FROM hotspot_sessions
+            "SELECT start_time, session_status, hotspot_id, mac_address,
+                    (SELECT r.radacctid FROM radacct r
+                     WHERE r.acctuniqueid = s.radius_session AND r.acctstoptime IS NULL)
+             FROM hotspot_sessions s
              WHERE id = $1 FOR UPDATE",
             &[&id],
         )
@@ -247,6 +252,37 @@ pub async fn kick(
         return Err(ApiError::Conflict(format!(
             "the session is already {status}"
         )));
+    }
+    // A session on an operator's own NAS (RADIUS): ended by a Disconnect-Request to that NAS,
+    // and over only once the NAS ACKs it (the row follows its accounting).
+    if let Some(radacctid) = row.get::<_, Option<i64>>(4) {
+        tx.commit().await?;
+        drop(client);
+        let sent = crate::radius::dynauth::send_for_session(
+            &state.pool,
+            auth.tenant_id,
+            radacctid,
+            crate::radius::dynauth::Kind::Disconnect,
+            &crate::radius::dynauth::Changes::default(),
+            crate::radius::dynauth::Cause {
+                reason: "operator",
+                requested_by: Some(auth.user_id),
+            },
+            &crate::radius::dynauth::BACKOFF,
+        )
+        .await
+        .map_err(super::radius::send_error)?;
+        let mut client = state.pool.get().await?;
+        let tx = auth.begin(&mut client).await?;
+        let mut row = json_row(
+            &tx,
+            "SELECT * FROM hotspot_sessions WHERE id = $1 AND start_time = $2",
+            &[&id, &start],
+        )
+        .await?;
+        tx.commit().await?;
+        row["disconnect"] = super::radius::sent_json(radacctid, &sent);
+        return Ok(Json(row));
     }
     let hotspot: Uuid = row.get(2);
     let mac: String = row.get(3);

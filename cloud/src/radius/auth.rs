@@ -728,7 +728,7 @@ async fn voucher_login(
             "SELECT ARRAY(SELECT mac_address::text FROM hotspot_voucher_redemptions \
                           WHERE voucher_id = $1 AND accepted), \
                     (SELECT COALESCE(sum(data_used_mb), 0) FROM hotspot_sessions \
-                     WHERE voucher_code = $2)::float8 * 1048576 \
+                     WHERE voucher_code = $2 AND radius_session IS NULL)::float8 * 1048576 \
                     + (SELECT COALESCE(sum(acctinputoctets + acctoutputoctets), 0) FROM ( \
                          SELECT acctinputoctets, acctoutputoctets FROM radacct \
                          WHERE username = $2 OR class = $3 \

@@ -13,6 +13,8 @@
 //! - [`reply`]: what an Access-Accept grants, in the NAS's vendor dialect.
 //! - [`acct`]: Accounting-Request into `radacct` as FreeRADIUS writes it, in batches; a
 //!   sweeper closes sessions whose NAS stopped reporting ([`sweep_once`]).
+//! - [`dynauth`]: Disconnect-Request and CoA-Request to a session's NAS (RFC 5176), for an
+//!   operator's kick or new limits and for vouchers used up ([`dynauth::enforce_once`]).
 //!
 //! The packet codec is [`hotspot_shared::radius`], shared with the edge's NAS client.
 //! Everything the server writes goes through tenant transactions (row-level security holds);
@@ -21,6 +23,7 @@
 pub mod acct;
 pub mod auth;
 pub mod clients;
+pub mod dynauth;
 pub mod mschap;
 pub mod radsec;
 pub mod reply;
@@ -191,6 +194,7 @@ pub async fn start(
         settings.defaults.interim_interval,
         stopped.clone(),
     )));
+    tasks.push(tokio::spawn(enforce_limits(pool.clone(), stopped.clone())));
     tasks.push(tokio::spawn(clients.clone().keep_fresh(
         pool,
         database_url,
@@ -235,6 +239,29 @@ async fn sweep_stale(pool: Pool, interval: u32, mut shutdown: watch::Receiver<bo
             Ok(Some(n)) if n > 0 => tracing::info!(closed = n, "stale RADIUS sessions closed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "stale RADIUS session sweep failed"),
+        }
+    }
+}
+
+/// Every [`dynauth::ENFORCE_EVERY`], disconnects RADIUS sessions of vouchers used up or out of
+/// time, and closes sessions whose Disconnect was ACKed without a Stop.
+async fn enforce_limits(pool: Pool, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(dynauth::ENFORCE_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match dynauth::enforce_once(&pool, &dynauth::BACKOFF).await {
+            Ok(Some(d)) if d.sent > 0 || d.closed > 0 => tracing::info!(
+                disconnects = d.sent,
+                acked = d.acked,
+                closed = d.closed,
+                "RADIUS voucher limits enforced"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "RADIUS voucher limit pass failed"),
         }
     }
 }

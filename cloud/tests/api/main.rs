@@ -9,6 +9,7 @@ mod openapi;
 mod operators;
 mod payments;
 mod radius;
+mod radius_dynauth;
 mod radius_server;
 mod resources;
 mod rls;

@@ -329,13 +329,16 @@ async fn column_and_role_rules_hold_and_bad_input_writes_nothing() {
     let field = api.token(api.a, &["field_tech"]).await;
     let support = api.token(api.a, &["support_agent"]).await;
 
-    // nas: NOC reads but the secret is for administrators only; only administrators write.
+    // nas: NOC reads; the secret is never read back (the RADIUS API shows it once, when it
+    // makes it), and the community string is for administrators only; only they write.
     let (_, page) = api.get("/api/v1/resources/nas", &noc).await;
     let nas = &page["items"][0];
     assert!(nas.get("secret").is_none(), "{nas}");
+    assert!(nas.get("community").is_none(), "{nas}");
     assert!(nas.get("nasname").is_some());
     let (_, page) = api.get("/api/v1/resources/nas", &admin).await;
-    assert!(page["items"][0].get("secret").is_some());
+    assert!(page["items"][0].get("secret").is_none());
+    assert!(page["items"][0].get("community").is_some());
     let (status, _) = api.get("/api/v1/resources/nas", &field).await;
     assert_eq!(status, 403);
     let (status, _) = api

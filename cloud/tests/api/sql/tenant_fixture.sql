@@ -153,6 +153,11 @@ BEGIN
         VALUES (t, 'h-{S}', md5('closed-{S}'), 'ppp{S}', '192.0.2.{N}', now() - interval '2 hours',
                 now() - interval '1 hour', nextval('radacct_radacctid_seq'));
     INSERT INTO radpostauth (username, pass, reply) VALUES ('ppp{S}', 'pw', 'Access-Accept');
+    INSERT INTO radius_dynauth (tenant_id, radacctid, acctuniqueid, username, kind, reason, target,
+                                status, answered_at)
+        SELECT t, radacctid, acctuniqueid, username, 'disconnect', 'operator', '192.0.2.{N}:3799',
+               'nak', now()
+        FROM radacct WHERE acctuniqueid = md5('open-{S}');
     -- The operators' API (0020): a sign-in token and a kicked session.
     INSERT INTO api_tokens (tenant_id, user_id, token_hash, expires_at)
         VALUES (t, u_admin, digest('api-token-{S}', 'sha256'), now() + interval '1 hour');

@@ -1,0 +1,534 @@
+//! The RADIUS server's side of the operators' API: NAS devices (the shared secret is made here
+//! and shown once, at creation and at each rotation; the generic resources API only reads them), live RADIUS sessions, and Disconnect and
+//! CoA requests to a session's NAS (RFC 5176) with their outcome.
+//!
+//! RADIUS users and groups are rows of the FreeRADIUS tables (`radcheck`, `radreply`,
+//! `radusergroup`, `radgroupcheck`, `radgroupreply`), served by the generic resources API; the
+//! request log is `radius_dynauth` there too.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Admin, Auth, Noc, Support};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::{Body, Page, Params, decode_cursor, json_row, json_rows, page_limit, page_of};
+use crate::AppState;
+use crate::radius::dynauth::{self, Cause, Changes, Kind, Outcome, SendError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/radius/nas", get(list_nas).post(create_nas))
+        .route(
+            "/api/v1/radius/nas/{id}",
+            axum::routing::patch(update_nas).delete(delete_nas),
+        )
+        .route("/api/v1/radius/nas/{id}/secret", post(rotate_secret))
+        .route("/api/v1/radius/sessions", get(list_sessions))
+        .route("/api/v1/radius/sessions/{id}/disconnect", post(disconnect))
+        .route("/api/v1/radius/sessions/{id}/coa", post(coa))
+}
+
+/// The columns of a NAS shown by this API: everything but the secret.
+const NAS_SELECT: &str = "SELECT id, nasname, shortname, type, ports, server, description, \
+    require_ma, limit_proxy_state, coa_port, hotspot_id, tls_fingerprint, created_at, updated_at \
+    FROM nas";
+
+/// Characters of a generated secret: letters and digits a NAS's configuration takes as they are
+/// (no quotes, spaces or characters RouterOS or a shell would read specially).
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+/// 32 characters of 57: about 186 bits, far past brute force of the MD5 constructions.
+const SECRET_LEN: usize = 32;
+
+fn new_secret() -> String {
+    // Rejection sampling: bytes past the last whole multiple of the alphabet are skipped, so
+    // every character is equally likely.
+    let n = SECRET_ALPHABET.len();
+    let limit = (256 / n * n) as u8;
+    let mut out = String::with_capacity(SECRET_LEN);
+    while out.len() < SECRET_LEN {
+        let b: u8 = rand::random();
+        if b < limit {
+            out.push(char::from(SECRET_ALPHABET[usize::from(b) % n]));
+        }
+    }
+    out
+}
+
+/// `GET /api/v1/radius/nas`: the tenant's NAS devices (never their secrets).
+#[utoipa::path(get, path = "/api/v1/radius/nas", tag = "radius",
+    responses((status = 200, body = Vec<Object>)), security(("bearer" = [])))]
+pub async fn list_nas(State(state): State<AppState>, auth: Auth<Noc>) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = json_rows(&tx, &format!("{NAS_SELECT} ORDER BY id"), &[]).await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(rows)))
+}
+
+/// A NAS to register.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NasInput {
+    /// The address its RADIUS packets come from (one tenant per address).
+    pub nasname: String,
+    pub shortname: String,
+    /// `mikrotik`, `coovachilli`, `chillispot`, `uspot`, `openwrt`, `cisco`, `ubiquiti`,
+    /// `other`: the reply dialect.
+    #[serde(rename = "type")]
+    pub nas_type: Option<String>,
+    pub description: Option<String>,
+    /// Where the NAS takes CoA and Disconnect (3799; 1700 for older RouterOS).
+    pub coa_port: Option<i32>,
+    /// `yes` (default), `auto` or `no`.
+    pub require_ma: Option<String>,
+    /// `yes`, `auto` (default) or `no`.
+    pub limit_proxy_state: Option<String>,
+    /// The site it serves; its vouchers only are accepted there.
+    pub hotspot_id: Option<uuid::Uuid>,
+    /// SHA-256 (hex) of its RadSec client certificate.
+    pub tls_fingerprint: Option<String>,
+}
+
+const NAS_TYPES: [&str; 9] = [
+    "mikrotik",
+    "coovachilli",
+    "chillispot",
+    "uspot",
+    "openwrt",
+    "cisco",
+    "ubiquiti",
+    "other",
+    "routeros",
+];
+const FLAGS: [&str; 3] = ["yes", "no", "auto"];
+
+fn check_nas(n: &NasInput) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    let mut bad = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    let name = n.nasname.trim();
+    if name.parse::<std::net::IpAddr>().is_err() && n.tls_fingerprint.is_none() {
+        bad(
+            "nasname",
+            "must be the NAS's IP address (a name is allowed only with tls_fingerprint)".into(),
+        );
+    }
+    if name.is_empty() || name.len() > 128 {
+        bad("nasname", "must be 1 to 128 characters".into());
+    }
+    if n.shortname.trim().is_empty() || n.shortname.len() > 32 {
+        bad("shortname", "must be 1 to 32 characters".into());
+    }
+    if let Some(t) = &n.nas_type
+        && !NAS_TYPES.contains(&t.as_str())
+    {
+        bad("type", format!("must be one of {NAS_TYPES:?}"));
+    }
+    if n.description.as_ref().is_some_and(|d| d.len() > 200) {
+        bad("description", "must be at most 200 characters".into());
+    }
+    if n.coa_port.is_some_and(|p| !(1..=65535).contains(&p)) {
+        bad("coa_port", "must be a port, 1 to 65535".into());
+    }
+    for (field, v) in [
+        ("require_ma", &n.require_ma),
+        ("limit_proxy_state", &n.limit_proxy_state),
+    ] {
+        if let Some(v) = v
+            && !FLAGS.contains(&v.as_str())
+        {
+            bad(field, format!("must be one of {FLAGS:?}"));
+        }
+    }
+    if let Some(f) = &n.tls_fingerprint
+        && (f.len() != 64
+            || !f
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        bad(
+            "tls_fingerprint",
+            "must be 64 lower-case hex digits (SHA-256)".into(),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// `POST /api/v1/radius/nas`: registers a NAS with a new random secret, returned in this answer
+/// only (`secret`); afterwards it can only be replaced.
+#[utoipa::path(post, path = "/api/v1/radius/nas", tag = "radius", request_body = NasInput,
+    responses((status = 201, body = Object), (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create_nas(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+    Body(n): Body<NasInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_nas(&n)?;
+    let secret = new_secret();
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let id: i32 = tx
+        .query_one(
+            "INSERT INTO nas (tenant_id, nasname, shortname, type, description, secret, coa_port, \
+                              require_ma, limit_proxy_state, hotspot_id, tls_fingerprint, \
+                              created_by) \
+             VALUES (app_current_tenant(), $1, $2, COALESCE($3, 'other'), $4, $5, \
+                     COALESCE($6, 3799), COALESCE($7, 'yes'), COALESCE($8, 'auto'), $9, $10, $11) \
+             RETURNING id",
+            &[
+                &n.nasname.trim(),
+                &n.shortname.trim(),
+                &n.nas_type,
+                &n.description,
+                &secret,
+                &n.coa_port,
+                &n.require_ma,
+                &n.limit_proxy_state,
+                &n.hotspot_id,
+                &n.tls_fingerprint,
+                &auth.user_id,
+            ],
+        )
+        .await?
+        .get(0);
+    let mut row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    row["secret"] = Value::String(secret);
+    tracing::info!(nas = id, "NAS registered");
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// A change to a NAS: any of the fields of [`NasInput`] (the secret is replaced with
+/// `POST /api/v1/radius/nas/{id}/secret`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NasPatch {
+    pub nasname: Option<String>,
+    pub shortname: Option<String>,
+    #[serde(rename = "type")]
+    pub nas_type: Option<String>,
+    pub description: Option<String>,
+    pub coa_port: Option<i32>,
+    pub require_ma: Option<String>,
+    pub limit_proxy_state: Option<String>,
+    pub hotspot_id: Option<uuid::Uuid>,
+    pub tls_fingerprint: Option<String>,
+}
+
+/// `PATCH /api/v1/radius/nas/{id}`: changes a NAS; the server's NAS table follows within
+/// moments.
+#[utoipa::path(patch, path = "/api/v1/radius/nas/{id}", tag = "radius",
+    params(("id" = i32, Path)), request_body = NasPatch,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn update_nas(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+    Path(id): Path<i32>,
+    Body(p): Body<NasPatch>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            "SELECT nasname, shortname, type, tls_fingerprint FROM nas WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // The whole NAS as it would be, checked as a new one is.
+    let merged = NasInput {
+        nasname: p.nasname.clone().unwrap_or_else(|| row.get(0)),
+        shortname: p.shortname.clone().unwrap_or_else(|| row.get(1)),
+        nas_type: p.nas_type.clone().or_else(|| row.get(2)),
+        description: p.description.clone(),
+        coa_port: p.coa_port,
+        require_ma: p.require_ma.clone(),
+        limit_proxy_state: p.limit_proxy_state.clone(),
+        hotspot_id: p.hotspot_id,
+        tls_fingerprint: p.tls_fingerprint.clone().or_else(|| row.get(3)),
+    };
+    check_nas(&merged)?;
+    tx.execute(
+        "UPDATE nas SET nasname = $2, shortname = $3, type = COALESCE($4, type), \
+                description = COALESCE($5, description), coa_port = COALESCE($6, coa_port), \
+                require_ma = COALESCE($7, require_ma), \
+                limit_proxy_state = COALESCE($8, limit_proxy_state), \
+                hotspot_id = COALESCE($9, hotspot_id), \
+                tls_fingerprint = COALESCE($10, tls_fingerprint), updated_by = $11 \
+         WHERE id = $1",
+        &[
+            &id,
+            &merged.nasname.trim(),
+            &merged.shortname.trim(),
+            &p.nas_type,
+            &p.description,
+            &p.coa_port,
+            &p.require_ma,
+            &p.limit_proxy_state,
+            &p.hotspot_id,
+            &p.tls_fingerprint,
+            &auth.user_id,
+        ],
+    )
+    .await?;
+    let row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// `DELETE /api/v1/radius/nas/{id}`: the NAS is no longer a client; its packets are dropped
+/// from then on. Its accounting history stays.
+#[utoipa::path(delete, path = "/api/v1/radius/nas/{id}", tag = "radius",
+    params(("id" = i32, Path)),
+    responses((status = 204), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_nas(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+    Path(id): Path<i32>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let n = tx.execute("DELETE FROM nas WHERE id = $1", &[&id]).await?;
+    if n == 0 {
+        return Err(ApiError::NotFound);
+    }
+    tx.commit().await?;
+    tracing::info!(nas = id, "NAS removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/radius/nas/{id}/secret`: replaces the NAS's secret with a new random one,
+/// returned in this answer only. The old one stops working within moments (the server's NAS
+/// table is notified of the change).
+#[utoipa::path(post, path = "/api/v1/radius/nas/{id}/secret", tag = "radius",
+    params(("id" = i32, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+    Path(id): Path<i32>,
+) -> ApiResult<Json<Value>> {
+    let secret = new_secret();
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let n = tx
+        .execute(
+            "UPDATE nas SET secret = $2, updated_by = $3 WHERE id = $1",
+            &[&id, &secret, &auth.user_id],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let mut row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    row["secret"] = Value::String(secret);
+    tracing::info!(nas = id, "NAS secret replaced");
+    Ok(Json(row))
+}
+
+/// Filters of the live session list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSessionFilter {
+    /// Sessions of this NAS (`nas.id`).
+    pub nas_id: Option<i32>,
+    pub username: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/v1/radius/sessions`: sessions open now on the tenant's NAS devices (no Stop yet,
+/// no Disconnect ACKed), newest first, with the NAS, counters and the last request sent.
+#[utoipa::path(get, path = "/api/v1/radius/sessions", tag = "radius",
+    params(RadiusSessionFilter),
+    responses((status = 200, body = Page), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Params(f): Params<RadiusSessionFilter>,
+) -> ApiResult<Json<Page>> {
+    let limit = page_limit(f.limit)?;
+    let before: Option<i64> = match &f.cursor {
+        Some(c) => Some(
+            decode_cursor(c, 1)?[0]
+                .parse()
+                .map_err(|_| ApiError::field("cursor", "is not a cursor this API gave"))?,
+        ),
+        None => None,
+    };
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = json_rows(
+        &tx,
+        "SELECT r.radacctid, r.username, r.acctsessionid, r.acctuniqueid, r.nasipaddress, \
+                n.id AS nas_id, n.shortname AS nas_shortname, r.framedipaddress, \
+                r.callingstationid, r.calledstationid, r.acctstarttime, r.acctupdatetime, \
+                r.acctsessiontime, r.acctinputoctets, r.acctoutputoctets, r.class, \
+                r.subscriber_id, \
+                (SELECT jsonb_build_object('id', d.id, 'kind', d.kind, 'reason', d.reason, \
+                        'status', d.status, 'error_cause', d.error_cause, \
+                        'requested_at', d.requested_at) \
+                 FROM radius_dynauth d WHERE d.acctuniqueid = r.acctuniqueid \
+                 ORDER BY d.id DESC LIMIT 1) AS last_request \
+         FROM radacct r \
+         LEFT JOIN nas n ON n.tenant_id = r.tenant_id AND n.nasname = host(r.nasipaddress) \
+         WHERE r.acctstoptime IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM radius_dynauth d WHERE d.acctuniqueid = r.acctuniqueid \
+                           AND d.kind = 'disconnect' AND d.status = 'ack') \
+           AND ($1::int IS NULL OR n.id = $1) \
+           AND ($2::text IS NULL OR r.username = $2) \
+           AND ($3::int8 IS NULL OR r.radacctid < $3) \
+         ORDER BY r.radacctid DESC LIMIT $4",
+        &[&f.nas_id, &f.username, &before, &(limit + 1)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page_of(rows, limit, |v| {
+        vec![super::json_text(&v["radacctid"])]
+    })))
+}
+
+/// Why an operator ends a session.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectRequest {
+    pub reason: Option<String>,
+}
+
+pub(crate) fn sent_json(id: i64, sent: &dynauth::Sent) -> Value {
+    json!({
+        "request_id": sent.id,
+        "radacctid": id,
+        "outcome": sent.outcome.as_str(),
+        "error_cause": sent.outcome.error_cause(),
+        "attempts": sent.attempts,
+    })
+}
+
+pub(crate) fn send_error(e: SendError) -> ApiError {
+    match e {
+        SendError::NoSession(_) => ApiError::NotFound,
+        SendError::UnknownNas(_) | SendError::NoAddress => ApiError::Conflict(e.to_string()),
+        SendError::Db(e) => e.into(),
+        SendError::Io(e) => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// `POST /api/v1/radius/sessions/{radacctid}/disconnect`: sends Disconnect-Request to the
+/// session's NAS and answers with what the NAS said: `ack` (the session is over), `nak` with
+/// its Error-Cause, or `timeout` after 4 tries (about 11 s). Only an ACK ends the session.
+#[utoipa::path(post, path = "/api/v1/radius/sessions/{id}/disconnect", tag = "radius",
+    params(("id" = i64, Path)), request_body = DisconnectRequest,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<i64>,
+    Body(_req): Body<DisconnectRequest>,
+) -> ApiResult<Json<Value>> {
+    let tenant = auth.tenant_id;
+    let sent = dynauth::send_for_session(
+        &state.pool,
+        tenant,
+        id,
+        Kind::Disconnect,
+        &Changes::default(),
+        Cause {
+            reason: "operator",
+            requested_by: Some(auth.user_id),
+        },
+        &dynauth::BACKOFF,
+    )
+    .await
+    .map_err(send_error)?;
+    Ok(Json(sent_json(id, &sent)))
+}
+
+/// New limits for a live session, and why.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoaRequest {
+    #[serde(flatten)]
+    pub changes: Changes,
+    /// `top_up` (more time or data) or `throttle` (fair use); default `top_up`.
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/radius/sessions/{radacctid}/coa`: sends CoA-Request with new rates, time or
+/// data to the session's NAS, in its dialect, without dropping the guest.
+#[utoipa::path(post, path = "/api/v1/radius/sessions/{id}/coa", tag = "radius",
+    params(("id" = i64, Path)), request_body = CoaRequest,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn coa(
+    State(state): State<AppState>,
+    auth: Auth<Noc>,
+    Path(id): Path<i64>,
+    Body(req): Body<CoaRequest>,
+) -> ApiResult<Json<Value>> {
+    if req.changes.is_empty() {
+        return Err(ApiError::field(
+            "up_kbps",
+            "give at least one of up_kbps, down_kbps, session_timeout, total_bytes",
+        ));
+    }
+    let reason = req.reason.as_deref().unwrap_or("top_up");
+    if !["top_up", "throttle"].contains(&reason) {
+        return Err(ApiError::field("reason", "must be top_up or throttle"));
+    }
+    if req.changes.up_kbps == Some(0) || req.changes.down_kbps == Some(0) {
+        return Err(ApiError::field(
+            "up_kbps",
+            "rates must be positive (kbit/s); use a disconnect to stop traffic",
+        ));
+    }
+    let tenant = auth.tenant_id;
+    let sent = dynauth::send_for_session(
+        &state.pool,
+        tenant,
+        id,
+        Kind::Coa,
+        &req.changes,
+        Cause {
+            reason,
+            requested_by: Some(auth.user_id),
+        },
+        &dynauth::BACKOFF,
+    )
+    .await
+    .map_err(send_error)?;
+    if sent.outcome != Outcome::Ack {
+        tracing::info!(
+            radacctid = id,
+            outcome = sent.outcome.as_str(),
+            "CoA not applied"
+        );
+    }
+    Ok(Json(sent_json(id, &sent)))
+}

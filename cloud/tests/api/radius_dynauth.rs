@@ -1,0 +1,688 @@
+//! NAS devices through the operators' API (secret shown once), live RADIUS sessions, and
+//! Disconnect/CoA (RFC 5176) sent to a test DAS on 127.0.0.1 that ACKs, NAKs or stays silent;
+//! voucher sessions mirrored into hotspot_sessions and disconnected once the voucher is used up.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotspot_cloud::radius::{self, Running, Settings, dynauth};
+use hotspot_shared::radius::crypto::{
+    hide_password, sign_request, sign_response, verify_request, verify_response,
+};
+use hotspot_shared::radius::{Code, Packet, acct_status, attr, vendor};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::UdpSocket;
+use uuid::Uuid;
+
+use crate::operators::Api;
+
+const FAST: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(300)];
+
+/// What the test DAS answers to one request: a code with an Error-Cause, or nothing.
+type Reply = Option<(Code, Option<u32>)>;
+
+/// A Dynamic Authorization Server as a NAS runs one: checks each request with the secret,
+/// keeps it, and answers with the next scripted reply (`None`: stays silent).
+struct Das {
+    seen: Arc<Mutex<Vec<Packet>>>,
+    script: Arc<Mutex<Vec<Reply>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Das {
+    async fn bind() -> (UdpSocket, SocketAddr) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        (socket, addr)
+    }
+
+    fn start(socket: UdpSocket, secret: String) -> Das {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Mutex<Vec<Reply>>> = Arc::default();
+        let (s, sc) = (seen.clone(), script.clone());
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let raw = buf[..n].to_vec();
+                assert_eq!(
+                    verify_request(&raw, secret.as_bytes()),
+                    Ok(true),
+                    "signed with the NAS's secret, with Message-Authenticator"
+                );
+                let req = Packet::decode(&raw).unwrap();
+                s.lock().unwrap().push(req.clone());
+                let next = {
+                    let mut script = sc.lock().unwrap();
+                    if script.is_empty() {
+                        None
+                    } else {
+                        script.remove(0)
+                    }
+                };
+                let Some((code, cause)) = next else { continue };
+                let mut reply = Packet::new(code, req.identifier, [0; 16]);
+                if let Some(c) = cause {
+                    reply.push_u32(attr::ERROR_CAUSE, c);
+                }
+                let bytes = sign_response(
+                    &reply,
+                    req.code,
+                    &req.authenticator,
+                    secret.as_bytes(),
+                    true,
+                )
+                .unwrap();
+                socket.send_to(&bytes, from).await.unwrap();
+            }
+        });
+        Das { seen, script, task }
+    }
+
+    fn expect(&self, replies: &[Reply]) {
+        self.script.lock().unwrap().extend_from_slice(replies);
+    }
+
+    fn seen(&self) -> Vec<Packet> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Das {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start_server(api: &Api) -> Running {
+    let settings = Settings {
+        auth_listen: Some("127.0.0.1:0".parse().unwrap()),
+        acct_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Settings::default()
+    };
+    radius::start(api.app.pool.clone(), api.app._db.url.clone(), settings)
+        .await
+        .unwrap()
+}
+
+/// Sends a signed request from 127.0.0.1 until the server answers (a NAS just registered is
+/// picked up within moments); the verified answer.
+async fn ask(to: SocketAddr, p: &Packet, secret: &str) -> Packet {
+    let bytes = sign_request(p, secret.as_bytes(), true).unwrap();
+    let authenticator: [u8; 16] = bytes[4..20].try_into().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..40 {
+        socket.send_to(&bytes, to).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(250), socket.recv_from(&mut buf)).await
+        {
+            verify_response(&buf[..n], p.code, &authenticator, secret.as_bytes()).unwrap();
+            return Packet::decode(&buf[..n]).unwrap();
+        }
+    }
+    panic!("no answer from the RADIUS server");
+}
+
+fn accounting(
+    status: u32,
+    user: &str,
+    session: &str,
+    mac: &str,
+    class: Option<&[u8]>,
+    octets: u32,
+) -> Packet {
+    let mut p = Packet::new(Code::AccountingRequest, rand::random(), [0; 16]);
+    p.push_u32(attr::ACCT_STATUS_TYPE, status);
+    p.push(attr::USER_NAME, user);
+    p.push(attr::ACCT_SESSION_ID, session);
+    p.push(attr::NAS_IP_ADDRESS, [127, 0, 0, 1]);
+    p.push(attr::FRAMED_IP_ADDRESS, [10, 5, 50, 7]);
+    p.push(attr::CALLING_STATION_ID, mac);
+    p.push_u32(attr::ACCT_INPUT_OCTETS, octets / 4);
+    p.push_u32(attr::ACCT_OUTPUT_OCTETS, octets - octets / 4);
+    if let Some(c) = class {
+        p.push(attr::CLASS, c);
+    }
+    p
+}
+
+/// Registers the NAS at 127.0.0.1 through the API with its CoA port at `das`; its secret.
+async fn register_nas(api: &Api, token: &str, das: SocketAddr, nas_type: &str) -> (i64, String) {
+    let (status, v) = api
+        .post(
+            "/api/v1/radius/nas",
+            token,
+            json!({"nasname": "127.0.0.1", "shortname": "test-nas", "type": nas_type,
+                   "coa_port": das.port()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    (
+        v["id"].as_i64().unwrap(),
+        v["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn live(api: &Api, token: &str, user: &str) -> Vec<Value> {
+    let (status, page) = api
+        .get(&format!("/api/v1/radius/sessions?username={user}"), token)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_nas_secret_is_shown_once_and_replaced_on_request() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let noc = api.token(api.a, &["noc_engineer"]).await;
+
+    let (status, v) = api
+        .post(
+            "/api/v1/radius/nas",
+            &admin,
+            json!({"nasname": "198.51.100.20", "shortname": "mt-1", "type": "mikrotik",
+                   "coa_port": 1700}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 32);
+    assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(v["require_ma"], "yes", "BlastRADIUS default");
+    assert_eq!(v["coa_port"], 1700);
+    let id = v["id"].as_i64().unwrap();
+
+    // Never read back: not in the RADIUS list, not in the generic resource, even for admins.
+    let (_, list) = api.get("/api/v1/radius/nas", &noc).await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap();
+    assert!(listed.get("secret").is_none(), "{listed}");
+    let (_, page) = api.get("/api/v1/resources/nas", &admin).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.get("secret").is_none())
+    );
+
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/radius/nas/{id}/secret"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let rotated = v["secret"].as_str().unwrap();
+    assert_ne!(rotated, secret);
+    let stored: String = api
+        .owner
+        .query_one("SELECT secret FROM nas WHERE id = $1", &[&(id as i32)])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, rotated);
+
+    // Only administrators register; bad input is refused and writes nothing.
+    let before = api.count("SELECT count(*) FROM nas").await;
+    let (status, _) = api
+        .post(
+            "/api/v1/radius/nas",
+            &noc,
+            json!({"nasname": "198.51.100.21", "shortname": "x"}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    for bad in [
+        json!({"nasname": "not-an-address", "shortname": "x"}),
+        json!({"nasname": "198.51.100.22", "shortname": "x", "type": "cisco-ish"}),
+        json!({"nasname": "198.51.100.22", "shortname": "x", "coa_port": 70000}),
+        json!({"nasname": "198.51.100.22", "shortname": "x", "require_ma": "maybe"}),
+        json!({"nasname": "198.51.100.22", "shortname": "x", "secret": "chosen"}),
+    ] {
+        let (status, v) = api.post("/api/v1/radius/nas", &admin, bad.clone()).await;
+        assert_eq!(status, 422, "{bad} -> {v}");
+    }
+    let (status, _) = api
+        .post(
+            "/api/v1/radius/nas",
+            &admin,
+            json!({"nasname": "198.51.100.20", "shortname": "again"}),
+        )
+        .await;
+    assert_eq!(status, 409, "one tenant per NAS address");
+    assert_eq!(api.count("SELECT count(*) FROM nas").await, before);
+    // Changed and removed through the same API; another tenant's NAS is not found.
+    let path = format!("/api/v1/radius/nas/{id}");
+    let (status, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"coa_port": 3799, "require_ma": "auto"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["coa_port"].as_i64(), v["require_ma"].as_str()),
+        (Some(3799), Some("auto"))
+    );
+    assert!(v.get("secret").is_none());
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"type": "nope"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let other = api.token(api.b, &["tenant_admin"]).await;
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/radius/nas/{id}/secret"),
+            &other,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call(Method::DELETE, &path, Some(&other), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(api.count("SELECT count(*) FROM nas").await, before - 1);
+}
+
+#[tokio::test]
+async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let (socket, das_addr) = Das::bind().await;
+    let (_, secret) = register_nas(&api, &admin, das_addr, "mikrotik").await;
+    let das = Das::start(socket, secret.clone());
+    let server = start_server(&api).await;
+    let acct = server.acct_addr.unwrap();
+
+    let start = accounting(
+        acct_status::START,
+        "pppoe-kim",
+        "81a0001",
+        "AA:BB:CC:00:00:01",
+        None,
+        0,
+    );
+    assert_eq!(
+        ask(acct, &start, &secret).await.code,
+        Code::AccountingResponse
+    );
+    let sessions = live(&api, &admin, "pppoe-kim").await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["nas_shortname"], "test-nas");
+    let id = sessions[0]["radacctid"].as_i64().unwrap();
+
+    // CoA with new rates: ACKed; the NAS got them in its dialect, with the session's identity.
+    das.expect(&[Some((Code::CoaAck, None))]);
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/coa"),
+            &admin,
+            json!({"up_kbps": 512, "down_kbps": 2048, "reason": "throttle"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["outcome"], "ack");
+    let coa = das.seen().pop().unwrap();
+    assert_eq!(coa.code, Code::CoaRequest);
+    assert_eq!(
+        coa.get_vendor(vendor::MIKROTIK, 8),
+        Some(&b"512k/2048k"[..])
+    );
+    assert_eq!(coa.get_text(attr::USER_NAME).as_deref(), Some("pppoe-kim"));
+    assert_eq!(
+        coa.get_text(attr::ACCT_SESSION_ID).as_deref(),
+        Some("81a0001")
+    );
+    assert_eq!(
+        coa.get_ipv4(attr::FRAMED_IP_ADDRESS),
+        Some([10, 5, 50, 7].into())
+    );
+
+    // A NAK (Session-Context-Not-Found) is recorded and leaves the session live.
+    das.expect(&[Some((Code::DisconnectNak, Some(503)))]);
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/disconnect"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["outcome"].as_str(), v["error_cause"].as_i64()),
+        (Some("nak"), Some(503))
+    );
+    assert_eq!(live(&api, &admin, "pppoe-kim").await.len(), 1);
+
+    // The NAS drops the first try and ACKs the retransmission: now the session is over.
+    das.expect(&[None, Some((Code::DisconnectAck, None))]);
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/disconnect"),
+            &admin,
+            json!({"reason": "abuse"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["outcome"].as_str(), v["attempts"].as_i64()),
+        (Some("ack"), Some(2))
+    );
+    let seen = das.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[2], seen[3], "the retransmission is the same request");
+    assert!(live(&api, &admin, "pppoe-kim").await.is_empty());
+    let log: Vec<(String, String, Option<i32>)> = api
+        .owner
+        .query(
+            "SELECT kind, status, error_cause FROM radius_dynauth WHERE radacctid = $1 ORDER BY id",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            ("coa".into(), "ack".into(), None),
+            ("disconnect".into(), "nak".into(), Some(503)),
+            ("disconnect".into(), "ack".into(), None),
+        ]
+    );
+    // Ended, not yet stopped: the NAS's Stop closes the row with its final counters.
+    let stop = accounting(
+        acct_status::STOP,
+        "pppoe-kim",
+        "81a0001",
+        "AA:BB:CC:00:00:01",
+        None,
+        4096,
+    );
+    ask(acct, &stop, &secret).await;
+    let (stopped, octets): (bool, i64) = {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT acctstoptime IS NOT NULL, acctinputoctets + acctoutputoctets \
+                 FROM radacct WHERE radacctid = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(stopped);
+    assert_eq!(octets, 4096);
+
+    // No open session: not found; a CoA with nothing to change: refused.
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/disconnect"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/coa"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // Another tenant cannot reach it.
+    let other = api.token(api.b, &["tenant_admin"]).await;
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/radius/sessions/{id}/disconnect"),
+            &other,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used_up() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let (socket, das_addr) = Das::bind().await;
+    let (_, secret) = register_nas(&api, &admin, das_addr, "coovachilli").await;
+    let das = Das::start(socket, secret.clone());
+    let server = start_server(&api).await;
+    let (auth, acct) = (server.auth_addr.unwrap(), server.acct_addr.unwrap());
+    let a = api.a;
+    api.owner
+        .batch_execute(&format!(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, voucher_type, \
+               data_limit_mb, max_devices) \
+             SELECT '{a}', id, 'RADQTA2KXB', 'data_based', 1, 2 FROM hotspots \
+             WHERE tenant_id = '{a}' LIMIT 1; \
+             INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, \
+               duration_minutes, max_devices) \
+             SELECT '{a}', id, 'RADTMB3KXC', 60, 1 FROM hotspots \
+             WHERE tenant_id = '{a}' LIMIT 1;"
+        ))
+        .await
+        .unwrap();
+
+    // Logs in with the 1 MB voucher; the Accept's Class ties its accounting to the voucher.
+    let login = |code: &str, mac: &str| {
+        let authenticator: [u8; 16] = *Uuid::new_v4().as_bytes();
+        let mut p = Packet::new(Code::AccessRequest, 1, authenticator);
+        p.push(attr::USER_NAME, code);
+        p.push(
+            attr::USER_PASSWORD,
+            hide_password(code.as_bytes(), secret.as_bytes(), &authenticator),
+        );
+        p.push(attr::CALLING_STATION_ID, mac);
+        p
+    };
+    let accept = ask(auth, &login("RADQTA2KXB", "02-00-00-00-00-0A"), &secret).await;
+    assert_eq!(accept.code, Code::AccessAccept);
+    let class = accept.get(attr::CLASS).unwrap().to_vec();
+    let start = accounting(
+        acct_status::START,
+        "RADQTA2KXB",
+        "q-1",
+        "02-00-00-00-00-0A",
+        Some(&class),
+        0,
+    );
+    ask(acct, &start, &secret).await;
+
+    // The operators' session list shows it as an active voucher session of the site.
+    let (_, page) = api.get("/api/v1/sessions?status=active", &admin).await;
+    let mirrored: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["voucher_code"] == "RADQTA2KXB")
+        .collect();
+    assert_eq!(mirrored.len(), 1, "{page}");
+    assert_eq!(mirrored[0]["mac_address"], "02:00:00:00:00:0A");
+    assert_eq!(mirrored[0]["session_type"], "voucher");
+    assert!(mirrored[0]["radius_session"].is_string());
+
+    // Under its megabyte: nothing to do.
+    let interim = accounting(
+        acct_status::INTERIM_UPDATE,
+        "RADQTA2KXB",
+        "q-1",
+        "02-00-00-00-00-0A",
+        Some(&class),
+        600_000,
+    );
+    ask(acct, &interim, &secret).await;
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pass.sent, 0);
+
+    // Past it: disconnected, reason quota, and no longer counted as live once ACKed.
+    das.expect(&[Some((Code::DisconnectAck, None))]);
+    let over = accounting(
+        acct_status::INTERIM_UPDATE,
+        "RADQTA2KXB",
+        "q-1",
+        "02-00-00-00-00-0A",
+        Some(&class),
+        1_100_000,
+    );
+    ask(acct, &over, &secret).await;
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pass.sent, pass.acked), (1, 1));
+    let sent = das.seen().pop().unwrap();
+    assert_eq!(sent.code, Code::DisconnectRequest);
+    assert_eq!(
+        sent.get_text(attr::USER_NAME).as_deref(),
+        Some("RADQTA2KXB")
+    );
+    let reason: String = api
+        .owner
+        .query_one(
+            "SELECT reason FROM radius_dynauth WHERE username = 'RADQTA2KXB'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reason, "quota");
+    assert!(live(&api, &admin, "RADQTA2KXB").await.is_empty());
+    // A second pass does not disconnect it again.
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pass.sent, 0);
+    // The mirrored row followed the counters; its data is not counted twice: a second device
+    // is refused because the voucher is used up, by radacct's count alone.
+    let mb: f64 = api
+        .owner
+        .query_one(
+            "SELECT data_used_mb::float8 FROM hotspot_sessions WHERE voucher_code = 'RADQTA2KXB'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((mb - 1_100_000.0 / 1_048_576.0).abs() < 0.01, "{mb}");
+    let refused = ask(auth, &login("RADQTA2KXB", "02-00-00-00-00-0B"), &secret).await;
+    assert_eq!(refused.code, Code::AccessReject);
+
+    // The NAS ACKed but sent no Stop: two minutes on, the pass closes the row at the ACK.
+    api.owner
+        .execute(
+            "UPDATE radius_dynauth SET answered_at = now() - interval '3 minutes'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pass.closed, 1);
+    let (cause, status): (String, String) = {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT r.acctterminatecause, s.session_status FROM radacct r \
+                 JOIN hotspot_sessions s ON s.radius_session = r.acctuniqueid \
+                 WHERE r.username = 'RADQTA2KXB'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        (cause.as_str(), status.as_str()),
+        ("Admin-Reset", "terminated")
+    );
+
+    // The operators' kick of a mirrored session sends a Disconnect to its NAS; a silent NAS
+    // leaves it active, and the answer says so.
+    let accept = ask(auth, &login("RADTMB3KXC", "02:00:00:00:00:0C"), &secret).await;
+    assert_eq!(accept.code, Code::AccessAccept);
+    let class = accept.get(attr::CLASS).unwrap().to_vec();
+    ask(
+        acct,
+        &accounting(
+            acct_status::START,
+            "RADTMB3KXC",
+            "t-1",
+            "02:00:00:00:00:0C",
+            Some(&class),
+            0,
+        ),
+        &secret,
+    )
+    .await;
+    let session_id: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE voucher_code = 'RADTMB3KXC'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    das.expect(&[Some((Code::DisconnectAck, None))]);
+    let (status, v) = api
+        .post(
+            &format!("/api/v1/sessions/{session_id}/kick"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["disconnect"]["outcome"], "ack");
+    let kicks = api
+        .count(&format!(
+            "SELECT count(*) FROM hotspot_session_kicks WHERE session_id = '{session_id}'"
+        ))
+        .await;
+    assert_eq!(kicks, 0, "no kick is queued for a router: the NAS was told");
+
+    // Analytics count both RADIUS voucher sessions at their site.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
+    let (status, v) = api
+        .get(&format!("/api/v1/analytics?from={from}&to={to}"), &admin)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let radius: i64 = v["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["radius_sessions"].as_i64().unwrap())
+        .sum();
+    assert_eq!(radius, 2, "{v}");
+    server.stop().await;
+}
