@@ -42,6 +42,8 @@ pub struct Defaults {
 #[derive(Debug)]
 pub struct Decision {
     pub accept: bool,
+    /// MS-CHAPv2's MPPE keys, encrypted into the reply by [`authenticate`].
+    pub mppe: Option<mschap::MppeKeys>,
     /// The reply's attributes (the code and authenticator are set when it is signed).
     pub reply: Packet,
     /// For the post-auth log.
@@ -88,8 +90,8 @@ impl Proof {
         }
     }
 
-    /// Whether `password` is proven; on success, MS-CHAP2-Success's value where one is due.
-    fn proves(&self, user: &str, password: &str) -> Option<Option<Vec<u8>>> {
+    /// Whether `password` is proven; on success, MS-CHAPv2's answer and keys where due.
+    fn proves(&self, user: &str, password: &str) -> Option<Option<mschap::Success>> {
         match self {
             Proof::Pap(pw) => ct_eq(pw, password.as_bytes()).then_some(None),
             Proof::Chap {
@@ -296,6 +298,7 @@ fn reject(user: &str, message: &str, proof: &Proof) -> Decision {
     proof.refuse(&mut reply);
     Decision {
         accept: false,
+        mppe: None,
         reply,
         username: user.to_owned(),
         class: None,
@@ -307,15 +310,18 @@ fn accept(
     mut reply: Packet,
     grant: &Grant,
     nas: &Nas,
-    success: Option<Vec<u8>>,
+    success: Option<mschap::Success>,
 ) -> Decision {
     reply.code = Code::AccessAccept;
+    let mut mppe = None;
     if let Some(s) = success {
-        reply.push_vendor(vendor::MICROSOFT, mschap::attr::MS_CHAP2_SUCCESS, &s);
+        reply.push_vendor(vendor::MICROSOFT, mschap::attr::MS_CHAP2_SUCCESS, &s.value);
+        mppe = Some(s.keys);
     }
     reply::apply(&mut reply, grant, nas.dialect);
     Decision {
         accept: true,
+        mppe,
         reply,
         username: user.to_owned(),
         class: grant.class.clone(),
@@ -324,8 +330,47 @@ fn accept(
 
 const WRONG: &str = "Wrong username or password";
 
-/// Answers one Access-Request from `nas`.
+/// Answers one Access-Request from `nas`. An MS-CHAPv2 Access-Accept carries the link's MPPE
+/// keys (MS-MPPE-Send-Key/Recv-Key, encrypted with the secret and this request's
+/// authenticator) and allows encryption (MS-MPPE-Encryption-Policy 1, types 40 or 128 bits), as
+/// FreeRADIUS's mschap module sends them by default, so a PPPoE server that requires
+/// encryption brings the link up.
 pub async fn authenticate(
+    pool: &deadpool_postgres::Pool,
+    nas: &Nas,
+    secret: &[u8],
+    req: &Packet,
+    defaults: &Defaults,
+    now: i64,
+) -> Result<Decision, DbError> {
+    let mut d = decide(pool, nas, secret, req, defaults, now).await?;
+    if let Some(keys) = d.mppe.take().filter(|_| d.accept) {
+        let salt: u16 = rand::random();
+        let salt = salt.to_be_bytes();
+        // Each key attribute of a packet has its own salt.
+        let other = [salt[0], salt[1].wrapping_add(1)];
+        let ms = vendor::MICROSOFT;
+        let send = mschap::encrypt_mppe_key(&keys.send, secret, &req.authenticator, salt);
+        let recv = mschap::encrypt_mppe_key(&keys.recv, secret, &req.authenticator, other);
+        d.reply
+            .push_vendor(ms, mschap::attr::MS_MPPE_SEND_KEY, &send);
+        d.reply
+            .push_vendor(ms, mschap::attr::MS_MPPE_RECV_KEY, &recv);
+        d.reply.push_vendor(
+            ms,
+            mschap::attr::MS_MPPE_ENCRYPTION_POLICY,
+            &1u32.to_be_bytes(),
+        );
+        d.reply.push_vendor(
+            ms,
+            mschap::attr::MS_MPPE_ENCRYPTION_TYPES,
+            &6u32.to_be_bytes(),
+        );
+    }
+    Ok(d)
+}
+
+async fn decide(
     pool: &deadpool_postgres::Pool,
     nas: &Nas,
     secret: &[u8],

@@ -15,6 +15,110 @@ pub mod attr {
     pub const MS_CHAP_CHALLENGE: u8 = 11;
     pub const MS_CHAP2_RESPONSE: u8 = 25;
     pub const MS_CHAP2_SUCCESS: u8 = 26;
+    pub const MS_MPPE_ENCRYPTION_POLICY: u8 = 7;
+    pub const MS_MPPE_ENCRYPTION_TYPES: u8 = 8;
+    pub const MS_MPPE_SEND_KEY: u8 = 16;
+    pub const MS_MPPE_RECV_KEY: u8 = 17;
+}
+
+/// The server's MPPE start keys of an MS-CHAPv2 login (RFC 3079 §3.3, 128-bit): the NAS
+/// encrypts the link with them (MS-MPPE-Send-Key and MS-MPPE-Recv-Key, RFC 2548).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MppeKeys {
+    pub send: [u8; 16],
+    pub recv: [u8; 16],
+}
+
+/// A proven MS-CHAPv2 response: the MS-CHAP2-Success value (ident, then `S=…`) and the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success {
+    pub value: Vec<u8>,
+    pub keys: MppeKeys,
+}
+
+/// GetMasterKey and GetAsymmetricStartKey (RFC 3079 §3.4) as the server (authenticator)
+/// derives them: its send key with Magic3, its receive key with Magic2.
+pub fn mppe_keys(password: &str, nt_response: &[u8; 24]) -> MppeKeys {
+    const MAGIC1: &[u8] = b"This is the MPPE Master Key";
+    const MAGIC2: &[u8] =
+        b"On the client side, this is the send key; on the server side, it is the receive key.";
+    const MAGIC3: &[u8] =
+        b"On the client side, this is the receive key; on the server side, it is the send key.";
+    let hash_hash: [u8; 16] = Md4::digest(nt_password_hash(password)).into();
+    let mut h = Sha1::new();
+    h.update(hash_hash);
+    h.update(nt_response);
+    h.update(MAGIC1);
+    let master: [u8; 20] = h.finalize().into();
+    let start = |magic: &[u8]| {
+        let mut h = Sha1::new();
+        h.update(&master[..16]);
+        h.update([0u8; 40]);
+        h.update(magic);
+        h.update([0xf2u8; 40]);
+        let d: [u8; 20] = h.finalize().into();
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        k
+    };
+    MppeKeys {
+        send: start(MAGIC3),
+        recv: start(MAGIC2),
+    }
+}
+
+/// Decrypts what [`encrypt_mppe_key`] made (as a NAS does): the key, or `None` when the value
+/// is malformed or its length byte does not fit (a wrong secret, most likely).
+pub fn decrypt_mppe_key(
+    value: &[u8],
+    secret: &[u8],
+    request_authenticator: &[u8; 16],
+) -> Option<Vec<u8>> {
+    use md5::Md5;
+    if value.len() < 18 || !(value.len() - 2).is_multiple_of(16) || value[0] & 0x80 == 0 {
+        return None;
+    }
+    let mut prev: Vec<u8> = [request_authenticator.as_slice(), &value[..2]].concat();
+    let mut plain = Vec::with_capacity(value.len() - 2);
+    for c in value[2..].chunks(16) {
+        let mut h = Md5::new();
+        h.update(secret);
+        h.update(&prev);
+        let b: [u8; 16] = h.finalize().into();
+        plain.extend(c.iter().zip(b).map(|(c, b)| c ^ b));
+        prev = c.to_vec();
+    }
+    let len = usize::from(plain[0]);
+    (len < plain.len()).then(|| plain[1..=len].to_vec())
+}
+
+/// Encrypts an MS-MPPE-Send-Key/Recv-Key value (RFC 2548 §2.4.2): a two-byte salt (high bit
+/// set, different for each attribute of a packet), then the key's length, the key and zero
+/// padding to 16-byte blocks, each block XORed with MD5(secret + request authenticator + salt)
+/// for the first and MD5(secret + previous cipher block) after.
+pub fn encrypt_mppe_key(
+    key: &[u8],
+    secret: &[u8],
+    request_authenticator: &[u8; 16],
+    salt: [u8; 2],
+) -> Vec<u8> {
+    use md5::Md5;
+    let salt = [salt[0] | 0x80, salt[1]];
+    let mut plain = vec![key.len() as u8];
+    plain.extend_from_slice(key);
+    plain.resize(plain.len().div_ceil(16) * 16, 0);
+    let mut out = salt.to_vec();
+    let mut prev: Vec<u8> = [request_authenticator.as_slice(), &salt].concat();
+    for block in plain.chunks(16) {
+        let mut h = Md5::new();
+        h.update(secret);
+        h.update(&prev);
+        let b: [u8; 16] = h.finalize().into();
+        let c: Vec<u8> = block.iter().zip(b).map(|(p, b)| p ^ b).collect();
+        out.extend_from_slice(&c);
+        prev = c;
+    }
+    out
 }
 
 /// NtPasswordHash: MD4 of the password in UTF-16LE.
@@ -159,9 +263,9 @@ impl Attempt {
         })
     }
 
-    /// Whether `password` produced this response for `user_name`; on success, the value of the
-    /// success attribute to send back (v2: MS-CHAP2-Success, ident then `S=…`).
-    pub fn check(&self, user_name: &str, password: &str) -> Option<Option<Vec<u8>>> {
+    /// Whether `password` produced this response for `user_name`; on success, for v2, the
+    /// MS-CHAP2-Success value to send back and the link's MPPE keys.
+    pub fn check(&self, user_name: &str, password: &str) -> Option<Option<Success>> {
         match self {
             Attempt::V1 {
                 challenge,
@@ -186,7 +290,10 @@ impl Attempt {
                 let s = v2_authenticator_response(password, nt_response, peer, challenge, name);
                 let mut value = vec![*ident];
                 value.extend_from_slice(s.as_bytes());
-                Some(Some(value))
+                Some(Some(Success {
+                    value,
+                    keys: mppe_keys(password, nt_response),
+                }))
             }
         }
     }
@@ -237,6 +344,33 @@ mod tests {
         );
     }
 
+    /// RFC 3079 §3.5.3's example (the same login as RFC 2759's): master key, and the server's
+    /// send key (Magic3), which the RFC prints as SendStartKey128.
+    #[test]
+    fn rfc3079_mppe_keys() {
+        let nt: [u8; 24] = hex("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF")
+            .try_into()
+            .unwrap();
+        let keys = mppe_keys("clientPass", &nt);
+        assert_eq!(keys.send.to_vec(), hex("8B7CDC149B993A1BA118CB153F56DCCB"));
+        assert_eq!(keys.recv.to_vec(), hex("D5F0E9521E3EA9589645E86051C82226"));
+    }
+
+    /// The salt-encrypted form decrypts to the key with the same secret and request
+    /// authenticator, and not with another secret.
+    #[test]
+    fn mppe_key_attributes_are_salt_encrypted() {
+        let key = hex("8B7CDC149B993A1BA118CB153F56DCCB");
+        let auth = [7u8; 16];
+        let v = encrypt_mppe_key(&key, b"secret", &auth, [0x01, 0x02]);
+        assert_eq!(v.len(), 2 + 32);
+        assert_eq!(&v[..2], &[0x81, 0x02], "the salt's high bit is set");
+        assert_eq!(decrypt_mppe_key(&v, b"secret", &auth), Some(key.clone()));
+        assert_ne!(decrypt_mppe_key(&v, b"other", &auth), Some(key.clone()));
+        assert_ne!(decrypt_mppe_key(&v, b"secret", &[8u8; 16]), Some(key));
+        assert_eq!(decrypt_mppe_key(&v[..20], b"secret", &auth), None);
+    }
+
     #[test]
     fn attempts_from_attributes() {
         let auth = [1u8; 16];
@@ -248,8 +382,9 @@ mod tests {
         r.extend_from_slice(&nt);
         let a = Attempt::from_attributes(Some(&auth), None, Some(&r)).unwrap();
         let ok = a.check("alice", "pw").unwrap().unwrap();
-        assert_eq!(ok[0], 7);
-        assert!(ok[1..].starts_with(b"S="));
+        assert_eq!(ok.value[0], 7);
+        assert!(ok.value[1..].starts_with(b"S="));
+        assert_eq!(ok.keys, mppe_keys("pw", &nt));
         assert!(a.check("alice", "pX").is_none());
         assert!(a.check("DOMAIN\\alice", "pw").is_some());
         assert!(Attempt::from_attributes(Some(&auth[..8]), None, Some(&r)).is_none());

@@ -141,6 +141,13 @@ async fn ask(from: &str, to: SocketAddr, p: &Packet, secret: &str, ma: bool) -> 
     Some(Packet::decode(&answer).unwrap())
 }
 
+/// The authenticator an Access-Request goes out with (it keeps the caller's).
+fn ms_request_authenticator(p: &Packet, secret: &str) -> [u8; 16] {
+    sign_request(p, secret.as_bytes(), true).unwrap()[4..20]
+        .try_into()
+        .unwrap()
+}
+
 fn reply_message(p: &Packet) -> String {
     p.get_text(attr::REPLY_MESSAGE).unwrap_or_default()
 }
@@ -252,6 +259,15 @@ async fn pap_chap_and_mschap_against_the_tables() {
         .unwrap();
     let want = mschap::v2_authenticator_response("pass-a", &nt, &peer, &auth_challenge, "sam");
     assert_eq!(&success[1..], want.as_bytes());
+    // The link's MPPE keys, encrypted with the secret and this request's authenticator.
+    let keys = mschap::mppe_keys("pass-a", &nt);
+    let sent = ms_request_authenticator(&ms, SECRET);
+    let key_of = |t| {
+        let v = accepted.get_vendor(vendor::MICROSOFT, t).unwrap();
+        mschap::decrypt_mppe_key(v, SECRET.as_bytes(), &sent).unwrap()
+    };
+    assert_eq!(key_of(mschap::attr::MS_MPPE_SEND_KEY), keys.send);
+    assert_eq!(key_of(mschap::attr::MS_MPPE_RECV_KEY), keys.recv);
     // The subscriber's bandwidth profile, in MikroTik's dialect (rx/tx = upload/download).
     assert_eq!(
         accepted.get_vendor(vendor::MIKROTIK, 8),
