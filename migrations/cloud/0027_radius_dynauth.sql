@@ -36,6 +36,56 @@ CREATE TABLE radius_dynauth (
 CREATE INDEX idx_radius_dynauth_session ON radius_dynauth(acctuniqueid);
 CREATE INDEX idx_radius_dynauth_tenant ON radius_dynauth(tenant_id, requested_at DESC);
 
+-- Bytes a subscriber moved this calendar month (UTC) on operators' NAS devices: its sessions
+-- open now or closed this month, by the Class its Access-Accept gave (hotspot:subscriber:<id>)
+-- or the subscriber radacct's trigger found from radcheck.
+CREATE FUNCTION radius_subscriber_month_bytes(p_tenant UUID, p_subscriber UUID) RETURNS FLOAT8
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, public
+    AS $$
+        SELECT COALESCE(sum(u.o), 0)::float8 FROM (
+            SELECT a.acctinputoctets + a.acctoutputoctets AS o FROM public.radacct a
+            WHERE a.tenant_id = p_tenant
+              AND (a.class = 'hotspot:subscriber:' || p_subscriber
+                   OR a.subscriber_id = p_subscriber)
+              AND (a.acctstoptime IS NULL OR a.acctstoptime >= date_trunc('month', now()))
+            UNION ALL
+            SELECT h.acctinputoctets + h.acctoutputoctets FROM public.radacct_history h
+            WHERE h.tenant_id = p_tenant
+              AND (h.class = 'hotspot:subscriber:' || p_subscriber
+                   OR h.subscriber_id = p_subscriber)
+              AND h.acctstoptime >= date_trunc('month', now())) u
+    $$;
+REVOKE ALL ON FUNCTION radius_subscriber_month_bytes(UUID, UUID) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION radius_subscriber_month_bytes(UUID, UUID) TO hotspot_app;
+
+-- Open sessions of subscribers whose bandwidth profile caps their month, with the cap and what
+-- they used (the larger of the subscriber's own counter and this month's accounting), for the
+-- enforcement pass. Sessions with a Disconnect pending or ACKed are left out.
+CREATE FUNCTION radius_capped_sessions()
+RETURNS TABLE (tenant_id UUID, radacctid BIGINT, cap_bytes FLOAT8, used_bytes FLOAT8)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, public
+    AS $$
+        SELECT r.tenant_id, r.radacctid, bp.monthly_data_cap_gb::float8 * 1073741824,
+               GREATEST(COALESCE(s.monthly_data_usage_gb, 0)::float8 * 1073741824,
+                        public.radius_subscriber_month_bytes(s.tenant_id, s.id))
+        FROM public.radacct r
+        JOIN public.subscribers s
+          ON s.tenant_id = r.tenant_id
+         AND (s.id = r.subscriber_id OR s.id::text = substr(r.class, 20))
+        JOIN public.bandwidth_profiles bp
+          ON bp.tenant_id = s.tenant_id AND bp.id = s.bandwidth_profile_id
+        WHERE r.acctstoptime IS NULL
+          AND (r.subscriber_id IS NOT NULL OR r.class LIKE 'hotspot:subscriber:%')
+          AND bp.monthly_data_cap_gb IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM public.radius_dynauth d
+                          WHERE d.acctuniqueid = r.acctuniqueid AND d.kind = 'disconnect'
+                            AND d.status IN ('pending', 'ack'))
+    $$;
+REVOKE ALL ON FUNCTION radius_capped_sessions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION radius_capped_sessions() TO hotspot_app;
+
 -- RADIUS voucher sessions in hotspot_sessions, beside the edge's, so the operators' API and
 -- analytics show both. radius_session is the radacct row's acctuniqueid; such rows are kept by
 -- the trigger below (whoever writes radacct: this server or a FreeRADIUS sharing the database)

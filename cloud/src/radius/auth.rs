@@ -592,7 +592,8 @@ async fn subscriber_login(
         .prepare_cached(
             "SELECT s.id, s.pppoe_password, s.status, bp.download_mbps, bp.upload_mbps, \
                     bp.radius_attributes, bp.monthly_data_cap_gb, \
-                    COALESCE(s.monthly_data_usage_gb, 0)::float8 \
+                    GREATEST(COALESCE(s.monthly_data_usage_gb, 0)::float8, \
+                             radius_subscriber_month_bytes(s.tenant_id, s.id) / 1073741824) \
              FROM subscribers s \
              LEFT JOIN bandwidth_profiles bp ON bp.tenant_id = s.tenant_id \
                   AND bp.id = s.bandwidth_profile_id AND bp.deleted_at IS NULL \

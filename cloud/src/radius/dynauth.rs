@@ -398,8 +398,9 @@ pub fn voucher_verdict(
 }
 
 /// One pass (under an advisory lock; `None` when another replica holds it): open RADIUS
-/// sessions of vouchers that are used up or out of time get a Disconnect-Request, and
-/// sessions ACKed two minutes ago without a Stop are closed.
+/// sessions of vouchers that are used up or out of time, and of subscribers past their
+/// profile's monthly data cap, get a Disconnect-Request; sessions ACKed two minutes ago
+/// without a Stop are closed.
 pub async fn enforce_once(pool: &Pool, backoff: &[Duration]) -> anyhow::Result<Option<Enforced>> {
     crate::db::with_advisory_lock(pool, ENFORCE_LOCK, || async {
         let mut client = pool.get().await?;
@@ -415,10 +416,17 @@ pub async fn enforce_once(pool: &Pool, backoff: &[Duration]) -> anyhow::Result<O
                 &[],
             )
             .await?;
+        let capped = tx
+            .query(
+                "SELECT tenant_id, radacctid FROM radius_capped_sessions() \
+                 WHERE used_bytes >= cap_bytes",
+                &[],
+            )
+            .await?;
         tx.commit().await?;
         drop(client);
         let now = chrono::Utc::now().timestamp();
-        let due: Vec<(Uuid, i64, &'static str)> = rows
+        let mut due: Vec<(Uuid, i64, &'static str)> = rows
             .iter()
             .filter_map(|r| {
                 let used = r.get::<_, f64>(5).max(0.0) as u64;
@@ -426,6 +434,8 @@ pub async fn enforce_once(pool: &Pool, backoff: &[Duration]) -> anyhow::Result<O
                     .map(|why| (r.get(0), r.get(1), why))
             })
             .collect();
+        // Subscribers past their bandwidth profile's monthly cap.
+        due.extend(capped.iter().map(|r| (r.get(0), r.get(1), "quota")));
         let none = Changes::default();
         let mut done = Enforced {
             closed,

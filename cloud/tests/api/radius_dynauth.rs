@@ -686,3 +686,108 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
     assert_eq!(radius, 2, "{v}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let (socket, das_addr) = Das::bind().await;
+    let (_, secret) = register_nas(&api, &admin, das_addr, "mikrotik").await;
+    let das = Das::start(socket, secret.clone());
+    let server = start_server(&api).await;
+    let (auth, acct) = (server.auth_addr.unwrap(), server.acct_addr.unwrap());
+    let a = api.a;
+    api.owner
+        .batch_execute(&format!(
+            "INSERT INTO bandwidth_profiles (tenant_id, name, download_mbps, upload_mbps, \
+               monthly_data_cap_gb) VALUES ('{a}', 'capped-1g', 10, 2, 1); \
+             INSERT INTO subscribers (tenant_id, subscriber_number, service_type, status, \
+               pppoe_username, pppoe_password, bandwidth_profile_id) \
+             SELECT '{a}', 'SUB-CAP', 'ftth', 'active', 'capped', 'pw', id \
+             FROM bandwidth_profiles WHERE tenant_id = '{a}' AND name = 'capped-1g';"
+        ))
+        .await
+        .unwrap();
+    let login = || {
+        let authenticator: [u8; 16] = *Uuid::new_v4().as_bytes();
+        let mut p = Packet::new(Code::AccessRequest, 1, authenticator);
+        p.push(attr::USER_NAME, "capped");
+        p.push(
+            attr::USER_PASSWORD,
+            hide_password(b"pw", secret.as_bytes(), &authenticator),
+        );
+        p.push(attr::CALLING_STATION_ID, "02:00:00:00:01:01");
+        p
+    };
+    let accept = ask(auth, &login(), &secret).await;
+    assert_eq!(accept.code, Code::AccessAccept);
+    // A whole GiB left, in MikroTik's dialect (under 4 GiB: no Gigawords).
+    assert_eq!(
+        accept.get_vendor(vendor::MIKROTIK, 17),
+        Some(&(1u32 << 30).to_be_bytes()[..])
+    );
+    assert_eq!(accept.get_vendor(vendor::MIKROTIK, 18), None);
+    let class = accept.get(attr::CLASS).unwrap().to_vec();
+    let mac = "02:00:00:00:01:01";
+    ask(
+        acct,
+        &accounting(acct_status::START, "capped", "c-1", mac, Some(&class), 0),
+        &secret,
+    )
+    .await;
+    let under = accounting(
+        acct_status::INTERIM_UPDATE,
+        "capped",
+        "c-1",
+        mac,
+        Some(&class),
+        900_000_000,
+    );
+    ask(acct, &under, &secret).await;
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pass.sent, 0);
+
+    das.expect(&[Some((Code::DisconnectAck, None))]);
+    let over = accounting(
+        acct_status::INTERIM_UPDATE,
+        "capped",
+        "c-1",
+        mac,
+        Some(&class),
+        1_100_000_000,
+    );
+    ask(acct, &over, &secret).await;
+    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pass.sent, pass.acked), (1, 1));
+    assert_eq!(
+        das.seen()
+            .pop()
+            .unwrap()
+            .get_text(attr::USER_NAME)
+            .as_deref(),
+        Some("capped")
+    );
+    // The month's accounting counts at the next login, whatever the subscriber row says.
+    let stop = accounting(
+        acct_status::STOP,
+        "capped",
+        "c-1",
+        mac,
+        Some(&class),
+        1_100_000_000,
+    );
+    ask(acct, &stop, &secret).await;
+    let refused = ask(auth, &login(), &secret).await;
+    assert_eq!(refused.code, Code::AccessReject);
+    assert_eq!(
+        refused.get_text(attr::REPLY_MESSAGE).as_deref(),
+        Some("Monthly data allowance used up")
+    );
+    server.stop().await;
+}
