@@ -173,6 +173,70 @@ async fn live(api: &Api, token: &str, user: &str) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
+/// The API, a NAS at 127.0.0.1 registered through it (its DAS listening), and the RADIUS server.
+struct Rig {
+    api: Api,
+    admin: String,
+    secret: String,
+    das: Das,
+    server: Running,
+    auth: SocketAddr,
+    acct: SocketAddr,
+}
+
+impl Rig {
+    async fn new(nas_type: &str) -> Rig {
+        let api = Api::new().await;
+        let admin = api.token(api.a, &["tenant_admin"]).await;
+        let (socket, das_addr) = Das::bind().await;
+        let (_, secret) = register_nas(&api, &admin, das_addr, nas_type).await;
+        let das = Das::start(socket, secret.clone());
+        let server = start_server(&api).await;
+        let (auth, acct) = (server.auth_addr.unwrap(), server.acct_addr.unwrap());
+        Rig {
+            api,
+            admin,
+            secret,
+            das,
+            server,
+            auth,
+            acct,
+        }
+    }
+
+    /// A PAP Access-Request from the device `mac`, answered.
+    async fn login(&self, user: &str, password: &str, mac: &str) -> Packet {
+        let authenticator: [u8; 16] = *Uuid::new_v4().as_bytes();
+        let mut p = Packet::new(Code::AccessRequest, 1, authenticator);
+        p.push(attr::USER_NAME, user);
+        p.push(
+            attr::USER_PASSWORD,
+            hide_password(password.as_bytes(), self.secret.as_bytes(), &authenticator),
+        );
+        p.push(attr::CALLING_STATION_ID, mac);
+        ask(self.auth, &p, &self.secret).await
+    }
+
+    /// An Accounting-Request of the session `session`, answered.
+    async fn account(
+        &self,
+        status: u32,
+        (user, session, mac): (&str, &str, &str),
+        class: Option<&[u8]>,
+        octets: u32,
+    ) -> Packet {
+        let p = accounting(status, user, session, mac, class, octets);
+        ask(self.acct, &p, &self.secret).await
+    }
+
+    async fn enforce(&self) -> dynauth::Enforced {
+        dynauth::enforce_once(&self.api.app.pool, &FAST)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_nas_secret_is_shown_once_and_replaced_on_request() {
     let api = Api::new().await;
@@ -303,27 +367,21 @@ async fn a_nas_secret_is_shown_once_and_replaced_on_request() {
 
 #[tokio::test]
 async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
-    let api = Api::new().await;
-    let admin = api.token(api.a, &["tenant_admin"]).await;
-    let (socket, das_addr) = Das::bind().await;
-    let (_, secret) = register_nas(&api, &admin, das_addr, "mikrotik").await;
-    let das = Das::start(socket, secret.clone());
-    let server = start_server(&api).await;
-    let acct = server.acct_addr.unwrap();
+    let rig = Rig::new("mikrotik").await;
+    let (api, admin, das) = (&rig.api, rig.admin.as_str(), &rig.das);
 
-    let start = accounting(
-        acct_status::START,
-        "pppoe-kim",
-        "81a0001",
-        "AA:BB:CC:00:00:01",
-        None,
-        0,
-    );
     assert_eq!(
-        ask(acct, &start, &secret).await.code,
+        rig.account(
+            acct_status::START,
+            ("pppoe-kim", "81a0001", "AA:BB:CC:00:00:01"),
+            None,
+            0
+        )
+        .await
+        .code,
         Code::AccountingResponse
     );
-    let sessions = live(&api, &admin, "pppoe-kim").await;
+    let sessions = live(api, admin, "pppoe-kim").await;
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0]["nas_shortname"], "test-nas");
     let id = sessions[0]["radacctid"].as_i64().unwrap();
@@ -333,7 +391,7 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let (status, v) = api
         .post(
             &format!("/api/v1/radius/sessions/{id}/coa"),
-            &admin,
+            admin,
             json!({"up_kbps": 512, "down_kbps": 2048, "reason": "throttle"}),
         )
         .await;
@@ -360,7 +418,7 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let (status, v) = api
         .post(
             &format!("/api/v1/radius/sessions/{id}/disconnect"),
-            &admin,
+            admin,
             json!({}),
         )
         .await;
@@ -369,14 +427,14 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
         (v["outcome"].as_str(), v["error_cause"].as_i64()),
         (Some("nak"), Some(503))
     );
-    assert_eq!(live(&api, &admin, "pppoe-kim").await.len(), 1);
+    assert_eq!(live(api, admin, "pppoe-kim").await.len(), 1);
 
     // The NAS drops the first try and ACKs the retransmission: now the session is over.
     das.expect(&[None, Some((Code::DisconnectAck, None))]);
     let (status, v) = api
         .post(
             &format!("/api/v1/radius/sessions/{id}/disconnect"),
-            &admin,
+            admin,
             json!({"reason": "abuse"}),
         )
         .await;
@@ -388,7 +446,7 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let seen = das.seen();
     assert_eq!(seen.len(), 4);
     assert_eq!(seen[2], seen[3], "the retransmission is the same request");
-    assert!(live(&api, &admin, "pppoe-kim").await.is_empty());
+    assert!(live(api, admin, "pppoe-kim").await.is_empty());
     let log: Vec<(String, String, Option<i32>)> = api
         .owner
         .query(
@@ -409,15 +467,13 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
         ]
     );
     // Ended, not yet stopped: the NAS's Stop closes the row with its final counters.
-    let stop = accounting(
+    rig.account(
         acct_status::STOP,
-        "pppoe-kim",
-        "81a0001",
-        "AA:BB:CC:00:00:01",
+        ("pppoe-kim", "81a0001", "AA:BB:CC:00:00:01"),
         None,
         4096,
-    );
-    ask(acct, &stop, &secret).await;
+    )
+    .await;
     let (stopped, octets): (bool, i64) = {
         let r = api
             .owner
@@ -437,7 +493,7 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let (status, _) = api
         .post(
             &format!("/api/v1/radius/sessions/{id}/disconnect"),
-            &admin,
+            admin,
             json!({}),
         )
         .await;
@@ -445,7 +501,7 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let (status, _) = api
         .post(
             &format!("/api/v1/radius/sessions/{id}/coa"),
-            &admin,
+            admin,
             json!({}),
         )
         .await;
@@ -460,18 +516,13 @@ async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
         )
         .await;
     assert_eq!(status, 404);
-    server.stop().await;
+    rig.server.stop().await;
 }
 
 #[tokio::test]
 async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used_up() {
-    let api = Api::new().await;
-    let admin = api.token(api.a, &["tenant_admin"]).await;
-    let (socket, das_addr) = Das::bind().await;
-    let (_, secret) = register_nas(&api, &admin, das_addr, "coovachilli").await;
-    let das = Das::start(socket, secret.clone());
-    let server = start_server(&api).await;
-    let (auth, acct) = (server.auth_addr.unwrap(), server.acct_addr.unwrap());
+    let rig = Rig::new("coovachilli").await;
+    let (api, admin, das) = (&rig.api, rig.admin.as_str(), &rig.das);
     let a = api.a;
     api.owner
         .batch_execute(&format!(
@@ -488,32 +539,21 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         .unwrap();
 
     // Logs in with the 1 MB voucher; the Accept's Class ties its accounting to the voucher.
-    let login = |code: &str, mac: &str| {
-        let authenticator: [u8; 16] = *Uuid::new_v4().as_bytes();
-        let mut p = Packet::new(Code::AccessRequest, 1, authenticator);
-        p.push(attr::USER_NAME, code);
-        p.push(
-            attr::USER_PASSWORD,
-            hide_password(code.as_bytes(), secret.as_bytes(), &authenticator),
-        );
-        p.push(attr::CALLING_STATION_ID, mac);
-        p
-    };
-    let accept = ask(auth, &login("RADQTA2KXB", "02-00-00-00-00-0A"), &secret).await;
+    let accept = rig
+        .login("RADQTA2KXB", "RADQTA2KXB", "02-00-00-00-00-0A")
+        .await;
     assert_eq!(accept.code, Code::AccessAccept);
     let class = accept.get(attr::CLASS).unwrap().to_vec();
-    let start = accounting(
+    rig.account(
         acct_status::START,
-        "RADQTA2KXB",
-        "q-1",
-        "02-00-00-00-00-0A",
+        ("RADQTA2KXB", "q-1", "02-00-00-00-00-0A"),
         Some(&class),
         0,
-    );
-    ask(acct, &start, &secret).await;
+    )
+    .await;
 
     // The operators' session list shows it as an active voucher session of the site.
-    let (_, page) = api.get("/api/v1/sessions?status=active", &admin).await;
+    let (_, page) = api.get("/api/v1/sessions?status=active", admin).await;
     let mirrored: Vec<&Value> = page["items"]
         .as_array()
         .unwrap()
@@ -526,36 +566,26 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
     assert!(mirrored[0]["radius_session"].is_string());
 
     // Under its megabyte: nothing to do.
-    let interim = accounting(
+    rig.account(
         acct_status::INTERIM_UPDATE,
-        "RADQTA2KXB",
-        "q-1",
-        "02-00-00-00-00-0A",
+        ("RADQTA2KXB", "q-1", "02-00-00-00-00-0A"),
         Some(&class),
         600_000,
-    );
-    ask(acct, &interim, &secret).await;
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    )
+    .await;
+    let pass = rig.enforce().await;
     assert_eq!(pass.sent, 0);
 
     // Past it: disconnected, reason quota, and no longer counted as live once ACKed.
     das.expect(&[Some((Code::DisconnectAck, None))]);
-    let over = accounting(
+    rig.account(
         acct_status::INTERIM_UPDATE,
-        "RADQTA2KXB",
-        "q-1",
-        "02-00-00-00-00-0A",
+        ("RADQTA2KXB", "q-1", "02-00-00-00-00-0A"),
         Some(&class),
         1_100_000,
-    );
-    ask(acct, &over, &secret).await;
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    )
+    .await;
+    let pass = rig.enforce().await;
     assert_eq!((pass.sent, pass.acked), (1, 1));
     let sent = das.seen().pop().unwrap();
     assert_eq!(sent.code, Code::DisconnectRequest);
@@ -573,12 +603,9 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         .unwrap()
         .get(0);
     assert_eq!(reason, "quota");
-    assert!(live(&api, &admin, "RADQTA2KXB").await.is_empty());
+    assert!(live(api, admin, "RADQTA2KXB").await.is_empty());
     // A second pass does not disconnect it again.
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    let pass = rig.enforce().await;
     assert_eq!(pass.sent, 0);
     // The mirrored row followed the counters; its data is not counted twice: a second device
     // is refused because the voucher is used up, by radacct's count alone.
@@ -592,7 +619,9 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         .unwrap()
         .get(0);
     assert!((mb - 1_100_000.0 / 1_048_576.0).abs() < 0.01, "{mb}");
-    let refused = ask(auth, &login("RADQTA2KXB", "02-00-00-00-00-0B"), &secret).await;
+    let refused = rig
+        .login("RADQTA2KXB", "RADQTA2KXB", "02-00-00-00-00-0B")
+        .await;
     assert_eq!(refused.code, Code::AccessReject);
 
     // The NAS ACKed but sent no Stop: two minutes on, the pass closes the row at the ACK.
@@ -603,10 +632,7 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         )
         .await
         .unwrap();
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    let pass = rig.enforce().await;
     assert_eq!(pass.closed, 1);
     let (cause, status): (String, String) = {
         let r = api
@@ -628,20 +654,16 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
 
     // The operators' kick of a mirrored session sends a Disconnect to its NAS; a silent NAS
     // leaves it active, and the answer says so.
-    let accept = ask(auth, &login("RADTMB3KXC", "02:00:00:00:00:0C"), &secret).await;
+    let accept = rig
+        .login("RADTMB3KXC", "RADTMB3KXC", "02:00:00:00:00:0C")
+        .await;
     assert_eq!(accept.code, Code::AccessAccept);
     let class = accept.get(attr::CLASS).unwrap().to_vec();
-    ask(
-        acct,
-        &accounting(
-            acct_status::START,
-            "RADTMB3KXC",
-            "t-1",
-            "02:00:00:00:00:0C",
-            Some(&class),
-            0,
-        ),
-        &secret,
+    rig.account(
+        acct_status::START,
+        ("RADTMB3KXC", "t-1", "02:00:00:00:00:0C"),
+        Some(&class),
+        0,
     )
     .await;
     let session_id: Uuid = api
@@ -657,7 +679,7 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
     let (status, v) = api
         .post(
             &format!("/api/v1/sessions/{session_id}/kick"),
-            &admin,
+            admin,
             json!({}),
         )
         .await;
@@ -674,7 +696,7 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
     let today = chrono::Utc::now().date_naive();
     let (from, to) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
     let (status, v) = api
-        .get(&format!("/api/v1/analytics?from={from}&to={to}"), &admin)
+        .get(&format!("/api/v1/analytics?from={from}&to={to}"), admin)
         .await;
     assert_eq!(status, 200, "{v}");
     let radius: i64 = v["days"]
@@ -684,18 +706,13 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         .map(|d| d["radius_sessions"].as_i64().unwrap())
         .sum();
     assert_eq!(radius, 2, "{v}");
-    server.stop().await;
+    rig.server.stop().await;
 }
 
 #[tokio::test]
 async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
-    let api = Api::new().await;
-    let admin = api.token(api.a, &["tenant_admin"]).await;
-    let (socket, das_addr) = Das::bind().await;
-    let (_, secret) = register_nas(&api, &admin, das_addr, "mikrotik").await;
-    let das = Das::start(socket, secret.clone());
-    let server = start_server(&api).await;
-    let (auth, acct) = (server.auth_addr.unwrap(), server.acct_addr.unwrap());
+    let rig = Rig::new("mikrotik").await;
+    let (api, das) = (&rig.api, &rig.das);
     let a = api.a;
     api.owner
         .batch_execute(&format!(
@@ -708,18 +725,7 @@ async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
         ))
         .await
         .unwrap();
-    let login = || {
-        let authenticator: [u8; 16] = *Uuid::new_v4().as_bytes();
-        let mut p = Packet::new(Code::AccessRequest, 1, authenticator);
-        p.push(attr::USER_NAME, "capped");
-        p.push(
-            attr::USER_PASSWORD,
-            hide_password(b"pw", secret.as_bytes(), &authenticator),
-        );
-        p.push(attr::CALLING_STATION_ID, "02:00:00:00:01:01");
-        p
-    };
-    let accept = ask(auth, &login(), &secret).await;
+    let accept = rig.login("capped", "pw", "02:00:00:00:01:01").await;
     assert_eq!(accept.code, Code::AccessAccept);
     // A whole GiB left, in MikroTik's dialect (under 4 GiB: no Gigawords).
     assert_eq!(
@@ -729,41 +735,27 @@ async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
     assert_eq!(accept.get_vendor(vendor::MIKROTIK, 18), None);
     let class = accept.get(attr::CLASS).unwrap().to_vec();
     let mac = "02:00:00:00:01:01";
-    ask(
-        acct,
-        &accounting(acct_status::START, "capped", "c-1", mac, Some(&class), 0),
-        &secret,
-    )
-    .await;
-    let under = accounting(
+    rig.account(acct_status::START, ("capped", "c-1", mac), Some(&class), 0)
+        .await;
+    rig.account(
         acct_status::INTERIM_UPDATE,
-        "capped",
-        "c-1",
-        mac,
+        ("capped", "c-1", mac),
         Some(&class),
         900_000_000,
-    );
-    ask(acct, &under, &secret).await;
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    )
+    .await;
+    let pass = rig.enforce().await;
     assert_eq!(pass.sent, 0);
 
     das.expect(&[Some((Code::DisconnectAck, None))]);
-    let over = accounting(
+    rig.account(
         acct_status::INTERIM_UPDATE,
-        "capped",
-        "c-1",
-        mac,
+        ("capped", "c-1", mac),
         Some(&class),
         1_100_000_000,
-    );
-    ask(acct, &over, &secret).await;
-    let pass = dynauth::enforce_once(&api.app.pool, &FAST)
-        .await
-        .unwrap()
-        .unwrap();
+    )
+    .await;
+    let pass = rig.enforce().await;
     assert_eq!((pass.sent, pass.acked), (1, 1));
     assert_eq!(
         das.seen()
@@ -774,20 +766,18 @@ async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
         Some("capped")
     );
     // The month's accounting counts at the next login, whatever the subscriber row says.
-    let stop = accounting(
+    rig.account(
         acct_status::STOP,
-        "capped",
-        "c-1",
-        mac,
+        ("capped", "c-1", mac),
         Some(&class),
         1_100_000_000,
-    );
-    ask(acct, &stop, &secret).await;
-    let refused = ask(auth, &login(), &secret).await;
+    )
+    .await;
+    let refused = rig.login("capped", "pw", "02:00:00:00:01:01").await;
     assert_eq!(refused.code, Code::AccessReject);
     assert_eq!(
         refused.get_text(attr::REPLY_MESSAGE).as_deref(),
         Some("Monthly data allowance used up")
     );
-    server.stop().await;
+    rig.server.stop().await;
 }
