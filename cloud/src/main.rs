@@ -42,6 +42,15 @@ enum Command {
         payments: Box<PaymentArgs>,
         #[command(flatten)]
         radius: RadiusArgs,
+        /// Months of guest sessions (`hotspot_sessions`) kept; older monthly partitions are
+        /// dropped. 0 keeps everything.
+        #[arg(long, env = "HOTSPOT_RETENTION_SESSIONS_MONTHS", default_value_t = 24,
+              value_parser = clap::value_parser!(i32).range(0..=1200))]
+        retention_sessions_months: i32,
+        /// Months of closed RADIUS sessions (`radacct_history`) kept; 0 keeps everything.
+        #[arg(long, env = "HOTSPOT_RETENTION_RADACCT_MONTHS", default_value_t = 24,
+              value_parser = clap::value_parser!(i32).range(0..=1200))]
+        retention_radacct_months: i32,
     },
     /// Apply pending migrations and exit.
     Migrate,
@@ -146,6 +155,8 @@ async fn main() -> anyhow::Result<()> {
             token_ttl_minutes,
             payments,
             radius,
+            retention_sessions_months,
+            retention_radacct_months,
         } => {
             let secrets = secrets_key
                 .as_deref()
@@ -191,6 +202,17 @@ async fn main() -> anyhow::Result<()> {
             let compaction = tokio::spawn(hotspot_cloud::sync::compact::run(pool.clone(), async {
                 let _ = compaction_stopped.await;
             }));
+            let (stop_maintenance, maintenance_stopped) = tokio::sync::oneshot::channel::<()>();
+            let maintenance = tokio::spawn(db::maintenance::run(
+                pool.clone(),
+                db::maintenance::Retention {
+                    sessions_months: retention_sessions_months,
+                    radacct_months: retention_radacct_months,
+                },
+                async {
+                    let _ = maintenance_stopped.await;
+                },
+            ));
             let served = hotspot_cloud::serve(
                 AppState {
                     pool,
@@ -203,9 +225,11 @@ async fn main() -> anyhow::Result<()> {
             .await;
             let _ = stop_jobs.send(());
             let _ = stop_compaction.send(());
+            let _ = stop_maintenance.send(());
             radius.stop().await;
             let _ = jobs.await;
             let _ = compaction.await;
+            let _ = maintenance.await;
             served?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())

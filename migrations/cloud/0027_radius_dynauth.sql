@@ -262,3 +262,20 @@ CREATE TRIGGER radacct_mirror_session AFTER INSERT OR UPDATE ON radacct
     EXECUTE FUNCTION radacct_mirror_session();
 
 SELECT hotspot_secure_tables();
+
+-- radpostauth keeps no password: FreeRADIUS's stock post-auth query writes what the user typed,
+-- wrong passwords included (a near miss of the real one, or the password of another account).
+-- The column stays for the stock query; what it is given is dropped.
+CREATE FUNCTION radpostauth_forget_password() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, public
+    AS $$
+BEGIN
+    NEW.pass := NULL;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION radpostauth_forget_password() FROM PUBLIC;
+CREATE TRIGGER radpostauth_forget_password BEFORE INSERT OR UPDATE ON radpostauth
+    FOR EACH ROW EXECUTE FUNCTION radpostauth_forget_password();
+UPDATE radpostauth SET pass = NULL WHERE pass IS NOT NULL;

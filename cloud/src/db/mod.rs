@@ -8,6 +8,7 @@
 //! migration whose text has changed is refused: shipped migrations are never edited.
 
 pub mod demo;
+pub mod maintenance;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sha2::{Digest, Sha256};
@@ -40,6 +41,12 @@ pub enum DbError {
     Checksum { name: String },
     #[error("database error: {0}")]
     Sql(#[from] tokio_postgres::Error),
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        DbError::Connect(e.to_string())
+    }
 }
 
 /// Builds a pool of connections to `url` (a libpq-style URL or key=value string).

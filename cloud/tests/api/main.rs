@@ -3,6 +3,7 @@
 mod demo;
 mod functions;
 mod helpers;
+mod maintenance;
 mod migrations;
 mod mpesa;
 mod openapi;

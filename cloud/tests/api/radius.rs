@@ -580,17 +580,17 @@ async fn authorize_and_post_auth_queries_work_unchanged() {
         radius.execute(&post_auth("guess123"), &[]).await.unwrap(),
         0
     );
-    let tenants: Vec<Uuid> = owner
+    let rows: Vec<(Uuid, Option<String>)> = owner
         .query(
-            "SELECT tenant_id FROM radpostauth WHERE authdate = '2026-11-23 10:00:00.123'",
+            "SELECT tenant_id, pass FROM radpostauth WHERE authdate = '2026-11-23 10:00:00.123'",
             &[],
         )
         .await
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(tenants, vec![a]);
+    assert_eq!(rows, vec![(a, None)], "the typed password is not kept");
     let unknown: i64 = owner
         .query_one(
             "SELECT count(*) FROM radpostauth_unknown WHERE username = 'guess123'",
