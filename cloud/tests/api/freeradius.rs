@@ -2,8 +2,10 @@
 //! database, set up as docs/freeradius.md says: the stock PostgreSQL queries, a login role in
 //! `hotspot_radius`, the NAS read from the `nas` table. One NAS sends the accounting of a session
 //! to either server, in every order, with retransmissions; there is always exactly one `radacct`
-//! row per session, with the tenant, counters and stop time of the last word. FreeRADIUS also
-//! answers Access-Requests from the same `radcheck`/`radreply`/group rows our server reads.
+//! row per session, with the tenant, counters and stop time of the last word. A session either
+//! opened counts in our Simultaneous-Use check, and Accounting-On/Off to either closes the
+//! NAS's sessions whoever opened them. FreeRADIUS also answers Access-Requests from the same
+//! `radcheck`/`radreply`/group rows our server reads.
 //!
 //! Skipped with a message when FreeRADIUS is not installed, except under CI (`CI=true`), where
 //! it must run.
@@ -369,7 +371,9 @@ impl Rig {
                 "INSERT INTO nas (tenant_id, nasname, shortname, type, secret) VALUES \
                    ('{tenant}', '127.0.0.1', 'mt', 'mikrotik', '{SECRET}'); \
                  INSERT INTO radcheck (tenant_id, username, attribute, op, value) VALUES \
-                   ('{tenant}', 'alice', 'Cleartext-Password', ':=', 'wonderland'); \
+                   ('{tenant}', 'alice', 'Cleartext-Password', ':=', 'wonderland'), \
+                   ('{tenant}', 'solo', 'Cleartext-Password', ':=', 'pw'), \
+                   ('{tenant}', 'solo', 'Simultaneous-Use', ':=', '1'); \
                  INSERT INTO radreply (tenant_id, username, attribute, op, value) VALUES \
                    ('{tenant}', 'alice', 'Session-Timeout', '=', '7200'); \
                  INSERT INTO radusergroup (tenant_id, username, groupname) VALUES \
@@ -703,6 +707,85 @@ async fn freeradius_and_our_server_share_accounting_and_users() {
         )
         .await;
     }
+
+    // A session FreeRADIUS opened counts in our Simultaneous-Use check; Accounting-On to ours
+    // closes it, and Accounting-Off to FreeRADIUS closes the one ours opened.
+    let now = chrono::Utc::now().timestamp() as u32;
+    let login = |id: u8| {
+        let authenticator = *Uuid::new_v4().as_bytes();
+        let mut p = Packet::new(Code::AccessRequest, id, authenticator);
+        p.push(attr::USER_NAME, "solo");
+        p.push(
+            attr::USER_PASSWORD,
+            hide_password(b"pw", SECRET.as_bytes(), &authenticator),
+        );
+        p.push(attr::CALLING_STATION_ID, "02:00:00:00:00:0B");
+        sign_request(&p, SECRET.as_bytes(), true).unwrap()
+    };
+    let our_auth = rig.ours.auth_addr.unwrap();
+    let on_fr = Session {
+        id: "81a00010",
+        user: "solo",
+        class: None,
+        start: now - 60,
+    };
+    nas.send(
+        fr,
+        &on_fr.request(50, acct_status::START, now - 60, 0, 0),
+        "Start",
+    )
+    .await;
+    let refused = Packet::decode(&nas.send(our_auth, &login(51), "login").await).unwrap();
+    assert_eq!(refused.code, Code::AccessReject);
+    assert_eq!(
+        refused.get_text(attr::REPLY_MESSAGE).as_deref(),
+        Some("You are already logged in - access denied")
+    );
+    let nas_state = |n: u8, status: u32| {
+        let mut p = Packet::new(Code::AccountingRequest, n, [0; 16]);
+        p.push_u32(attr::ACCT_STATUS_TYPE, status);
+        p.push(attr::NAS_IP_ADDRESS, [127, 0, 0, 1]);
+        p.push_u32(attr::EVENT_TIMESTAMP, now);
+        sign_request(&p, SECRET.as_bytes(), false).unwrap()
+    };
+    nas.send(
+        ours,
+        &nas_state(52, acct_status::ACCOUNTING_ON),
+        "Accounting-On",
+    )
+    .await;
+    let closed = row(&owner, on_fr.id).await;
+    assert_eq!(
+        (closed.rows, closed.stop, closed.cause.as_deref()),
+        (1, Some(i64::from(now)), Some("NAS-Reboot"))
+    );
+    let admitted = Packet::decode(&nas.send(our_auth, &login(53), "login").await).unwrap();
+    assert_eq!(admitted.code, Code::AccessAccept);
+    let on_ours = Session {
+        id: "81a00011",
+        user: "solo",
+        class: None,
+        start: now - 30,
+    };
+    nas.send(
+        ours,
+        &on_ours.request(54, acct_status::START, now - 30, 0, 0),
+        "Start",
+    )
+    .await;
+    nas.send(
+        fr,
+        &nas_state(55, acct_status::ACCOUNTING_OFF),
+        "Accounting-Off",
+    )
+    .await;
+    let closed = row(&owner, on_ours.id).await;
+    assert_eq!(
+        (closed.rows, closed.stop, closed.cause.as_deref()),
+        (1, Some(i64::from(now)), Some("NAS-Reboot")),
+        "FreeRADIUS log:\n{}",
+        rig.fr.log_tail()
+    );
 
     // Nothing leaked to the other tenant, and no session is left open.
     let stray: i64 = owner
