@@ -86,7 +86,7 @@ struct FreeRadius {
     auth: SocketAddr,
     acct: SocketAddr,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl FreeRadius {
@@ -271,7 +271,7 @@ server default {{
             auth,
             acct,
             log,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -280,7 +280,7 @@ server default {{
             }
             let exited = fr.child.try_wait().unwrap().is_some();
             if exited || Instant::now() > deadline {
-                let stdout = std::fs::read_to_string(fr._dir.path().join("stdout.log"));
+                let stdout = std::fs::read_to_string(fr.dir.path().join("stdout.log"));
                 return Err(format!("{}\n{}", stdout.unwrap_or_default(), fr.log_text()));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -384,7 +384,14 @@ impl Rig {
             .await
             .unwrap();
         let login = Login::create(&owner).await;
-        let fr = FreeRadius::start(stock, lib, &db.name, &login.name, &login.password);
+        let (stock, lib, dbname) = (stock.to_owned(), lib.to_owned(), db.name.clone());
+        let (name, password) = (login.name.clone(), login.password.clone());
+        // It waits for FreeRADIUS in plain sleeps: off the runtime's thread.
+        let fr = tokio::task::spawn_blocking(move || {
+            FreeRadius::start(&stock, &lib, &dbname, &name, &password)
+        })
+        .await
+        .unwrap();
         let settings = Settings {
             auth_listen: Some("127.0.0.1:0".parse().unwrap()),
             acct_listen: Some("127.0.0.1:0".parse().unwrap()),
