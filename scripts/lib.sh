@@ -20,7 +20,16 @@ ensure_packages() {
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # A daemon a package brings (freeradius) must not start and hold its ports: tests start
+    # their own. policy-rc.d (exit 101) tells the maintainer scripts so, where none is in place.
+    local policy=/usr/sbin/policy-rc.d held=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && held=1
+    fi
+    local rc=0
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    [ -z "$held" ] || rm -f "$policy"
+    return "$rc"
 }
 
 # ensure_rust: a cargo on PATH, from Debian's packages when there is none.

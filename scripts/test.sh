@@ -11,7 +11,7 @@ step "packages"
 ensure_rust
 ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross rustc-web libstd-rust-web-dev:arm64 \
-    chromium chromium-driver freeradius-utils busybox-static shellcheck shfmt
+    chromium chromium-driver freeradius-utils freeradius freeradius-postgresql busybox-static shellcheck shfmt
 
 step "PostgreSQL"
 pg_dir=""

@@ -77,17 +77,18 @@ fn md5_hex(input: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// FreeRADIUS's `Acct-Unique-Session-Id` (policy `acct_unique`): with a Class holding
-/// `ai:<32 hex>`, md5 of `"<hex>,Acct-Session-Id"`; otherwise md5 of "User-Name,Acct-Session-Id,
-/// NAS-IP(v6)-Address,NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
+/// FreeRADIUS's `Acct-Unique-Session-Id` (policy `acct_unique`): with a Class that starts with
+/// `ai:` (exactly so) and 32 hex digits (either case), md5 of `"<those digits as sent>,
+/// Acct-Session-Id"`; otherwise md5 of "User-Name,Acct-Session-Id,NAS-IP(v6)-Address,
+/// NAS-Identifier,NAS-Port-Id,NAS-Port", absent attributes as empty text.
 pub fn unique_id(req: &Packet, nas_ip: IpAddr) -> String {
     let text = |t| req.get_text(t).unwrap_or_default();
-    let class = text(attr::CLASS).to_ascii_lowercase();
-    if let Some(at) = class.find("ai:") {
-        let hex = &class[at + 3..];
-        if hex.len() >= 32 && hex.as_bytes()[..32].iter().all(u8::is_ascii_hexdigit) {
-            return md5_hex(&format!("{},{}", &hex[..32], text(attr::ACCT_SESSION_ID)));
-        }
+    if let Some(class) = req.get(attr::CLASS)
+        && let Some(hex) = class.strip_prefix(b"ai:").and_then(|rest| rest.get(..32))
+        && hex.iter().all(u8::is_ascii_hexdigit)
+    {
+        let hex = String::from_utf8_lossy(hex);
+        return md5_hex(&format!("{hex},{}", text(attr::ACCT_SESSION_ID)));
     }
     let port = req
         .get_u32(attr::NAS_PORT)
@@ -493,10 +494,24 @@ mod tests {
         p.push(attr::ACCT_SESSION_ID, "S9");
         p.push(attr::CLASS, "ai:0123456789abcdef0123456789ABCDEF");
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        // The digits as sent, in their case: FreeRADIUS hashes its regex capture.
         assert_eq!(
             unique_id(&p, ip),
-            md5_hex("0123456789abcdef0123456789abcdef,S9")
+            md5_hex("0123456789abcdef0123456789ABCDEF,S9")
         );
+        // Only a Class that starts with `ai:` in lower case counts (the policy compares the
+        // prefix byte for byte); anything else falls back to the attributes' hash.
+        let fallback = md5_hex(",S9,10.0.0.1,,,");
+        for other in [
+            "AI:0123456789abcdef0123456789abcdef",
+            "x ai:0123456789abcdef0123456789abcdef",
+            "ai:0123456789abcdef0123456789abcde",
+        ] {
+            let mut q = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+            q.push(attr::ACCT_SESSION_ID, "S9");
+            q.push(attr::CLASS, other);
+            assert_eq!(unique_id(&q, ip), fallback, "{other}");
+        }
         p.push_u32(attr::ACCT_STATUS_TYPE, acct_status::START);
         p.push(attr::USER_NAME, format!("a\0{}", "b".repeat(100)));
         p.push_u32(attr::NAS_PORT, 12);

@@ -327,11 +327,12 @@ impl Packet {
             .map(Ipv4Addr::from)
     }
 
-    /// The value of the first vendor attribute `(vendor, typ)` (RFC 2865 §5.26 format: one
-    /// sub-attribute per Vendor-Specific, as every vendor we speak sends them).
+    /// The value of the first vendor attribute `(vendor, typ)` (RFC 2865 §5.26 format), whether
+    /// it has a Vendor-Specific of its own (as every vendor we speak sends them) or shares one
+    /// with others of its vendor (as RFC 2865 allows).
     pub fn get_vendor(&self, vendor: u32, typ: u8) -> Option<&[u8]> {
         self.get_all(attr::VENDOR_SPECIFIC)
-            .filter_map(split_vendor)
+            .flat_map(vendor_attributes)
             .find(|(v, t, _)| *v == vendor && *t == typ)
             .map(|(_, _, value)| value)
     }
@@ -369,18 +370,59 @@ pub fn be_u32(v: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
 }
 
-/// Splits a Vendor-Specific value into (vendor, sub-type, sub-value) when it holds exactly one
-/// well-formed sub-attribute.
+/// Splits a Vendor-Specific value into (vendor, sub-type, sub-value) of its first
+/// sub-attribute; `None` when the value is not well formed (see [`vendor_attributes`]).
 pub fn split_vendor(v: &[u8]) -> Option<(u32, u8, &[u8])> {
-    if v.len() < 6 {
-        return None;
+    vendor_attributes(v).next()
+}
+
+/// The sub-attributes of a Vendor-Specific value, in order: (vendor, sub-type, sub-value). None
+/// unless the value is a vendor number and sub-attributes (type, length ≥ 2, value) that fill it
+/// exactly; FreeRADIUS likewise keeps such a Vendor-Specific opaque rather than read part of it.
+pub fn vendor_attributes(v: &[u8]) -> impl Iterator<Item = (u32, u8, &[u8])> {
+    match v {
+        [a, b, c, d, subs @ ..] if !subs.is_empty() && well_formed_subs(subs) => VendorAttributes {
+            vendor: u32::from_be_bytes([*a, *b, *c, *d]),
+            rest: subs,
+        },
+        _ => VendorAttributes {
+            vendor: 0,
+            rest: &[],
+        },
     }
-    let vendor = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-    let len = usize::from(v[5]);
-    if len < 2 || 4 + len > v.len() {
-        return None;
+}
+
+fn well_formed_subs(mut subs: &[u8]) -> bool {
+    while !subs.is_empty() {
+        let len = match subs {
+            [_, len, ..] => usize::from(*len),
+            _ => return false,
+        };
+        if len < 2 || len > subs.len() {
+            return false;
+        }
+        subs = &subs[len..];
     }
-    Some((vendor, v[4], &v[6..4 + len]))
+    true
+}
+
+/// The iterator of [`vendor_attributes`] over checked sub-attributes.
+struct VendorAttributes<'a> {
+    vendor: u32,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for VendorAttributes<'a> {
+    type Item = (u32, u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let [typ, len, ..] = *self.rest else {
+            return None;
+        };
+        let (sub, rest) = self.rest.split_at(usize::from(len));
+        self.rest = rest;
+        Some((self.vendor, typ, &sub[2..]))
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +452,43 @@ mod tests {
         assert_eq!(back.get_u32(attr::NAS_PORT), Some(3));
         assert_eq!(back.get_vendor(vendor::MIKROTIK, 8), Some(&b"2M/4M"[..]));
         assert_eq!(back.get_vendor(vendor::MIKROTIK, 9), None);
+    }
+
+    /// RFC 2865 §5.26 lets one Vendor-Specific carry several sub-attributes of its vendor; each
+    /// is found. A value whose sub-attributes do not fill it exactly is read as none, as
+    /// FreeRADIUS reads it, not as its first sub-attribute.
+    #[test]
+    fn vendor_specific_with_several_sub_attributes() {
+        let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+        let mut packed = vendor::MICROSOFT.to_be_bytes().to_vec();
+        packed.extend_from_slice(&[11, 18]);
+        packed.extend_from_slice(&[0xc1; 16]);
+        packed.extend_from_slice(&[25, 4, 0xaa, 0xbb]);
+        p.push(attr::VENDOR_SPECIFIC, packed.clone());
+        let p = Packet::decode(&p.encode_raw().unwrap()).unwrap();
+        assert_eq!(p.get_vendor(vendor::MICROSOFT, 11), Some(&[0xc1; 16][..]));
+        assert_eq!(p.get_vendor(vendor::MICROSOFT, 25), Some(&[0xaa, 0xbb][..]));
+        assert_eq!(
+            split_vendor(&packed),
+            Some((vendor::MICROSOFT, 11, &[0xc1; 16][..]))
+        );
+        assert_eq!(vendor_attributes(&packed).count(), 2);
+
+        let mut trailing = packed.clone();
+        trailing.push(7);
+        let mut short = packed.clone();
+        short.truncate(packed.len() - 1);
+        let mut zero = packed;
+        zero[5] = 0;
+        for bad in [
+            trailing,
+            short,
+            zero,
+            vendor::MIKROTIK.to_be_bytes().to_vec(),
+        ] {
+            assert_eq!(vendor_attributes(&bad).count(), 0, "{bad:?}");
+            assert_eq!(split_vendor(&bad), None);
+        }
     }
 
     #[test]
