@@ -49,6 +49,80 @@ impl From<deadpool_postgres::PoolError> for DbError {
     }
 }
 
+impl DbError {
+    /// Whether the work may succeed if simply done again on a new connection: the connection
+    /// was lost or refused (the primary went away, a failover is under way), the server is
+    /// shutting down or starting, the node is read-only (a standby, or a primary being demoted),
+    /// or the transaction lost a serialization race or a deadlock.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Connect(_) => true,
+            DbError::Sql(e) => {
+                if e.is_closed() {
+                    return true;
+                }
+                match e.code() {
+                    // No SQLSTATE: an I/O error on the connection.
+                    None => e.as_db_error().is_none(),
+                    Some(code) => {
+                        let code = code.code();
+                        code.starts_with("08")
+                            || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+                            || matches!(code, "40001" | "40P01")
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The waits before each retry of work that failed transiently ([`DbError::is_transient`]):
+/// about 8 s in all, the time a PostgreSQL failover takes to promote a standby (docs/ha.md).
+pub const RETRY_WAITS: [std::time::Duration; 5] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(1000),
+    std::time::Duration::from_millis(2500),
+    std::time::Duration::from_millis(4000),
+];
+
+/// Runs `work` until it succeeds, fails for good, or has failed transiently after every wait
+/// of [`RETRY_WAITS`]. Only for work that is idempotent as a whole (a rolled-back transaction,
+/// or one whose effect is an upsert keyed on the request): sync ingest, callbacks, pulls.
+pub async fn retry_transient<T, E, F, Fut>(mut work: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Transient + std::fmt::Display,
+{
+    let mut waits = RETRY_WAITS.iter();
+    loop {
+        match work().await {
+            Err(e) if e.is_transient() => match waits.next() {
+                Some(wait) => {
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "database unavailable; retrying");
+                    tokio::time::sleep(*wait).await;
+                }
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// An error that can say whether doing the work again may succeed.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for DbError {
+    fn is_transient(&self) -> bool {
+        DbError::is_transient(self)
+    }
+}
+
 /// Builds a pool of connections to `url` (a libpq-style URL or key=value string).
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
     let config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;

@@ -32,6 +32,12 @@ pub enum CallbackRefusal {
     Failed(#[from] PaymentError),
 }
 
+impl crate::db::Transient for CallbackRefusal {
+    fn is_transient(&self) -> bool {
+        matches!(self, CallbackRefusal::Failed(e) if crate::db::Transient::is_transient(e))
+    }
+}
+
 /// A stored callback, to process.
 #[derive(Debug, Clone, Copy)]
 pub struct Stored {

@@ -59,6 +59,12 @@ pub enum PaymentError {
     Mpesa(#[from] MpesaError),
 }
 
+impl crate::db::Transient for PaymentError {
+    fn is_transient(&self) -> bool {
+        matches!(self, PaymentError::Db(e) if e.is_transient())
+    }
+}
+
 impl From<tokio_postgres::Error> for PaymentError {
     fn from(e: tokio_postgres::Error) -> Self {
         Self::Db(DbError::Sql(e))

@@ -173,7 +173,10 @@ pub async fn stk_callback(
         Ok(x) => x,
         Err(resp) => return *resp,
     };
-    match callback::receive(&state.pool, &token, &body, ip).await {
+    // Storing a callback is safe to repeat (a callback stored twice settles its purchase once;
+    // the second is processed as a duplicate): a failover while it is written is ridden out
+    // rather than answered with an error Daraja may not retry.
+    match crate::db::retry_transient(|| callback::receive(&state.pool, &token, &body, ip)).await {
         Ok(stored) => {
             let payments = state.payments.clone();
             let pool = state.pool.clone();

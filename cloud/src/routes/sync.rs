@@ -55,12 +55,16 @@ pub async fn push(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<PushResponse>, SyncError> {
-    let device = device(&state, &headers).await?;
     let push: PushRequest = serde_json::from_slice(&body)
         .map_err(|e| SyncError::Invalid(format!("malformed batch: {e}")))?;
-    Ok(Json(
-        ingest::ingest(&state.pool, &device, &push, chrono::Utc::now()).await?,
-    ))
+    // Ingest is idempotent (events upsert on their ids): a batch whose transaction was lost to
+    // a failover is written again on the new primary, and the router hears of it once.
+    let answer = crate::db::retry_transient(|| async {
+        let device = device(&state, &headers).await?;
+        ingest::ingest(&state.pool, &device, &push, chrono::Utc::now()).await
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,13 +79,16 @@ pub async fn changes(
     headers: HeaderMap,
     Query(q): Query<PullQuery>,
 ) -> Result<Json<PullResponse>, SyncError> {
-    let device = device(&state, &headers).await?;
     let limit = q
         .limit
         .unwrap_or(hotspot_shared::sync::MAX_CHANGES_PER_PULL);
-    Ok(Json(
-        pull::pull(&state.pool, &device, q.cursor.as_deref(), limit).await?,
-    ))
+    // A pull only reads (and marks kicks delivered, idempotently): safe to do again.
+    let page = crate::db::retry_transient(|| async {
+        let device = device(&state, &headers).await?;
+        pull::pull(&state.pool, &device, q.cursor.as_deref(), limit).await
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// `POST /sync/v1/rotate`: a new token for the calling device; the old one stops working.

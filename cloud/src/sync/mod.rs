@@ -35,6 +35,12 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
+impl crate::db::Transient for SyncError {
+    fn is_transient(&self) -> bool {
+        matches!(self, SyncError::Db(e) if e.is_transient())
+    }
+}
+
 impl From<tokio_postgres::Error> for SyncError {
     fn from(e: tokio_postgres::Error) -> Self {
         Self::Db(DbError::Sql(e))

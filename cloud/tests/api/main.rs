@@ -1,6 +1,7 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
 mod demo;
+mod failover;
 mod freeradius;
 mod functions;
 mod helpers;

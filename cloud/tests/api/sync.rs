@@ -651,3 +651,64 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
         0
     );
 }
+
+/// The database drops the service's connections again and again while a router pushes (a
+/// primary restarting, a failover): every push is answered 200, after retrying on a new
+/// connection where needed, and the batch lands once.
+#[tokio::test]
+async fn pushes_ride_out_lost_database_connections_and_land_once() {
+    let app = spawn_app().await;
+    let owner = app.owner().await;
+    let s = site(&app, &owner, 7).await;
+    owner
+        .execute(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes, max_devices)
+             VALUES ($1, $2, $3, 60, 1)",
+            &[&s.tenant, &s.hotspot, &FIXTURE_VOUCHER],
+        )
+        .await
+        .unwrap();
+    let before = footprint(&owner).await;
+    let body =
+        serde_json::to_value(serde_json::from_str::<PushRequest>(PUSH_FIXTURE).unwrap()).unwrap();
+    let db_name: String = owner
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Terminates every other connection to the database every 30 ms for a while.
+    let killer = {
+        let owner = app.owner().await;
+        tokio::spawn(async move {
+            let mut killed = 0i64;
+            for _ in 0..60 {
+                killed += owner
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&db_name],
+                    )
+                    .await
+                    .unwrap()
+                    .get::<_, i64>(0);
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
+            killed
+        })
+    };
+    let mut accepted = 0;
+    for _ in 0..15 {
+        let (status, v) = push_json(&app, &s.token, &body).await;
+        assert_eq!(status, 200, "{v}");
+        accepted += v["accepted"].as_u64().unwrap();
+    }
+    let killed = killer.await.unwrap();
+    assert!(killed > 0, "connections were really dropped");
+    // Seven new events at most: a commit whose answer the killed connection never delivered
+    // is retried and then reported as duplicates, which the router treats the same.
+    assert!(accepted <= 7, "{accepted}");
+    // A new connection: the killer closed the first one too.
+    let owner = app.owner().await;
+    let after = footprint(&owner).await;
+    assert_eq!(after[0] - before[0], 7, "seven events stored, none twice");
+}
