@@ -63,7 +63,7 @@ impl Default for Settings {
                 interim_interval: 300,
                 idle_timeout: 900,
             },
-            writers: 4,
+            writers: 1,
         }
     }
 }
