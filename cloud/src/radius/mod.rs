@@ -50,6 +50,8 @@ pub struct Settings {
     pub defaults: auth::Defaults,
     /// Accounting writers (each one transaction at a time).
     pub writers: usize,
+    /// Access-Requests worked on the database at once (the others wait in arrival order).
+    pub auth_at_once: usize,
 }
 
 impl Default for Settings {
@@ -64,6 +66,7 @@ impl Default for Settings {
                 idle_timeout: 900,
             },
             writers: 1,
+            auth_at_once: server::AUTH_AT_ONCE,
         }
     }
 }
@@ -144,6 +147,7 @@ pub async fn start(
         clients: clients.clone(),
         cache: ReplyCache::default(),
         in_flight: Arc::new(Semaphore::new(server::IN_FLIGHT)),
+        auth_slots: Semaphore::new(settings.auth_at_once.max(1)),
         postauth: postauth_tx,
         accounting: acct_queues,
         log_unknown: LogLimit::new(10),
