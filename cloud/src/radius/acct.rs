@@ -606,6 +606,74 @@ mod tests {
     }
 
     #[test]
+    fn rounds_keep_sessions_distinct_and_accounting_on_apart() {
+        let record = |tenant: u128, status: u32, session: &str| Record {
+            tenant: Uuid::from_u128(tenant),
+            status,
+            unique_id: session.to_owned(),
+            session_id: session.to_owned(),
+            username: "u".to_owned(),
+            nas_ip: "10.0.0.1".parse().unwrap(),
+            nas_port_id: None,
+            nas_port_type: None,
+            at: 0,
+            session_time: None,
+            input_octets: 0,
+            output_octets: 0,
+            terminate_cause: None,
+            framed_ip: None,
+            called: None,
+            calling: None,
+            class: None,
+            service_type: None,
+            framed_protocol: None,
+            connect_info: None,
+            interval: None,
+            authentic: None,
+            delay: None,
+        };
+        let records = [
+            record(1, acct_status::START, "a"),
+            record(1, acct_status::START, "b"),
+            record(1, acct_status::INTERIM_UPDATE, "c"),
+            // Session a again: a new round.
+            record(1, acct_status::STOP, "a"),
+            record(1, acct_status::STOP, "b"),
+            // Another tenant: a new round.
+            record(2, acct_status::START, "d"),
+            // Accounting-On: a round of its own.
+            record(2, acct_status::ACCOUNTING_ON, "on"),
+            record(2, acct_status::START, "e"),
+        ];
+        let refs: Vec<&Record> = records.iter().collect();
+        let rounds = rounds(&refs);
+        let shape: Vec<(u128, usize, usize, usize, usize)> = rounds
+            .iter()
+            .map(|r| {
+                (
+                    r.tenant.as_u128(),
+                    r.start.unique_id.len(),
+                    r.interim.unique_id.len(),
+                    r.stop.unique_id.len(),
+                    r.restart.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (1, 2, 1, 0, 0),
+                (1, 0, 0, 2, 0),
+                (2, 1, 0, 0, 0),
+                (2, 0, 0, 0, 1),
+                (2, 1, 0, 0, 0)
+            ]
+        );
+        assert_eq!(rounds[0].start.unique_id, ["a", "b"]);
+        assert_eq!(rounds[0].start.params(&rounds[0].tenant).len(), 21);
+    }
+
+    #[test]
     fn gigawords_fold_and_times() {
         let mut p = Packet::new(Code::AccountingRequest, 1, [0; 16]);
         p.push_u32(attr::ACCT_STATUS_TYPE, acct_status::STOP);
