@@ -103,21 +103,21 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
             std::env::var("BENCH_SERVER_BIN")
                 .unwrap_or_else(|_| env!("CARGO_BIN_EXE_hotspot-cloud").to_owned()),
         )
-            .env("DATABASE_URL", &url)
-            .env("HOTSPOT_LISTEN", "127.0.0.1:0")
-            .env(
-                "HOTSPOT_RADIUS_AUTH_LISTEN",
-                format!("127.0.0.1:{auth_port}"),
-            )
-            .env(
-                "HOTSPOT_RADIUS_ACCT_LISTEN",
-                format!("127.0.0.1:{acct_port}"),
-            )
-            .env("RUST_LOG", "warn")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?,
+        .env("DATABASE_URL", &url)
+        .env("HOTSPOT_LISTEN", "127.0.0.1:0")
+        .env(
+            "HOTSPOT_RADIUS_AUTH_LISTEN",
+            format!("127.0.0.1:{auth_port}"),
+        )
+        .env(
+            "HOTSPOT_RADIUS_ACCT_LISTEN",
+            format!("127.0.0.1:{acct_port}"),
+        )
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?,
     );
     let pid = server.0.id();
     let auth: SocketAddr = format!("127.0.0.1:{auth_port}").parse()?;
@@ -167,6 +167,16 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
     if only == "auth" {
         return Ok(());
     }
+    // Interim-Updates change no indexed column: PostgreSQL should make them HOT updates.
+    let hot = owner
+        .query_one(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+             WHERE relname = 'radacct'",
+            &[],
+        )
+        .await?;
+    let (ins, upd, hot): (i64, i64, i64) = (hot.get(0), hot.get(1), hot.get(2));
+    println!("  radacct: {ins} rows inserted, {upd} updated of which {hot} HOT");
     // Every accounting request twice: rows must come out exactly once per session.
     owner.batch_execute("TRUNCATE radacct").await?;
     let r = load(acct, 16, seconds.min(5), users, Kind::Acct, true).await;
@@ -214,7 +224,12 @@ fn proc_ticks(pid: &str) -> u64 {
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // Fields 14 and 15 of the line are the 12th and 13th after the name.
     field(11) + field(12)
 }
