@@ -5,18 +5,15 @@
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench api`
 //! Optional: BENCH_SECONDS (default 10), BENCH_CONCURRENCY (default 16), BENCH_POOL (default 16).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotspot_cloud::api::{ApiState, secrets::SecretsKey};
 use hotspot_cloud::{AppState, db};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{env_or, url_of};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -212,21 +209,4 @@ async fn run(
     let _ = stop.send(());
     pool.close();
     Ok(())
-}
-
-fn url_of(c: &tokio_postgres::Config) -> String {
-    let mut parts = vec![format!("dbname={}", c.get_dbname().unwrap_or("postgres"))];
-    if let Some(user) = c.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(host) = c.get_hosts().first() {
-        match host {
-            tokio_postgres::config::Host::Tcp(h) => parts.push(format!("host={h}")),
-            tokio_postgres::config::Host::Unix(p) => parts.push(format!("host={}", p.display())),
-        }
-    }
-    if let Some(port) = c.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    parts.join(" ")
 }

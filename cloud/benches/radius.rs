@@ -6,7 +6,12 @@
 //! accounting request is sent twice.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench radius`
-//! Optional: BENCH_SECONDS (default 10 per run), BENCH_USERS (default 10000).
+//! Optional: BENCH_SECONDS (default 10 per run), BENCH_USERS (default 10000), BENCH_IN_FLIGHT
+//! (default `1,16,64`), BENCH_ONLY (`auth` or `acct`), BENCH_SERVER_BIN (another build of the
+//! server to compare with). After each run: the CPU used by the server,
+//! PostgreSQL, this load generator and everything else on the machine.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -18,14 +23,9 @@ use hotspot_shared::radius::crypto::{hide_password, sign_request, verify_respons
 use hotspot_shared::radius::{Code, Packet, acct_status, attr};
 use tokio::net::UdpSocket;
 
-const SECRET: &[u8] = b"bench-shared-secret-0123";
+use common::{env_or, url_of};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const SECRET: &[u8] = b"bench-shared-secret-0123";
 
 struct Server(Child);
 
@@ -54,7 +54,7 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -99,22 +99,25 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
     let (auth_port, acct_port) = (free_udp_port(), free_udp_port());
     let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_hotspot-cloud"))
-            .env("DATABASE_URL", &url)
-            .env("HOTSPOT_LISTEN", "127.0.0.1:0")
-            .env(
-                "HOTSPOT_RADIUS_AUTH_LISTEN",
-                format!("127.0.0.1:{auth_port}"),
-            )
-            .env(
-                "HOTSPOT_RADIUS_ACCT_LISTEN",
-                format!("127.0.0.1:{acct_port}"),
-            )
-            .env("RUST_LOG", "warn")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?,
+        Command::new(
+            std::env::var("BENCH_SERVER_BIN")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_hotspot-cloud").to_owned()),
+        )
+        .env("DATABASE_URL", &url)
+        .env("HOTSPOT_LISTEN", "127.0.0.1:0")
+        .env(
+            "HOTSPOT_RADIUS_AUTH_LISTEN",
+            format!("127.0.0.1:{auth_port}"),
+        )
+        .env(
+            "HOTSPOT_RADIUS_ACCT_LISTEN",
+            format!("127.0.0.1:{acct_port}"),
+        )
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?,
     );
     let pid = server.0.id();
     let auth: SocketAddr = format!("127.0.0.1:{auth_port}").parse()?;
@@ -140,14 +143,40 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
     println!(
         "RADIUS server, {users} users in radcheck, {seconds} s per run, closed loop on 127.0.0.1"
     );
-    for in_flight in [1usize, 16, 64] {
-        let r = load(auth, in_flight, seconds, users, Kind::Auth, false).await;
-        r.print("PAP Access-Request", in_flight);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let flights: Vec<usize> = std::env::var("BENCH_IN_FLIGHT")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16, 64]);
+    for (kind, what) in [
+        (Kind::Auth, "PAP Access-Request"),
+        (Kind::Acct, "Accounting-Request (Start/Interim/Stop)"),
+    ] {
+        let to = if kind == Kind::Auth { auth } else { acct };
+        if only == "auth" && kind != Kind::Auth || only == "acct" && kind != Kind::Acct {
+            continue;
+        }
+        for &in_flight in &flights {
+            let before = CpuSample::take(&owner, name, pid).await?;
+            let r = load(to, in_flight, seconds, users, kind, false).await;
+            let after = CpuSample::take(&owner, name, pid).await?;
+            r.print(what, in_flight);
+            after.print_since(&before, r.done);
+        }
     }
-    for in_flight in [1usize, 16, 64] {
-        let r = load(acct, in_flight, seconds, users, Kind::Acct, false).await;
-        r.print("Accounting-Request (Start/Interim/Stop)", in_flight);
+    if only == "auth" {
+        return Ok(());
     }
+    // Interim-Updates change no indexed column: PostgreSQL should make them HOT updates.
+    let hot = owner
+        .query_one(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+             WHERE relname = 'radacct'",
+            &[],
+        )
+        .await?;
+    let (ins, upd, hot): (i64, i64, i64) = (hot.get(0), hot.get(1), hot.get(2));
+    println!("  radacct: {ins} rows inserted, {upd} updated of which {hot} HOT");
     // Every accounting request twice: rows must come out exactly once per session.
     owner.batch_execute("TRUNCATE radacct").await?;
     let r = load(acct, 16, seconds.min(5), users, Kind::Acct, true).await;
@@ -176,6 +205,105 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
     );
     drop(server);
     Ok(())
+}
+
+/// CPU time used so far (clock ticks, Linux's USER_HZ of 1/100 s) by the server, this load
+/// generator, PostgreSQL (the backends of the bench's database and PostgreSQL's own background
+/// processes: WAL writer, checkpointer, ...) and the machine as a whole.
+struct CpuSample {
+    server: u64,
+    bench: u64,
+    postgres: std::collections::HashMap<i32, u64>,
+    busy: u64,
+    total: u64,
+}
+
+/// utime + stime of a process (all its threads), in clock ticks.
+fn proc_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields 14 and 15 of the line are the 12th and 13th after the name.
+    field(11) + field(12)
+}
+
+impl CpuSample {
+    async fn take(
+        owner: &tokio_postgres::Client,
+        database: &str,
+        server: u32,
+    ) -> anyhow::Result<CpuSample> {
+        let pids: Vec<i32> = owner
+            .query(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = $1 OR backend_type <> 'client backend'",
+                &[&database],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = machine
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: u64 = cpu.iter().sum();
+        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+        Ok(CpuSample {
+            server: proc_ticks(&server.to_string()),
+            bench: proc_ticks("self"),
+            postgres: pids
+                .into_iter()
+                .map(|p| (p, proc_ticks(&p.to_string())))
+                .collect(),
+            busy: total - idle,
+            total,
+        })
+    }
+
+    /// Each part's share of the machine (100 % per core) and its CPU time per request.
+    fn print_since(&self, before: &CpuSample, requests: u64) {
+        let postgres: u64 = self
+            .postgres
+            .iter()
+            .map(|(pid, t)| t.saturating_sub(before.postgres.get(pid).copied().unwrap_or(0)))
+            .sum();
+        let server = self.server - before.server;
+        let bench = self.bench - before.bench;
+        let busy = self.busy - before.busy;
+        let total = (self.total - before.total).max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let share = |t: u64| t as f64 * 100.0 * cores / total as f64;
+        let per = |t: u64| t as f64 * 10_000.0 / requests.max(1) as f64;
+        let other = busy.saturating_sub(server + bench + postgres);
+        println!(
+            "{:>44} CPU % of one core: server {:.0}, postgres {:.0}, load generator {:.0}, \
+             other processes {:.0}, idle {:.0}; µs per request: server {:.0}, postgres {:.0}, \
+             load generator {:.0}",
+            "",
+            share(server),
+            share(postgres),
+            share(bench),
+            share(other),
+            share(total - busy),
+            per(server),
+            per(postgres),
+            per(bench),
+        );
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -337,21 +465,4 @@ async fn load(
     report.elapsed = started.elapsed();
     report.sessions = sessions.load(Ordering::Relaxed);
     report
-}
-
-fn url_of(c: &tokio_postgres::Config) -> String {
-    let mut parts = vec![format!("dbname={}", c.get_dbname().unwrap_or("postgres"))];
-    if let Some(user) = c.get_user() {
-        parts.push(format!("user={user}"));
-    }
-    if let Some(host) = c.get_hosts().first() {
-        match host {
-            tokio_postgres::config::Host::Tcp(h) => parts.push(format!("host={h}")),
-            tokio_postgres::config::Host::Unix(p) => parts.push(format!("host={}", p.display())),
-        }
-    }
-    if let Some(port) = c.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    parts.join(" ")
 }

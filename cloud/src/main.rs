@@ -274,6 +274,14 @@ struct RadiusArgs {
     #[arg(long, env = "HOTSPOT_RADIUS_IDLE_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u32).range(60..=604_800))]
     radius_idle_secs: u32,
+    /// Accounting writers: each writes one batch of requests (one transaction) at a time.
+    #[arg(long, env = "HOTSPOT_RADIUS_WRITERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    radius_writers: u16,
+    /// Access-Requests worked on the database at once; the others wait in arrival order.
+    #[arg(long, env = "HOTSPOT_RADIUS_AUTH_AT_ONCE", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    radius_auth_at_once: u16,
 }
 
 impl RadiusArgs {
@@ -303,6 +311,8 @@ impl RadiusArgs {
         }
         s.defaults.interim_interval = self.radius_interim_secs;
         s.defaults.idle_timeout = self.radius_idle_secs;
+        s.writers = usize::from(self.radius_writers);
+        s.auth_at_once = usize::from(self.radius_auth_at_once);
         Ok(s)
     }
 }

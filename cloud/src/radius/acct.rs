@@ -16,6 +16,7 @@ use hotspot_shared::radius::{Packet, acct_status, attr};
 use md5::{Digest, Md5};
 use std::net::IpAddr;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// Most requests in one transaction.
@@ -221,40 +222,84 @@ pub fn parse(req: &Packet, tenant: Uuid, source: IpAddr, now: i64) -> Option<Rec
     })
 }
 
-const START: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
-    nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctsessiontime, \
-    acctauthentic, connectinfo_start, acctinputoctets, acctoutputoctets, calledstationid, \
-    callingstationid, servicetype, framedprotocol, framedipaddress, class, acctstartdelay) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8), to_timestamp($8::float8), 0, \
-    $16, $9, \
-    0, 0, $10, $11, $12, $13, $14, $15, $17) \
-    ON CONFLICT (acctuniqueid) DO UPDATE SET acctstarttime = EXCLUDED.acctstarttime, \
-    acctupdatetime = EXCLUDED.acctupdatetime, connectinfo_start = EXCLUDED.connectinfo_start \
-    WHERE radacct.acctstoptime IS NULL";
+/// The rows of a round, as arrays (one element per record) that the statements below unnest
+/// into `x`: one statement per kind of request per round, not one per request. Every statement
+/// takes all of them ($1 the tenant), so one parameter list serves each.
+macro_rules! rows {
+    () => {
+        "unnest($2::text[], $3::text[], $4::text[], $5::inet[], $6::text[], $7::text[], \
+         $8::float8[], $9::int8[], $10::int8[], $11::int8[], $12::text[], $13::inet[], \
+         $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], \
+         $20::text[], $21::int8[]) \
+         AS x(u, s, n, ip, pid, pt, t, st, io, oo, tc, fip, cd, cg, cl, sv, fp, ci, au, d)"
+    };
+}
 
-const INTERIM: &str = "UPDATE radacct SET framedipaddress = COALESCE($2, framedipaddress), \
-    acctsessiontime = COALESCE($3, acctsessiontime), \
-    acctinterval = ($4::float8 - EXTRACT(EPOCH FROM COALESCE(acctupdatetime, acctstarttime)))::int, \
-    acctupdatetime = to_timestamp($4::float8), acctinputoctets = $5, acctoutputoctets = $6 \
-    WHERE acctuniqueid = $1 AND acctstoptime IS NULL";
+/// The insert for an Interim-Update or Stop whose open row was not there (its Start was lost):
+/// a row as complete as the request allows; nothing when the session's row exists (already
+/// stopped). `done` holds the sessions the statement's update found open.
+macro_rules! fallback {
+    ($stop:literal) => {
+        concat!(
+            "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
+             nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctstoptime, \
+             acctsessiontime, acctauthentic, acctinputoctets, acctoutputoctets, calledstationid, \
+             callingstationid, acctterminatecause, servicetype, framedprotocol, framedipaddress, \
+             class) \
+             SELECT $1::uuid, x.s, x.u, x.n, x.ip, x.pid, x.pt, \
+             to_timestamp(x.t - COALESCE(x.st, 0)), to_timestamp(x.t), ",
+            $stop,
+            ", x.st, COALESCE(x.au, 'RADIUS'), x.io, x.oo, x.cd, x.cg, x.tc, x.sv, x.fp, x.fip, \
+             x.cl FROM x WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.acctuniqueid = x.u) \
+             ON CONFLICT (acctuniqueid) DO NOTHING"
+        )
+    };
+}
 
-const STOP: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), \
-    acctupdatetime = to_timestamp($2::float8), \
-    acctsessiontime = COALESCE($3, ($2::float8 - EXTRACT(EPOCH FROM acctstarttime))::bigint), \
-    acctinputoctets = $4, acctoutputoctets = $5, acctterminatecause = $6, \
-    framedipaddress = COALESCE($7, framedipaddress), connectinfo_stop = $8, acctstopdelay = $9 \
-    WHERE acctuniqueid = $1 AND acctstoptime IS NULL";
+/// Start: the stock query's upsert (a repeated Start of an open session moves its start).
+const START: &str = concat!(
+    "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, nasipaddress, \
+     nasportid, nasporttype, acctstarttime, acctupdatetime, acctsessiontime, acctauthentic, \
+     connectinfo_start, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, \
+     servicetype, framedprotocol, framedipaddress, class, acctstartdelay) \
+     SELECT $1::uuid, s, u, n, ip, pid, pt, to_timestamp(t), to_timestamp(t), 0, au, ci, 0, 0, \
+     cd, cg, sv, fp, fip, cl, d FROM ",
+    rows!(),
+    " ON CONFLICT (acctuniqueid) DO UPDATE SET acctstarttime = EXCLUDED.acctstarttime, \
+     acctupdatetime = EXCLUDED.acctupdatetime, connectinfo_start = EXCLUDED.connectinfo_start \
+     WHERE radacct.acctstoptime IS NULL"
+);
 
-/// The fallback of Interim-Update and Stop when no open row exists (the Start was lost): a row
-/// as complete as the request allows; nothing when the session's row exists (already stopped).
-const FALLBACK: &str = "INSERT INTO radacct (tenant_id, acctsessionid, acctuniqueid, username, \
-    nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctstoptime, \
-    acctsessiontime, acctauthentic, acctinputoctets, acctoutputoctets, calledstationid, \
-    callingstationid, acctterminatecause, servicetype, framedprotocol, framedipaddress, class) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 - COALESCE($9::float8, 0)), \
-    to_timestamp($8::float8), CASE WHEN $10::bool THEN to_timestamp($8::float8) END, \
-    $9::float8::bigint, COALESCE($20, 'RADIUS'), $11, $12, $13, $14, $15, $16, $17, \
-    $18, $19) ON CONFLICT (acctuniqueid) DO NOTHING";
+/// Interim-Update: the open row's counters (no indexed column changes: a HOT update), else the
+/// fallback insert. `acctuniqueid = ANY(…)` besides the join keeps the rows found through the
+/// unique index whatever the planner guesses of the arrays' length (rather than a scan of every
+/// open session joined by hash).
+const INTERIM: &str = concat!(
+    "WITH x AS MATERIALIZED (SELECT * FROM ",
+    rows!(),
+    "), done AS (UPDATE radacct r SET framedipaddress = COALESCE(x.fip, r.framedipaddress), \
+     acctsessiontime = COALESCE(x.st, r.acctsessiontime), \
+     acctinterval = (x.t - EXTRACT(EPOCH FROM COALESCE(r.acctupdatetime, r.acctstarttime)))::int, \
+     acctupdatetime = to_timestamp(x.t), acctinputoctets = x.io, acctoutputoctets = x.oo \
+     FROM x WHERE r.acctuniqueid = x.u AND r.acctuniqueid = ANY($2::text[]) \
+     AND r.acctstoptime IS NULL RETURNING r.acctuniqueid) ",
+    fallback!("NULL::timestamptz")
+);
+
+/// Stop: the open row closed, else the fallback insert (closed).
+const STOP: &str = concat!(
+    "WITH x AS MATERIALIZED (SELECT * FROM ",
+    rows!(),
+    "), done AS (UPDATE radacct r SET acctstoptime = to_timestamp(x.t), \
+     acctupdatetime = to_timestamp(x.t), \
+     acctsessiontime = COALESCE(x.st, (x.t - EXTRACT(EPOCH FROM r.acctstarttime))::bigint), \
+     acctinputoctets = x.io, acctoutputoctets = x.oo, acctterminatecause = x.tc, \
+     framedipaddress = COALESCE(x.fip, r.framedipaddress), connectinfo_stop = x.ci, \
+     acctstopdelay = x.d \
+     FROM x WHERE r.acctuniqueid = x.u AND r.acctuniqueid = ANY($2::text[]) \
+     AND r.acctstoptime IS NULL RETURNING r.acctuniqueid) ",
+    fallback!("to_timestamp(x.t)")
+);
 
 const NAS_RESTART: &str = "UPDATE radacct SET acctstoptime = to_timestamp($2::float8), \
     acctupdatetime = to_timestamp($2::float8), \
@@ -267,172 +312,224 @@ struct Statements {
     start: tokio_postgres::Statement,
     interim: tokio_postgres::Statement,
     stop: tokio_postgres::Statement,
-    fallback: tokio_postgres::Statement,
     restart: tokio_postgres::Statement,
     tenant: tokio_postgres::Statement,
 }
 
 async fn statements(
-    tx: &deadpool_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Object,
 ) -> Result<Statements, tokio_postgres::Error> {
     Ok(Statements {
-        start: tx.prepare_cached(START).await?,
-        interim: tx.prepare_cached(INTERIM).await?,
-        stop: tx.prepare_cached(STOP).await?,
-        fallback: tx.prepare_cached(FALLBACK).await?,
-        restart: tx.prepare_cached(NAS_RESTART).await?,
-        tenant: tx
+        start: client.prepare_cached(START).await?,
+        interim: client.prepare_cached(INTERIM).await?,
+        stop: client.prepare_cached(STOP).await?,
+        restart: client.prepare_cached(NAS_RESTART).await?,
+        tenant: client
             .prepare_cached("SELECT set_config('app.tenant_id', $1, true)")
             .await?,
     })
 }
 
-/// A record's first statement: Start's upsert, the update of the open row for Interim-Update
-/// and Stop, or the closing of the NAS's sessions. Returns the rows it touched. Sent when the
-/// future is first polled, so a round's statements go out together, pipelined.
-async fn primary(
-    tx: &deadpool_postgres::Transaction<'_>,
-    st: &Statements,
-    r: &Record,
-) -> Result<u64, tokio_postgres::Error> {
-    let at = r.at as f64;
-    match r.status {
-        acct_status::START => {
-            tx.execute(
-                &st.start,
-                &[
-                    &r.tenant,
-                    &r.session_id,
-                    &r.unique_id,
-                    &r.username,
-                    &r.nas_ip,
-                    &r.nas_port_id,
-                    &r.nas_port_type,
-                    &at,
-                    &r.connect_info,
-                    &r.called,
-                    &r.calling,
-                    &r.service_type,
-                    &r.framed_protocol,
-                    &r.framed_ip,
-                    &r.class,
-                    &r.authentic,
-                    &r.delay,
-                ],
-            )
-            .await
-        }
-        acct_status::STOP => {
-            tx.execute(
-                &st.stop,
-                &[
-                    &r.unique_id,
-                    &at,
-                    &r.session_time,
-                    &r.input_octets,
-                    &r.output_octets,
-                    &r.terminate_cause,
-                    &r.framed_ip,
-                    &r.connect_info,
-                    &r.delay,
-                ],
-            )
-            .await
-        }
-        acct_status::INTERIM_UPDATE => {
-            tx.execute(
-                &st.interim,
-                &[
-                    &r.unique_id,
-                    &r.framed_ip,
-                    &r.session_time,
-                    &at,
-                    &r.input_octets,
-                    &r.output_octets,
-                ],
-            )
-            .await
-        }
-        _ => {
-            tx.execute(&st.restart, &[&r.nas_ip, &at, &r.terminate_cause])
-                .await
-        }
+/// The records of one kind in a round, column by column (the arrays of [`rows!`]).
+#[derive(Default)]
+struct Columns<'a> {
+    unique_id: Vec<&'a str>,
+    session_id: Vec<&'a str>,
+    username: Vec<&'a str>,
+    nas_ip: Vec<IpAddr>,
+    nas_port_id: Vec<Option<&'a str>>,
+    nas_port_type: Vec<Option<&'a str>>,
+    at: Vec<f64>,
+    session_time: Vec<Option<i64>>,
+    input_octets: Vec<i64>,
+    output_octets: Vec<i64>,
+    terminate_cause: Vec<Option<&'a str>>,
+    framed_ip: Vec<Option<IpAddr>>,
+    called: Vec<Option<&'a str>>,
+    calling: Vec<Option<&'a str>>,
+    class: Vec<Option<&'a str>>,
+    service_type: Vec<Option<&'a str>>,
+    framed_protocol: Vec<Option<&'a str>>,
+    connect_info: Vec<Option<&'a str>>,
+    authentic: Vec<Option<&'a str>>,
+    delay: Vec<Option<i64>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, r: &'a Record) {
+        self.unique_id.push(&r.unique_id);
+        self.session_id.push(&r.session_id);
+        self.username.push(&r.username);
+        self.nas_ip.push(r.nas_ip);
+        self.nas_port_id.push(r.nas_port_id.as_deref());
+        self.nas_port_type.push(r.nas_port_type.as_deref());
+        self.at.push(r.at as f64);
+        self.session_time.push(r.session_time);
+        self.input_octets.push(r.input_octets);
+        self.output_octets.push(r.output_octets);
+        self.terminate_cause.push(r.terminate_cause.as_deref());
+        self.framed_ip.push(r.framed_ip);
+        self.called.push(r.called.as_deref());
+        self.calling.push(r.calling.as_deref());
+        self.class.push(r.class.as_deref());
+        self.service_type.push(r.service_type.as_deref());
+        self.framed_protocol.push(r.framed_protocol.as_deref());
+        self.connect_info.push(r.connect_info.as_deref());
+        self.authentic.push(r.authentic.as_deref());
+        self.delay.push(r.delay);
+    }
+
+    fn params<'b>(&'b self, tenant: &'b Uuid) -> [&'b (dyn ToSql + Sync); 21] {
+        [
+            tenant,
+            &self.unique_id,
+            &self.session_id,
+            &self.username,
+            &self.nas_ip,
+            &self.nas_port_id,
+            &self.nas_port_type,
+            &self.at,
+            &self.session_time,
+            &self.input_octets,
+            &self.output_octets,
+            &self.terminate_cause,
+            &self.framed_ip,
+            &self.called,
+            &self.calling,
+            &self.class,
+            &self.service_type,
+            &self.framed_protocol,
+            &self.connect_info,
+            &self.authentic,
+            &self.delay,
+        ]
     }
 }
 
-/// The insert for an Interim-Update or Stop whose open row was not there (its Start was lost).
-async fn fallback(
-    tx: &deadpool_postgres::Transaction<'_>,
-    st: &Statements,
-    r: &Record,
-) -> Result<u64, tokio_postgres::Error> {
-    let stop = r.status == acct_status::STOP;
-    tx.execute(
-        &st.fallback,
-        &[
-            &r.tenant,
-            &r.session_id,
-            &r.unique_id,
-            &r.username,
-            &r.nas_ip,
-            &r.nas_port_id,
-            &r.nas_port_type,
-            &(r.at as f64),
-            &r.session_time.map(|t| t as f64),
-            &stop,
-            &r.input_octets,
-            &r.output_octets,
-            &r.called,
-            &r.calling,
-            &r.terminate_cause,
-            &r.service_type,
-            &r.framed_protocol,
-            &r.framed_ip,
-            &r.class,
-            &r.authentic,
-        ],
-    )
-    .await
+/// One round: records of one tenant and of distinct sessions, by kind.
+struct Round<'a> {
+    tenant: Uuid,
+    start: Columns<'a>,
+    interim: Columns<'a>,
+    stop: Columns<'a>,
+    /// Accounting-On/Off: (NAS address, time, cause), each closing its NAS's open sessions.
+    restart: Vec<(IpAddr, f64, Option<&'a str>)>,
+}
+
+/// Splits `records` into rounds: a round is a run of records of one tenant and of distinct
+/// sessions (one statement cannot touch a row twice, and a session's requests keep their
+/// order); an Accounting-On/Off is a round of its own, so what came before and after it on its
+/// NAS stays before and after.
+fn rounds<'a>(records: &[&'a Record]) -> Vec<Round<'a>> {
+    let restart = |r: &Record| {
+        !matches!(
+            r.status,
+            acct_status::START | acct_status::STOP | acct_status::INTERIM_UPDATE
+        )
+    };
+    let mut out = Vec::new();
+    let mut rest = records;
+    while let Some(first) = rest.first() {
+        let n = if restart(first) {
+            1
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            rest.iter()
+                .take_while(|r| {
+                    r.tenant == first.tenant && !restart(r) && seen.insert(r.unique_id.as_str())
+                })
+                .count()
+        };
+        let (this, after) = rest.split_at(n);
+        let mut round = Round {
+            tenant: first.tenant,
+            start: Columns::default(),
+            interim: Columns::default(),
+            stop: Columns::default(),
+            restart: Vec::new(),
+        };
+        for r in this {
+            match r.status {
+                acct_status::START => round.start.push(r),
+                acct_status::INTERIM_UPDATE => round.interim.push(r),
+                acct_status::STOP => round.stop.push(r),
+                _ => round
+                    .restart
+                    .push((r.nas_ip, r.at as f64, r.terminate_cause.as_deref())),
+            }
+        }
+        out.push(round);
+        rest = after;
+    }
+    out
 }
 
 /// A request waiting for its row to be durable.
 pub type Job = (Record, oneshot::Sender<bool>);
 
-/// Applies `records` in one transaction, switching the tenant setting as the records do. The
-/// records are sent in rounds: a round is a run of records of one tenant and of distinct
-/// sessions, whose statements are sent at once and awaited together (one round trip, not one
-/// per request; their order does not matter, and two requests of one session keep theirs).
-/// Any failure rolls the whole batch back.
+type Sent<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>,
+>;
+
+/// Applies `records` in one transaction whose statements are all sent at once, pipelined:
+/// BEGIN (with the service role and the first round's tenant), per round one statement per kind
+/// of request (and the tenant setting when it changes), COMMIT; one round trip in all. The
+/// result of every statement is read before the batch counts as written: if any failed, the
+/// transaction was aborted and the COMMIT rolled it back.
 async fn apply(pool: &Pool, records: &[&Record]) -> Result<(), crate::db::DbError> {
-    let mut client = pool
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let client = pool
         .get()
         .await
         .map_err(|e| crate::db::DbError::Connect(e.to_string()))?;
-    let tx = crate::db::service_transaction(&mut client).await?;
-    let st = statements(&tx).await?;
-    let mut current = None;
-    let mut rest = records;
-    while !rest.is_empty() {
-        let tenant = rest[0].tenant;
-        let mut seen = std::collections::HashSet::new();
-        let n = rest
-            .iter()
-            .take_while(|r| r.tenant == tenant && seen.insert(r.unique_id.as_str()))
-            .count();
-        let (round, after) = rest.split_at(n);
-        if current != Some(tenant) {
-            tx.execute(&st.tenant, &[&tenant.to_string()]).await?;
-            current = Some(tenant);
+    let st = statements(&client).await?;
+    let client: &tokio_postgres::Client = &client;
+    let rounds = rounds(records);
+    let tenants: Vec<String> = rounds.iter().map(|r| r.tenant.to_string()).collect();
+    // The same statements as crate::db::service_transaction, sent without waiting.
+    let begin = format!(
+        "BEGIN; SET LOCAL ROLE hotspot_app; \
+         SELECT set_config('app.tenant_id', '{}', true), set_config('app.user_id', '', true)",
+        first.tenant
+    );
+    let mut sent: Vec<Sent<'_>> = vec![Box::pin(client.batch_execute(&begin))];
+    let mut current = first.tenant;
+    for (round, tenant_text) in rounds.iter().zip(&tenants) {
+        if round.tenant != current {
+            sent.push(Box::pin(async {
+                client.execute(&st.tenant, &[tenant_text]).await.map(drop)
+            }));
+            current = round.tenant;
         }
-        let touched =
-            futures_util::future::try_join_all(round.iter().map(|r| primary(&tx, &st, r))).await?;
-        let missing = round.iter().zip(touched).filter(|(r, n)| {
-            *n == 0 && matches!(r.status, acct_status::INTERIM_UPDATE | acct_status::STOP)
-        });
-        futures_util::future::try_join_all(missing.map(|(r, _)| fallback(&tx, &st, r))).await?;
-        rest = after;
+        for (columns, statement) in [
+            (&round.start, &st.start),
+            (&round.interim, &st.interim),
+            (&round.stop, &st.stop),
+        ] {
+            if !columns.unique_id.is_empty() {
+                let params = columns.params(&round.tenant);
+                sent.push(Box::pin(async move {
+                    client.execute(statement, &params).await.map(drop)
+                }));
+            }
+        }
+        for (nas, at, cause) in &round.restart {
+            sent.push(Box::pin(async {
+                client
+                    .execute(&st.restart, &[nas, at, cause])
+                    .await
+                    .map(drop)
+            }));
+        }
     }
-    tx.commit().await?;
+    sent.push(Box::pin(client.batch_execute("COMMIT")));
+    // join_all, not try_join_all: every answer is awaited, so the connection goes back to the
+    // pool idle, after the COMMIT (or the ROLLBACK it turns into).
+    for result in futures_util::future::join_all(sent).await {
+        result?;
+    }
     Ok(())
 }
 
@@ -521,6 +618,74 @@ mod tests {
         assert_eq!(r.nas_port_id.as_deref(), Some("12"));
         assert!(writer_for(&r, 4) < 4);
         assert_eq!(writer_for(&r, 4), writer_for(&r.clone(), 4));
+    }
+
+    #[test]
+    fn rounds_keep_sessions_distinct_and_accounting_on_apart() {
+        let record = |tenant: u128, status: u32, session: &str| Record {
+            tenant: Uuid::from_u128(tenant),
+            status,
+            unique_id: session.to_owned(),
+            session_id: session.to_owned(),
+            username: "u".to_owned(),
+            nas_ip: "10.0.0.1".parse().unwrap(),
+            nas_port_id: None,
+            nas_port_type: None,
+            at: 0,
+            session_time: None,
+            input_octets: 0,
+            output_octets: 0,
+            terminate_cause: None,
+            framed_ip: None,
+            called: None,
+            calling: None,
+            class: None,
+            service_type: None,
+            framed_protocol: None,
+            connect_info: None,
+            interval: None,
+            authentic: None,
+            delay: None,
+        };
+        let records = [
+            record(1, acct_status::START, "a"),
+            record(1, acct_status::START, "b"),
+            record(1, acct_status::INTERIM_UPDATE, "c"),
+            // Session a again: a new round.
+            record(1, acct_status::STOP, "a"),
+            record(1, acct_status::STOP, "b"),
+            // Another tenant: a new round.
+            record(2, acct_status::START, "d"),
+            // Accounting-On: a round of its own.
+            record(2, acct_status::ACCOUNTING_ON, "on"),
+            record(2, acct_status::START, "e"),
+        ];
+        let refs: Vec<&Record> = records.iter().collect();
+        let rounds = rounds(&refs);
+        let shape: Vec<(u128, usize, usize, usize, usize)> = rounds
+            .iter()
+            .map(|r| {
+                (
+                    r.tenant.as_u128(),
+                    r.start.unique_id.len(),
+                    r.interim.unique_id.len(),
+                    r.stop.unique_id.len(),
+                    r.restart.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (1, 2, 1, 0, 0),
+                (1, 0, 0, 2, 0),
+                (2, 1, 0, 0, 0),
+                (2, 0, 0, 0, 1),
+                (2, 1, 0, 0, 0)
+            ]
+        );
+        assert_eq!(rounds[0].start.unique_id, ["a", "b"]);
+        assert_eq!(rounds[0].start.params(&rounds[0].tenant).len(), 21);
     }
 
     #[test]

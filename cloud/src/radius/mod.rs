@@ -53,6 +53,8 @@ pub struct Settings {
     pub defaults: auth::Defaults,
     /// Accounting writers (each one transaction at a time).
     pub writers: usize,
+    /// Access-Requests worked on the database at once (the others wait in arrival order).
+    pub auth_at_once: usize,
 }
 
 impl Default for Settings {
@@ -66,7 +68,8 @@ impl Default for Settings {
                 interim_interval: 300,
                 idle_timeout: 900,
             },
-            writers: 4,
+            writers: 1,
+            auth_at_once: server::AUTH_AT_ONCE,
         }
     }
 }
@@ -147,6 +150,7 @@ pub async fn start(
         clients: clients.clone(),
         cache: ReplyCache::default(),
         in_flight: Arc::new(Semaphore::new(server::IN_FLIGHT)),
+        auth_slots: Semaphore::new(settings.auth_at_once.max(1)),
         postauth: postauth_tx,
         accounting: acct_queues,
         log_unknown: LogLimit::new(10),

@@ -28,6 +28,12 @@ use super::{Radius, acct};
 pub const REPLY_CACHE_FOR: Duration = Duration::from_secs(10);
 /// Requests worked on at once, across listeners.
 pub const IN_FLIGHT: usize = 1024;
+/// Access-Requests worked on the database at once by default; the rest wait their turn in
+/// arrival order. A few at a time keep PostgreSQL's backends from sharing the CPU many ways,
+/// which made a request's time a matter of luck (a long tail) rather than of its place in the
+/// queue: at 64 in flight on two cores, p99 went from about 27 ms (up to the pool's 16 at once)
+/// to about 13 ms.
+pub const AUTH_AT_ONCE: usize = 8;
 /// Most answers kept for retransmissions. Past it, new requests are still answered but not
 /// remembered (a retransmission is then worked out again: accounting writes are idempotent).
 pub const REPLY_CACHE_MAX: usize = 200_000;
@@ -156,6 +162,9 @@ pub struct Shared {
     pub clients: Arc<Clients>,
     pub cache: ReplyCache,
     pub in_flight: Arc<Semaphore>,
+    /// Access-Requests worked on the database at once (`Settings::auth_at_once`); the others
+    /// wait in arrival order.
+    pub auth_slots: Semaphore,
     pub postauth: mpsc::Sender<PostAuth>,
     /// One queue per accounting writer ([`acct::writer_for`] picks).
     pub accounting: Vec<mpsc::Sender<acct::Job>>,
@@ -347,6 +356,7 @@ pub(crate) async fn answer(
             [0; 16],
         ),
         Code::AccessRequest => {
+            let slot = shared.auth_slots.acquire().await.ok()?;
             let now = chrono::Utc::now();
             let decision = match auth::authenticate(
                 &shared.radius.pool,
@@ -364,6 +374,7 @@ pub(crate) async fn answer(
                     return None;
                 }
             };
+            drop(slot);
             let _ = shared.postauth.try_send(PostAuth {
                 tenant: nas.tenant,
                 username: decision.username.clone(),
