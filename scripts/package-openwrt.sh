@@ -25,22 +25,22 @@ files=packaging/openwrt/files
 out=${OUT_DIR:-target/openwrt}
 
 for tool in tar gzip readelf; do
-    command -v "$tool" >/dev/null || die "$tool is needed (Debian packages tar, gzip, binutils)"
+    command -v "$tool" > /dev/null || die "$tool is needed (Debian packages tar, gzip, binutils)"
 done
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 [ -n "$version" ] || die "no version in Cargo.toml's [workspace.package]"
 pkg_version="$version-r$release"
 
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null) ||
+if [ -z "${SOURCE_DATE_EPOCH-}" ]; then
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2> /dev/null) ||
         die "not in a git checkout: set SOURCE_DATE_EPOCH"
 fi
 case "$SOURCE_DATE_EPOCH" in
     '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be seconds since 1970, not '$SOURCE_DATE_EPOCH'" ;;
 esac
 
-bin=${HOTSPOTD_BIN:-}
+bin=${HOTSPOTD_BIN-}
 if [ -z "$bin" ]; then
     # As scripts/test.sh builds it: Debian's rustc (it has the arm64 std), its own target dir.
     step "building static aarch64 hotspotd (profile edge)"
@@ -52,8 +52,8 @@ if [ -z "$bin" ]; then
     bin=target/aarch64/aarch64-unknown-linux-gnu/edge/hotspotd
 fi
 [ -f "$bin" ] || die "no binary at $bin"
-header=$(LC_ALL=C readelf -h "$bin" 2>/dev/null) || die "$bin is not an ELF file"
-grep -q 'Machine:.*AArch64' <<<"$header" || die "$bin is not an aarch64 binary"
+header=$(LC_ALL=C readelf -h "$bin" 2> /dev/null) || die "$bin is not an ELF file"
+grep -q 'Machine:.*AArch64' <<< "$header" || die "$bin is not an aarch64 binary"
 if LC_ALL=C readelf -l "$bin" | grep -q 'INTERP'; then
     die "$bin is dynamically linked; OpenWrt has no glibc, so it must be static"
 fi
@@ -82,7 +82,7 @@ reproducible_tar() {
     local dir=$1 archive=$2
     shift 2
     (cd "$dir" && tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name \
-        --mtime="@$SOURCE_DATE_EPOCH" -cf - "$@") | gzip -n -9 >"$archive"
+        --mtime="@$SOURCE_DATE_EPOCH" -cf - "$@") | gzip -n -9 > "$archive"
 }
 
 mkdir -p "$out"
@@ -90,7 +90,7 @@ step "packaging hotspotd $pkg_version from $bin"
 for arch in "${arches[@]}"; do
     control=$work/control-$arch
     install -d -m 0755 "$control"
-    cat >"$control/control" <<EOF
+    cat > "$control/control" << EOF
 Package: hotspotd
 Version: $pkg_version
 Depends: kmod-nft-core, kmod-nft-nat, nftables-json
@@ -103,10 +103,10 @@ Description: Captive portal, vouchers and per-client bandwidth for WiFi hotspots
  database (it works with the uplink down), and enforces access and bandwidth with nftables.
  Configured in /etc/config/hotspotd.
 EOF
-    echo /etc/config/hotspotd >"$control/conffiles"
+    echo /etc/config/hotspotd > "$control/conffiles"
     # As OpenWrt's default_postinst/default_prerm: only on the running router (not while an image
     # is built with IPKG_INSTROOT), enable unless upgrading, and start/stop.
-    cat >"$control/postinst" <<'EOF'
+    cat > "$control/postinst" << 'EOF'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
 if [ -n "${IPKG_INSTROOT}" ]; then
@@ -121,7 +121,7 @@ fi
 /etc/init.d/hotspotd start
 exit 0
 EOF
-    cat >"$control/prerm" <<'EOF'
+    cat > "$control/prerm" << 'EOF'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
 if [ -n "${IPKG_INSTROOT}" ]; then
@@ -136,7 +136,7 @@ if [ "${PKG_UPGRADE}" != "1" ]; then
 fi
 exit 0
 EOF
-    cat >"$control/postrm" <<'EOF'
+    cat > "$control/postrm" << 'EOF'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
 [ -n "${IPKG_INSTROOT}" ] && exit 0
@@ -153,7 +153,7 @@ EOF
 
     pkg=$work/pkg-$arch
     install -d -m 0755 "$pkg"
-    echo "2.0" >"$pkg/debian-binary"
+    echo "2.0" > "$pkg/debian-binary"
     chmod 0644 "$pkg/debian-binary"
     reproducible_tar "$control" "$pkg/control.tar.gz" .
     reproducible_tar "$data" "$pkg/data.tar.gz" .

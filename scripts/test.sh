@@ -15,9 +15,15 @@ ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user 
 
 step "PostgreSQL"
 pg_dir=""
-cleanup() { [ -n "$pg_dir" ] && { stop_cluster "$pg_dir"; rm -rf "$pg_dir"; }; return 0; }
+cleanup() {
+    [ -n "$pg_dir" ] && {
+        stop_cluster "$pg_dir"
+        rm -rf "$pg_dir"
+    }
+    return 0
+}
 trap cleanup EXIT
-if [ -n "${DATABASE_URL:-}" ]; then
+if [ -n "${DATABASE_URL-}" ]; then
     echo "using DATABASE_URL"
 elif pg_answers "postgres://postgres@127.0.0.1:5432/postgres"; then
     export DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
@@ -70,23 +76,25 @@ smoke=$(mktemp -d /tmp/hotspot-smoke.XXXXXX)
 port=$(free_port 42050)
 printf '[portal]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s/edge.db"\n[firewall]\nbackend = "off"\n' \
     "$port" "$smoke" > "$smoke/edge.toml"
-qemu-aarch64 "$bin" --config "$smoke/edge.toml" 2>"$smoke/log" &
+qemu-aarch64 "$bin" --config "$smoke/edge.toml" 2> "$smoke/log" &
 daemon=$!
 status=""
 for _ in $(seq 1 150); do
     # In a subshell: a refused connection must not end this script (a failed `exec` would).
-    status=$( (exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+    status=$( (exec 3<> "/dev/tcp/127.0.0.1/$port" &&
         printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$port" >&3 &&
-        head -n 1 <&3) 2>/dev/null | tr -d '\r') || true
+        head -n 1 <&3) 2> /dev/null | tr -d '\r') || true
     [ -n "$status" ] && break
     sleep 0.2
 done
-kill "$daemon" 2>/dev/null || true
-wait "$daemon" 2>/dev/null || true
+kill "$daemon" 2> /dev/null || true
+wait "$daemon" 2> /dev/null || true
 case "$status" in
     *" 200 "*) echo "static aarch64 hotspotd under qemu-aarch64: $status" ;;
-    *) cat "$smoke/log" >&2
-       die "static aarch64 hotspotd did not serve its portal under qemu-aarch64 (got '$status')" ;;
+    *)
+        cat "$smoke/log" >&2
+        die "static aarch64 hotspotd did not serve its portal under qemu-aarch64 (got '$status')"
+        ;;
 esac
 rm -rf "$smoke"
 
@@ -99,4 +107,4 @@ step "OpenWrt package"
 # The binary above, packaged (no rebuild), unpacked, installed into a fake OpenWrt root.
 HOTSPOTD_BIN="$bin" bash packaging/openwrt/test/test-package.sh
 
-step "all passed in $(( $(date +%s) - started )) s"
+step "all passed in $(($(date +%s) - started)) s"
