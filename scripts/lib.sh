@@ -18,9 +18,11 @@ ensure_packages() {
     for p in "$@"; do is_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root, or install them)"
-    case " ${missing[*]}" in
-        *:arm64*) dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 ;;
-    esac
+    for p in "${missing[@]}"; do
+        case $p in
+            *:*) dpkg --print-foreign-architectures | grep -qx "${p#*:}" || dpkg --add-architecture "${p#*:}" ;;
+        esac
+    done
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
@@ -34,6 +36,34 @@ ensure_rust() {
         ensure_packages cargo-web rustc-web rustfmt-web rust-web-clippy
     fi
     cargo --version
+}
+
+# cross_cargo aarch64|armv7 COMMAND ARGS...: `cargo COMMAND --target <triple> ARGS...` for a
+# router CPU with Debian's rustc (it carries the arm64 and armhf standard libraries), static
+# (`+crt-static`: no libc needed where it runs), in target/<cpu> (a different rustc from the
+# host's), and plain qemu as the runner (static binaries need no sysroot, so no `-L`).
+cross_cargo() {
+    local cpu=$1 command=$2 triple gcc qemu var
+    shift 2
+    case $cpu in
+        aarch64) triple=aarch64-unknown-linux-gnu gcc=aarch64-linux-gnu-gcc qemu="qemu-aarch64" ;;
+        armv7) triple=armv7-unknown-linux-gnueabihf gcc=arm-linux-gnueabihf-gcc qemu="qemu-arm" ;;
+        *) die "cross_cargo: no router CPU '$cpu' (aarch64 or armv7)" ;;
+    esac
+    var=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<< "$triple")
+    env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO_TARGET_DIR="target/$cpu" \
+        "${var}_LINKER=$gcc" "${var}_RUNNER=$qemu" \
+        "${var}_RUSTFLAGS=-C target-feature=+crt-static" \
+        cargo "$command" --target "$triple" "$@"
+}
+
+# cross_bin aarch64|armv7: where cross_cargo's `build --profile edge` puts hotspotd.
+cross_bin() {
+    case $1 in
+        aarch64) echo target/aarch64/aarch64-unknown-linux-gnu/edge/hotspotd ;;
+        armv7) echo target/armv7/armv7-unknown-linux-gnueabihf/edge/hotspotd ;;
+        *) die "cross_bin: no router CPU '$1' (aarch64 or armv7)" ;;
+    esac
 }
 
 pg_bindir() {

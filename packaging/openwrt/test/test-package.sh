@@ -7,17 +7,20 @@
 #    maintainer scripts and /etc/init.d/hotspotd there: install, start, reload after UCI changes,
 #    bad settings, the LAN down, disabled, uninstall, image build;
 #  - checks every TOML file the init script generated with the real aarch64 hotspotd under
-#    qemu-aarch64 (`config check`);
+#    qemu-aarch64 (`config check`), and the first one with the armv7 hotspotd under qemu-arm;
 #  - shellcheck and shfmt on the shell files.
 #
-# HOTSPOTD_BIN: the static aarch64 binary (default: the one scripts/test.sh builds).
+# HOTSPOTD_AARCH64_BIN, HOTSPOTD_ARMV7_BIN: the static binaries (default: the ones scripts/test.sh
+# builds).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . scripts/lib.sh
 
-bin=${HOTSPOTD_BIN:-target/aarch64/aarch64-unknown-linux-gnu/edge/hotspotd}
-[ -f "$bin" ] || die "no hotspotd binary at $bin (build it, or set HOTSPOTD_BIN)"
-for tool in busybox qemu-aarch64 shellcheck shfmt; do
+bin=${HOTSPOTD_AARCH64_BIN:-$(cross_bin aarch64)}
+armv7_bin=${HOTSPOTD_ARMV7_BIN:-$(cross_bin armv7)}
+[ -f "$bin" ] || die "no aarch64 hotspotd at $bin (build it, or set HOTSPOTD_AARCH64_BIN)"
+[ -f "$armv7_bin" ] || die "no armv7 hotspotd at $armv7_bin (build it, or set HOTSPOTD_ARMV7_BIN)"
+for tool in busybox qemu-aarch64 qemu-arm shellcheck shfmt; do
     command -v "$tool" > /dev/null || die "$tool is needed (Debian packages busybox-static, qemu-user, shellcheck, shfmt)"
 done
 
@@ -56,16 +59,21 @@ router_sh=(packaging/openwrt/files/hotspotd.init packaging/openwrt/files/hotspot
 while IFS= read -r f; do router_sh+=("$f"); done < <(find packaging/openwrt/test/shim -type f | sort)
 shellcheck -s dash -e SC1091 "${router_sh[@]}"
 shfmt -d -sr -s "${router_sh[@]}"
-shellcheck -x scripts/package-openwrt.sh packaging/openwrt/test/test-package.sh
-echo "clean: ${#router_sh[@]} router scripts, 2 host scripts"
+# The host scripts: bash, four-space indent.
+host_sh=(scripts/package-openwrt.sh packaging/openwrt/test/test-package.sh scripts/smoke-router.sh
+    scripts/test.sh scripts/lib.sh)
+shellcheck -x "${host_sh[@]}"
+shfmt -d -sr -s -i 4 -ci "${host_sh[@]}"
+echo "clean: ${#router_sh[@]} router scripts, ${#host_sh[@]} host scripts"
 
 step "build twice, compare"
-HOTSPOTD_BIN=$bin bash scripts/package-openwrt.sh
-(umask 077 && TZ=Pacific/Kiritimati HOTSPOTD_BIN=$bin OUT_DIR="$tmp/again" \
-    bash scripts/package-openwrt.sh) > /dev/null
+export HOTSPOTD_AARCH64_BIN=$bin HOTSPOTD_ARMV7_BIN=$armv7_bin
+bash scripts/package-openwrt.sh
+(umask 077 && TZ=Pacific/Kiritimati OUT_DIR="$tmp/again" bash scripts/package-openwrt.sh) > /dev/null
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)-r1
 ipks=()
-for arch in aarch64_cortex-a53 aarch64_generic; do
+for arch in aarch64_cortex-a53 aarch64_generic \
+    arm_cortex-a7_neon-vfpv4 arm_cortex-a9_vfpv3-d16 arm_cortex-a15_neon-vfpv4; do
     ipk=target/openwrt/hotspotd_${version}_${arch}.ipk
     [ -f "$ipk" ] || fail "no $ipk"
     cmp "$ipk" "$tmp/again/${ipk##*/}" || fail "$ipk differs between two builds"
@@ -138,11 +146,16 @@ drwxr-xr-x ./usr/sbin/
     size=$(find "$u/data" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
     expect_line "$c" "Installed-Size: $size"
     expect_eq "conffiles" "/etc/config/hotspotd" "$(cat "$u/control/conffiles")"
-    cmp "$u/data/usr/sbin/hotspotd" "$bin" || fail "the packaged binary is not $bin"
+    case $arch in
+        aarch64_*) cpu_bin=$bin machine='AArch64' ;;
+        arm_*) cpu_bin=$armv7_bin machine='ARM$' ;;
+    esac
+    cmp "$u/data/usr/sbin/hotspotd" "$cpu_bin" || fail "the packaged binary is not $cpu_bin"
     ok
     cmp "$u/data/etc/init.d/hotspotd" packaging/openwrt/files/hotspotd.init || fail "init differs"
     ok
-    LC_ALL=C readelf -h "$u/data/usr/sbin/hotspotd" | grep -q 'Machine:.*AArch64' || fail "not aarch64"
+    LC_ALL=C readelf -h "$u/data/usr/sbin/hotspotd" | grep -q "Machine: *$machine" ||
+        fail "$arch: the binary is not for $machine"
     ok
     if LC_ALL=C readelf -l "$u/data/usr/sbin/hotspotd" | grep -q INTERP; then fail "not static"; fi
     ok
@@ -248,6 +261,9 @@ ok
 [ "$(stat -c %a "$root/etc/hotspot")" = 700 ] || fail "/etc/hotspot is not private"
 ok
 real_check
+# The armv7 build reads the same file the same way.
+qemu-arm "$armv7_bin" --config "$toml" config check > /dev/null || fail "armv7 hotspotd refused it"
+ok
 expect_line "$toml" 'interface = "br-lan"'
 expect_line "$toml" 'address = "192.168.8.1"'
 expect_line "$toml" 'listen = "0.0.0.0:2050"'
