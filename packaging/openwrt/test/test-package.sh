@@ -168,6 +168,47 @@ drwxr-xr-x ./usr/sbin/
     echo "$ipk: layout, control, conffiles, modes and arch as expected"
 done
 
+# ---- The feed Makefile, against the ipk ------------------------------------------------------
+step "feed Makefile: version, install recipe and scripts as the ipk's"
+mk=packaging/openwrt/Makefile
+expect_eq "the Makefile's PKG_VERSION-rPKG_RELEASE" "$version" \
+    "$(sed -n 's/^PKG_VERSION:=//p' "$mk")-r$(sed -n 's/^PKG_RELEASE:=//p' "$mk")"
+# OpenWrt's rules.mk definitions, and a package.mk whose BuildPackage runs the install recipe
+# into $(DEST) and writes the maintainer scripts to $(SCRIPTS) (no SDK here: docs/openwrt.md).
+sdk=$tmp/sdk
+mkdir -p "$sdk/include" "$tmp/feed-install/bin" "$tmp/feed-root" "$tmp/feed-scripts"
+cat > "$sdk/rules.mk" << 'EOF'
+INSTALL_DIR:=install -d -m0755
+INSTALL_BIN:=install -m0755
+INSTALL_CONF:=install -m0600
+LN:=ln -sf
+CP:=cp -fpR
+EOF
+cat > "$sdk/include/package.mk" << 'EOF'
+define BuildPackage
+feed-test:
+	$$(call Package/$(1)/install,$$(DEST))
+	$$(file > $$(SCRIPTS)/prerm,$$(Package/$(1)/prerm))
+	$$(file > $$(SCRIPTS)/postrm,$$(Package/$(1)/postrm))
+	$$(file > $$(SCRIPTS)/conffiles,$$(Package/$(1)/conffiles))
+endef
+EOF
+cp "$bin" "$tmp/feed-install/bin/hotspotd"
+make -s -C packaging/openwrt TOPDIR="$sdk" INCLUDE_DIR="$sdk/include" HOTSPOTD_BIN="$bin" \
+    PKG_INSTALL_DIR="$tmp/feed-install" DEST="$tmp/feed-root" SCRIPTS="$tmp/feed-scripts" feed-test
+tree_of() { (cd "$1" && find . -mindepth 1 -printf '%M %p %l\n' | sort); }
+expect_eq "the feed Makefile's files against the ipk's" \
+    "$(tree_of "$tmp/unpacked-aarch64_cortex-a53/data")" "$(tree_of "$tmp/feed-root")"
+expect_eq "the feed Makefile's conffiles" "/etc/config/hotspotd" "$(cat "$tmp/feed-scripts/conffiles")"
+shellcheck -s dash "$tmp/feed-scripts/prerm" "$tmp/feed-scripts/postrm"
+ok
+# shellcheck disable=SC2016 # the script's own text, not expanded here
+grep -qxF '[ "${PKG_UPGRADE}" = "1" ] || /etc/init.d/hotspotd forget_dnsmasq' "$tmp/feed-scripts/prerm" ||
+    fail "the feed Makefile's prerm does not forget dnsmasq's settings"
+grep -qF 'nft delete table inet hotspot' "$tmp/feed-scripts/postrm" ||
+    fail "the feed Makefile's postrm leaves the table"
+ok
+
 # ---- The fake OpenWrt root -------------------------------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
     step "OpenWrt package: $checks checks passed; the fake-root tests need root (chroot, mknod): skipped"
