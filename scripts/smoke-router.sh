@@ -31,6 +31,10 @@ if [ "${3-}" = --in-netns ]; then
     # The test cloud on 127.0.0.1:443, as the daemon will find it by name.
     python3 scripts/test-cloud.py "$tmp/cloud.pem" "$tmp/cloud.key" 127.0.0.1 443 "$tmp/requests" \
         > "$tmp/cloud.out" 2>&1 &
+    cloud=$!
+    dns=""
+    # The namespace goes when its last process does: leave none behind, pass or fail.
+    trap 'kill $cloud $dns 2> /dev/null || true' EXIT
     for _ in $(seq 1 50); do
         grep -qx ready "$tmp/cloud.out" && break
         sleep 0.1
@@ -86,6 +90,7 @@ if [ "${3-}" = --in-netns ]; then
     echo "static $cpu hotspotd, no glibc: $name from dnsmasq, TLS verified, claim stored"
     kill "$dns"
     wait "$dns" 2> /dev/null || true
+    dns=""
 
     # 3. The name nowhere: the claim fails and the cloud sees nothing.
     if claim; then die "the claim succeeded with $name in neither the hosts file nor DNS"; fi
