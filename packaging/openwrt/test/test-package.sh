@@ -7,18 +7,21 @@
 #    maintainer scripts and /etc/init.d/hotspotd there: install, start, reload after UCI changes,
 #    bad settings, the LAN down, disabled, uninstall, image build;
 #  - checks every TOML file the init script generated with the real aarch64 hotspotd under
-#    qemu-aarch64 (`config check`);
+#    qemu-aarch64 (`config check`), and the first one with the armv7 hotspotd under qemu-arm;
 #  - shellcheck and shfmt on the shell files.
 #
-# HOTSPOTD_BIN: the static aarch64 binary (default: the one scripts/test.sh builds).
+# HOTSPOTD_AARCH64_BIN, HOTSPOTD_ARMV7_BIN: the static binaries (default: the ones scripts/test.sh
+# builds).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . scripts/lib.sh
 
-bin=${HOTSPOTD_BIN:-target/aarch64/aarch64-unknown-linux-gnu/edge/hotspotd}
-[ -f "$bin" ] || die "no hotspotd binary at $bin (build it, or set HOTSPOTD_BIN)"
-for tool in busybox qemu-aarch64 shellcheck shfmt; do
-    command -v "$tool" >/dev/null || die "$tool is needed (Debian packages busybox-static, qemu-user, shellcheck, shfmt)"
+bin=${HOTSPOTD_AARCH64_BIN:-$(cross_bin aarch64)}
+armv7_bin=${HOTSPOTD_ARMV7_BIN:-$(cross_bin armv7)}
+[ -f "$bin" ] || die "no aarch64 hotspotd at $bin (build it, or set HOTSPOTD_AARCH64_BIN)"
+[ -f "$armv7_bin" ] || die "no armv7 hotspotd at $armv7_bin (build it, or set HOTSPOTD_ARMV7_BIN)"
+for tool in busybox qemu-aarch64 qemu-arm shellcheck shfmt; do
+    command -v "$tool" > /dev/null || die "$tool is needed (Debian packages busybox-static, qemu-user, shellcheck, shfmt)"
 done
 
 tmp=$(mktemp -d /tmp/hotspotd-pkg-test.XXXXXX)
@@ -36,11 +39,17 @@ $3"
 }
 # expect_line FILE LINE: FILE holds exactly LINE as one of its lines.
 expect_line() {
-    grep -qxF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks the line: $2"; }
+    grep -qxF -- "$2" "$1" || {
+        cat "$1" >&2
+        fail "$1 lacks the line: $2"
+    }
     ok
 }
 expect_no_line() {
-    if grep -qxF -- "$2" "$1"; then cat "$1" >&2; fail "$1 has the line: $2"; fi
+    if grep -qxF -- "$2" "$1"; then
+        cat "$1" >&2
+        fail "$1 has the line: $2"
+    fi
     ok
 }
 
@@ -50,16 +59,21 @@ router_sh=(packaging/openwrt/files/hotspotd.init packaging/openwrt/files/hotspot
 while IFS= read -r f; do router_sh+=("$f"); done < <(find packaging/openwrt/test/shim -type f | sort)
 shellcheck -s dash -e SC1091 "${router_sh[@]}"
 shfmt -d -sr -s "${router_sh[@]}"
-shellcheck -x scripts/package-openwrt.sh packaging/openwrt/test/test-package.sh
-echo "clean: ${#router_sh[@]} router scripts, 2 host scripts"
+# The host scripts: bash, four-space indent.
+host_sh=(scripts/package-openwrt.sh packaging/openwrt/test/test-package.sh scripts/smoke-router.sh
+    scripts/test.sh scripts/lib.sh)
+shellcheck -x "${host_sh[@]}"
+shfmt -d -sr -s -i 4 -ci "${host_sh[@]}"
+echo "clean: ${#router_sh[@]} router scripts, ${#host_sh[@]} host scripts"
 
 step "build twice, compare"
-HOTSPOTD_BIN=$bin bash scripts/package-openwrt.sh
-(umask 077 && TZ=Pacific/Kiritimati HOTSPOTD_BIN=$bin OUT_DIR="$tmp/again" \
-    bash scripts/package-openwrt.sh) >/dev/null
+export HOTSPOTD_AARCH64_BIN=$bin HOTSPOTD_ARMV7_BIN=$armv7_bin
+bash scripts/package-openwrt.sh
+(umask 077 && TZ=Pacific/Kiritimati OUT_DIR="$tmp/again" bash scripts/package-openwrt.sh) > /dev/null
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)-r1
 ipks=()
-for arch in aarch64_cortex-a53 aarch64_generic; do
+for arch in aarch64_cortex-a53 aarch64_generic \
+    arm_cortex-a7_neon-vfpv4 arm_cortex-a9_vfpv3-d16 arm_cortex-a15_neon-vfpv4; do
     ipk=target/openwrt/hotspotd_${version}_${arch}.ipk
     [ -f "$ipk" ] || fail "no $ipk"
     cmp "$ipk" "$tmp/again/${ipk##*/}" || fail "$ipk differs between two builds"
@@ -132,11 +146,16 @@ drwxr-xr-x ./usr/sbin/
     size=$(find "$u/data" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
     expect_line "$c" "Installed-Size: $size"
     expect_eq "conffiles" "/etc/config/hotspotd" "$(cat "$u/control/conffiles")"
-    cmp "$u/data/usr/sbin/hotspotd" "$bin" || fail "the packaged binary is not $bin"
+    case $arch in
+        aarch64_*) cpu_bin=$bin machine='AArch64' ;;
+        arm_*) cpu_bin=$armv7_bin machine='ARM$' ;;
+    esac
+    cmp "$u/data/usr/sbin/hotspotd" "$cpu_bin" || fail "the packaged binary is not $cpu_bin"
     ok
     cmp "$u/data/etc/init.d/hotspotd" packaging/openwrt/files/hotspotd.init || fail "init differs"
     ok
-    LC_ALL=C readelf -h "$u/data/usr/sbin/hotspotd" | grep -q 'Machine:.*AArch64' || fail "not aarch64"
+    LC_ALL=C readelf -h "$u/data/usr/sbin/hotspotd" | grep -q "Machine: *$machine" ||
+        fail "$arch: the binary is not for $machine"
     ok
     if LC_ALL=C readelf -l "$u/data/usr/sbin/hotspotd" | grep -q INTERP; then fail "not static"; fi
     ok
@@ -148,6 +167,47 @@ drwxr-xr-x ./usr/sbin/
     ok
     echo "$ipk: layout, control, conffiles, modes and arch as expected"
 done
+
+# ---- The feed Makefile, against the ipk ------------------------------------------------------
+step "feed Makefile: version, install recipe and scripts as the ipk's"
+mk=packaging/openwrt/Makefile
+expect_eq "the Makefile's PKG_VERSION-rPKG_RELEASE" "$version" \
+    "$(sed -n 's/^PKG_VERSION:=//p' "$mk")-r$(sed -n 's/^PKG_RELEASE:=//p' "$mk")"
+# OpenWrt's rules.mk definitions, and a package.mk whose BuildPackage runs the install recipe
+# into $(DEST) and writes the maintainer scripts to $(SCRIPTS) (no SDK here: docs/openwrt.md).
+sdk=$tmp/sdk
+mkdir -p "$sdk/include" "$tmp/feed-install/bin" "$tmp/feed-root" "$tmp/feed-scripts"
+cat > "$sdk/rules.mk" << 'EOF'
+INSTALL_DIR:=install -d -m0755
+INSTALL_BIN:=install -m0755
+INSTALL_CONF:=install -m0600
+LN:=ln -sf
+CP:=cp -fpR
+EOF
+cat > "$sdk/include/package.mk" << 'EOF'
+define BuildPackage
+feed-test:
+	$$(call Package/$(1)/install,$$(DEST))
+	$$(file > $$(SCRIPTS)/prerm,$$(Package/$(1)/prerm))
+	$$(file > $$(SCRIPTS)/postrm,$$(Package/$(1)/postrm))
+	$$(file > $$(SCRIPTS)/conffiles,$$(Package/$(1)/conffiles))
+endef
+EOF
+cp "$bin" "$tmp/feed-install/bin/hotspotd"
+make -s -C packaging/openwrt TOPDIR="$sdk" INCLUDE_DIR="$sdk/include" HOTSPOTD_BIN="$bin" \
+    PKG_INSTALL_DIR="$tmp/feed-install" DEST="$tmp/feed-root" SCRIPTS="$tmp/feed-scripts" feed-test
+tree_of() { (cd "$1" && find . -mindepth 1 -printf '%M %p %l\n' | sort); }
+expect_eq "the feed Makefile's files against the ipk's" \
+    "$(tree_of "$tmp/unpacked-aarch64_cortex-a53/data")" "$(tree_of "$tmp/feed-root")"
+expect_eq "the feed Makefile's conffiles" "/etc/config/hotspotd" "$(cat "$tmp/feed-scripts/conffiles")"
+shellcheck -s dash "$tmp/feed-scripts/prerm" "$tmp/feed-scripts/postrm"
+ok
+# shellcheck disable=SC2016 # the script's own text, not expanded here
+grep -qxF '[ "${PKG_UPGRADE}" = "1" ] || /etc/init.d/hotspotd forget_dnsmasq' "$tmp/feed-scripts/prerm" ||
+    fail "the feed Makefile's prerm does not forget dnsmasq's settings"
+grep -qF 'nft delete table inet hotspot' "$tmp/feed-scripts/postrm" ||
+    fail "the feed Makefile's postrm leaves the table"
+ok
 
 # ---- The fake OpenWrt root -------------------------------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
@@ -171,8 +231,8 @@ done
 # there, and the real binary checks each generated file from outside.
 cp -a packaging/openwrt/test/shim/. "$root/"
 mknod -m 0666 "$root/dev/null" c 1 3
-printf 'lan br-lan 192.168.8.1\nguest br-guest 10.20.0.1\n' >"$root/etc/shim-network"
-cat >"$root/etc/shim-uci" <<'EOF'
+printf 'lan br-lan 192.168.8.1\nguest br-guest 10.20.0.1\n' > "$root/etc/shim-network"
+cat > "$root/etc/shim-uci" << 'EOF'
 firewall.@defaults[0].flow_offloading=1
 dhcp.lan=dhcp
 dhcp.lan.interface=lan
@@ -193,13 +253,16 @@ in_root() {
 real_check() {
     local out
     out=$(qemu-aarch64 "$bin" --config "$toml" config check 2>&1) ||
-        { cat "$toml" >&2; fail "hotspotd refused the generated configuration: $out"; }
+        {
+            cat "$toml" >&2
+            fail "hotspotd refused the generated configuration: $out"
+        }
     ok
 }
 # procd_calls: the instance and trigger calls of the last start, without config_load noise.
 procd_calls() { grep -E '^(procd_|rc )' "$log"; }
 
-: >"$log"
+: > "$log"
 in_root /bin/sh /usr/lib/opkg/info/hotspotd.postinst
 expect_line "$log" "uci set firewall.@defaults[0].flow_offloading=0"
 expect_line "$log" "uci commit firewall"
@@ -239,6 +302,9 @@ ok
 [ "$(stat -c %a "$root/etc/hotspot")" = 700 ] || fail "/etc/hotspot is not private"
 ok
 real_check
+# The armv7 build reads the same file the same way.
+qemu-arm "$armv7_bin" --config "$toml" config check > /dev/null || fail "armv7 hotspotd refused it"
+ok
 expect_line "$toml" 'interface = "br-lan"'
 expect_line "$toml" 'address = "192.168.8.1"'
 expect_line "$toml" 'listen = "0.0.0.0:2050"'
@@ -252,7 +318,7 @@ expect_eq "edge.toml link" "/var/etc/hotspotd.toml" "$(readlink "$root/etc/hotsp
 expect_eq "files in /var/etc" "hotspotd.toml" "$(ls "$root/var/etc")"
 expect_eq "mode of the generated file" "644" "$(stat -c %a "$toml")"
 # Nothing changed, nothing written: /etc/config/dhcp is on flash.
-: >"$log"
+: > "$log"
 in_root /etc/init.d/hotspotd reload
 expect_line "$log" "procd_set_param file /var/etc/hotspotd.toml"
 expect_no_line "$log" "uci commit dhcp"
@@ -260,7 +326,7 @@ expect_no_line "$log" "dnsmasq-init reload"
 
 step "fake OpenWrt root: uci changes, reload"
 cp "$toml" "$tmp/default.toml"
-cat >"$root/etc/config/hotspotd" <<'EOF'
+cat > "$root/etc/config/hotspotd" << 'EOF'
 config hotspotd 'main'
 	option enabled 'yes'
 	option network 'guest'
@@ -306,10 +372,10 @@ config limits 'limits'
 	option outbox_max_events '2000'
 	option outbox_max_bytes '17179869184'
 EOF
-printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >>"$store"
+printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >> "$store"
 # (An administrator's change, so part of "before" from here on.)
 dhcp_before=$(printf '%s\ndhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' "$dhcp_before" | sort)
-: >"$log"
+: > "$log"
 in_root /etc/init.d/hotspotd reload
 real_check
 for line in 'interface = "br-guest"' 'address = "10.20.0.1"' 'listen = "0.0.0.0:8080"' \
@@ -352,8 +418,8 @@ ok
 # `config check` proves each key is known (deny_unknown_fields); this shows which of the daemon's
 # keys UCI leaves at their defaults, so a new key is a decision, not an accident.
 keys_of() { awk '/^\[/ { s = substr($1, 2, length($1) - 2) } /^#? *[a-z_]+ = / { sub(/^# */, ""); print s "." $1 }' | sort -u; }
-qemu-aarch64 "$bin" config example | keys_of >"$tmp/daemon-keys"
-keys_of <"$toml" >"$tmp/generated-keys"
+qemu-aarch64 "$bin" config example | keys_of > "$tmp/daemon-keys"
+keys_of < "$toml" > "$tmp/generated-keys"
 expect_eq "daemon keys not set from UCI" "clients.neighbour_source
 firewall.nft
 portal.max_body_bytes
@@ -362,21 +428,27 @@ sync.report_seconds
 sync.session_update_seconds" "$(comm -23 "$tmp/daemon-keys" "$tmp/generated-keys")"
 expect_eq "generated keys the daemon lacks" "" "$(comm -13 "$tmp/daemon-keys" "$tmp/generated-keys")"
 
-good=$(md5sum <"$toml")
+good=$(md5sum < "$toml")
 
 step "fake OpenWrt root: bad settings keep the last good configuration"
 # bad_setting SED-EXPRESSION MESSAGE-PART: one option broken; a reload keeps the running file.
 bad_setting() {
     cp "$root/etc/config/hotspotd" "$tmp/good.config"
     sed -i "$1" "$root/etc/config/hotspotd"
-    : >"$log"
-    in_root /etc/init.d/hotspotd reload 2>"$tmp/stderr"
-    grep -qF -- "$2" "$tmp/stderr" || { cat "$tmp/stderr" >&2; fail "no '$2' on stderr"; }
+    : > "$log"
+    in_root /etc/init.d/hotspotd reload 2> "$tmp/stderr"
+    grep -qF -- "$2" "$tmp/stderr" || {
+        cat "$tmp/stderr" >&2
+        fail "no '$2' on stderr"
+    }
     grep -F "logger -t hotspotd -p daemon.err" "$log" | grep -qF -- "$2" ||
-        { cat "$log" >&2; fail "'$2' not logged"; }
+        {
+            cat "$log" >&2
+            fail "'$2' not logged"
+        }
     expect_line "$log" "logger -t hotspotd -p daemon.warn keeping the last good configuration (/var/etc/hotspotd.toml)"
     expect_line "$log" "procd_set_param file /var/etc/hotspotd.toml"
-    expect_eq "configuration after a bad reload" "$good" "$(md5sum <"$toml")"
+    expect_eq "configuration after a bad reload" "$good" "$(md5sum < "$toml")"
     expect_no_line "$log" "uci commit dhcp"
     expect_eq "files in /var/etc" "hotspotd.toml" "$(ls "$root/var/etc")"
     # Nothing made from the refused setting (a relative database path would be made in /).
@@ -394,14 +466,14 @@ bad_setting "s|option credential '/etc/hotspot/keys/device.json'|option credenti
 # A value over two lines cannot smuggle a key into the TOML file.
 bad_setting "s/option title 'Karibu \"WiFi\"'/option title 'x\"\\nbackend = \"off'/" "hotspotd.site.title must be one line"
 # What only the daemon knows is wrong: its `config check` refuses the file.
-echo "branding.accent_color: must be a colour like #0a7d55" >"$root/etc/shim-hotspotd-refuses"
+echo "branding.accent_color: must be a colour like #0a7d55" > "$root/etc/shim-hotspotd-refuses"
 bad_setting "s/#112233/#11223/" "branding.accent_color: must be a colour like #0a7d55"
 rm "$root/etc/shim-hotspotd-refuses"
 # With no last good configuration (after a reboot) a bad setting stops the start.
 sed -i "s/option port '8080'/option port 'http'/" "$root/etc/config/hotspotd"
 rm "$toml"
-: >"$log"
-if in_root /etc/init.d/hotspotd start 2>/dev/null; then fail "start succeeded with a bad port"; fi
+: > "$log"
+if in_root /etc/init.d/hotspotd start 2> /dev/null; then fail "start succeeded with a bad port"; fi
 ok
 expect_no_line "$log" "procd_open_instance"
 [ ! -e "$toml" ] || fail "a configuration was written from a bad setting"
@@ -409,20 +481,20 @@ ok
 cp "$tmp/good.config" "$root/etc/config/hotspotd"
 
 step "fake OpenWrt root: LAN down, disabled"
-printf 'lan br-lan 192.168.8.1\n' >"$root/etc/shim-network"
-: >"$log"
+printf 'lan br-lan 192.168.8.1\n' > "$root/etc/shim-network"
+: > "$log"
 in_root /etc/init.d/hotspotd start
 expect_no_line "$log" "procd_open_instance"
 expect_line "$log" "logger -t hotspotd -p daemon.notice network 'guest' has no device or IPv4 address yet; waiting for it"
 expect_line "$log" "procd_add_reload_interface_trigger guest"
 sed -i "s/option enabled 'yes'/option enabled '0'/" "$root/etc/config/hotspotd"
-: >"$log"
+: > "$log"
 in_root /etc/init.d/hotspotd start
 expect_no_line "$log" "procd_open_instance"
 expect_line "$log" "procd_add_reload_trigger hotspotd"
 
 step "fake OpenWrt root: uninstall"
-: >"$log"
+: > "$log"
 in_root /bin/sh /usr/lib/opkg/info/hotspotd.prerm
 in_root /bin/sh /usr/lib/opkg/info/hotspotd.postrm
 expect_eq "procd calls at removal" "rc hotspotd stop
@@ -439,7 +511,7 @@ ok
 expect_line "$log" "nft delete table inet hotspot"
 # An upgrade stops the old daemon but keeps the service enabled.
 in_root /etc/init.d/hotspotd enable
-: >"$log"
+: > "$log"
 in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.prerm
 in_root /bin/env PKG_UPGRADE=1 /bin/sh /usr/lib/opkg/info/hotspotd.postrm
 expect_line "$log" "rc hotspotd stop"
@@ -455,7 +527,7 @@ mkdir -p "$img/etc/init.d" "$img/etc/uci-defaults"
 cp "$root/etc/rc.common" "$img/etc/rc.common"
 cp "$root/etc/init.d/hotspotd" "$img/etc/init.d/hotspotd"
 cp packaging/openwrt/files/hotspotd.uci-defaults "$img/etc/uci-defaults/90-hotspotd"
-: >"$log"
+: > "$log"
 in_root /bin/env IPKG_INSTROOT=/img /bin/sh /usr/lib/opkg/info/hotspotd.postinst
 [ -L "$img/etc/rc.d/S95hotspotd" ] || fail "not enabled in the image"
 ok
