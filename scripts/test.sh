@@ -14,7 +14,7 @@ ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user 
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
     rustc-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf \
     chromium chromium-driver freeradius-utils freeradius freeradius-postgresql \
-    busybox-static shellcheck shfmt openssl python3 dnsmasq-base
+    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd
 
 step "PostgreSQL"
 pg_dir=""
@@ -56,6 +56,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "x86_64 tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+step "systemd units"
+bash scripts/check-systemd-units.sh target/debug
 
 # The router CPUs, one lane each with Debian's rustc (it carries the arm64 and armhf standard
 # libraries; scripts/lib.sh, cross_cargo), static, in target/<cpu>: the shared and edge crates'
