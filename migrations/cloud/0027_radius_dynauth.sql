@@ -91,6 +91,9 @@ GRANT EXECUTE ON FUNCTION radius_capped_sessions() TO hotspot_app;
 -- the trigger below (whoever writes radacct: this server or a FreeRADIUS sharing the database)
 -- and are left out where voucher data is summed from hotspot_sessions (radacct counts it).
 ALTER TABLE hotspot_sessions ADD COLUMN radius_session VARCHAR(32);
+-- A voucher's sessions, which its usage sums at every RADIUS login and enforcement pass.
+CREATE INDEX idx_hotspot_sessions_voucher ON hotspot_sessions(voucher_code)
+    WHERE voucher_code IS NOT NULL;
 
 -- Simultaneous-Use and max_devices: a session whose Disconnect the NAS ACKed is over, even
 -- before its Stop arrives.
