@@ -10,6 +10,7 @@
 //! - [`net`]: the neighbour table seam (IP → MAC) and DHCP leases.
 //! - [`vouchers`], [`throttle`]: pure voucher rules and the guessing throttle.
 //! - [`sessions`]: logins, auto-connect, accounting, restore: I/O around the pure rules.
+//! - [`radius`]: hotspotd as a RADIUS NAS: the `[radius]` settings and the UDP client.
 //! - [`payments`]: M-Pesa purchases from the portal, run by the cloud, seen through here.
 //! - [`admin`]: the technician's command line over the database.
 //! - [`sync`]: the HTTPS client for the cloud's sync API, retry policy, stored credential.
@@ -25,6 +26,7 @@ pub mod firewall;
 pub mod net;
 pub mod payments;
 pub mod portal;
+pub mod radius;
 pub mod sessions;
 pub mod store;
 pub mod sync;
