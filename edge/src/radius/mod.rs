@@ -5,4 +5,7 @@
 //! [`hotspot_shared::radius`]; this module does the I/O around it. It knows nothing of HTTP,
 //! SQLite or the firewall.
 
+pub mod client;
 pub mod settings;
+
+pub use client::{RadiusClient, RadiusError};
