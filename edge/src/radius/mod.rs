@@ -5,7 +5,38 @@
 //! [`hotspot_shared::radius`]; this module does the I/O around it. It knows nothing of HTTP,
 //! SQLite or the firewall.
 
+pub mod attrs;
 pub mod client;
 pub mod settings;
 
 pub use client::{RadiusClient, RadiusError};
+
+use settings::RadiusConfig;
+
+/// This router as a NAS: its settings and a client for each kind of server.
+#[derive(Debug)]
+pub struct Nas {
+    pub config: RadiusConfig,
+    /// Access-Requests.
+    pub auth: RadiusClient,
+    /// Accounting-Requests.
+    pub acct: RadiusClient,
+}
+
+impl Nas {
+    pub fn new(config: RadiusConfig) -> Self {
+        let client = |servers: &[std::net::SocketAddr]| {
+            RadiusClient::new(
+                servers.to_vec(),
+                &config.secret.0,
+                config.timeout,
+                config.retries,
+            )
+        };
+        Nas {
+            auth: client(&config.auth_servers),
+            acct: client(&config.acct_servers),
+            config,
+        }
+    }
+}

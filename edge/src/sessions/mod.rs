@@ -23,6 +23,7 @@ use crate::clock::{Clock, secs_of};
 use crate::config::Config;
 use crate::firewall::{Counters, Firewall, FirewallError, Grant};
 use crate::net::{LeaseFile, Neighbours};
+use crate::radius::settings::LoginOrder;
 use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
 use crate::store::{Store, StoreError, outbox};
 use crate::throttle::{Policy, Throttle};
@@ -52,9 +53,13 @@ pub struct SessionView {
     pub used: u64,
     pub seconds_remaining: Option<u64>,
     pub bytes_remaining: Option<u64>,
+    /// What the RADIUS server told the guest when it let them in (Reply-Message).
+    pub notice: Option<String>,
 }
 
 /// What the portal should show a client.
+// One per request, never held in bulk: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientState {
     Blocked { reason: Option<String> },
@@ -73,6 +78,12 @@ pub enum LoginError {
     Refused(Refusal),
     #[error("device blocked")]
     Blocked { reason: Option<String> },
+    /// The RADIUS server refused the login, with what it said to the guest.
+    #[error("refused by the RADIUS server")]
+    RadiusRejected { message: Option<String> },
+    /// No RADIUS server answered (local vouchers still work).
+    #[error("no RADIUS server answered")]
+    RadiusUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -110,6 +121,8 @@ pub struct Sessions {
     leases: Arc<LeaseFile>,
     /// Bumped after a pull that changed plans commits: readers caching the plan list compare it.
     plans_generation: std::sync::atomic::AtomicU64,
+    /// The RADIUS servers this router is a NAS of, when `[radius]` is on.
+    radius: Option<Arc<crate::radius::Nas>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -138,6 +151,10 @@ impl Sessions {
         let policy = Policy::from_settings(&config.vouchers);
         let started = clock.now();
         let leases = Arc::new(LeaseFile::new(config.lease_file.clone()));
+        let radius = config
+            .radius
+            .clone()
+            .map(|r| Arc::new(crate::radius::Nas::new(r)));
         Self {
             started,
             config,
@@ -149,6 +166,7 @@ impl Sessions {
             cycle: tokio::sync::Mutex::new(()),
             plans_generation: std::sync::atomic::AtomicU64::new(0),
             leases,
+            radius,
         }
     }
 
@@ -205,6 +223,7 @@ impl Sessions {
             bytes_remaining: session.limits.bytes_remaining(used),
             session,
             used,
+            notice: None,
         }
     }
 
@@ -269,8 +288,17 @@ impl Sessions {
         if let Err(wait) = self.throttle_check(&key, now) {
             return Err(LoginError::Throttled { wait });
         }
+        let order = self.radius.as_ref().map(|n| n.config.login);
+        if order == Some(LoginOrder::Radius) {
+            let code = typed.trim();
+            return self.radius_login(client, code, code, user_agent).await;
+        }
         let code = match normalize(typed) {
             Ok(c) => c,
+            Err(_) if order == Some(LoginOrder::LocalThenRadius) => {
+                let code = typed.trim();
+                return self.radius_login(client, code, code, user_agent).await;
+            }
             Err(e) => {
                 self.throttle_fail(&key, now);
                 return Err(LoginError::BadCode(e));
@@ -278,9 +306,11 @@ impl Sessions {
         };
         let hotspot = self.config.hotspot_id.clone();
         let (down, up) = (self.config.vouchers.down_kbps, self.config.vouchers.up_kbps);
+        let ua = user_agent.clone();
         let step = self
             .store
             .write(move |tx| {
+                let user_agent = ua;
                 if let Some(e) = q::access_entry(tx, client.mac)?
                     && e.is_blocked
                 {
@@ -335,6 +365,12 @@ impl Sessions {
         match step {
             Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
             Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
+            Step::Refused(Refusal::Unknown) if order == Some(LoginOrder::LocalThenRadius) => {
+                // A code this router does not know may be the RADIUS server's (the voucher
+                // code as User-Name and password, as CoovaChilli and our cloud take it).
+                let code = typed.trim();
+                self.radius_login(client, code, code, user_agent).await
+            }
             Step::Refused(r) => {
                 self.throttle_fail(&key, now);
                 Err(LoginError::Refused(r))
@@ -350,6 +386,164 @@ impl Sessions {
                 Ok(self.view(s, used, now))
             }
         }
+    }
+
+    /// A login with a username and password (the portal's second form), checked by the RADIUS
+    /// server. Refused as a wrong code when `[radius]` is off.
+    pub async fn login_user(
+        self: &Arc<Self>,
+        client: Client,
+        user: &str,
+        password: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let now = self.clock.now();
+        if let Err(wait) = self.throttle_check(&client.mac.to_string(), now) {
+            return Err(LoginError::Throttled { wait });
+        }
+        if self.radius.is_none() {
+            return Err(LoginError::Refused(Refusal::Unknown));
+        }
+        self.radius_login(client, user.trim(), password, user_agent)
+            .await
+    }
+
+    /// Asks the RADIUS server about `user`; on Access-Accept commits the session and its
+    /// RADIUS state, then grants it. The throttle counts rejects as wrong codes.
+    async fn radius_login(
+        self: &Arc<Self>,
+        client: Client,
+        user: &str,
+        password: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let Some(nas) = self.radius.clone() else {
+            return Err(LoginError::Refused(Refusal::Unknown));
+        };
+        let key = client.mac.to_string();
+        if user.is_empty() || user.len() > 253 || password.len() > 128 {
+            self.throttle_fail(&key, self.clock.now());
+            return Err(LoginError::RadiusRejected { message: None });
+        }
+        // A blocked device or one already online is answered without asking the server.
+        let state = self
+            .store
+            .read(move |c| {
+                if let Some(e) = q::access_entry(c, client.mac)?
+                    && e.is_blocked
+                {
+                    return Ok(Step::Blocked(e.blocked_reason));
+                }
+                Ok(match q::active_session(c, client.mac)? {
+                    Some(s) => Step::Already(s),
+                    None => Step::Start,
+                })
+            })
+            .await?;
+        match state {
+            Step::Blocked(reason) => return Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                return Ok(self.view(s, used, self.clock.now()));
+            }
+            _ => {}
+        }
+        let request =
+            crate::radius::attrs::access_request(&nas.config, user, client.mac, Some(client.ip));
+        let reply = match nas.auth.send(&request, Some(password.as_bytes())).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "RADIUS login: no server answered");
+                return Err(LoginError::RadiusUnavailable);
+            }
+        };
+        let at = self.clock.reading();
+        let now = secs_of(&at);
+        if reply.code != hotspot_shared::radius::Code::AccessAccept {
+            // Access-Challenge (a second factor) is not supported: refused like a reject.
+            self.throttle_fail(&key, now);
+            tracing::info!(mac = %client.mac, code = ?reply.code, "RADIUS login refused");
+            return Err(LoginError::RadiusRejected {
+                message: crate::radius::attrs::reply_message(&reply),
+            });
+        }
+        let auth = crate::radius::attrs::authorization(&reply);
+        let limits = Limits {
+            ends_at: auth.session_timeout.map(|t| now + i64::from(t)),
+            data_bytes: auth.data_bytes,
+        };
+        let down = auth.down_kbps.unwrap_or(self.config.vouchers.down_kbps);
+        let up = auth.up_kbps.unwrap_or(self.config.vouchers.up_kbps);
+        let user = user.to_owned();
+        let interim = i64::from(
+            auth.interim_interval
+                .unwrap_or(nas.config.interim_interval_secs),
+        );
+        let notice = auth.reply_message.clone();
+        let step = self
+            .store
+            .write(move |tx| {
+                if let Some(e) = q::access_entry(tx, client.mac)?
+                    && e.is_blocked
+                {
+                    return Ok(Step::Blocked(e.blocked_reason));
+                }
+                if let Some(s) = q::active_session(tx, client.mac)? {
+                    return Ok(Step::Already(s));
+                }
+                let s = q::start_session(
+                    tx,
+                    &NewSession {
+                        mac: client.mac,
+                        ip: Some(client.ip.to_string()),
+                        session_type: SessionType::Guest,
+                        voucher: None,
+                        limits,
+                        down_kbps: down,
+                        up_kbps: up,
+                        user_agent,
+                    },
+                    &at,
+                )?;
+                crate::store::radius::insert(
+                    tx,
+                    &crate::store::radius::RadiusSession {
+                        acct_session_id: s.id.replace('-', "").to_ascii_uppercase(),
+                        session_id: s.id.clone(),
+                        user_name: user,
+                        class: auth.class,
+                        idle_timeout: auth.idle_timeout.map(i64::from),
+                        interim_interval: interim,
+                        reply_message: auth.reply_message,
+                    },
+                    now,
+                )?;
+                // Durable before the firewall lets the guest through, as a voucher login.
+                Ok(Step::Done(s, 0))
+            })
+            .await?;
+        match step {
+            Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                Ok(self.view(s, used, now))
+            }
+            Step::Done(s, used) => {
+                self.throttle_succeed(&key);
+                self.firewall.grant(&Self::grant_of(&s))?;
+                tracing::info!(mac = %s.mac, "RADIUS login");
+                let mut v = self.view(s, used, now);
+                v.notice = notice;
+                Ok(v)
+            }
+            Step::Refused(r) => Err(LoginError::Refused(r)),
+            Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
+        }
+    }
+
+    /// Whether the portal offers the username and password form.
+    pub fn radius_enabled(&self) -> bool {
+        self.radius.is_some()
     }
 
     fn throttle_check(&self, key: &str, now: i64) -> Result<(), i64> {
@@ -540,9 +734,10 @@ impl Sessions {
         let idle = self.config.idle_timeout_secs;
         let every = self.config.sync.session_update_secs;
         let readings = counters.clone();
+        let radius = self.radius.is_some();
         let (ended, live) = self
             .store
-            .call(move |c| account(c, &readings, idle, every, &at))
+            .call(move |c| account(c, &readings, idle, radius, every, &at))
             .await?;
         let mut report = CycleReport::default();
         for (mac, reason) in &ended {
@@ -700,6 +895,7 @@ fn account(
     c: &mut rusqlite::Connection,
     counters: &BTreeMap<MacAddr, Counters>,
     idle: i64,
+    radius: bool,
     update_every: i64,
     at: &EdgeClock,
 ) -> Result<(Vec<(MacAddr, EndReason)>, Vec<SessionRow>), StoreError> {
@@ -722,9 +918,16 @@ fn account(
     }
     let mut ended = Vec::new();
     let mut live = Vec::new();
+    // Idle-Timeouts a RADIUS server set (only read when this router is a NAS).
+    let idle_of = if radius {
+        crate::store::radius::live_idle_timeouts(&tx)?
+    } else {
+        Default::default()
+    };
     for s in sessions {
         let blocked = q::access_entry(&tx, s.mac)?.is_some_and(|e| e.is_blocked);
         let used = used_against_limit(&tx, &s)?;
+        let idle = idle_of.get(&s.id).copied().unwrap_or(idle);
         let verdict = if blocked {
             Some(EndReason::Blocked)
         } else {
