@@ -64,6 +64,16 @@ pub async fn serve_with(
     state.payments = payments;
     let app = portal::router(state).layer(limit);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // RADIUS accounting, when this router is a NAS: its own loop, so a silent server never
+    // holds up the accounting cycle.
+    let radius = sessions.nas().map(|nas| {
+        tokio::spawn(radius::accounting::run(
+            sessions.store().clone(),
+            Arc::clone(nas),
+            Arc::clone(sessions.clock()),
+            stopped.clone(),
+        ))
+    });
     let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
     let result = axum::serve(
         listener,
@@ -75,5 +85,8 @@ pub async fn serve_with(
     })
     .await;
     let _ = accounting.await;
+    if let Some(radius) = radius {
+        let _ = radius.await;
+    }
     result
 }

@@ -5,6 +5,7 @@
 //! [`hotspot_shared::radius`]; this module does the I/O around it. It knows nothing of HTTP,
 //! SQLite or the firewall.
 
+pub mod accounting;
 pub mod attrs;
 pub mod client;
 pub mod settings;
@@ -21,6 +22,10 @@ pub struct Nas {
     pub auth: RadiusClient,
     /// Accounting-Requests.
     pub acct: RadiusClient,
+    /// Wakes the accounting loop when something was queued.
+    pub wake: tokio::sync::Notify,
+    /// One sender of the accounting queue at a time, so a row is never sent twice at once.
+    pub flushing: tokio::sync::Mutex<()>,
 }
 
 impl Nas {
@@ -36,6 +41,8 @@ impl Nas {
         Nas {
             auth: client(&config.auth_servers),
             acct: client(&config.acct_servers),
+            wake: tokio::sync::Notify::new(),
+            flushing: tokio::sync::Mutex::new(()),
             config,
         }
     }

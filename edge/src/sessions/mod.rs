@@ -518,6 +518,13 @@ impl Sessions {
                     },
                     now,
                 )?;
+                crate::store::radius::queue_session(
+                    tx,
+                    &s,
+                    hotspot_shared::radius::acct_status::START,
+                    None,
+                    now,
+                )?;
                 // Durable before the firewall lets the guest through, as a voucher login.
                 Ok(Step::Done(s, 0))
             })
@@ -531,6 +538,7 @@ impl Sessions {
             Step::Done(s, used) => {
                 self.throttle_succeed(&key);
                 self.firewall.grant(&Self::grant_of(&s))?;
+                nas.wake.notify_one();
                 tracing::info!(mac = %s.mac, "RADIUS login");
                 let mut v = self.view(s, used, now);
                 v.notice = notice;
@@ -544,6 +552,28 @@ impl Sessions {
     /// Whether the portal offers the username and password form.
     pub fn radius_enabled(&self) -> bool {
         self.radius.is_some()
+    }
+
+    /// This router as a RADIUS NAS, when `[radius]` is on.
+    pub fn nas(&self) -> Option<&Arc<crate::radius::Nas>> {
+        self.radius.as_ref()
+    }
+
+    /// Sends the queued RADIUS accounting now, in order, until the queue is empty or no server
+    /// answers. Returns how many requests were answered (0 with `[radius]` off).
+    pub async fn radius_flush(&self) -> Result<usize, crate::radius::accounting::FlushError> {
+        match &self.radius {
+            Some(nas) => {
+                crate::radius::accounting::flush(&self.store, nas, &self.clock, usize::MAX).await
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn radius_wake(&self) {
+        if let Some(nas) = &self.radius {
+            nas.wake.notify_one();
+        }
     }
 
     fn throttle_check(&self, key: &str, now: i64) -> Result<(), i64> {
@@ -597,6 +627,7 @@ impl Sessions {
             })
             .await?;
         self.firewall.revoke(mac)?;
+        self.radius_wake();
         Ok(ended)
     }
 
@@ -692,10 +723,20 @@ impl Sessions {
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
         let at = self.clock.reading();
         let now = secs_of(&at);
+        let radius = self.radius.is_some();
         let live = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
+                if radius {
+                    // The server closes this NAS's sessions on Accounting-On; the ones restored
+                    // below are opened again by a Start each, with their own Acct-Session-Id.
+                    crate::store::radius::queue_nas(
+                        &tx,
+                        hotspot_shared::radius::acct_status::ACCOUNTING_ON,
+                        now,
+                    )?;
+                }
                 let mut live = Vec::new();
                 for mut s in q::active_sessions(&tx)? {
                     let used = used_against_limit(&tx, &s)?;
@@ -706,6 +747,15 @@ impl Sessions {
                         None => {
                             s.last_activity = now;
                             q::update_usage(&tx, &s)?;
+                            if radius {
+                                crate::store::radius::queue_session(
+                                    &tx,
+                                    &s,
+                                    hotspot_shared::radius::acct_status::START,
+                                    None,
+                                    now,
+                                )?;
+                            }
                             live.push(s);
                         }
                     }
@@ -745,6 +795,7 @@ impl Sessions {
             tracing::info!(mac = %mac, reason = reason.as_str(), "session ended");
         }
         report.ended = ended;
+        self.radius_wake();
         let live_macs: BTreeSet<MacAddr> = live.iter().map(|s| s.mac).collect();
         for mac in counters.keys() {
             if !live_macs.contains(mac) && !report.ended.iter().any(|(m, _)| m == mac) {
@@ -943,6 +994,22 @@ fn account(
                 live.push(s);
             }
         }
+    }
+    if radius {
+        // Interim-Updates due, with the totals just read.
+        let due: BTreeSet<String> = crate::store::radius::interims_due(&tx, now)?
+            .into_iter()
+            .collect();
+        for s in live.iter().filter(|s| due.contains(&s.id)) {
+            crate::store::radius::queue_session(
+                &tx,
+                s,
+                hotspot_shared::radius::acct_status::INTERIM_UPDATE,
+                None,
+                now,
+            )?;
+        }
+        crate::store::radius::enforce_bound(&tx, crate::store::radius::QUEUE_MAX_ROWS)?;
     }
     q::note_concurrency(&tx, live.len(), now)?;
     tx.commit()?;

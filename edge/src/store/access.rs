@@ -342,6 +342,14 @@ pub fn end_session(
     if changed == 0 {
         return Ok(false);
     }
+    // A session a RADIUS server authorised gets its Accounting Stop in the same transaction.
+    super::radius::queue_session(
+        c,
+        s,
+        hotspot_shared::radius::acct_status::STOP,
+        Some(super::radius::terminate_cause(reason)),
+        now,
+    )?;
     let gb = s.bytes() as f64 / (MB as f64 * 1024.0);
     c.prepare_cached(
         "INSERT INTO analytics_daily (date, ended_sessions, total_data_used_gb,

@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_radius_sessions",
         include_str!("../../../migrations/edge/0006_radius_sessions.sql"),
     ),
+    (
+        "0007_radius_accounting",
+        include_str!("../../../migrations/edge/0007_radius_accounting.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.

@@ -21,6 +21,10 @@ struct Radius {
     addr: SocketAddr,
     requests: Seen,
     silent: Arc<AtomicBool>,
+    /// Accounting-Requests received and answered, in order.
+    acct: Seen,
+    /// Drops Accounting-Requests (a server unreachable for accounting only).
+    acct_silent: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,6 +41,9 @@ impl Radius {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let silent = Arc::new(AtomicBool::new(false));
         let (seen, quiet) = (Arc::clone(&requests), Arc::clone(&silent));
+        let acct = Arc::new(Mutex::new(Vec::new()));
+        let acct_silent = Arc::new(AtomicBool::new(false));
+        let (acct_seen, acct_quiet) = (Arc::clone(&acct), Arc::clone(&acct_silent));
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_PACKET];
             loop {
@@ -53,6 +60,23 @@ impl Radius {
                 // Requests without a valid Message-Authenticator are dropped, as FreeRADIUS
                 // with require_message_authenticator does.
                 if verify_request(raw, SECRET.as_bytes()) != Ok(true) {
+                    continue;
+                }
+                if req.code == Code::AccountingRequest {
+                    if acct_quiet.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    acct_seen.lock().unwrap().push((req.clone(), Vec::new()));
+                    let reply = Packet::new(Code::AccountingResponse, req.identifier, [0; 16]);
+                    let bytes = sign_response(
+                        &reply,
+                        req.code,
+                        &req.authenticator,
+                        SECRET.as_bytes(),
+                        true,
+                    )
+                    .unwrap();
+                    let _ = socket.send_to(&bytes, from).await;
                     continue;
                 }
                 let password = req
@@ -95,13 +119,16 @@ impl Radius {
             addr,
             requests,
             silent,
+            acct,
+            acct_silent,
             task,
         }
     }
 
     fn config(&self, login: &str) -> String {
         format!(
-            "[radius]\nenabled = true\nauth_servers = [\"{}\"]\nsecret = \"{SECRET}\"\n\
+            "[radius]\nenabled = true\nauth_servers = [\"{0}\"]\nacct_servers = [\"{0}\"]\n\
+             secret = \"{SECRET}\"\n\
              nas_identifier = \"cafe-1\"\ncalled_station_id = \"Cafe WiFi\"\n\
              timeout_ms = 200\nretries = 1\nlogin = \"{login}\"\n",
             self.addr
@@ -110,6 +137,27 @@ impl Radius {
 
     fn requests(&self) -> Vec<(Packet, Vec<u8>)> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Accounting-Requests received so far, as (Acct-Status-Type, packet).
+    fn acct(&self) -> Vec<(u32, Packet)> {
+        self.acct
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| (p.get_u32(attr::ACCT_STATUS_TYPE).unwrap_or(0), p.clone()))
+            .collect()
+    }
+
+    /// Waits (up to 5 s) until `n` Accounting-Requests have arrived.
+    async fn wait_acct(&self, n: usize) -> Vec<(u32, Packet)> {
+        for _ in 0..250 {
+            if self.acct().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.acct()
     }
 }
 
@@ -309,4 +357,98 @@ async fn with_the_server_down_local_vouchers_still_work() {
     assert_eq!(r.status, 503, "{r:?}");
     assert_eq!(edge.granted().len(), 1);
     assert_eq!(edge.count("SELECT count(*) FROM radius_sessions"), 0);
+}
+
+fn statuses(acct: &[(u32, Packet)]) -> Vec<u32> {
+    acct.iter().map(|(s, _)| *s).collect()
+}
+
+#[tokio::test]
+async fn accounting_follows_a_session_from_on_to_off() {
+    let radius = Radius::start().await;
+    let mut edge = spawn_edge(&radius.config("local-then-radius")).await;
+    // Accounting-On at start.
+    assert_eq!(statuses(&radius.wait_acct(1).await), [7]);
+    let g = edge.guest(5);
+    assert_eq!(login_user(&g, "alice", "wonderland").await.status, 200);
+    let acct = radius.wait_acct(2).await;
+    assert_eq!(statuses(&acct), [7, 1]);
+    let start = &acct[1].1;
+    let sid = start.get_text(attr::ACCT_SESSION_ID).unwrap();
+    assert_eq!(start.get_text(attr::USER_NAME).as_deref(), Some("alice"));
+    assert_eq!(start.get(attr::CLASS), Some(&b"hotspot:user:alice"[..]));
+    assert_eq!(
+        start.get_text(attr::CALLING_STATION_ID).as_deref(),
+        Some("02-00-00-00-00-05")
+    );
+    assert_eq!(
+        start.get_ipv4(attr::FRAMED_IP_ADDRESS),
+        Some([127, 0, 0, 5].into())
+    );
+
+    // Interim-Update on the server's 300 s interval, with the totals read.
+    edge.clock.advance(100);
+    edge.firewall.add_traffic(g.mac, 1000, 5000);
+    edge.sessions.run_once().await.unwrap();
+    edge.clock.advance(200);
+    edge.firewall.add_traffic(g.mac, 1000, 5000);
+    edge.sessions.run_once().await.unwrap();
+    let acct = radius.wait_acct(3).await;
+    assert_eq!(statuses(&acct), [7, 1, 3]);
+    let interim = &acct[2].1;
+    assert_eq!(
+        interim.get_text(attr::ACCT_SESSION_ID).as_deref(),
+        Some(sid.as_str())
+    );
+    assert_eq!(interim.get_u32(attr::ACCT_INPUT_OCTETS), Some(2000));
+    assert_eq!(interim.get_u32(attr::ACCT_OUTPUT_OCTETS), Some(10_000));
+    assert_eq!(interim.get_u32(attr::ACCT_SESSION_TIME), Some(300));
+
+    // Logout: Stop with User-Request and the Class.
+    let token = g.token().await;
+    g.post("/logout", format!("token={token}").as_bytes()).await;
+    let acct = radius.wait_acct(4).await;
+    assert_eq!(statuses(&acct), [7, 1, 3, 2]);
+    let stop = &acct[3].1;
+    assert_eq!(stop.get_u32(attr::ACCT_TERMINATE_CAUSE), Some(1));
+    assert_eq!(stop.get_u32(attr::ACCT_INPUT_OCTETS), Some(2000));
+    assert_eq!(stop.get_u32(attr::ACCT_INPUT_GIGAWORDS), Some(0));
+    assert_eq!(stop.get(attr::CLASS), Some(&b"hotspot:user:alice"[..]));
+
+    // Accounting-Off at stop.
+    edge.shutdown().await;
+    assert_eq!(statuses(&radius.wait_acct(5).await), [7, 1, 3, 2, 8]);
+    assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 0);
+}
+
+#[tokio::test]
+async fn accounting_waits_in_the_database_and_is_sent_once_in_order() {
+    let radius = Radius::start().await;
+    radius.acct_silent.store(true, Ordering::SeqCst);
+    let edge = spawn_edge(&radius.config("local-then-radius")).await;
+    let g = edge.guest(5);
+    assert_eq!(login_user(&g, "alice", "wonderland").await.status, 200);
+    edge.clock.advance(600);
+    edge.sessions.run_once().await.unwrap();
+    // On, Start, Stop (idle: the server's 120 s) are queued; nothing reached the server.
+    assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 3);
+    // A restart keeps them and adds its own Off and On.
+    let edge = edge.restart().await;
+    assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 5);
+    assert!(radius.acct().is_empty());
+
+    radius.acct_silent.store(false, Ordering::SeqCst);
+    edge.clock.advance(60);
+    edge.sessions.radius_flush().await.unwrap();
+    let acct = radius.wait_acct(5).await;
+    assert_eq!(statuses(&acct), [7, 1, 2, 8, 7]);
+    // Acct-Delay-Time: the Start waited 660 s, the Stop 60 s.
+    assert_eq!(acct[1].1.get_u32(attr::ACCT_DELAY_TIME), Some(660));
+    assert_eq!(acct[2].1.get_u32(attr::ACCT_DELAY_TIME), Some(60));
+    assert_eq!(acct[2].1.get_u32(attr::ACCT_TERMINATE_CAUSE), Some(4));
+    assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 0);
+    // Nothing is sent twice.
+    edge.sessions.radius_flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(radius.acct().len(), 5);
 }
