@@ -102,8 +102,15 @@ pub async fn flush(
             break;
         };
         let packet = request(&nas.config, &q, clock.now());
-        nas.acct.send(&packet, None).await?;
         let seq = q.seq;
+        match nas.acct.send(&packet, None).await {
+            Ok(_) => {}
+            // A row that cannot be encoded never will be: dropped, or it would block the rest.
+            Err(super::RadiusError::Encode(e)) => {
+                tracing::error!(error = %e, seq, "RADIUS accounting request dropped");
+            }
+            Err(e) => return Err(e.into()),
+        }
         store.write(move |c| rq::dequeue(c, seq)).await?;
         sent += 1;
     }
