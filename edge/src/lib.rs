@@ -64,6 +64,28 @@ pub async fn serve_with(
     state.payments = payments;
     let app = portal::router(state).layer(limit);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The Dynamic Authorization server, when `[radius] das_listen` is set. A port that cannot
+    // be had stops the daemon before it serves anything.
+    let das = match sessions
+        .nas()
+        .and_then(|n| n.config.das_listen.map(|a| (n, a)))
+    {
+        Some((nas, addr)) => {
+            let socket = tokio::net::UdpSocket::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("radius.das_listen {addr}: {e}"))
+            })?;
+            if let Ok(bound) = socket.local_addr() {
+                let _ = nas.das_addr.set(bound);
+                tracing::info!(%bound, "RADIUS Dynamic Authorization server listening");
+            }
+            Some(tokio::spawn(radius::das::run(
+                socket,
+                Arc::clone(&sessions),
+                stopped.clone(),
+            )))
+        }
+        None => None,
+    };
     // RADIUS accounting, when this router is a NAS: its own loop, so a silent server never
     // holds up the accounting cycle.
     let radius = sessions.nas().map(|nas| {
@@ -87,6 +109,9 @@ pub async fn serve_with(
     let _ = accounting.await;
     if let Some(radius) = radius {
         let _ = radius.await;
+    }
+    if let Some(das) = das {
+        let _ = das.await;
     }
     result
 }

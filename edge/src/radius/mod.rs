@@ -8,6 +8,7 @@
 pub mod accounting;
 pub mod attrs;
 pub mod client;
+pub mod das;
 pub mod settings;
 
 pub use client::{RadiusClient, RadiusError};
@@ -26,6 +27,8 @@ pub struct Nas {
     pub wake: tokio::sync::Notify,
     /// One sender of the accounting queue at a time, so a row is never sent twice at once.
     pub flushing: tokio::sync::Mutex<()>,
+    /// Where the Dynamic Authorization server listens, once it does (port 0 resolved).
+    pub das_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Nas {
@@ -43,6 +46,7 @@ impl Nas {
             acct: client(&config.acct_servers),
             wake: tokio::sync::Notify::new(),
             flushing: tokio::sync::Mutex::new(()),
+            das_addr: std::sync::OnceLock::new(),
             config,
         }
     }

@@ -37,6 +37,8 @@ pub struct RawRadius {
     pub mac_format: String,
     pub called_station_id: String,
     pub login: String,
+    pub das_listen: Option<String>,
+    pub das_clients: Vec<String>,
 }
 
 impl Default for RawRadius {
@@ -54,6 +56,8 @@ impl Default for RawRadius {
             mac_format: "AA-BB-CC-DD-EE-FF".into(),
             called_station_id: String::new(),
             login: "local-then-radius".into(),
+            das_listen: None,
+            das_clients: Vec::new(),
         }
     }
 }
@@ -165,6 +169,10 @@ pub struct RadiusConfig {
     pub called_station_id: String,
     /// What a voucher code on the portal tries.
     pub login: LoginOrder,
+    /// Where the Dynamic Authorization server (RFC 5176) listens; `None`: not at all.
+    pub das_listen: Option<SocketAddr>,
+    /// Addresses Disconnect and CoA requests are taken from (default: the servers').
+    pub das_clients: Vec<IpAddr>,
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -296,7 +304,28 @@ impl RawRadius {
                 ));
             }
         };
+        let das_listen = match self.das_listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "radius.das_listen",
+                    "must be an address and port such as 0.0.0.0:3799",
+                )
+            })?),
+        };
+        let mut das_clients = Vec::new();
+        for c in &self.das_clients {
+            das_clients.push(c.trim().parse::<IpAddr>().map_err(|_| {
+                invalid("radius.das_clients", format!("{c:?} is not an IP address"))
+            })?);
+        }
+        if das_clients.is_empty() {
+            das_clients = auth_servers.iter().map(SocketAddr::ip).collect();
+            das_clients.dedup();
+        }
         Ok(Some(RadiusConfig {
+            das_listen,
+            das_clients,
             auth_servers,
             acct_servers,
             secret: Secret(self.secret.into_bytes()),
@@ -387,6 +416,8 @@ mod tests {
             ),
             ("mac_format = \"aa.bb\"", "radius.mac_format"),
             ("login = \"remote\"", "radius.login"),
+            ("das_listen = \"3799\"", "radius.das_listen"),
+            ("das_clients = [\"radius.example\"]", "radius.das_clients"),
         ] {
             // The later key wins in the merged text: drop the default line it replaces.
             let name = extra.split(' ').next().unwrap();

@@ -570,6 +570,34 @@ impl Sessions {
         }
     }
 
+    /// Live RADIUS sessions matching every identifier `sel` gives (Disconnect and CoA).
+    pub async fn radius_find(
+        &self,
+        sel: crate::radius::das::Selector,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        self.store
+            .read(move |c| crate::store::radius::find_live(c, &sel))
+            .await
+    }
+
+    /// Applies a CoA's changes to a live session: Session-Timeout (from now), data limit,
+    /// rates, Idle-Timeout; then grants it again at its rates (the guest stays through).
+    pub async fn radius_change(
+        &self,
+        session_id: String,
+        change: crate::radius::attrs::Authorization,
+    ) -> Result<(), LoginError> {
+        let now = self.clock.now();
+        let live = self
+            .store
+            .write(move |c| crate::store::radius::change(c, &session_id, &change, now))
+            .await?;
+        if let Some(s) = live {
+            self.firewall.grant(&Self::grant_of(&s))?;
+        }
+        Ok(())
+    }
+
     fn radius_wake(&self) {
         if let Some(nas) = &self.radius {
             nas.wake.notify_one();

@@ -99,6 +99,15 @@ pub fn active_session(c: &Connection, mac: MacAddr) -> Result<Option<SessionRow>
     .optional()?)
 }
 
+/// The session with id `id`, live or not.
+pub fn session_by_id(c: &Connection, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
+    ))?
+    .query_row([id], session_from)
+    .optional()?)
+}
+
 /// Every live session.
 pub fn active_sessions(c: &Connection) -> Result<Vec<SessionRow>, StoreError> {
     let mut st = c.prepare_cached(&format!(

@@ -113,6 +113,71 @@ pub fn live_idle_timeouts(c: &Connection) -> Result<HashMap<String, i64>, StoreE
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Live RADIUS sessions matching every identifier `sel` gives.
+pub fn find_live(
+    c: &Connection,
+    sel: &crate::radius::das::Selector,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT s.id FROM sessions s JOIN radius_sessions r ON r.session_id = s.id
+         WHERE s.session_status = 'active'
+           AND (?1 IS NULL OR r.user_name = ?1)
+           AND (?2 IS NULL OR r.acct_session_id = ?2)
+           AND (?3 IS NULL OR s.ip_address = ?3)
+           AND (?4 IS NULL OR s.mac_address = ?4)",
+    )?;
+    let ids: Vec<String> = st
+        .query_map(
+            params![
+                sel.user_name,
+                sel.acct_session_id,
+                sel.framed_ip.map(|i| i.to_string()),
+                sel.mac.map(|m| m.to_string()),
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(super::access::session_by_id(c, &id)?);
+    }
+    Ok(out)
+}
+
+/// A CoA's changes to live session `id`: the new session as stored, `None` when it is no
+/// longer live.
+pub fn change(
+    c: &Connection,
+    id: &str,
+    a: &crate::radius::attrs::Authorization,
+    now: i64,
+) -> Result<Option<SessionRow>, StoreError> {
+    let n = c
+        .prepare_cached(
+            "UPDATE sessions SET
+               ends_at = CASE WHEN ?2 IS NULL THEN ends_at ELSE ?2 END,
+               data_limit_bytes = coalesce(?3, data_limit_bytes),
+               down_kbps = coalesce(?4, down_kbps),
+               up_kbps = coalesce(?5, up_kbps)
+             WHERE id = ?1 AND session_status = 'active'",
+        )?
+        .execute(params![
+            id,
+            a.session_timeout.map(|t| now + i64::from(t)),
+            a.data_bytes.map(|b| b.min(i64::MAX as u64) as i64),
+            a.down_kbps.map(i64::from),
+            a.up_kbps.map(i64::from),
+        ])?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if let Some(idle) = a.idle_timeout {
+        c.prepare_cached("UPDATE radius_sessions SET idle_timeout = ?2 WHERE session_id = ?1")?
+            .execute(params![id, i64::from(idle)])?;
+    }
+    super::access::session_by_id(c, id)
+}
+
 /// Acct-Terminate-Cause (RFC 2866 §5.10) for why a session ended.
 pub fn terminate_cause(r: EndReason) -> u32 {
     match r {

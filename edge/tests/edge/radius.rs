@@ -452,3 +452,153 @@ async fn accounting_waits_in_the_database_and_is_sent_once_in_order() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(radius.acct().len(), 5);
 }
+
+/// Sends a Disconnect- or CoA-Request from `from` to the edge's DAS, signed with `secret`;
+/// the verified answer, or `None` after a second of silence.
+async fn das(edge: &TestEdge, from: [u8; 4], secret: &str, req: &Packet) -> Option<Packet> {
+    let sock = tokio::net::UdpSocket::bind(SocketAddr::from((from, 0)))
+        .await
+        .unwrap();
+    das_on(&sock, edge, secret, req).await
+}
+
+/// [`das`] from a socket the caller keeps (a retransmission comes from the same port).
+async fn das_on(
+    sock: &tokio::net::UdpSocket,
+    edge: &TestEdge,
+    secret: &str,
+    req: &Packet,
+) -> Option<Packet> {
+    use hotspot_shared::radius::crypto::{sign_request, verify_response};
+    let to = *edge.sessions.nas().unwrap().das_addr.get().unwrap();
+    let bytes = sign_request(req, secret.as_bytes(), true).unwrap();
+    sock.send_to(&bytes, to).await.unwrap();
+    let mut buf = vec![0u8; MAX_PACKET];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(1), sock.recv(&mut buf))
+        .await
+        .ok()?
+        .unwrap();
+    let mut sent = [0u8; 16];
+    sent.copy_from_slice(&bytes[4..20]);
+    // Every answer is signed: authenticator and Message-Authenticator.
+    assert_eq!(
+        verify_response(&buf[..n], req.code, &sent, secret.as_bytes()),
+        Ok(true)
+    );
+    Some(Packet::decode(&buf[..n]).unwrap())
+}
+
+async fn das_edge(radius: &Radius) -> (TestEdge, Guest) {
+    let edge = spawn_edge(&format!(
+        "{}das_listen = \"127.0.0.1:0\"\n",
+        radius.config("local-then-radius")
+    ))
+    .await;
+    let g = edge.guest(5);
+    assert_eq!(login_user(&g, "alice", "wonderland").await.status, 200);
+    (edge, g)
+}
+
+#[tokio::test]
+async fn a_disconnect_request_ends_the_session_at_once() {
+    let radius = Radius::start().await;
+    let (edge, g) = das_edge(&radius).await;
+    let mut req = Packet::new(Code::DisconnectRequest, 9, [0; 16]);
+    req.push(attr::USER_NAME, "alice");
+    req.push(attr::FRAMED_IP_ADDRESS, [127, 0, 0, 5]);
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ack = das_on(&sock, &edge, SECRET, &req).await.unwrap();
+    assert_eq!((ack.code, ack.identifier), (Code::DisconnectAck, 9));
+    assert!(edge.granted().is_empty());
+    assert_eq!(
+        edge.text("SELECT end_reason FROM sessions").as_deref(),
+        Some("kick")
+    );
+    // The Stop says Admin-Reset.
+    let acct = radius.wait_acct(3).await;
+    assert_eq!(statuses(&acct), [7, 1, 2]);
+    assert_eq!(acct[2].1.get_u32(attr::ACCT_TERMINATE_CAUSE), Some(6));
+    // The same request again gets the same answer; a new one finds no session.
+    let again = das_on(&sock, &edge, SECRET, &req).await.unwrap();
+    assert_eq!(again.code, Code::DisconnectAck);
+    let mut other = Packet::new(Code::DisconnectRequest, 10, [0; 16]);
+    other.push(attr::CALLING_STATION_ID, g.mac.to_string());
+    let nak = das(&edge, [127, 0, 0, 1], SECRET, &other).await.unwrap();
+    assert_eq!(nak.code, Code::DisconnectNak);
+    assert_eq!(nak.get_u32(attr::ERROR_CAUSE), Some(503));
+}
+
+#[tokio::test]
+async fn a_coa_request_changes_rates_and_time_live() {
+    let radius = Radius::start().await;
+    let (edge, g) = das_edge(&radius).await;
+    let sid = edge
+        .text("SELECT acct_session_id FROM radius_sessions")
+        .unwrap();
+    let mut req = Packet::new(Code::CoaRequest, 3, [0; 16]);
+    req.push(attr::ACCT_SESSION_ID, sid.as_bytes());
+    req.push(attr::CALLING_STATION_ID, "02-00-00-00-00-05");
+    req.push_u32(attr::SESSION_TIMEOUT, 60);
+    req.push_vendor(vendor::CHILLISPOT, 5, &8000u32.to_be_bytes());
+    req.push_vendor(vendor::CHILLISPOT, 4, &1000u32.to_be_bytes());
+    let ack = das(&edge, [127, 0, 0, 1], SECRET, &req).await.unwrap();
+    assert_eq!(ack.code, Code::CoaAck);
+    // Granted again at the new rates: still online, counters kept.
+    let grants = edge.firewall.granted();
+    assert_eq!(grants.len(), 1);
+    assert_eq!((grants[0].down_kbps, grants[0].up_kbps), (8000, 1000));
+    assert_eq!(
+        edge.count("SELECT ends_at FROM sessions WHERE session_status = 'active'"),
+        T0 + 60
+    );
+    // The new time runs out.
+    edge.clock.advance(61);
+    edge.firewall.add_traffic(g.mac, 10, 10);
+    let report = edge.sessions.run_once().await.unwrap();
+    assert_eq!(
+        report.ended,
+        vec![(g.mac, hotspot_shared::plan::EndReason::Time)]
+    );
+}
+
+#[tokio::test]
+async fn hostile_das_input_changes_nothing() {
+    let radius = Radius::start().await;
+    let (edge, _g) = das_edge(&radius).await;
+    let mut req = Packet::new(Code::DisconnectRequest, 1, [0; 16]);
+    req.push(attr::USER_NAME, "alice");
+    // Another secret, another source address, garbage: no answer at all.
+    assert!(
+        das(&edge, [127, 0, 0, 1], "not-the-secret-at-all", &req)
+            .await
+            .is_none()
+    );
+    assert!(das(&edge, [127, 0, 0, 2], SECRET, &req).await.is_none());
+    let to = *edge.sessions.nas().unwrap().das_addr.get().unwrap();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for junk in [
+        &b"\x28\x01\x00\x05garbage"[..],
+        &[0u8; 3][..],
+        &[0x28; 64][..],
+    ] {
+        sock.send_to(junk, to).await.unwrap();
+    }
+    // A request naming nothing, or another NAS: NAK with the reason.
+    let empty = Packet::new(Code::CoaRequest, 2, [0; 16]);
+    let nak = das(&edge, [127, 0, 0, 1], SECRET, &empty).await.unwrap();
+    assert_eq!(
+        (nak.code, nak.get_u32(attr::ERROR_CAUSE)),
+        (Code::CoaNak, Some(402))
+    );
+    let mut other = req.clone();
+    other.identifier = 4;
+    other.push(attr::NAS_IDENTIFIER, "another-nas");
+    let nak = das(&edge, [127, 0, 0, 1], SECRET, &other).await.unwrap();
+    assert_eq!(nak.get_u32(attr::ERROR_CAUSE), Some(403));
+    // The guest is still online.
+    assert_eq!(edge.granted().len(), 1);
+    assert_eq!(
+        edge.count("SELECT count(*) FROM sessions WHERE session_status = 'active'"),
+        1
+    );
+}
