@@ -377,7 +377,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn silence_is_retried_with_the_same_bytes_then_given_up() {
         let s = server(SECRET, Mode::Third).await;
-        let c = client(&[&s], 150, 2);
+        let c = client(&[&s], 300, 2);
         let r = c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(r.code, Code::AccessAccept);
         assert_eq!(s.received.load(Ordering::SeqCst), 3);
@@ -431,7 +431,7 @@ pub(crate) mod tests {
         assert_eq!(r.code, Code::AccessAccept);
 
         let s = server(SECRET, Mode::NoMessageAuthenticator).await;
-        let c = client(&[&s], 100, 0);
+        let c = client(&[&s], 300, 0);
         assert!(matches!(
             c.send(&access_request(), Some(b"right")).await,
             Err(RadiusError::NoAnswer { .. })
@@ -449,7 +449,7 @@ pub(crate) mod tests {
     async fn failover_to_the_second_server_is_remembered() {
         let silent = server(SECRET, Mode::Silent).await;
         let good = server(SECRET, Mode::Answer).await;
-        let c = client(&[&silent, &good], 100, 1);
+        let c = client(&[&silent, &good], 300, 1);
         assert_eq!(c.current_server(), Some(silent.addr));
         let r = c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(r.code, Code::AccessAccept);
@@ -467,7 +467,7 @@ pub(crate) mod tests {
         let addr = sock.local_addr().unwrap();
         drop(sock);
         let good = server(SECRET, Mode::Answer).await;
-        let c = RadiusClient::new(vec![addr, good.addr], SECRET, Duration::from_millis(50), 0);
+        let c = RadiusClient::new(vec![addr, good.addr], SECRET, Duration::from_millis(300), 0);
         let r = c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(r.code, Code::AccessAccept);
     }

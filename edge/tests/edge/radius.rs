@@ -130,7 +130,7 @@ impl Radius {
             "[radius]\nenabled = true\nauth_servers = [\"{0}\"]\nacct_servers = [\"{0}\"]\n\
              secret = \"{SECRET}\"\n\
              nas_identifier = \"cafe-1\"\ncalled_station_id = \"Cafe WiFi\"\n\
-             timeout_ms = 200\nretries = 1\nlogin = \"{login}\"\n",
+             timeout_ms = 500\nretries = 1\nlogin = \"{login}\"\n",
             self.addr
         )
     }
