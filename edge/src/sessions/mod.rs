@@ -297,7 +297,7 @@ impl Sessions {
             Ok(c) => c,
             Err(_) if order == Some(LoginOrder::LocalThenRadius) => {
                 let code = typed.trim();
-                return self.radius_login(client, code, code, user_agent).await;
+                return self.after_local_miss(client, code, user_agent).await;
             }
             Err(e) => {
                 self.throttle_fail(&key, now);
@@ -368,8 +368,8 @@ impl Sessions {
             Step::Refused(Refusal::Unknown) if order == Some(LoginOrder::LocalThenRadius) => {
                 // A code this router does not know may be the RADIUS server's (the voucher
                 // code as User-Name and password, as CoovaChilli and our cloud take it).
-                let code = typed.trim();
-                self.radius_login(client, code, code, user_agent).await
+                self.after_local_miss(client, typed.trim(), user_agent)
+                    .await
             }
             Step::Refused(r) => {
                 self.throttle_fail(&key, now);
@@ -386,6 +386,22 @@ impl Sessions {
                 Ok(self.view(s, used, now))
             }
         }
+    }
+
+    /// A code the local store does not know, tried at the RADIUS server. With no server
+    /// answering it still counts as a wrong code: otherwise an outage would lift the throttle
+    /// that protects the local vouchers from guessing.
+    async fn after_local_miss(
+        self: &Arc<Self>,
+        client: Client,
+        code: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let result = self.radius_login(client, code, code, user_agent).await;
+        if matches!(result, Err(LoginError::RadiusUnavailable)) {
+            self.throttle_fail(&client.mac.to_string(), self.clock.now());
+        }
+        result
     }
 
     /// A login with a username and password (the portal's second form), checked by the RADIUS
