@@ -162,8 +162,9 @@ fn push_guest(p: &mut Packet, cfg: &RadiusConfig, mac: MacAddr, ip: Option<IpAdd
 /// Message-Authenticator, the identifier and the authenticator).
 pub fn access_request(cfg: &RadiusConfig, user: &str, mac: MacAddr, ip: Option<IpAddr>) -> Packet {
     let mut p = Packet::new(Code::AccessRequest, 0, [0; 16]);
-    let user: String = user.chars().take(64).collect();
-    p.push(attr::USER_NAME, user.into_bytes());
+    // The same User-Name goes in the session's accounting: never shortened here (the portal
+    // refuses names over 253 bytes, what one attribute holds).
+    p.push(attr::USER_NAME, user.as_bytes());
     p.push_u32(attr::SERVICE_TYPE, SERVICE_LOGIN);
     push_nas(&mut p, cfg);
     p.push_u32(attr::NAS_PORT_TYPE, PORT_TYPE_WIRELESS);
