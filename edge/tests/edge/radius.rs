@@ -442,6 +442,11 @@ async fn accounting_waits_in_the_database_and_is_sent_once_in_order() {
     let edge = edge.restart().await;
     assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 5);
     assert!(radius.acct().is_empty());
+    let status = hotspot_edge::admin::status(&edge.store, &edge.config, T0).unwrap();
+    assert!(
+        status.contains("RADIUS accounting waiting for a server: 5\n"),
+        "{status}"
+    );
 
     radius.acct_silent.store(false, Ordering::SeqCst);
     edge.clock.advance(60);
