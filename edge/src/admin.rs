@@ -32,15 +32,30 @@ pub enum AdminError {
 
 /// Counts of what the site holds.
 pub fn status(store: &Store, config: &Config, now: i64) -> Result<String, AdminError> {
-    let (version, s) = store.blocking(|c| {
+    let (version, s, radius) = store.blocking(|c| {
         let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        Ok((v, q::summary(c, now)?))
+        let radius = (
+            crate::store::radius::queue_len(c)?,
+            crate::store::outbox::counter(c, "radius_acct_dropped")?,
+        );
+        Ok((v, q::summary(c, now)?, radius))
     })?;
+    // Only where this router is a RADIUS NAS.
+    let radius = match &config.radius {
+        Some(_) => format!(
+            "RADIUS accounting waiting for a server: {}
+             RADIUS Interim-Updates dropped (queue full): {}
+",
+            radius.0, radius.1
+        ),
+        None => String::new(),
+    };
     Ok(format!(
         "site: {}\nhotspot id: {}\ndatabase: {} (schema {version})\nportal: {}\n\
          live sessions: {}\nvouchers: {} unused, {} used\ndevices: {} registered, {} blocked\n\
          today: {} sessions, peak {} at once\nevents waiting for the cloud: {}\n\
-         analytics events dropped (outbox full): {}\nevents the cloud refused, set aside: {}\n",
+         analytics events dropped (outbox full): {}\nevents the cloud refused, set aside: {}\n\
+         {radius}",
         config.site_name,
         config.hotspot_id.as_deref().unwrap_or("(not claimed)"),
         config.store_path.display(),

@@ -31,6 +31,7 @@ pub struct RawConfig {
     pub clients: RawClients,
     pub vouchers: RawVouchers,
     pub sessions: RawSessions,
+    pub radius: crate::radius::settings::RawRadius,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +255,8 @@ pub struct Config {
     pub idle_timeout_secs: i64,
     /// How often counters are read and limits applied.
     pub accounting_interval_secs: u64,
+    /// The RADIUS servers this router is a NAS of; `None` when `[radius]` is off.
+    pub radius: Option<crate::radius::settings::RadiusConfig>,
 }
 
 /// A language the portal speaks.
@@ -542,6 +545,7 @@ impl RawConfig {
             firewall: self.firewall.validate()?,
             cloud: self.cloud.validate()?,
             sync: self.sync.validate()?,
+            radius: self.radius.validate()?,
         })
     }
 }
@@ -663,6 +667,7 @@ mod tests {
                 "[sessions]\naccounting_interval_seconds = 0",
                 "sessions.accounting_interval_seconds",
             ),
+            ("[radius]\nenabled = true", "radius.auth_servers"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.to_string().starts_with(key), "{text}: {err}");

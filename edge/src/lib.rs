@@ -10,6 +10,7 @@
 //! - [`net`]: the neighbour table seam (IP → MAC) and DHCP leases.
 //! - [`vouchers`], [`throttle`]: pure voucher rules and the guessing throttle.
 //! - [`sessions`]: logins, auto-connect, accounting, restore: I/O around the pure rules.
+//! - [`radius`]: hotspotd as a RADIUS NAS: the `[radius]` settings and the UDP client.
 //! - [`payments`]: M-Pesa purchases from the portal, run by the cloud, seen through here.
 //! - [`admin`]: the technician's command line over the database.
 //! - [`sync`]: the HTTPS client for the cloud's sync API, retry policy, stored credential.
@@ -25,6 +26,7 @@ pub mod firewall;
 pub mod net;
 pub mod payments;
 pub mod portal;
+pub mod radius;
 pub mod sessions;
 pub mod store;
 pub mod sync;
@@ -62,6 +64,38 @@ pub async fn serve_with(
     state.payments = payments;
     let app = portal::router(state).layer(limit);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The Dynamic Authorization server, when `[radius] das_listen` is set. A port that cannot
+    // be had stops the daemon before it serves anything.
+    let das = match sessions
+        .nas()
+        .and_then(|n| n.config.das_listen.map(|a| (n, a)))
+    {
+        Some((nas, addr)) => {
+            let socket = tokio::net::UdpSocket::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("radius.das_listen {addr}: {e}"))
+            })?;
+            if let Ok(bound) = socket.local_addr() {
+                let _ = nas.das_addr.set(bound);
+                tracing::info!(%bound, "RADIUS Dynamic Authorization server listening");
+            }
+            Some(tokio::spawn(radius::das::run(
+                socket,
+                Arc::clone(&sessions),
+                stopped.clone(),
+            )))
+        }
+        None => None,
+    };
+    // RADIUS accounting, when this router is a NAS: its own loop, so a silent server never
+    // holds up the accounting cycle.
+    let radius = sessions.nas().map(|nas| {
+        tokio::spawn(radius::accounting::run(
+            sessions.store().clone(),
+            Arc::clone(nas),
+            Arc::clone(sessions.clock()),
+            stopped.clone(),
+        ))
+    });
     let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
     let result = axum::serve(
         listener,
@@ -73,5 +107,11 @@ pub async fn serve_with(
     })
     .await;
     let _ = accounting.await;
+    if let Some(radius) = radius {
+        let _ = radius.await;
+    }
+    if let Some(das) = das {
+        let _ = das.await;
+    }
     result
 }

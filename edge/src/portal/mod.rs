@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
+        .route("/login/user", post(login_user))
         .route("/status", get(status))
         .route("/logout", post(logout))
         .route("/buy", post(buy))
@@ -368,13 +369,33 @@ fn login_body_with(
     shop: &str,
 ) -> String {
     let t = text(lang);
+    // The username and password form, only where a RADIUS server checks them.
+    let user_form = if state.sessions.radius_enabled() {
+        format!(
+            "<h2>{title}</h2><form method=\"post\" action=\"/login/user\">\
+             <label for=\"user\">{user}</label>\
+             <input id=\"user\" name=\"user\" required maxlength=\"64\" \
+             autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\">\
+             <label for=\"password\">{pw}</label>\
+             <input id=\"password\" name=\"password\" type=\"password\" maxlength=\"128\" \
+             autocomplete=\"current-password\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <button type=\"submit\">{go}</button></form>",
+            title = t.user_title,
+            user = t.user_label,
+            pw = t.password_label,
+            go = t.sign_in,
+        )
+    } else {
+        String::new()
+    };
     format!(
         "<p>{welcome}</p>{msg}{shop}<form method=\"post\" action=\"/login\">\
          <label for=\"code\">{label}</label>\
          <input id=\"code\" name=\"code\" required maxlength=\"40\" autocomplete=\"off\" \
          autocapitalize=\"characters\" spellcheck=\"false\" inputmode=\"text\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <button type=\"submit\">{connect}</button></form>",
+         <button type=\"submit\">{connect}</button></form>{user_form}",
         shop = if shop.is_empty() {
             String::new()
         } else {
@@ -389,6 +410,11 @@ fn login_body_with(
 
 fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
     let t = text(lang);
+    let notice = v
+        .notice
+        .as_deref()
+        .map(|n| format!("<p id=\"notice\">{}</p>", escape(n)))
+        .unwrap_or_default();
     let time = v
         .seconds_remaining
         .map_or_else(|| t.unlimited.to_owned(), text::duration);
@@ -396,7 +422,7 @@ fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
         .bytes_remaining
         .map_or_else(|| t.unlimited.to_owned(), text::megabytes);
     format!(
-        "<p class=\"msg ok\">{online}</p><dl><dt>{tl}</dt><dd id=\"time-left\">{time}</dd>\
+        "<p class=\"msg ok\">{online}</p>{notice}<dl><dt>{tl}</dt><dd id=\"time-left\">{time}</dd>\
          <dt>{dl}</dt><dd id=\"data-left\">{data}</dd><dt>{du}</dt><dd>{used}</dd></dl>\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"token\" \
          value=\"{token}\"><button type=\"submit\">{out}</button></form>",
@@ -533,7 +559,6 @@ async fn login(
     body: Bytes,
 ) -> Response {
     let (lang, _) = choose_language(&state.config, &headers, &uri);
-    let t = text(lang);
     let form = match read_form(&state, lang, addr, &headers, &body, &["code", "token"]) {
         Ok(f) => f,
         Err(resp) => return resp,
@@ -547,11 +572,64 @@ async fn login(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
-    match state
+    let result = state
         .sessions
         .login(client, &form["code"], user_agent)
-        .await
-    {
+        .await;
+    login_answer(&state, &reply, lang, result).await
+}
+
+/// A username and password from the second form, checked by the RADIUS server; the same
+/// token, throttle and answers as a voucher code.
+async fn login_user(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (lang, _) = choose_language(&state.config, &headers, &uri);
+    let form = match read_form(
+        &state,
+        lang,
+        addr,
+        &headers,
+        &body,
+        &["user", "password", "token"],
+    ) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let reply = FormReply::new(&state, lang, addr);
+    let client = match reply.identify(addr).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let result = state
+        .sessions
+        .login_user(client, &form["user"], &form["password"], user_agent)
+        .await;
+    login_answer(&state, &reply, lang, result).await
+}
+
+/// The answer to a login form: `303` to the status page, the status page itself when the
+/// RADIUS server had something to say, or the login page with the reason.
+async fn login_answer(
+    state: &AppState,
+    reply: &FormReply<'_>,
+    lang: Language,
+    result: Result<SessionView, LoginError>,
+) -> Response {
+    let t = text(lang);
+    match result {
+        Ok(v) if v.notice.is_some() => {
+            let body = status_body(lang, &v, &reply.token);
+            page(state, lang, false, StatusCode::OK, &body)
+        }
         Ok(_) => see_other("/status"),
         Err(LoginError::Throttled { wait }) => {
             let mut resp = reply
@@ -582,12 +660,21 @@ async fn login(
                 .await
         }
         Err(LoginError::Blocked { reason }) => page(
-            &state,
+            state,
             lang,
             false,
             StatusCode::FORBIDDEN,
             &blocked_body(lang, reason.as_deref()),
         ),
+        Err(LoginError::RadiusRejected { message }) => {
+            let msg = message.unwrap_or_else(|| t.radius_rejected.to_owned());
+            reply.again(StatusCode::FORBIDDEN, &msg).await
+        }
+        Err(LoginError::RadiusUnavailable) => {
+            reply
+                .again(StatusCode::SERVICE_UNAVAILABLE, t.radius_unavailable)
+                .await
+        }
         Err(e @ (LoginError::Store(_) | LoginError::Firewall(_))) => {
             tracing::error!(error = %e, "login failed");
             reply

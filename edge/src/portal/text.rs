@@ -39,6 +39,12 @@ pub struct Text {
     pub phone_empty: &'static str,
     pub phone_invalid: &'static str,
     pub paid_connecting: &'static str,
+    pub user_title: &'static str,
+    pub user_label: &'static str,
+    pub password_label: &'static str,
+    pub sign_in: &'static str,
+    pub radius_rejected: &'static str,
+    pub radius_unavailable: &'static str,
     /// The language's own name, on the link that switches to it.
     pub language: &'static str,
 }
@@ -75,6 +81,12 @@ pub static EN: Text = Text {
     phone_empty: "Enter your M-Pesa phone number.",
     phone_invalid: "Enter a Kenyan mobile number such as 0712 345 678.",
     paid_connecting: "Payment received. Connecting you now…",
+    user_title: "Have an account? Sign in.",
+    user_label: "Username",
+    password_label: "Password",
+    sign_in: "Sign in",
+    radius_rejected: "The login server refused this username, password or code.",
+    radius_unavailable: "The login server cannot be reached right now. Vouchers of this hotspot still work; try your account again in a few minutes.",
     language: "English",
 };
 
@@ -110,6 +122,12 @@ pub static SW: Text = Text {
     phone_empty: "Weka nambari yako ya simu ya M-Pesa.",
     phone_invalid: "Weka nambari ya simu ya Kenya, kama 0712 345 678.",
     paid_connecting: "Malipo yamepokelewa. Tunakuunganisha sasa…",
+    user_title: "Una akaunti? Ingia.",
+    user_label: "Jina la mtumiaji",
+    password_label: "Nenosiri",
+    sign_in: "Ingia",
+    radius_rejected: "Seva ya kuingia imekataa jina hili, nenosiri hili au nambari hii.",
+    radius_unavailable: "Seva ya kuingia haipatikani kwa sasa. Vocha za hotspot hii bado zinafanya kazi; jaribu akaunti yako tena baada ya dakika chache.",
     language: "Kiswahili",
 };
 

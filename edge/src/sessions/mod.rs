@@ -23,6 +23,7 @@ use crate::clock::{Clock, secs_of};
 use crate::config::Config;
 use crate::firewall::{Counters, Firewall, FirewallError, Grant};
 use crate::net::{LeaseFile, Neighbours};
+use crate::radius::settings::LoginOrder;
 use crate::store::access::{self as q, NewSession, SessionRow, SessionType};
 use crate::store::{Store, StoreError, outbox};
 use crate::throttle::{Policy, Throttle};
@@ -52,9 +53,13 @@ pub struct SessionView {
     pub used: u64,
     pub seconds_remaining: Option<u64>,
     pub bytes_remaining: Option<u64>,
+    /// What the RADIUS server told the guest when it let them in (Reply-Message).
+    pub notice: Option<String>,
 }
 
 /// What the portal should show a client.
+// One per request, never held in bulk: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientState {
     Blocked { reason: Option<String> },
@@ -73,6 +78,12 @@ pub enum LoginError {
     Refused(Refusal),
     #[error("device blocked")]
     Blocked { reason: Option<String> },
+    /// The RADIUS server refused the login, with what it said to the guest.
+    #[error("refused by the RADIUS server")]
+    RadiusRejected { message: Option<String> },
+    /// No RADIUS server answered (local vouchers still work).
+    #[error("no RADIUS server answered")]
+    RadiusUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -110,6 +121,8 @@ pub struct Sessions {
     leases: Arc<LeaseFile>,
     /// Bumped after a pull that changed plans commits: readers caching the plan list compare it.
     plans_generation: std::sync::atomic::AtomicU64,
+    /// The RADIUS servers this router is a NAS of, when `[radius]` is on.
+    radius: Option<Arc<crate::radius::Nas>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -138,6 +151,10 @@ impl Sessions {
         let policy = Policy::from_settings(&config.vouchers);
         let started = clock.now();
         let leases = Arc::new(LeaseFile::new(config.lease_file.clone()));
+        let radius = config
+            .radius
+            .clone()
+            .map(|r| Arc::new(crate::radius::Nas::new(r)));
         Self {
             started,
             config,
@@ -149,6 +166,7 @@ impl Sessions {
             cycle: tokio::sync::Mutex::new(()),
             plans_generation: std::sync::atomic::AtomicU64::new(0),
             leases,
+            radius,
         }
     }
 
@@ -205,6 +223,7 @@ impl Sessions {
             bytes_remaining: session.limits.bytes_remaining(used),
             session,
             used,
+            notice: None,
         }
     }
 
@@ -269,8 +288,17 @@ impl Sessions {
         if let Err(wait) = self.throttle_check(&key, now) {
             return Err(LoginError::Throttled { wait });
         }
+        let order = self.radius.as_ref().map(|n| n.config.login);
+        if order == Some(LoginOrder::Radius) {
+            let code = typed.trim();
+            return self.radius_login(client, code, code, user_agent).await;
+        }
         let code = match normalize(typed) {
             Ok(c) => c,
+            Err(_) if order == Some(LoginOrder::LocalThenRadius) => {
+                let code = typed.trim();
+                return self.after_local_miss(client, code, user_agent).await;
+            }
             Err(e) => {
                 self.throttle_fail(&key, now);
                 return Err(LoginError::BadCode(e));
@@ -278,9 +306,11 @@ impl Sessions {
         };
         let hotspot = self.config.hotspot_id.clone();
         let (down, up) = (self.config.vouchers.down_kbps, self.config.vouchers.up_kbps);
+        let ua = user_agent.clone();
         let step = self
             .store
             .write(move |tx| {
+                let user_agent = ua;
                 if let Some(e) = q::access_entry(tx, client.mac)?
                     && e.is_blocked
                 {
@@ -335,6 +365,12 @@ impl Sessions {
         match step {
             Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
             Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
+            Step::Refused(Refusal::Unknown) if order == Some(LoginOrder::LocalThenRadius) => {
+                // A code this router does not know may be the RADIUS server's (the voucher
+                // code as User-Name and password, as CoovaChilli and our cloud take it).
+                self.after_local_miss(client, typed.trim(), user_agent)
+                    .await
+            }
             Step::Refused(r) => {
                 self.throttle_fail(&key, now);
                 Err(LoginError::Refused(r))
@@ -349,6 +385,238 @@ impl Sessions {
                 tracing::info!(mac = %s.mac, "voucher login");
                 Ok(self.view(s, used, now))
             }
+        }
+    }
+
+    /// A code the local store does not know, tried at the RADIUS server. With no server
+    /// answering it still counts as a wrong code: otherwise an outage would lift the throttle
+    /// that protects the local vouchers from guessing.
+    async fn after_local_miss(
+        self: &Arc<Self>,
+        client: Client,
+        code: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let result = self.radius_login(client, code, code, user_agent).await;
+        if matches!(result, Err(LoginError::RadiusUnavailable)) {
+            self.throttle_fail(&client.mac.to_string(), self.clock.now());
+        }
+        result
+    }
+
+    /// A login with a username and password (the portal's second form), checked by the RADIUS
+    /// server. Refused as a wrong code when `[radius]` is off.
+    pub async fn login_user(
+        self: &Arc<Self>,
+        client: Client,
+        user: &str,
+        password: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let now = self.clock.now();
+        if let Err(wait) = self.throttle_check(&client.mac.to_string(), now) {
+            return Err(LoginError::Throttled { wait });
+        }
+        if self.radius.is_none() {
+            return Err(LoginError::Refused(Refusal::Unknown));
+        }
+        self.radius_login(client, user.trim(), password, user_agent)
+            .await
+    }
+
+    /// Asks the RADIUS server about `user`; on Access-Accept commits the session and its
+    /// RADIUS state, then grants it. The throttle counts rejects as wrong codes.
+    async fn radius_login(
+        self: &Arc<Self>,
+        client: Client,
+        user: &str,
+        password: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let Some(nas) = self.radius.clone() else {
+            return Err(LoginError::Refused(Refusal::Unknown));
+        };
+        let key = client.mac.to_string();
+        if user.is_empty() || user.len() > 253 || password.len() > 128 {
+            self.throttle_fail(&key, self.clock.now());
+            return Err(LoginError::RadiusRejected { message: None });
+        }
+        // A blocked device or one already online is answered without asking the server.
+        let state = self
+            .store
+            .read(move |c| {
+                if let Some(e) = q::access_entry(c, client.mac)?
+                    && e.is_blocked
+                {
+                    return Ok(Step::Blocked(e.blocked_reason));
+                }
+                Ok(match q::active_session(c, client.mac)? {
+                    Some(s) => Step::Already(s),
+                    None => Step::Start,
+                })
+            })
+            .await?;
+        match state {
+            Step::Blocked(reason) => return Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                return Ok(self.view(s, used, self.clock.now()));
+            }
+            _ => {}
+        }
+        let request =
+            crate::radius::attrs::access_request(&nas.config, user, client.mac, Some(client.ip));
+        let reply = match nas.auth.send(&request, Some(password.as_bytes())).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "RADIUS login: no server answered");
+                return Err(LoginError::RadiusUnavailable);
+            }
+        };
+        let at = self.clock.reading();
+        let now = secs_of(&at);
+        if reply.code != hotspot_shared::radius::Code::AccessAccept {
+            // Access-Challenge (a second factor) is not supported: refused like a reject.
+            self.throttle_fail(&key, now);
+            tracing::info!(mac = %client.mac, code = ?reply.code, "RADIUS login refused");
+            return Err(LoginError::RadiusRejected {
+                message: crate::radius::attrs::reply_message(&reply),
+            });
+        }
+        let auth = crate::radius::attrs::authorization(&reply);
+        let limits = Limits {
+            ends_at: auth.session_timeout.map(|t| now + i64::from(t)),
+            data_bytes: auth.data_bytes,
+        };
+        let down = auth.down_kbps.unwrap_or(self.config.vouchers.down_kbps);
+        let up = auth.up_kbps.unwrap_or(self.config.vouchers.up_kbps);
+        let user = user.to_owned();
+        let interim = i64::from(
+            auth.interim_interval
+                .unwrap_or(nas.config.interim_interval_secs),
+        );
+        let notice = auth.reply_message.clone();
+        let step = self
+            .store
+            .write(move |tx| {
+                if let Some(e) = q::access_entry(tx, client.mac)?
+                    && e.is_blocked
+                {
+                    return Ok(Step::Blocked(e.blocked_reason));
+                }
+                if let Some(s) = q::active_session(tx, client.mac)? {
+                    return Ok(Step::Already(s));
+                }
+                let s = q::start_session(
+                    tx,
+                    &NewSession {
+                        mac: client.mac,
+                        ip: Some(client.ip.to_string()),
+                        session_type: SessionType::Guest,
+                        voucher: None,
+                        limits,
+                        down_kbps: down,
+                        up_kbps: up,
+                        user_agent,
+                    },
+                    &at,
+                )?;
+                crate::store::radius::insert(
+                    tx,
+                    &crate::store::radius::RadiusSession {
+                        acct_session_id: s.id.replace('-', "").to_ascii_uppercase(),
+                        session_id: s.id.clone(),
+                        user_name: user,
+                        class: auth.class,
+                        idle_timeout: auth.idle_timeout.map(i64::from),
+                        interim_interval: interim,
+                        reply_message: auth.reply_message,
+                    },
+                    now,
+                )?;
+                crate::store::radius::queue_session(
+                    tx,
+                    &s,
+                    hotspot_shared::radius::acct_status::START,
+                    None,
+                    now,
+                )?;
+                // Durable before the firewall lets the guest through, as a voucher login.
+                Ok(Step::Done(s, 0))
+            })
+            .await?;
+        match step {
+            Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                Ok(self.view(s, used, now))
+            }
+            Step::Done(s, used) => {
+                self.throttle_succeed(&key);
+                self.firewall.grant(&Self::grant_of(&s))?;
+                nas.wake.notify_one();
+                tracing::info!(mac = %s.mac, "RADIUS login");
+                let mut v = self.view(s, used, now);
+                v.notice = notice;
+                Ok(v)
+            }
+            Step::Refused(r) => Err(LoginError::Refused(r)),
+            Step::Start => Err(LoginError::Refused(Refusal::Unknown)),
+        }
+    }
+
+    /// Whether the portal offers the username and password form.
+    pub fn radius_enabled(&self) -> bool {
+        self.radius.is_some()
+    }
+
+    /// This router as a RADIUS NAS, when `[radius]` is on.
+    pub fn nas(&self) -> Option<&Arc<crate::radius::Nas>> {
+        self.radius.as_ref()
+    }
+
+    /// Sends the queued RADIUS accounting now, in order, until the queue is empty or no server
+    /// answers. Returns how many requests were answered (0 with `[radius]` off).
+    pub async fn radius_flush(&self) -> Result<usize, crate::radius::accounting::FlushError> {
+        match &self.radius {
+            Some(nas) => {
+                crate::radius::accounting::flush(&self.store, nas, &self.clock, usize::MAX).await
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Live RADIUS sessions matching every identifier `sel` gives (Disconnect and CoA).
+    pub async fn radius_find(
+        &self,
+        sel: crate::radius::das::Selector,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        self.store
+            .read(move |c| crate::store::radius::find_live(c, &sel))
+            .await
+    }
+
+    /// Applies a CoA's changes to a live session: Session-Timeout (from now), data limit,
+    /// rates, Idle-Timeout; then grants it again at its rates (the guest stays through).
+    pub async fn radius_change(
+        &self,
+        session_id: String,
+        change: crate::radius::attrs::Authorization,
+    ) -> Result<(), LoginError> {
+        let now = self.clock.now();
+        let live = self
+            .store
+            .write(move |c| crate::store::radius::change(c, &session_id, &change, now))
+            .await?;
+        if let Some(s) = live {
+            self.firewall.grant(&Self::grant_of(&s))?;
+        }
+        Ok(())
+    }
+
+    fn radius_wake(&self) {
+        if let Some(nas) = &self.radius {
+            nas.wake.notify_one();
         }
     }
 
@@ -403,6 +671,7 @@ impl Sessions {
             })
             .await?;
         self.firewall.revoke(mac)?;
+        self.radius_wake();
         Ok(ended)
     }
 
@@ -498,10 +767,20 @@ impl Sessions {
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
         let at = self.clock.reading();
         let now = secs_of(&at);
+        let radius = self.radius.is_some();
         let live = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
+                if radius {
+                    // The server closes this NAS's sessions on Accounting-On; the ones restored
+                    // below are opened again by a Start each, with their own Acct-Session-Id.
+                    crate::store::radius::queue_nas(
+                        &tx,
+                        hotspot_shared::radius::acct_status::ACCOUNTING_ON,
+                        now,
+                    )?;
+                }
                 let mut live = Vec::new();
                 for mut s in q::active_sessions(&tx)? {
                     let used = used_against_limit(&tx, &s)?;
@@ -512,6 +791,15 @@ impl Sessions {
                         None => {
                             s.last_activity = now;
                             q::update_usage(&tx, &s)?;
+                            if radius {
+                                crate::store::radius::queue_session(
+                                    &tx,
+                                    &s,
+                                    hotspot_shared::radius::acct_status::START,
+                                    None,
+                                    now,
+                                )?;
+                            }
                             live.push(s);
                         }
                     }
@@ -540,9 +828,10 @@ impl Sessions {
         let idle = self.config.idle_timeout_secs;
         let every = self.config.sync.session_update_secs;
         let readings = counters.clone();
+        let radius = self.radius.is_some();
         let (ended, live) = self
             .store
-            .call(move |c| account(c, &readings, idle, every, &at))
+            .call(move |c| account(c, &readings, idle, radius, every, &at))
             .await?;
         let mut report = CycleReport::default();
         for (mac, reason) in &ended {
@@ -550,6 +839,7 @@ impl Sessions {
             tracing::info!(mac = %mac, reason = reason.as_str(), "session ended");
         }
         report.ended = ended;
+        self.radius_wake();
         let live_macs: BTreeSet<MacAddr> = live.iter().map(|s| s.mac).collect();
         for mac in counters.keys() {
             if !live_macs.contains(mac) && !report.ended.iter().any(|(m, _)| m == mac) {
@@ -700,6 +990,7 @@ fn account(
     c: &mut rusqlite::Connection,
     counters: &BTreeMap<MacAddr, Counters>,
     idle: i64,
+    radius: bool,
     update_every: i64,
     at: &EdgeClock,
 ) -> Result<(Vec<(MacAddr, EndReason)>, Vec<SessionRow>), StoreError> {
@@ -722,9 +1013,16 @@ fn account(
     }
     let mut ended = Vec::new();
     let mut live = Vec::new();
+    // Idle-Timeouts a RADIUS server set (only read when this router is a NAS).
+    let idle_of = if radius {
+        crate::store::radius::live_idle_timeouts(&tx)?
+    } else {
+        Default::default()
+    };
     for s in sessions {
         let blocked = q::access_entry(&tx, s.mac)?.is_some_and(|e| e.is_blocked);
         let used = used_against_limit(&tx, &s)?;
+        let idle = idle_of.get(&s.id).copied().unwrap_or(idle);
         let verdict = if blocked {
             Some(EndReason::Blocked)
         } else {
@@ -740,6 +1038,22 @@ fn account(
                 live.push(s);
             }
         }
+    }
+    if radius {
+        // Interim-Updates due, with the totals just read.
+        let due: BTreeSet<String> = crate::store::radius::interims_due(&tx, now)?
+            .into_iter()
+            .collect();
+        for s in live.iter().filter(|s| due.contains(&s.id)) {
+            crate::store::radius::queue_session(
+                &tx,
+                s,
+                hotspot_shared::radius::acct_status::INTERIM_UPDATE,
+                None,
+                now,
+            )?;
+        }
+        crate::store::radius::enforce_bound(&tx, crate::store::radius::QUEUE_MAX_ROWS)?;
     }
     q::note_concurrency(&tx, live.len(), now)?;
     tx.commit()?;

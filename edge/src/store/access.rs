@@ -99,6 +99,15 @@ pub fn active_session(c: &Connection, mac: MacAddr) -> Result<Option<SessionRow>
     .optional()?)
 }
 
+/// The session with id `id`, live or not.
+pub fn session_by_id(c: &Connection, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
+    ))?
+    .query_row([id], session_from)
+    .optional()?)
+}
+
 /// Every live session.
 pub fn active_sessions(c: &Connection) -> Result<Vec<SessionRow>, StoreError> {
     let mut st = c.prepare_cached(&format!(
@@ -342,6 +351,14 @@ pub fn end_session(
     if changed == 0 {
         return Ok(false);
     }
+    // A session a RADIUS server authorised gets its Accounting Stop in the same transaction.
+    super::radius::queue_session(
+        c,
+        s,
+        hotspot_shared::radius::acct_status::STOP,
+        Some(super::radius::terminate_cause(reason)),
+        now,
+    )?;
     let gb = s.bytes() as f64 / (MB as f64 * 1024.0);
     c.prepare_cached(
         "INSERT INTO analytics_daily (date, ended_sessions, total_data_used_gb,

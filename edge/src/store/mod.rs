@@ -9,6 +9,7 @@
 pub mod access;
 pub mod cloud;
 pub mod outbox;
+pub mod radius;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_voucher_plan_link",
         include_str!("../../../migrations/edge/0005_voucher_plan_link.sql"),
+    ),
+    (
+        "0006_radius_sessions",
+        include_str!("../../../migrations/edge/0006_radius_sessions.sql"),
+    ),
+    (
+        "0007_radius_accounting",
+        include_str!("../../../migrations/edge/0007_radius_accounting.sql"),
     ),
 ];
 

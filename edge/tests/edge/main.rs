@@ -6,5 +6,6 @@ mod forms;
 mod helpers;
 mod payments;
 mod probes;
+mod radius;
 mod sessions;
 mod vouchers;

@@ -130,6 +130,8 @@ async fn a_restart_restores_every_live_session_and_drops_expired_ones() {
     assert_eq!(edge.granted().len(), 3);
     let status = admin::status(&edge.store, &edge.config, T0).unwrap();
     assert!(status.contains("live sessions: 3"), "{status}");
+    // Not a RADIUS NAS: no RADIUS lines.
+    assert!(!status.contains("RADIUS"), "{status}");
     let clients = admin::clients(&edge.store, T0).unwrap();
     assert!(
         clients.contains("02:00:00:00:00:02") && clients.ends_with("3 live\n"),

@@ -1,0 +1,474 @@
+//! The RADIUS client over UDP: one request, its retransmissions and the failover.
+//!
+//! A request goes to the server that answered last. It is sent again, byte for byte (same
+//! identifier, same authenticator, RFC 5080 §2.2.1), each time `timeout` passes without a valid
+//! reply, `retries` times; then the next server gets a fresh packet. The server that answers is
+//! remembered for the next request. Each request has its own socket (an ephemeral port), so
+//! identifiers never collide between requests in flight, and a semaphore caps how many are in
+//! flight: no request spawns a task, and a caller waits at most
+//! `servers × (retries + 1) × timeout`.
+//!
+//! A reply counts only when it comes from the server's address, carries the request's
+//! identifier, has a code that answers the request, and passes the response authenticator and
+//! Message-Authenticator checks under the secret; Access replies must carry a
+//! Message-Authenticator (BlastRADIUS, CVE-2024-3596). Anything else is ignored, never accepted:
+//! the client keeps waiting for a good reply until the attempt's time is up.
+//!
+//! Every Access-Request carries a Message-Authenticator; it is not configurable.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+
+use hotspot_shared::radius::crypto::{hide_password, sign_request, verify_response};
+use hotspot_shared::radius::{Code, EncodeError, MAX_PACKET, Packet, attr};
+
+/// Requests in flight at once, per client (the portal's connection cap bounds the waiters).
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RadiusError {
+    #[error("no RADIUS server answered ({tried} tried)")]
+    NoAnswer { tried: usize },
+    #[error("cannot encode the RADIUS request: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("RADIUS socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A client for one kind of server (authentication or accounting) and its failover.
+#[derive(Debug)]
+pub struct RadiusClient {
+    /// In order of preference; the second is tried when the first stays silent.
+    servers: Vec<SocketAddr>,
+    secret: Vec<u8>,
+    /// Wait per transmission.
+    timeout: Duration,
+    /// Transmissions per server after the first.
+    retries: u32,
+    /// Index of the server that answered last: the next request starts there.
+    current: AtomicUsize,
+    /// Caps requests in flight (sockets and buffers).
+    in_flight: Semaphore,
+}
+
+/// The random part of a request: its authenticator (RFC 2865 §3: unpredictable and unique).
+/// UUID v4 generation draws from the operating system's generator (122 random bits).
+fn random_authenticator() -> [u8; 16] {
+    uuid::Uuid::new_v4().into_bytes()
+}
+
+fn random_identifier() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
+}
+
+/// Whether `reply` answers a `request` packet.
+fn answers(request: Code, reply: Code) -> bool {
+    match request {
+        Code::AccessRequest => matches!(
+            reply,
+            Code::AccessAccept | Code::AccessReject | Code::AccessChallenge
+        ),
+        Code::AccountingRequest => reply == Code::AccountingResponse,
+        Code::StatusServer => matches!(reply, Code::AccessAccept | Code::AccountingResponse),
+        _ => false,
+    }
+}
+
+impl RadiusClient {
+    /// A client for `servers` (at least one).
+    pub fn new(servers: Vec<SocketAddr>, secret: &[u8], timeout: Duration, retries: u32) -> Self {
+        RadiusClient {
+            servers,
+            secret: secret.to_vec(),
+            timeout,
+            retries,
+            current: AtomicUsize::new(0),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        }
+    }
+
+    /// The server the next request goes to first.
+    pub fn current_server(&self) -> Option<SocketAddr> {
+        self.servers
+            .get(self.current.load(Ordering::Relaxed) % self.servers.len().max(1))
+            .copied()
+    }
+
+    /// Sends `request` (its identifier and authenticator are set here) and returns the first
+    /// valid reply. For an Access-Request, `password` is hidden into User-Password under each
+    /// attempt's authenticator; Message-Authenticator is always added.
+    pub async fn send(
+        &self,
+        request: &Packet,
+        password: Option<&[u8]>,
+    ) -> Result<Packet, RadiusError> {
+        let _permit = self.in_flight.acquire().await.ok();
+        let n = self.servers.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last_err = None;
+        for k in 0..n {
+            let i = (first + k) % n;
+            let server = self.servers[i];
+            match self.exchange(server, request, password).await {
+                Ok(Some(reply)) => {
+                    if k > 0 {
+                        tracing::warn!(%server, "RADIUS failover: this server answered");
+                    }
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(reply);
+                }
+                Ok(None) => {
+                    tracing::warn!(%server, "RADIUS server did not answer");
+                }
+                Err(e) => {
+                    tracing::warn!(%server, error = %e, "RADIUS request failed");
+                    last_err = Some(e);
+                }
+            }
+        }
+        match last_err {
+            Some(RadiusError::Encode(e)) => Err(RadiusError::Encode(e)),
+            _ => Err(RadiusError::NoAnswer { tried: n }),
+        }
+    }
+
+    /// One server: the packet signed once, sent up to `retries + 1` times. `None`: silence.
+    async fn exchange(
+        &self,
+        server: SocketAddr,
+        request: &Packet,
+        password: Option<&[u8]>,
+    ) -> Result<Option<Packet>, RadiusError> {
+        let mut p = request.clone();
+        p.identifier = random_identifier();
+        if !p.code.has_hashed_request_authenticator() {
+            p.authenticator = random_authenticator();
+        }
+        if let Some(pw) = password {
+            p.remove(attr::USER_PASSWORD);
+            p.push(
+                attr::USER_PASSWORD,
+                hide_password(pw, &self.secret, &p.authenticator),
+            );
+        }
+        // Access-Request and Status-Server always get one; Accounting-Requests too (FreeRADIUS
+        // accepts it and it costs 18 bytes).
+        let bytes = sign_request(&p, &self.secret, true)?;
+        let mut sent_auth = [0u8; 16];
+        sent_auth.copy_from_slice(&bytes[4..20]);
+        let local: SocketAddr = if server.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(local).await?;
+        socket.connect(server).await?;
+        let mut buf = vec![0u8; MAX_PACKET];
+        for _ in 0..=self.retries {
+            socket.send(&bytes).await?;
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            // Bounded: each turn either returns or consumes one datagram before the deadline.
+            loop {
+                let got = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+                    Err(_) => break,
+                    // ICMP port unreachable surfaces as an error on a connected socket: the
+                    // server is not there; wait out the attempt as for silence.
+                    Ok(Err(_)) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                    Ok(Ok(n)) => n,
+                };
+                if let Some(reply) = self.check(&buf[..got], p.code, p.identifier, &sent_auth) {
+                    return Ok(Some(reply));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The reply when it is one we accept; `None` (and a log line) otherwise.
+    fn check(
+        &self,
+        raw: &[u8],
+        request: Code,
+        identifier: u8,
+        authenticator: &[u8; 16],
+    ) -> Option<Packet> {
+        let reply = match Packet::decode(raw) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed RADIUS reply ignored");
+                return None;
+            }
+        };
+        if reply.identifier != identifier || !answers(request, reply.code) {
+            tracing::warn!(
+                code = ?reply.code,
+                identifier = reply.identifier,
+                "RADIUS reply that does not answer our request ignored"
+            );
+            return None;
+        }
+        match verify_response(raw, request, authenticator, &self.secret) {
+            Ok(has_ma) if has_ma || !reply.code.is_access_reply() => Some(reply),
+            Ok(_) => {
+                tracing::warn!(
+                    code = ?reply.code,
+                    "RADIUS reply without Message-Authenticator ignored"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "RADIUS reply failing its checks ignored (wrong secret?)");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    use hotspot_shared::radius::crypto::{sign_response, unhide_password, verify_request};
+
+    use super::*;
+
+    /// How the test server answers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        /// Access-Accept for password "right", Reject otherwise; Accounting-Response.
+        Answer,
+        /// Says nothing.
+        Silent,
+        /// Answers the third copy of a request only (after two lost replies).
+        Third,
+        /// Answers first with a reply under the wrong identifier, then properly.
+        WrongIdFirst,
+        /// Answers without Message-Authenticator.
+        NoMessageAuthenticator,
+    }
+
+    /// A RADIUS server on 127.0.0.1 built with the shared codec, answering as `mode` says under
+    /// its own `secret`; counts the datagrams it received.
+    pub struct TestServer {
+        pub addr: SocketAddr,
+        pub received: Arc<AtomicU32>,
+        pub task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for TestServer {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    pub async fn server(secret: &'static [u8], mode: Mode) -> TestServer {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let received = Arc::new(AtomicU32::new(0));
+        let count = Arc::clone(&received);
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_PACKET];
+            let mut first_copy: Option<Vec<u8>> = None;
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                let seen = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let raw = &buf[..n];
+                // Retransmissions are byte-identical.
+                match &first_copy {
+                    Some(f) if mode == Mode::Third => assert_eq!(f, raw),
+                    _ => first_copy = Some(raw.to_vec()),
+                }
+                let Ok(req) = Packet::decode(raw) else {
+                    continue;
+                };
+                // The client always signs with Message-Authenticator.
+                if verify_request(raw, secret) != Ok(true) {
+                    continue;
+                }
+                if mode == Mode::Silent || (mode == Mode::Third && seen < 3) {
+                    continue;
+                }
+                let mut reply = match req.code {
+                    Code::AccessRequest => {
+                        let pw = req
+                            .get(attr::USER_PASSWORD)
+                            .and_then(|h| unhide_password(h, secret, &req.authenticator));
+                        if pw.as_deref() == Some(b"right".as_slice()) {
+                            let mut r = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+                            r.push_u32(attr::SESSION_TIMEOUT, 3600);
+                            r
+                        } else {
+                            let mut r = Packet::new(Code::AccessReject, req.identifier, [0; 16]);
+                            r.push(attr::REPLY_MESSAGE, "Wrong password");
+                            r
+                        }
+                    }
+                    _ => Packet::new(Code::AccountingResponse, req.identifier, [0; 16]),
+                };
+                let with_ma = mode != Mode::NoMessageAuthenticator;
+                if mode == Mode::WrongIdFirst {
+                    let mut wrong = reply.clone();
+                    wrong.identifier = req.identifier.wrapping_add(1);
+                    let bytes =
+                        sign_response(&wrong, req.code, &req.authenticator, secret, true).unwrap();
+                    socket.send_to(&bytes, from).await.unwrap();
+                }
+                reply.identifier = req.identifier;
+                let bytes =
+                    sign_response(&reply, req.code, &req.authenticator, secret, with_ma).unwrap();
+                socket.send_to(&bytes, from).await.unwrap();
+            }
+        });
+        TestServer {
+            addr,
+            received,
+            task,
+        }
+    }
+
+    const SECRET: &[u8] = b"0123456789abcdef";
+
+    fn access_request() -> Packet {
+        let mut p = Packet::new(Code::AccessRequest, 0, [0; 16]);
+        p.push(attr::USER_NAME, "alice");
+        p
+    }
+
+    fn client(servers: &[&TestServer], timeout_ms: u64, retries: u32) -> RadiusClient {
+        RadiusClient::new(
+            servers.iter().map(|s| s.addr).collect(),
+            SECRET,
+            Duration::from_millis(timeout_ms),
+            retries,
+        )
+    }
+
+    #[tokio::test]
+    async fn accept_and_reject() {
+        let s = server(SECRET, Mode::Answer).await;
+        let c = client(&[&s], 1000, 0);
+        let r = c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+        assert_eq!(r.get_u32(attr::SESSION_TIMEOUT), Some(3600));
+        let r = c.send(&access_request(), Some(b"wrong")).await.unwrap();
+        assert_eq!(r.code, Code::AccessReject);
+        assert_eq!(
+            r.get_text(attr::REPLY_MESSAGE).as_deref(),
+            Some("Wrong password")
+        );
+        let mut acct = Packet::new(Code::AccountingRequest, 0, [0; 16]);
+        acct.push_u32(attr::ACCT_STATUS_TYPE, 1);
+        let r = c.send(&acct, None).await.unwrap();
+        assert_eq!(r.code, Code::AccountingResponse);
+        assert_eq!(s.received.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn silence_is_retried_with_the_same_bytes_then_given_up() {
+        let s = server(SECRET, Mode::Third).await;
+        let c = client(&[&s], 300, 2);
+        let r = c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+        assert_eq!(s.received.load(Ordering::SeqCst), 3);
+
+        let silent = server(SECRET, Mode::Silent).await;
+        let c = client(&[&silent], 100, 2);
+        let started = std::time::Instant::now();
+        let err = c.send(&access_request(), Some(b"right")).await.unwrap_err();
+        assert!(matches!(err, RadiusError::NoAnswer { tried: 1 }), "{err}");
+        assert_eq!(silent.received.load(Ordering::SeqCst), 3);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn a_server_with_another_secret_is_never_believed() {
+        let s = server(b"another-secret-16", Mode::Answer).await;
+        let c = client(&[&s], 100, 1);
+        // The server drops our requests (their Message-Authenticator fails under its secret).
+        assert!(matches!(
+            c.send(&access_request(), Some(b"right")).await,
+            Err(RadiusError::NoAnswer { .. })
+        ));
+        // A reply signed under another secret is ignored: the client waits out its time.
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let forger = tokio::spawn(async move {
+            let mut buf = [0u8; MAX_PACKET];
+            for _ in 0..2 {
+                let (n, from) = sock.recv_from(&mut buf).await.unwrap();
+                let req = Packet::decode(&buf[..n]).unwrap();
+                let r = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+                let bytes =
+                    sign_response(&r, req.code, &req.authenticator, b"not-the-secret!!", true)
+                        .unwrap();
+                sock.send_to(&bytes, from).await.unwrap();
+            }
+        });
+        let c = RadiusClient::new(vec![addr], SECRET, Duration::from_millis(100), 1);
+        assert!(matches!(
+            c.send(&access_request(), Some(b"right")).await,
+            Err(RadiusError::NoAnswer { .. })
+        ));
+        forger.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn replies_with_the_wrong_identifier_or_no_message_authenticator_are_ignored() {
+        let s = server(SECRET, Mode::WrongIdFirst).await;
+        let c = client(&[&s], 500, 0);
+        let r = c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+
+        let s = server(SECRET, Mode::NoMessageAuthenticator).await;
+        let c = client(&[&s], 300, 0);
+        assert!(matches!(
+            c.send(&access_request(), Some(b"right")).await,
+            Err(RadiusError::NoAnswer { .. })
+        ));
+        // Accounting-Responses need none (RFC 2866 has no Message-Authenticator).
+        let mut acct = Packet::new(Code::AccountingRequest, 0, [0; 16]);
+        acct.push_u32(attr::ACCT_STATUS_TYPE, 1);
+        assert_eq!(
+            c.send(&acct, None).await.unwrap().code,
+            Code::AccountingResponse
+        );
+    }
+
+    #[tokio::test]
+    async fn failover_to_the_second_server_is_remembered() {
+        let silent = server(SECRET, Mode::Silent).await;
+        let good = server(SECRET, Mode::Answer).await;
+        let c = client(&[&silent, &good], 300, 1);
+        assert_eq!(c.current_server(), Some(silent.addr));
+        let r = c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+        assert_eq!(silent.received.load(Ordering::SeqCst), 2);
+        assert_eq!(c.current_server(), Some(good.addr));
+        // The next request goes straight to the server that answered.
+        c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(silent.received.load(Ordering::SeqCst), 2);
+        assert_eq!(good.received.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_counts_as_silence() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        drop(sock);
+        let good = server(SECRET, Mode::Answer).await;
+        let c = RadiusClient::new(vec![addr, good.addr], SECRET, Duration::from_millis(300), 0);
+        let r = c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+    }
+}
