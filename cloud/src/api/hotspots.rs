@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A hotspot with its router's status: last contact, software version, clients online now.
-const HOTSPOT_SELECT: &str = "
+pub(crate) const HOTSPOT_SELECT: &str = "
     SELECT h.*, d.last_seen_at, d.software_version, d.hostname, d.claimed_at,
            (SELECT count(*) FROM hotspot_sessions s
             WHERE s.tenant_id = h.tenant_id AND s.hotspot_id = h.id
