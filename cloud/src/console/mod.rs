@@ -6,7 +6,8 @@
 //!   [`Console`] extractor (session → user, role checked) and [`CsrfForm`] (every form post).
 //! - [`session`]: sign-in (password, then the one-time code where enrolled), sign-out and sign
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
-//! - [`dashboard`]: the figures of the business.
+//! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
+//! - [`qr`]: QR codes as inline SVG.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
 //! Templates (`cloud/templates/console/`) are checked at compile time by askama and escape
@@ -19,7 +20,9 @@
 pub mod assets;
 pub mod dashboard;
 pub mod i18n;
+pub mod qr;
 pub mod session;
+pub mod sites;
 
 use std::marker::PhantomData;
 
@@ -79,6 +82,8 @@ pub fn router() -> Router<AppState> {
             "/console/signin/code",
             get(session::code_page).post(session::code),
         )
+        .route("/console/sites", get(sites::list).post(sites::create))
+        .route("/console/sites/{id}/claim-code", post(sites::claim_code))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -98,6 +103,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/signin"),
     ("GET", "/console/signin/code"),
     ("POST", "/console/signin/code"),
+    ("GET", "/console/sites"),
+    ("POST", "/console/sites"),
+    ("POST", "/console/sites/{id}/claim-code"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),
@@ -380,6 +388,21 @@ impl<R> Console<R> {
         client: &'a mut deadpool_postgres::Object,
     ) -> ConsoleResult<deadpool_postgres::Transaction<'a>> {
         Ok(crate::db::tenant_transaction(client, self.tenant_id, Some(self.user_id)).await?)
+    }
+
+    /// The same user, as seen by a page of another role set (already checked: `R` is narrower).
+    pub(super) fn from_other<O>(other: &Console<O>) -> Self {
+        Console {
+            session_id: other.session_id,
+            user_id: other.user_id,
+            tenant_id: other.tenant_id,
+            roles: other.roles.clone(),
+            email: other.email.clone(),
+            full_name: other.full_name.clone(),
+            lang: other.lang,
+            csrf: other.csrf.clone(),
+            _allowed: PhantomData,
+        }
     }
 
     /// Whether this user's roles include one of the set `S` (for showing an action).

@@ -449,7 +449,13 @@ async fn every_console_route_carries_the_security_headers() {
         ("GET", "/console/no-such-page"),
         ("GET", "/console/assets/old.css"),
     ]) {
-        let path = route.replace("/console/assets/{name}", &css);
+        let path = route
+            .replace("/console/assets/{name}", &css)
+            .replace("{id}", &Uuid::new_v4().to_string());
+        assert!(
+            !path.contains('{'),
+            "{path}: a parameter the test does not fill"
+        );
         for b in [&mut Browser::new(&api), &mut signed_in] {
             let page = if method == "GET" {
                 b.get(&path).await
@@ -595,4 +601,203 @@ async fn the_language_follows_the_switcher_then_the_browser() {
     // The switcher goes back only to the console.
     let away = b.get("/console/lang/en?next=https://evil.test/").await;
     assert_eq!(away.location(), "/console/");
+}
+
+async fn site_id(api: &Api, tenant: Uuid) -> Uuid {
+    api.owner
+        .query_one(
+            "SELECT id FROM hotspots WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn claim_slots(api: &Api, site: Uuid) -> i64 {
+    api.owner
+        .query_one(
+            "SELECT count(*) FROM hotspot_devices WHERE hotspot_id = $1 AND claim_code_hash IS NOT NULL",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn sites_are_listed_created_with_a_claim_code_and_qr_and_kept_to_their_tenant() {
+    let api = Api::new().await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    api.user(api.b, "noc@b.test", &["noc_engineer"]).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("noc@a.test").await;
+    let list = a.get("/console/sites").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Cafe t1") && !list.body.contains("Cafe t2"));
+    assert!(list.body.contains("id=\"new-site\""));
+    let csrf = list.csrf();
+
+    // Bad input: the form again with the reason, nothing stored.
+    let before: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let refused = a
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Kiosk"),
+                ("location", "Mombasa"),
+                ("ssid", &"x".repeat(40)),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("ssid"));
+    let made = a
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Kiosk <b>"),
+                ("location", "Mombasa"),
+                ("ssid", "Kiosk-WiFi"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert!(
+        made.body.contains("Kiosk &") && !made.body.contains("Kiosk <b>"),
+        "names are escaped"
+    );
+    let code = made
+        .body
+        .split("id=\"claim-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(code.len() >= 8, "{code}");
+    assert!(made.body.contains("<svg") && made.body.contains(&format!("aria-label=\"{code}\"")));
+    let after: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, before + 1);
+    let new_site: Uuid = api
+        .owner
+        .query_one("SELECT id FROM hotspots WHERE name = 'Kiosk <b>'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(claim_slots(&api, new_site).await, 1);
+
+    // Another claim code for A's site, by A: works. By B, with B's own valid token: 404, nothing made.
+    let site_a = site_id(&api, api.a).await;
+    let slots = claim_slots(&api, site_a).await;
+    let again = a
+        .post(
+            &format!("/console/sites/{site_a}/claim-code"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(claim_slots(&api, site_a).await, slots + 1);
+    let mut b = Browser::new(&api);
+    b.sign_in("noc@b.test").await;
+    let b_csrf = b.get("/console/sites").await.csrf();
+    let foreign = b
+        .post(
+            &format!("/console/sites/{site_a}/claim-code"),
+            &[("csrf", &b_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(claim_slots(&api, site_a).await, slots + 1);
+    // And B's list never shows A's sites.
+    let b_list = b.get("/console/sites").await;
+    assert!(!b_list.body.contains("Kiosk") && !b_list.body.contains("Cafe t1"));
+}
+
+#[tokio::test]
+async fn a_read_only_role_sees_no_site_actions_and_is_refused_them() {
+    let api = Api::new().await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("tech@a.test").await;
+    let list = b.get("/console/sites").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Cafe t1"));
+    assert!(!list.body.contains("id=\"new-site\""));
+    assert!(!list.body.contains("/claim-code"));
+    assert!(!list.body.contains("<button class=\"secondary\""));
+    let csrf = list.csrf();
+    let site = site_id(&api, api.a).await;
+    let slots = claim_slots(&api, site).await;
+    let refused = b
+        .post(
+            &format!("/console/sites/{site}/claim-code"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = b
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Nope"),
+                ("location", "X"),
+                ("ssid", "Nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(claim_slots(&api, site).await, slots);
+    let n: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots WHERE name = 'Nope'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_site_list_is_paged_by_keyset() {
+    let api = Api::new().await;
+    api.user(api.a, "pages@a.test", &["tenant_admin"]).await;
+    for i in 0..60 {
+        api.owner
+            .execute(
+                "INSERT INTO hotspots (tenant_id, name, location, ssid) VALUES ($1, $2, 'X', 'S')",
+                &[&api.a, &format!("Site {i:03}")],
+            )
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::new(&api);
+    b.sign_in("pages@a.test").await;
+    let first = b.get("/console/sites").await;
+    let next = first
+        .body
+        .split("href=\"/console/sites?after=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a next link")
+        .to_owned();
+    let rows = |body: &str| body.matches("<td>Site ").count() + body.matches("<td>Cafe ").count();
+    assert_eq!(rows(&first.body), 50);
+    let second = b.get(&format!("/console/sites?after={next}")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(rows(&second.body), 11);
+    assert!(second.body.contains("Site 059") && !second.body.contains("Site 000<"));
+    assert!(!second.body.contains("rel=\"next\""));
+    assert_eq!(b.get("/console/sites?after=garbage").await.status, 404);
 }
