@@ -7,6 +7,7 @@
 //! - [`session`]: sign-in (password, then the one-time code where enrolled), sign-out and sign
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
+//! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`qr`]: QR codes as inline SVG.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -23,6 +24,7 @@ pub mod i18n;
 pub mod qr;
 pub mod session;
 pub mod sites;
+pub mod vouchers;
 
 use std::marker::PhantomData;
 
@@ -84,6 +86,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/sites", get(sites::list).post(sites::create))
         .route("/console/sites/{id}/claim-code", post(sites::claim_code))
+        .route(
+            "/console/vouchers",
+            get(vouchers::list).post(vouchers::create),
+        )
+        .route("/console/vouchers/print", get(vouchers::print))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -106,6 +113,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/sites"),
     ("POST", "/console/sites"),
     ("POST", "/console/sites/{id}/claim-code"),
+    ("GET", "/console/vouchers"),
+    ("POST", "/console/vouchers"),
+    ("GET", "/console/vouchers/print"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),

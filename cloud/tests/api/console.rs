@@ -10,7 +10,7 @@ use hotspot_cloud::api::totp;
 use hotspot_cloud::console;
 
 use crate::helpers::TEST_SECRETS_KEY;
-use crate::operators::{Api, PASSWORD};
+use crate::operators::{Api, PASSWORD, hotspot_package};
 
 /// A browser without JavaScript: no redirects followed, cookies kept by hand.
 struct Browser {
@@ -800,4 +800,217 @@ async fn the_site_list_is_paged_by_keyset() {
     assert!(second.body.contains("Site 059") && !second.body.contains("Site 000<"));
     assert!(!second.body.contains("rel=\"next\""));
     assert_eq!(b.get("/console/sites?after=garbage").await.status, 404);
+}
+
+async fn count(api: &Api, sql: &str, id: Uuid) -> i64 {
+    api.owner.query_one(sql, &[&id]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn vouchers_are_made_in_batches_filtered_paged_and_printed_for_their_tenant_only() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let package = hotspot_package(&api, api.a).await;
+    let site = site_id(&api, api.a).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/vouchers").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("id=\"new-batch\""));
+    assert!(list.body.contains("One hour"));
+    let csrf = list.csrf();
+    let (site_s, package_s) = (site.to_string(), package.to_string());
+
+    let refused = a
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("count"));
+    let made = a
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "3"),
+                ("valid_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let to = made.location().to_owned();
+    let batch: Uuid = to
+        .strip_prefix("/console/vouchers?batch_id=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE batch_id = $1",
+            batch
+        )
+        .await,
+        3
+    );
+    let codes: Vec<String> = api
+        .owner
+        .query(
+            "SELECT voucher_code FROM hotspot_vouchers WHERE batch_id = $1",
+            &[&batch],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let listed = a.get(&to).await;
+    assert_eq!(listed.status, 200);
+    for c in &codes {
+        assert!(listed.body.contains(c.as_str()));
+    }
+    assert_eq!(listed.body.matches("<td class=\"mono\">").count(), 3);
+
+    let a4 = a
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=a4"
+        ))
+        .await;
+    assert_eq!(a4.status, 200);
+    assert!(a4.body.contains("class=\"sheet\""));
+    assert_eq!(a4.body.matches("<div class=\"voucher\">").count(), 3);
+    assert_eq!(a4.body.matches("class=\"qr\"").count(), 3);
+    for c in &codes {
+        assert!(a4.body.contains(&format!("aria-label=\"{c}\"")));
+    }
+    let slips = a
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=slip"
+        ))
+        .await;
+    assert!(slips.body.contains("class=\"slips\""));
+    assert_eq!(slips.body.matches("<div class=\"voucher\">").count(), 3);
+
+    // Tenant B, by URL: A's batch lists and prints nothing; a batch on A's site is refused.
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_list = b.get(&to).await;
+    assert_eq!(b_list.status, 200);
+    assert!(codes.iter().all(|c| !b_list.body.contains(c.as_str())));
+    let b_print = b
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=a4"
+        ))
+        .await;
+    assert_eq!(b_print.body.matches("<div class=\"voucher\">").count(), 0);
+    let b_csrf = b_list.csrf();
+    let foreign = b
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &b_csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(foreign.status, 422);
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE hotspot_id = $1",
+            site
+        )
+        .await,
+        4,
+        "the fixture's voucher and the batch of 3, nothing of B's"
+    );
+
+    // A field technician reads the list, sees no batch form or print links, and is refused both.
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get("/console/vouchers").await;
+    assert_eq!(t_list.status, 200);
+    assert!(!t_list.body.contains("id=\"new-batch\"") && !t_list.body.contains("/print?"));
+    let t_csrf = t_list.csrf();
+    let refused = t
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &t_csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        t.get(&format!("/console/vouchers/print?batch_id={batch}"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE hotspot_id = $1",
+            site
+        )
+        .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_voucher_list_is_paged_by_keyset_and_filtered_by_status() {
+    let api = Api::new().await;
+    api.user(api.a, "many@a.test", &["tenant_admin"]).await;
+    let package = hotspot_package(&api, api.a).await;
+    let site = site_id(&api, api.a).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("many@a.test").await;
+    let csrf = b.get("/console/vouchers").await.csrf();
+    let made = b
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site.to_string()),
+                ("package_id", &package.to_string()),
+                ("count", "70"),
+            ],
+        )
+        .await;
+    let to = made.location().to_owned();
+    let first = b.get(&to).await;
+    assert_eq!(first.body.matches("<td class=\"mono\">").count(), 50);
+    let next = first
+        .body
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|href| href.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.body.matches("<td class=\"mono\">").count(), 20);
+    assert!(!second.body.contains("rel=\"next\""));
+    let used = b.get(&format!("{to}&status=used")).await;
+    assert_eq!(used.body.matches("<td class=\"mono\">").count(), 0);
+    assert_eq!(b.get("/console/vouchers?status=bogus").await.status, 404);
 }
