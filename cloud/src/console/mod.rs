@@ -8,6 +8,7 @@
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
+//! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
 //! - [`qr`]: QR codes as inline SVG.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -20,6 +21,7 @@
 
 pub mod assets;
 pub mod dashboard;
+pub mod guests;
 pub mod i18n;
 pub mod qr;
 pub mod session;
@@ -91,6 +93,11 @@ pub fn router() -> Router<AppState> {
             get(vouchers::list).post(vouchers::create),
         )
         .route("/console/vouchers/print", get(vouchers::print))
+        .route("/console/sessions", get(guests::list_sessions))
+        .route("/console/sessions/{id}/kick", post(guests::kick))
+        .route("/console/devices", get(guests::list_devices))
+        .route("/console/devices/{id}/block", post(guests::block))
+        .route("/console/devices/{id}/unblock", post(guests::unblock))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -116,6 +123,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/vouchers"),
     ("POST", "/console/vouchers"),
     ("GET", "/console/vouchers/print"),
+    ("GET", "/console/sessions"),
+    ("POST", "/console/sessions/{id}/kick"),
+    ("GET", "/console/devices"),
+    ("POST", "/console/devices/{id}/block"),
+    ("POST", "/console/devices/{id}/unblock"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),

@@ -1014,3 +1014,170 @@ async fn the_voucher_list_is_paged_by_keyset_and_filtered_by_status() {
     assert_eq!(used.body.matches("<td class=\"mono\">").count(), 0);
     assert_eq!(b.get("/console/vouchers?status=bogus").await.status, 404);
 }
+
+#[tokio::test]
+async fn live_sessions_are_kicked_and_devices_blocked_by_support_of_their_tenant_only() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let session: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE tenant_id = $1 AND session_status = 'active' LIMIT 1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let device: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM client_hotspot_access WHERE tenant_id = $1 LIMIT 1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let status = |id: Uuid| {
+        let owner = &api.owner;
+        async move {
+            owner
+                .query_one(
+                    "SELECT session_status FROM hotspot_sessions WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    let blocked = |id: Uuid| {
+        let owner = &api.owner;
+        async move {
+            let r = owner
+                .query_one(
+                    "SELECT is_blocked, blocked_reason FROM client_hotspot_access WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            (r.get::<_, bool>(0), r.get::<_, Option<String>>(1))
+        }
+    };
+    let kicks = || async {
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_session_kicks WHERE session_id = $1",
+            session,
+        )
+        .await
+    };
+
+    // Another tenant's support agent, by URL: 404, nothing changes.
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_list = b.get("/console/sessions").await;
+    assert!(!b_list.body.contains(&session.to_string()));
+    let b_csrf = b_list.csrf();
+    let foreign = b
+        .post(
+            &format!("/console/sessions/{session}/kick"),
+            &[("csrf", &b_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    let foreign = b
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &b_csrf), ("reason", "not yours")],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(status(session).await, "active");
+    assert_eq!(blocked(device).await, (false, None));
+
+    // A read-only role: sees the lists, no action, 403 on each action.
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get("/console/sessions").await;
+    assert!(t_list.body.contains("id=\"sessions\""));
+    assert!(!t_list.body.contains("/kick"));
+    let t_devices = t.get("/console/devices").await;
+    assert!(t_devices.body.contains("id=\"devices\""));
+    assert!(
+        !t_devices.body.contains("/block")
+            && !t_devices.body.contains("<button class=\"secondary\"")
+    );
+    let t_csrf = t_list.csrf();
+    for path in [
+        format!("/console/sessions/{session}/kick"),
+        format!("/console/devices/{device}/block"),
+        format!("/console/devices/{device}/unblock"),
+    ] {
+        let refused = t.post(&path, &[("csrf", &t_csrf), ("reason", "x")]).await;
+        assert_eq!(refused.status, 403, "{path}");
+    }
+    assert_eq!(status(session).await, "active");
+    assert_eq!(kicks().await, 0);
+    assert_eq!(blocked(device).await, (false, None));
+
+    // Support of A: kicks (queued for the router) and blocks with a reason, then unblocks.
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/sessions").await;
+    assert!(
+        list.body
+            .contains(&format!("/console/sessions/{session}/kick"))
+    );
+    let csrf = list.csrf();
+    let kicked = a
+        .post(
+            &format!("/console/sessions/{session}/kick"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (kicked.status, kicked.location()),
+        (303, "/console/sessions")
+    );
+    assert_eq!(status(session).await, "terminated");
+    assert_eq!(kicks().await, 1);
+    assert!(
+        !a.get("/console/sessions")
+            .await
+            .body
+            .contains(&session.to_string())
+    );
+
+    let no_reason = a
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422);
+    assert_eq!(blocked(device).await, (false, None));
+    let done = a
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &csrf), ("reason", "abuse")],
+        )
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/console/devices"));
+    assert_eq!(blocked(device).await, (true, Some("abuse".to_owned())));
+    let devices = a.get("/console/devices").await;
+    assert!(
+        devices
+            .body
+            .contains(&format!("/console/devices/{device}/unblock"))
+    );
+    let done = a
+        .post(
+            &format!("/console/devices/{device}/unblock"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(blocked(device).await, (false, None));
+}
