@@ -93,7 +93,9 @@ target/release/hotspot-cloud seed --demo --mpesa-sandbox
 step "start"
 target/release/daraja-sim --listen "$sim_listen" &
 pids+=($!)
+# Plain HTTP here, so the console's cookies are sent without the Secure flag (docs/console.md).
 HOTSPOT_PUBLIC_URL="http://$cloud_listen" HOTSPOT_DARAJA_SANDBOX_URL="http://$sim_listen" \
+    HOTSPOT_CONSOLE_INSECURE_COOKIES=1 \
     target/release/hotspot-cloud serve --listen "$cloud_listen" &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -110,6 +112,7 @@ pids+=($!)
 cat <<MSG
 
   cloud API     http://$cloud_listen/health/ready
+  console       http://$cloud_listen/console/   (sign in as the demo operator below)
   guest portal  http://$portal_listen/   (vouchers DEM2VW3HKA … or M-Pesa through the simulator)
   edge config   $state/edge.toml
   demo operator operator@demo.hotspot.test / ${HOTSPOT_DEMO_PASSWORD:-hotspot-demo}

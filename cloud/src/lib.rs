@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`api`]: the operators' API (accounts, the hotspot business, the generic resources,
 //!   OpenAPI, metrics).
+//! - [`console`]: the operators' web console at `/console/` (server-rendered pages over the
+//!   API's accounts, roles and tenant transactions).
 //! - [`db`]: the PostgreSQL pool and the migration runner for `migrations/cloud/`.
 //! - [`mpesa`]: the Daraja client and the parsing of what Daraja posts back.
 //! - [`payments`]: guest purchases by M-Pesa (STK push, callbacks, reconciliation job).
@@ -14,6 +16,7 @@
 //! [`serve`] takes its listener and shutdown future from the caller, so tests bind port 0.
 
 pub mod api;
+pub mod console;
 pub mod db;
 pub mod mpesa;
 pub mod payments;

@@ -38,6 +38,14 @@ enum Command {
         /// How long an operator's sign-in lasts, in minutes.
         #[arg(long, env = "HOTSPOT_TOKEN_TTL_MINUTES", default_value_t = 720)]
         token_ttl_minutes: u64,
+        /// Send the web console's cookies over plain HTTP too (no `Secure` flag). Only for
+        /// development without TLS; behind HTTPS leave it off.
+        #[arg(
+            long,
+            env = "HOTSPOT_CONSOLE_INSECURE_COOKIES",
+            default_value_t = false
+        )]
+        console_insecure_cookies: bool,
         #[command(flatten)]
         payments: Box<PaymentArgs>,
         #[command(flatten)]
@@ -153,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             secrets_key,
             token_ttl_minutes,
+            console_insecure_cookies,
             payments,
             radius,
             retention_sessions_months,
@@ -175,9 +184,17 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             let payments = hotspot_cloud::payments::Payments::new(payments_config, secrets.clone());
-            let api = hotspot_cloud::api::ApiState::with_token_ttl(
+            if console_insecure_cookies {
+                tracing::warn!(
+                    "HOTSPOT_CONSOLE_INSECURE_COOKIES is set: console cookies travel over plain HTTP"
+                );
+            }
+            let api = hotspot_cloud::api::ApiState::with_settings(
                 secrets,
                 std::time::Duration::from_secs(token_ttl_minutes.max(1) * 60),
+                hotspot_cloud::console::ConsoleSettings {
+                    secure_cookies: !console_insecure_cookies,
+                },
             );
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

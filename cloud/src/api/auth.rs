@@ -302,24 +302,35 @@ impl LoginThrottle {
     }
 }
 
-/// `POST /api/v1/auth/login`
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = super::error::Problem),
-              (status = 429, body = super::error::Problem),
-              (status = 422, body = super::error::Problem)))]
-pub async fn login(
-    State(state): State<AppState>,
-    super::Body(req): super::Body<LoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
-    let email = req.email.trim().to_owned();
+/// An account whose password was right; the second factor is still to be checked when it has
+/// one.
+#[derive(Debug)]
+pub struct PasswordChecked {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    /// The opened TOTP seed of an account with a second factor.
+    pub mfa_secret: Option<Vec<u8>>,
+}
+
+/// The first step of every sign-in (the API's and the console's): the address and password
+/// checked as input, the [`LoginThrottle`], the account found by `api_login_lookup()` and its
+/// argon2 hash verified (an unknown address costs the same time). A failure counts against the
+/// address.
+pub async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    tenant: Option<&str>,
+) -> ApiResult<PasswordChecked> {
+    let email = email.trim();
     if email.is_empty() || !email.contains('@') || email.len() > 255 {
         return Err(ApiError::field("email", "must be an e-mail address"));
     }
-    if req.password.is_empty() || req.password.len() > 1024 {
+    if password.is_empty() || password.len() > 1024 {
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
     }
     let throttle = &state.api.login_throttle;
-    if !throttle.allowed(&email, std::time::Instant::now()) {
+    if !throttle.allowed(email, std::time::Instant::now()) {
         return Err(ApiError::TooMany);
     }
     let mut client = state.pool.get().await?;
@@ -328,7 +339,7 @@ pub async fn login(
         .query(
             "SELECT user_id, tenant_id, password_hash, mfa_enabled, mfa_secret
              FROM api_login_lookup($1, $2)",
-            &[&email, &req.tenant],
+            &[&email, &tenant],
         )
         .await?;
     tx.commit().await?;
@@ -340,36 +351,93 @@ pub async fn login(
     }
     let row = rows.into_iter().next();
     let hash = row.as_ref().and_then(|r| r.get::<_, Option<String>>(2));
-    let password = req.password.clone();
+    let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || verify_password(hash, password))
         .await
         .map_err(ApiError::internal)?;
     let row = match (ok, row) {
         (true, Some(row)) => row,
         _ => {
-            throttle.failed(&email, std::time::Instant::now());
+            throttle.failed(email, std::time::Instant::now());
             return Err(ApiError::Unauthorized("wrong e-mail or password"));
         }
     };
-    let user_id: Uuid = row.get(0);
-    let tenant_id: Uuid = row.get(1);
-    if row.get::<_, bool>(3) {
+    let mfa_secret = if row.get::<_, bool>(3) {
         let sealed: Option<String> = row.get(4);
-        let secret = open_mfa_secret(
+        Some(open_mfa_secret(
             state.api.secrets()?,
             sealed
                 .as_deref()
                 .ok_or_else(|| ApiError::internal("mfa without a secret"))?,
-        )?;
+        )?)
+    } else {
+        None
+    };
+    Ok(PasswordChecked {
+        user_id: row.get(0),
+        tenant_id: row.get(1),
+        mfa_secret,
+    })
+}
+
+/// The second step for an account with a second factor: the TOTP `code` against its seed. A
+/// wrong code counts against the address in the same [`LoginThrottle`], which is consulted
+/// first.
+pub fn check_second_factor(
+    state: &AppState,
+    email: &str,
+    secret: &[u8],
+    code: &str,
+) -> ApiResult<()> {
+    let throttle = &state.api.login_throttle;
+    if !throttle.allowed(email, std::time::Instant::now()) {
+        return Err(ApiError::TooMany);
+    }
+    if !totp::verify(secret, code, unix_now()) {
+        throttle.failed(email, std::time::Instant::now());
+        return Err(ApiError::Unauthorized("wrong one-time code"));
+    }
+    Ok(())
+}
+
+/// The opened TOTP seed of a user with a second factor enabled, read in the caller's tenant
+/// transaction; `None` without one.
+pub async fn second_factor_of(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+) -> ApiResult<Option<Vec<u8>>> {
+    let row = tx
+        .query_opt(
+            "SELECT mfa_secret FROM users WHERE id = $1 AND coalesce(mfa_enabled, false)",
+            &[&user_id],
+        )
+        .await?;
+    match row.and_then(|r| r.get::<_, Option<String>>(0)) {
+        Some(sealed) => Ok(Some(open_mfa_secret(state.api.secrets()?, &sealed)?)),
+        None => Ok(None),
+    }
+}
+
+/// `POST /api/v1/auth/login`
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = super::error::Problem),
+              (status = 429, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    super::Body(req): super::Body<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let email = req.email.trim().to_owned();
+    let checked = check_password(&state, &email, &req.password, req.tenant.as_deref()).await?;
+    if let Some(secret) = &checked.mfa_secret {
         match req.totp.as_deref() {
             None => return Err(ApiError::MfaRequired),
-            Some(code) if !totp::verify(&secret, code, unix_now()) => {
-                throttle.failed(&email, std::time::Instant::now());
-                return Err(ApiError::Unauthorized("wrong one-time code"));
-            }
-            Some(_) => {}
+            Some(code) => check_second_factor(&state, &email, secret, code)?,
         }
     }
+    let (user_id, tenant_id) = (checked.user_id, checked.tenant_id);
+    let mut client = state.pool.get().await?;
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     let token = format!("hsk_{}", URL_SAFE_NO_PAD.encode(raw));
@@ -388,7 +456,7 @@ pub async fn login(
     )
     .await?;
     tx.commit().await?;
-    throttle.succeeded(&email);
+    state.api.login_throttle.succeeded(&email);
     tracing::info!(%user_id, %tenant_id, "signed in");
     Ok(Json(LoginResponse {
         token,

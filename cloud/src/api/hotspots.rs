@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A hotspot with its router's status: last contact, software version, clients online now.
-const HOTSPOT_SELECT: &str = "
+pub(crate) const HOTSPOT_SELECT: &str = "
     SELECT h.*, d.last_seen_at, d.software_version, d.hostname, d.claimed_at,
            (SELECT count(*) FROM hotspot_sessions s
             WHERE s.tenant_id = h.tenant_id AND s.hotspot_id = h.id
@@ -145,19 +145,11 @@ fn check_hotspot(h: &HotspotInput, creating: bool) -> ApiResult<()> {
     }
 }
 
-/// `POST /api/v1/hotspots`
-#[utoipa::path(post, path = "/api/v1/hotspots", tag = "hotspots", request_body = HotspotInput,
-    responses((status = 201, body = Object), (status = 422, body = super::error::Problem)),
-    security(("bearer" = [])))]
-pub async fn create(
-    State(state): State<AppState>,
-    auth: Auth<Noc>,
-    Body(h): Body<HotspotInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    check_hotspot(&h, true)?;
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
-    let id: Uuid = tx
+/// Checks a new site and stores it in the caller's tenant transaction (the API's create and
+/// the console's).
+pub async fn insert(tx: &deadpool_postgres::Transaction<'_>, h: &HotspotInput) -> ApiResult<Uuid> {
+    check_hotspot(h, true)?;
+    Ok(tx
         .query_one(
             "INSERT INTO hotspots (tenant_id, name, location, ssid, status, latitude, longitude,
                                    bandwidth_limit, max_concurrent_users, is_active)
@@ -178,7 +170,21 @@ pub async fn create(
             ],
         )
         .await?
-        .get(0);
+        .get(0))
+}
+
+/// `POST /api/v1/hotspots`
+#[utoipa::path(post, path = "/api/v1/hotspots", tag = "hotspots", request_body = HotspotInput,
+    responses((status = 201, body = Object), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth<Noc>,
+    Body(h): Body<HotspotInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let id = insert(&tx, &h).await?;
     let row = json_row(&tx, &format!("{HOTSPOT_SELECT} WHERE h.id = $1"), &[&id]).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(strip_one(row, &["password"]))))
@@ -251,29 +257,32 @@ pub async fn claim_code(
     auth: Auth<Noc>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ClaimCode>)> {
+    let made = new_claim_code(&state, auth.tenant_id, auth.user_id, id).await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+/// A router slot of the tenant's site `id` with a one-time claim code valid for 24 hours (the
+/// API's and the console's); 404 for a site the tenant does not have.
+pub async fn new_claim_code(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+) -> ApiResult<ClaimCode> {
     use crate::sync::{SyncError, device};
     let expires_at = chrono::Utc::now() + chrono::Duration::hours(24);
-    let made = device::create_claim_code(
-        &state.pool,
-        auth.tenant_id,
-        id,
-        Some(auth.user_id),
-        expires_at,
-    )
-    .await
-    .map_err(|e| match e {
-        SyncError::Invalid(_) => ApiError::NotFound,
-        SyncError::Db(e) => ApiError::from(e),
-        other => ApiError::internal(other),
-    })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ClaimCode {
-            claim_code: made.code,
-            device_id: made.device_id,
-            expires_at: made.expires_at,
-        }),
-    ))
+    let made = device::create_claim_code(&state.pool, tenant_id, id, Some(user_id), expires_at)
+        .await
+        .map_err(|e| match e {
+            SyncError::Invalid(_) => ApiError::NotFound,
+            SyncError::Db(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        })?;
+    Ok(ClaimCode {
+        claim_code: made.code,
+        device_id: made.device_id,
+        expires_at: made.expires_at,
+    })
 }
 
 fn strip(rows: Vec<Value>, hidden: &[&str]) -> Vec<Value> {

@@ -62,6 +62,8 @@ pub struct ApiState {
     pub catalog: tokio::sync::OnceCell<registry::Catalog>,
     /// Failed sign-ins per address, to slow password guessing (per process).
     pub login_throttle: auth::LoginThrottle,
+    /// The web console's settings (cookies).
+    pub console: crate::console::ConsoleSettings,
 }
 
 impl ApiState {
@@ -70,7 +72,20 @@ impl ApiState {
     }
 
     pub fn with_token_ttl(secrets: Option<secrets::SecretsKey>, token_ttl: Duration) -> Arc<Self> {
+        Self::with_settings(
+            secrets,
+            token_ttl,
+            crate::console::ConsoleSettings::default(),
+        )
+    }
+
+    pub fn with_settings(
+        secrets: Option<secrets::SecretsKey>,
+        token_ttl: Duration,
+        console: crate::console::ConsoleSettings,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            console,
             secrets,
             token_ttl,
             metrics: metrics::Metrics::default(),

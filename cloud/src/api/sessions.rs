@@ -233,8 +233,29 @@ pub async fn kick(
     if req.reason.as_ref().is_some_and(|r| r.len() > 1000) {
         return Err(ApiError::field("reason", "must be at most 1000 characters"));
     }
+    let row = kick_session(
+        &state,
+        auth.tenant_id,
+        auth.user_id,
+        id,
+        req.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(row))
+}
+
+/// Ends a live session for an operator (the API's kick and the console's): an edge session is
+/// marked terminated at once and the kick queued for its router; a RADIUS session gets a
+/// Disconnect-Request to its NAS. 404 for another tenant's session, 409 for one already over.
+pub async fn kick_session(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+    reason: Option<&str>,
+) -> ApiResult<Value> {
     let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
+    let tx = crate::db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
     let row = tx
         .query_opt(
             "SELECT start_time, session_status, hotspot_id, mac_address,
@@ -260,20 +281,20 @@ pub async fn kick(
         drop(client);
         let sent = crate::radius::dynauth::send_for_session(
             &state.pool,
-            auth.tenant_id,
+            tenant_id,
             radacctid,
             crate::radius::dynauth::Kind::Disconnect,
             &crate::radius::dynauth::Changes::default(),
             crate::radius::dynauth::Cause {
                 reason: "operator",
-                requested_by: Some(auth.user_id),
+                requested_by: Some(user_id),
             },
             &crate::radius::dynauth::BACKOFF,
         )
         .await
         .map_err(super::radius::send_error)?;
         let mut client = state.pool.get().await?;
-        let tx = auth.begin(&mut client).await?;
+        let tx = crate::db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
         let mut row = json_row(
             &tx,
             "SELECT * FROM hotspot_sessions WHERE id = $1 AND start_time = $2",
@@ -282,7 +303,7 @@ pub async fn kick(
         .await?;
         tx.commit().await?;
         row["disconnect"] = super::radius::sent_json(radacctid, &sent);
-        return Ok(Json(row));
+        return Ok(row);
     }
     let hotspot: Uuid = row.get(2);
     let mac: String = row.get(3);
@@ -297,7 +318,7 @@ pub async fn kick(
         "INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
                                             mac_address, reason, requested_by)
          VALUES (app_current_tenant(), $1, $2, $3, $4, $5, $6)",
-        &[&hotspot, &id, &start, &mac, &req.reason, &auth.user_id],
+        &[&hotspot, &id, &start, &mac, &reason, &user_id],
     )
     .await?;
     let row = json_row(
@@ -308,7 +329,7 @@ pub async fn kick(
     .await?;
     tx.commit().await?;
     tracing::info!(session = %id, %hotspot, "session kicked");
-    Ok(Json(row))
+    Ok(row)
 }
 
 /// Filters of the device list.
@@ -487,7 +508,9 @@ pub async fn block(
     if reason.is_empty() || reason.len() > 1000 {
         return Err(ApiError::field("reason", "must be 1 to 1000 characters"));
     }
-    set_blocked(&state, &auth, id, true, Some(reason)).await
+    let row =
+        set_device_blocked(&state, auth.tenant_id, auth.user_id, id, true, Some(reason)).await?;
+    Ok(Json(row))
 }
 
 /// `POST /api/v1/access/{id}/unblock`
@@ -500,18 +523,22 @@ pub async fn unblock(
     auth: Auth<Support>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    set_blocked(&state, &auth, id, false, None).await
+    let row = set_device_blocked(&state, auth.tenant_id, auth.user_id, id, false, None).await?;
+    Ok(Json(row))
 }
 
-async fn set_blocked(
+/// Blocks (with a reason) or unblocks a registered device (the API's and the console's); 404
+/// for another tenant's.
+pub async fn set_device_blocked(
     state: &AppState,
-    auth: &Auth<Support>,
+    tenant_id: Uuid,
+    user_id: Uuid,
     id: Uuid,
     blocked: bool,
     reason: Option<&str>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Value> {
     let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
+    let tx = crate::db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
     let row = json_row(
         &tx,
         "UPDATE client_hotspot_access SET is_blocked = $2, blocked_reason = $3
@@ -520,7 +547,7 @@ async fn set_blocked(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(row))
+    Ok(row)
 }
 
 #[cfg(test)]

@@ -49,16 +49,13 @@ pub struct Batch {
     pub codes: Vec<String>,
 }
 
-/// `POST /api/v1/vouchers/batches`
-#[utoipa::path(post, path = "/api/v1/vouchers/batches", tag = "vouchers",
-    request_body = BatchRequest,
-    responses((status = 201, body = Batch), (status = 422, body = super::error::Problem)),
-    security(("bearer" = [])))]
-pub async fn generate(
-    State(state): State<AppState>,
-    auth: Auth<Support>,
-    Body(req): Body<BatchRequest>,
-) -> ApiResult<(StatusCode, Json<Batch>)> {
+/// Checks a batch request and stores its vouchers in the caller's tenant transaction (the API's
+/// and the console's); returns the batch id and the codes.
+pub async fn insert_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    req: &BatchRequest,
+) -> ApiResult<(Uuid, Vec<String>)> {
     if !(1..=10_000).contains(&req.count) {
         return Err(ApiError::field("count", "must be between 1 and 10000"));
     }
@@ -66,8 +63,6 @@ pub async fn generate(
     if !(1..=3650).contains(&valid_days) {
         return Err(ApiError::field("valid_days", "must be between 1 and 3650"));
     }
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
     // Both must be this tenant's (RLS hides the others): 422 naming the field, nothing written.
     let hotspot = tx
         .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&req.hotspot_id])
@@ -107,14 +102,29 @@ pub async fn generate(
                 &req.hotspot_id,
                 &req.package_id,
                 &valid_days,
-                &auth.user_id,
+                &user_id,
                 &batch_id,
                 &req.count,
             ],
         )
         .await?;
+    Ok((batch_id, rows.iter().map(|r| r.get(0)).collect()))
+}
+
+/// `POST /api/v1/vouchers/batches`
+#[utoipa::path(post, path = "/api/v1/vouchers/batches", tag = "vouchers",
+    request_body = BatchRequest,
+    responses((status = 201, body = Batch), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn generate(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Body(req): Body<BatchRequest>,
+) -> ApiResult<(StatusCode, Json<Batch>)> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let (batch_id, codes) = insert_batch(&tx, auth.user_id, &req).await?;
     tx.commit().await?;
-    let codes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     tracing::info!(%batch_id, count = codes.len(), "vouchers generated");
     Ok((
         StatusCode::CREATED,
@@ -162,7 +172,7 @@ const VOUCHER_COLUMNS: &str = "v.*, CASE WHEN v.revoked_at IS NOT NULL THEN 'rev
     WHEN v.is_used THEN 'used' WHEN v.expiry_date <= now() THEN 'expired' ELSE 'unused' END
     AS status";
 
-async fn query_vouchers(
+pub(crate) async fn query_vouchers(
     tx: &deadpool_postgres::Transaction<'_>,
     f: &VoucherFilter,
     limit: Option<i64>,
@@ -366,6 +376,57 @@ fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// One voucher as its printed card shows it.
+#[derive(Debug, Clone)]
+pub struct Card {
+    /// The site's WiFi name.
+    pub ssid: String,
+    pub code: String,
+    /// "1 day(s)", "3 hour(s)", "500 MB", "Unlimited".
+    pub what: String,
+    pub currency: String,
+    pub price: String,
+    /// The expiry date (YYYY-MM-DD), empty without one.
+    pub valid_until: String,
+}
+
+/// The cards of the vouchers `f` selects (at most 2,000), in the caller's tenant transaction:
+/// what the API's printable page and the console's print views show.
+pub async fn printable(
+    tx: &deadpool_postgres::Transaction<'_>,
+    f: &VoucherFilter,
+) -> ApiResult<Vec<Card>> {
+    let rows = query_vouchers(tx, f, Some(2000)).await?;
+    let names = json_rows(tx, "SELECT id, ssid, name FROM hotspots", &[]).await?;
+    let ssid_of = |id: &Value| {
+        names
+            .iter()
+            .find(|h| &h["id"] == id)
+            .map(|h| json_text(&h["ssid"]))
+            .unwrap_or_default()
+    };
+    Ok(rows
+        .iter()
+        .map(|v| Card {
+            ssid: ssid_of(&v["hotspot_id"]),
+            code: json_text(&v["voucher_code"]),
+            what: match (v["duration_minutes"].as_i64(), v["data_limit_mb"].as_i64()) {
+                (Some(m), _) if m % 1440 == 0 => format!("{} day(s)", m / 1440),
+                (Some(m), _) if m % 60 == 0 => format!("{} hour(s)", m / 60),
+                (Some(m), _) => format!("{m} minutes"),
+                (None, Some(mb)) => format!("{mb} MB"),
+                _ => "Unlimited".to_owned(),
+            },
+            currency: json_text(&v["currency"]),
+            price: json_text(&v["price"]),
+            valid_until: json_text(&v["expiry_date"])
+                .get(..10)
+                .unwrap_or("")
+                .to_owned(),
+        })
+        .collect())
+}
+
 /// `GET /api/v1/vouchers/cards`: a printable A4 page of voucher cards (same filters as the
 /// list; unused vouchers by default).
 #[utoipa::path(get, path = "/api/v1/vouchers/cards", tag = "vouchers", params(VoucherFilter),
@@ -379,16 +440,8 @@ pub async fn cards(
     f.status.get_or_insert_with(|| "unused".to_owned());
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let rows = query_vouchers(&tx, &f, Some(2000)).await?;
-    let names = json_rows(&tx, "SELECT id, ssid, name FROM hotspots", &[]).await?;
+    let cards = printable(&tx, &f).await?;
     tx.commit().await?;
-    let ssid_of = |id: &Value| {
-        names
-            .iter()
-            .find(|h| &h["id"] == id)
-            .map(|h| json_text(&h["ssid"]))
-            .unwrap_or_default()
-    };
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Vouchers</title><style>\
          body{font-family:sans-serif;margin:10mm}\
@@ -398,23 +451,16 @@ pub async fn cards(
          .meta{font-size:9pt;color:#333}\
          @media print{body{margin:0}}</style></head><body><div class=\"grid\">\n",
     );
-    for v in &rows {
-        let what = match (v["duration_minutes"].as_i64(), v["data_limit_mb"].as_i64()) {
-            (Some(m), _) if m % 1440 == 0 => format!("{} day(s)", m / 1440),
-            (Some(m), _) if m % 60 == 0 => format!("{} hour(s)", m / 60),
-            (Some(m), _) => format!("{m} minutes"),
-            (None, Some(mb)) => format!("{mb} MB"),
-            _ => "Unlimited".to_owned(),
-        };
+    for c in &cards {
         html.push_str(&format!(
             "<div class=\"card\"><div class=\"meta\">WiFi: {}</div><div class=\"code\">{}</div>\
              <div class=\"meta\">{} · {} {} · valid until {}</div></div>\n",
-            html_escape(&ssid_of(&v["hotspot_id"])),
-            html_escape(&json_text(&v["voucher_code"])),
-            html_escape(&what),
-            html_escape(&json_text(&v["currency"])),
-            html_escape(&json_text(&v["price"])),
-            html_escape(json_text(&v["expiry_date"]).get(..10).unwrap_or("")),
+            html_escape(&c.ssid),
+            html_escape(&c.code),
+            html_escape(&c.what),
+            html_escape(&c.currency),
+            html_escape(&c.price),
+            html_escape(&c.valid_until),
         ));
     }
     html.push_str("</div></body></html>\n");

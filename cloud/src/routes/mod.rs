@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sync_routes())
         .merge(payment_routes())
         .merge(crate::api::router())
+        .merge(crate::console::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::api::metrics::track,

@@ -511,7 +511,7 @@ async fn packages_are_managed_by_noc_and_soft_deleted() {
 }
 
 /// A hotspot package of tenant `t` (as the owner).
-async fn hotspot_package(api: &Api, t: Uuid) -> Uuid {
+pub async fn hotspot_package(api: &Api, t: Uuid) -> Uuid {
     api.owner
         .query_one(
             "INSERT INTO service_packages (tenant_id, name, package_type, connection_type,

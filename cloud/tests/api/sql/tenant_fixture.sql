@@ -164,5 +164,8 @@ BEGIN
     INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
                                        mac_address, requested_by)
         VALUES (t, hs, gen_random_uuid(), now(), 'AA:BB:CC:00:00:09', u_admin);
+    -- The web console (0030): a signed-in session.
+    INSERT INTO console_sessions (tenant_id, user_id, session_hash, expires_at)
+        VALUES (t, u_admin, digest('console-session-{S}', 'sha256'), now() + interval '1 hour');
 END
 $fixture$;

@@ -1,0 +1,293 @@
+//! Guests: the sessions live now (newest first, keyset-paged) with a kick for each, and the
+//! registered devices with block (with a reason) and unblock. The actions are the API's
+//! ([`sessions::kick_session`], [`sessions::set_device_blocked`]) and need its [`Support`]
+//! roles; anyone on the staff may read the lists.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page};
+use crate::AppState;
+use crate::api::auth::{Staff, Support};
+use crate::api::error::ApiError;
+use crate::api::sessions;
+use crate::api::{decode_cursor, encode_cursor};
+
+/// Rows per page.
+const PAGE: i64 = 50;
+
+/// A list's query: the cursor of the next page.
+#[derive(Debug, Deserialize)]
+pub struct After {
+    pub after: Option<String>,
+}
+
+#[derive(Debug)]
+struct SessionRow {
+    id: Uuid,
+    site: String,
+    mac: String,
+    kind: String,
+    voucher: String,
+    started: String,
+    data_mb: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/sessions.html")]
+struct SessionsPage {
+    f: Frame,
+    rows: Vec<SessionRow>,
+    next: Option<String>,
+    can_kick: bool,
+}
+
+#[derive(Debug)]
+struct DeviceRow {
+    id: Uuid,
+    site: String,
+    mac: String,
+    name: String,
+    auto_connect: bool,
+    blocked: bool,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/devices.html")]
+struct DevicesPage {
+    f: Frame,
+    rows: Vec<DeviceRow>,
+    next: Option<String>,
+    can_block: bool,
+    error: Option<&'static str>,
+}
+
+fn cursor_of(after: Option<&str>) -> ConsoleResult<(Option<DateTime<Utc>>, Option<Uuid>)> {
+    match after {
+        None => Ok((None, None)),
+        Some(c) => {
+            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
+            let t = DateTime::parse_from_rfc3339(&parts[0])
+                .map_err(|_| ConsoleError::NotFound)?
+                .with_timezone(&Utc);
+            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
+            Ok((Some(t), Some(id)))
+        }
+    }
+}
+
+/// `GET /console/sessions`
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    user: Console<Staff>,
+    Query(q): Query<After>,
+) -> Response {
+    sessions_page(&state, &user, q.after.as_deref())
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+async fn sessions_page(
+    state: &AppState,
+    user: &Console<Staff>,
+    after: Option<&str>,
+) -> ConsoleResult<Response> {
+    let (after_t, after_id) = cursor_of(after)?;
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let rows = tx
+        .query(
+            "SELECT s.id, coalesce(h.name, '')::text, s.mac_address::text, s.session_type::text,
+                    coalesce(s.voucher_code, '')::text, s.start_time,
+                    coalesce(s.data_used_mb, 0)::float8
+             FROM hotspot_sessions s LEFT JOIN hotspots h ON h.id = s.hotspot_id
+             WHERE s.session_status = 'active'
+               AND ($1::timestamptz IS NULL OR (s.start_time, s.id) < ($1, $2::uuid))
+             ORDER BY s.start_time DESC, s.id DESC
+             LIMIT $3",
+            &[&after_t, &after_id, &(PAGE + 1)],
+        )
+        .await?;
+    tx.commit().await?;
+    let mut keyed: Vec<(DateTime<Utc>, SessionRow)> = rows
+        .iter()
+        .map(|r| {
+            let start: DateTime<Utc> = r.get(5);
+            (
+                start,
+                SessionRow {
+                    id: r.get(0),
+                    site: r.get(1),
+                    mac: r.get(2),
+                    kind: r.get(3),
+                    voucher: r.get(4),
+                    started: start.format("%Y-%m-%d %H:%M").to_string(),
+                    data_mb: format!("{:.1}", r.get::<_, f64>(6)),
+                },
+            )
+        })
+        .collect();
+    let next = if keyed.len() as i64 > PAGE {
+        keyed.truncate(PAGE as usize);
+        keyed
+            .last()
+            .map(|(t, r)| encode_cursor(&[t.to_rfc3339(), r.id.to_string()]))
+    } else {
+        None
+    };
+    let body = SessionsPage {
+        f: user.frame("/console/sessions", "sessions"),
+        rows: keyed.into_iter().map(|(_, r)| r).collect(),
+        next,
+        can_kick: user.can::<Support>(),
+    };
+    page(StatusCode::OK, &body)
+}
+
+/// A form with nothing but its token.
+#[derive(Debug, Deserialize)]
+pub struct Empty {}
+
+/// `POST /console/sessions/{id}/kick`
+pub async fn kick(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    match sessions::kick_session(&state, user.tenant_id, user.user_id, id, Some("console")).await {
+        // Already over: the list shows it is gone; nothing to undo.
+        Ok(_) | Err(ApiError::Conflict(_)) => Redirect::to("/console/sessions").into_response(),
+        Err(e) => ConsoleError::from(e).render(user.lang),
+    }
+}
+
+/// `GET /console/devices`
+pub async fn list_devices(
+    State(state): State<AppState>,
+    user: Console<Staff>,
+    Query(q): Query<After>,
+) -> Response {
+    devices_page(&state, &user, q.after.as_deref(), None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+async fn devices_page(
+    state: &AppState,
+    user: &Console<Staff>,
+    after: Option<&str>,
+    error: Option<&'static str>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let (after_t, after_id) = cursor_of(after)?;
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let rows = tx
+        .query(
+            "SELECT a.id, coalesce(h.name, '')::text, a.mac_address::text,
+                    coalesce(a.device_name, '')::text, a.auto_connect, a.is_blocked,
+                    coalesce(a.blocked_reason, ''), a.created_at
+             FROM client_hotspot_access a LEFT JOIN hotspots h ON h.id = a.hotspot_id
+             WHERE $1::timestamptz IS NULL OR (a.created_at, a.id) > ($1, $2::uuid)
+             ORDER BY a.created_at, a.id
+             LIMIT $3",
+            &[&after_t, &after_id, &(PAGE + 1)],
+        )
+        .await?;
+    tx.commit().await?;
+    let mut keyed: Vec<(DateTime<Utc>, DeviceRow)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(7),
+                DeviceRow {
+                    id: r.get(0),
+                    site: r.get(1),
+                    mac: r.get(2),
+                    name: r.get(3),
+                    auto_connect: r.get(4),
+                    blocked: r.get(5),
+                    reason: r.get(6),
+                },
+            )
+        })
+        .collect();
+    let next = if keyed.len() as i64 > PAGE {
+        keyed.truncate(PAGE as usize);
+        keyed
+            .last()
+            .map(|(t, r)| encode_cursor(&[t.to_rfc3339(), r.id.to_string()]))
+    } else {
+        None
+    };
+    let body = DevicesPage {
+        f: user.frame("/console/devices", "devices"),
+        rows: keyed.into_iter().map(|(_, r)| r).collect(),
+        next,
+        can_block: user.can::<Support>(),
+        error,
+    };
+    page(status, &body)
+}
+
+/// The block form.
+#[derive(Debug, Deserialize)]
+pub struct BlockForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /console/devices/{id}/block`
+pub async fn block(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<BlockForm>,
+) -> Response {
+    let reason = form.reason.trim();
+    if reason.is_empty() || reason.len() > 1000 {
+        let staff = Console::<Staff>::from_other(&user);
+        return devices_page(
+            &state,
+            &staff,
+            None,
+            Some("dev.reason_needed"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap_or_else(|e| e.render(user.lang));
+    }
+    set(&state, &user, id, true, Some(reason)).await
+}
+
+/// `POST /console/devices/{id}/unblock`
+pub async fn unblock(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    set(&state, &user, id, false, None).await
+}
+
+async fn set(
+    state: &AppState,
+    user: &Console<Support>,
+    id: Uuid,
+    blocked: bool,
+    reason: Option<&str>,
+) -> Response {
+    match sessions::set_device_blocked(state, user.tenant_id, user.user_id, id, blocked, reason)
+        .await
+    {
+        Ok(_) => Redirect::to("/console/devices").into_response(),
+        Err(e) => ConsoleError::from(e).render(user.lang),
+    }
+}

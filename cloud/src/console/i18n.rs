@@ -1,0 +1,377 @@
+//! The console's languages: English and Swahili, from one message catalogue keyed by id.
+//!
+//! The language comes from the `hs_lang` cookie (set by the switcher) or else from the browser's
+//! `Accept-Language`; English when neither names Swahili. An id missing from the catalogue shows
+//! as the id itself (a test checks that every id the templates use is in both languages).
+
+use axum::http::HeaderMap;
+
+/// A language the console speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Sw,
+}
+
+/// The cookie that remembers the switcher's choice.
+pub const LANG_COOKIE: &str = "hs_lang";
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Sw];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Sw => "sw",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.code() == code)
+    }
+
+    /// The name of the language in itself (for the switcher).
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Sw => "Kiswahili",
+        }
+    }
+
+    /// The request's language: the cookie, else the first of `Accept-Language` we speak.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        if let Some(l) = super::cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)) {
+            return l;
+        }
+        let accept = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        accept_language(accept)
+    }
+}
+
+/// The first language of an `Accept-Language` value (by weight) that we speak; English otherwise.
+pub fn accept_language(value: &str) -> Lang {
+    let mut best: Option<(f32, Lang)> = None;
+    for part in value.split(',') {
+        let mut pieces = part.trim().split(';');
+        let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        let primary = tag.split('-').next().unwrap_or("");
+        if let Some(lang) = Lang::parse(primary)
+            && q > 0.0
+            && best.is_none_or(|(b, _)| q > b)
+        {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, l)| l).unwrap_or(Lang::En)
+}
+
+/// Messages in one language, for templates: `{{ t.get("id") }}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    pub fn get<'a>(&self, id: &'a str) -> &'a str {
+        lookup(self.0, id).unwrap_or_else(|| {
+            tracing::warn!(id, "console message missing from the catalogue");
+            id
+        })
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.0
+    }
+}
+
+/// The message `id` in `lang`, if the catalogue has it.
+pub fn lookup(lang: Lang, id: &str) -> Option<&'static str> {
+    CATALOGUE
+        .iter()
+        .find(|(k, _, _)| *k == id)
+        .map(|(_, en, sw)| match lang {
+            Lang::En => *en,
+            Lang::Sw => *sw,
+        })
+}
+
+/// id, English, Swahili.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("app.name", "Hotspot console", "Dashibodi ya Hotspot"),
+    ("nav.skip", "Skip to content", "Ruka hadi maudhui"),
+    ("nav.dashboard", "Dashboard", "Dashibodi"),
+    ("nav.sites", "Sites", "Vituo"),
+    ("sites.title", "Sites", "Vituo"),
+    ("sites.name", "Name", "Jina"),
+    ("sites.location", "Location", "Mahali"),
+    ("sites.ssid", "WiFi name (SSID)", "Jina la WiFi (SSID)"),
+    ("sites.version", "Version", "Toleo"),
+    ("sites.actions", "Actions", "Vitendo"),
+    ("sites.claim", "New claim code", "Nambari mpya ya kudai"),
+    ("sites.new", "New site", "Kituo kipya"),
+    ("sites.create", "Create the site", "Unda kituo"),
+    ("sites.next", "Next page", "Ukurasa unaofuata"),
+    (
+        "sites.invalid",
+        "The site was not created:",
+        "Kituo hakikuundwa:",
+    ),
+    ("claim.title", "Router claim code", "Nambari ya kudai ruta"),
+    ("claim.created", "The site is created.", "Kituo kimeundwa."),
+    (
+        "claim.help",
+        "On the site's router run hotspotd claim with this code, or scan it. It works once and is shown only now.",
+        "Kwenye ruta ya kituo endesha hotspotd claim na nambari hii, au iskani. Inafanya kazi mara moja na inaonyeshwa sasa tu.",
+    ),
+    ("claim.expires", "Valid until", "Halali hadi"),
+    ("claim.back", "Back to the sites", "Rudi kwenye vituo"),
+    ("nav.vouchers", "Vouchers", "Vocha"),
+    ("v.title", "Vouchers", "Vocha"),
+    ("v.filter", "Show", "Onyesha"),
+    ("v.site", "Site", "Kituo"),
+    ("v.any", "Any", "Yoyote"),
+    ("v.batch", "Batch", "Kundi"),
+    ("v.status", "Status", "Hali"),
+    ("v.code", "Code", "Nambari"),
+    ("v.price", "Price", "Bei"),
+    ("v.created", "Created", "Iliundwa"),
+    (
+        "v.none",
+        "No vouchers match.",
+        "Hakuna vocha zinazolingana.",
+    ),
+    ("v.next", "Next page", "Ukurasa unaofuata"),
+    ("v.print_a4", "Print A4 sheet", "Chapisha karatasi ya A4"),
+    (
+        "v.print_slip",
+        "Print 80 mm slips",
+        "Chapisha vipande vya mm 80",
+    ),
+    ("v.new", "New batch", "Kundi jipya"),
+    ("v.package", "Package", "Kifurushi"),
+    ("v.count", "How many", "Ngapi"),
+    (
+        "v.valid_days",
+        "Days until unused vouchers expire",
+        "Siku hadi vocha ambazo hazijatumika ziishe",
+    ),
+    ("v.create", "Create the vouchers", "Unda vocha"),
+    (
+        "v.invalid",
+        "The batch was not created:",
+        "Kundi halikuundwa:",
+    ),
+    ("v.wifi", "WiFi", "WiFi"),
+    ("v.valid_until", "Valid until", "Halali hadi"),
+    ("v.print", "Print", "Chapisha"),
+    ("v.st_unused", "unused", "haijatumika"),
+    ("v.st_used", "used", "imetumika"),
+    ("v.st_revoked", "revoked", "imebatilishwa"),
+    ("v.st_expired", "expired", "imeisha muda"),
+    ("nav.sessions", "Guests online", "Wageni mtandaoni"),
+    ("nav.devices", "Devices", "Vifaa"),
+    (
+        "ses.title",
+        "Guests online now",
+        "Wageni walio mtandaoni sasa",
+    ),
+    ("ses.mac", "Device (MAC)", "Kifaa (MAC)"),
+    ("ses.kind", "Type", "Aina"),
+    ("ses.voucher", "Voucher", "Vocha"),
+    ("ses.started", "Started", "Ilianza"),
+    ("ses.data", "Data (MB)", "Data (MB)"),
+    ("ses.kick", "Disconnect", "Tenganisha"),
+    ("ses.none", "Nobody is online.", "Hakuna aliye mtandaoni."),
+    ("dev.title", "Registered devices", "Vifaa vilivyosajiliwa"),
+    ("dev.name", "Name", "Jina"),
+    ("dev.auto", "Auto-connect", "Unganisha kiotomatiki"),
+    ("dev.blocked", "Blocked", "Imezuiwa"),
+    ("dev.reason", "Reason", "Sababu"),
+    ("dev.block", "Block", "Zuia"),
+    ("dev.unblock", "Unblock", "Ondoa kizuizi"),
+    ("dev.yes", "yes", "ndiyo"),
+    ("dev.no", "no", "hapana"),
+    (
+        "dev.none",
+        "No registered devices.",
+        "Hakuna vifaa vilivyosajiliwa.",
+    ),
+    (
+        "dev.reason_needed",
+        "Give a reason (1 to 1000 characters) to block a device.",
+        "Toa sababu (herufi 1 hadi 1000) ili kuzuia kifaa.",
+    ),
+    ("nav.signout", "Sign out", "Toka"),
+    ("nav.signout_all", "Sign out everywhere", "Toka kila mahali"),
+    ("nav.language", "Language", "Lugha"),
+    ("signin.title", "Sign in", "Ingia"),
+    ("signin.email", "E-mail address", "Anwani ya barua pepe"),
+    ("signin.password", "Password", "Nenosiri"),
+    (
+        "signin.tenant",
+        "Organisation (only if asked)",
+        "Shirika (ikiulizwa tu)",
+    ),
+    ("signin.submit", "Sign in", "Ingia"),
+    (
+        "signin.wrong",
+        "Wrong e-mail address or password.",
+        "Barua pepe au nenosiri si sahihi.",
+    ),
+    (
+        "signin.throttled",
+        "Too many attempts. Wait a few minutes and try again.",
+        "Majaribio mengi mno. Subiri dakika chache kisha ujaribu tena.",
+    ),
+    (
+        "signin.invalid",
+        "Enter an e-mail address and a password.",
+        "Weka anwani ya barua pepe na nenosiri.",
+    ),
+    (
+        "signin.several",
+        "This address has accounts at several organisations: name the organisation.",
+        "Anwani hii ina akaunti katika mashirika kadhaa: taja shirika.",
+    ),
+    ("signin.code_title", "One-time code", "Nambari ya mara moja"),
+    (
+        "signin.code",
+        "The 6-digit code from your authenticator app",
+        "Nambari ya tarakimu 6 kutoka programu yako ya uthibitishaji",
+    ),
+    (
+        "signin.code_wrong",
+        "Wrong or expired code.",
+        "Nambari si sahihi au imepitwa na wakati.",
+    ),
+    ("signin.code_submit", "Continue", "Endelea"),
+    ("error.title", "Something went wrong", "Hitilafu imetokea"),
+    (
+        "error.forbidden",
+        "Your role does not allow this.",
+        "Jukumu lako haliruhusu hili.",
+    ),
+    ("error.not_found", "Not found.", "Haikupatikana."),
+    (
+        "error.csrf",
+        "This form has expired or did not come from this console. Go back, reload the page and try again.",
+        "Fomu hii imepitwa na wakati au haikutoka kwenye dashibodi hii. Rudi, pakia upya ukurasa na ujaribu tena.",
+    ),
+    (
+        "error.internal",
+        "The server could not do this. Try again later.",
+        "Seva imeshindwa kufanya hili. Jaribu tena baadaye.",
+    ),
+    (
+        "error.back",
+        "Back to the dashboard",
+        "Rudi kwenye dashibodi",
+    ),
+    ("dash.title", "Dashboard", "Dashibodi"),
+    ("dash.revenue_today", "Revenue today", "Mapato leo"),
+    ("dash.revenue_week", "Revenue, 7 days", "Mapato, siku 7"),
+    (
+        "dash.revenue_month",
+        "Revenue this month",
+        "Mapato mwezi huu",
+    ),
+    (
+        "dash.guests_now",
+        "Guests online now",
+        "Wageni mtandaoni sasa",
+    ),
+    (
+        "dash.sites_online",
+        "Sites online",
+        "Vituo vilivyo mtandaoni",
+    ),
+    (
+        "dash.sites_offline",
+        "Sites offline",
+        "Vituo visivyo mtandaoni",
+    ),
+    (
+        "dash.stock",
+        "Unused vouchers per package",
+        "Vocha ambazo hazijatumika kwa kila kifurushi",
+    ),
+    ("dash.package", "Package", "Kifurushi"),
+    ("dash.unused", "Unused", "Hazijatumika"),
+    (
+        "dash.no_stock",
+        "No unused vouchers.",
+        "Hakuna vocha ambazo hazijatumika.",
+    ),
+    (
+        "dash.chart_revenue",
+        "Revenue per day, last 30 days (KES)",
+        "Mapato kwa siku, siku 30 zilizopita (KES)",
+    ),
+    (
+        "dash.chart_sessions",
+        "Guest sessions per day, last 30 days",
+        "Vipindi vya wageni kwa siku, siku 30 zilizopita",
+    ),
+    ("dash.top_sites", "Sites", "Vituo"),
+    ("dash.site", "Site", "Kituo"),
+    ("dash.status", "Status", "Hali"),
+    ("dash.last_seen", "Last seen", "Ilionekana mwisho"),
+    ("dash.guests", "Guests now", "Wageni sasa"),
+    ("dash.online", "online", "mtandaoni"),
+    ("dash.offline", "offline", "nje ya mtandao"),
+    ("dash.never", "never", "haijawahi"),
+    ("dash.no_sites", "No sites yet.", "Bado hakuna vituo."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_heaviest_language_we_speak() {
+        assert_eq!(accept_language("sw-KE,sw;q=0.9,en;q=0.8"), Lang::Sw);
+        assert_eq!(accept_language("en-GB,sw;q=0.5"), Lang::En);
+        assert_eq!(accept_language("fr,sw;q=0.4"), Lang::Sw);
+        assert_eq!(accept_language("fr"), Lang::En);
+        assert_eq!(accept_language(""), Lang::En);
+        assert_eq!(accept_language("sw;q=0"), Lang::En);
+    }
+
+    #[test]
+    fn every_message_id_is_unique_and_translated() {
+        let mut ids = std::collections::HashSet::new();
+        for (id, en, sw) in CATALOGUE {
+            assert!(ids.insert(*id), "{id} twice");
+            assert!(!en.is_empty() && !sw.is_empty(), "{id} untranslated");
+        }
+    }
+
+    /// Every `t.get("…")` in the templates names a message of the catalogue.
+    #[test]
+    fn the_templates_use_only_ids_of_the_catalogue() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/console");
+        let mut used = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("t.get(\"").skip(1) {
+                let id = piece.split('"').next().unwrap();
+                assert!(
+                    lookup(Lang::En, id).is_some(),
+                    "{} uses {id}, not in the catalogue",
+                    path.display()
+                );
+                used += 1;
+            }
+        }
+        assert!(used > 10);
+    }
+}

@@ -1,0 +1,349 @@
+//! Vouchers: the list with filters (site, batch, status) paged by keyset, a new batch for a site
+//! and package, and a batch printed as an A4 sheet of cards or as 80 mm slips, each with a QR
+//! code. The queries are the API's ([`vouchers::query_vouchers`], [`vouchers::insert_batch`],
+//! [`vouchers::printable`]); creating and printing need the API's [`Support`] roles.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page, qr};
+use crate::AppState;
+use crate::api::auth::{Staff, Support};
+use crate::api::error::ApiError;
+use crate::api::vouchers::{self, BatchRequest, VoucherFilter};
+use crate::api::{json_text, page_of};
+
+/// The statuses a voucher can be in, with their message ids.
+const STATUSES: [(&str, &str); 4] = [
+    ("unused", "v.st_unused"),
+    ("used", "v.st_used"),
+    ("revoked", "v.st_revoked"),
+    ("expired", "v.st_expired"),
+];
+
+fn status_id(status: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, id)| *id)
+        .unwrap_or("v.st_unused")
+}
+
+/// Vouchers per page.
+const PAGE: i64 = 50;
+
+/// The list's filters as a plain GET form sends them (empty means any).
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    pub hotspot_id: String,
+    #[serde(default)]
+    pub batch_id: String,
+    #[serde(default)]
+    pub status: String,
+    pub cursor: Option<String>,
+    /// Print layout: `a4` or `slip`.
+    pub layout: Option<String>,
+}
+
+impl Filters {
+    fn to_api(&self) -> ConsoleResult<VoucherFilter> {
+        let id = |s: &str| -> ConsoleResult<Option<Uuid>> {
+            match s.trim() {
+                "" => Ok(None),
+                t => Uuid::parse_str(t)
+                    .map(Some)
+                    .map_err(|_| ConsoleError::NotFound),
+            }
+        };
+        Ok(VoucherFilter {
+            hotspot_id: id(&self.hotspot_id)?,
+            package_id: None,
+            batch_id: id(&self.batch_id)?,
+            status: (!self.status.is_empty()).then(|| self.status.clone()),
+            code: None,
+            limit: None,
+            cursor: self.cursor.clone(),
+        })
+    }
+
+    /// The query string of these filters (for the next page and print links).
+    fn query(&self) -> String {
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        format!(
+            "hotspot_id={}&batch_id={}&status={}",
+            enc(&self.hotspot_id),
+            enc(&self.batch_id),
+            enc(&self.status)
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Row {
+    code: String,
+    /// The status's message id.
+    status: &'static str,
+    price: String,
+    site: String,
+    batch: String,
+    created: String,
+}
+
+#[derive(Debug)]
+struct Choice {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/vouchers.html")]
+struct VouchersPage {
+    f: Frame,
+    filters: Filters,
+    query: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+    sites: Vec<Choice>,
+    packages: Vec<Choice>,
+    /// (value, message id) of the status filter.
+    statuses: [(&'static str, &'static str); 4],
+    can_create: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/print.html")]
+struct PrintPage {
+    f: Frame,
+    slips: bool,
+    cards: Vec<PrintCard>,
+}
+
+#[derive(Debug)]
+struct PrintCard {
+    card: vouchers::Card,
+    qr: String,
+}
+
+async fn list_page(
+    state: &AppState,
+    user: &Console<Staff>,
+    filters: Filters,
+    error: Option<String>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let api_filter = filters.to_api()?;
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let found = vouchers::query_vouchers(&tx, &api_filter, Some(PAGE + 1))
+        .await
+        .map_err(|e| match e {
+            ApiError::Validation(_) => ConsoleError::NotFound,
+            other => other.into(),
+        })?;
+    let sites: Vec<(Uuid, String)> = tx
+        .query(
+            "SELECT id, coalesce(name, '')::text FROM hotspots ORDER BY name, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let packages: Vec<Choice> = tx
+        .query(
+            "SELECT id, name || ' · ' || currency || ' ' || price::text FROM service_packages
+             WHERE deleted_at IS NULL AND is_active AND package_type = 'hotspot'
+             ORDER BY name, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Choice {
+            id: r.get::<_, Uuid>(0).to_string(),
+            name: r.get::<_, Option<String>>(1).unwrap_or_default(),
+        })
+        .collect();
+    tx.commit().await?;
+    let paged = page_of(found, PAGE, |v| {
+        vec![json_text(&v["created_at"]), json_text(&v["id"])]
+    });
+    let site_name = |v: &Value| {
+        let id = json_text(v);
+        sites
+            .iter()
+            .find(|(s, _)| s.to_string() == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
+    let rows = paged
+        .items
+        .iter()
+        .map(|v| Row {
+            code: json_text(&v["voucher_code"]),
+            status: status_id(&json_text(&v["status"])),
+            price: format!("{} {}", json_text(&v["currency"]), json_text(&v["price"])),
+            site: site_name(&v["hotspot_id"]),
+            batch: json_text(&v["batch_id"]),
+            created: json_text(&v["created_at"])
+                .get(..10)
+                .unwrap_or("")
+                .to_owned(),
+        })
+        .collect();
+    let body = VouchersPage {
+        f: user.frame("/console/vouchers", "vouchers"),
+        query: filters.query(),
+        filters,
+        rows,
+        next: paged.next_cursor,
+        sites: sites
+            .into_iter()
+            .map(|(id, name)| Choice {
+                id: id.to_string(),
+                name,
+            })
+            .collect(),
+        packages,
+        statuses: STATUSES,
+        can_create: user.can::<Support>(),
+        error,
+    };
+    page(status, &body)
+}
+
+/// `GET /console/vouchers`
+pub async fn list(
+    State(state): State<AppState>,
+    user: Console<Staff>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    list_page(&state, &user, filters, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// The new-batch form.
+#[derive(Debug, Deserialize)]
+pub struct BatchForm {
+    #[serde(default)]
+    pub hotspot_id: String,
+    #[serde(default)]
+    pub package_id: String,
+    #[serde(default)]
+    pub count: String,
+    #[serde(default)]
+    pub valid_days: String,
+}
+
+/// `POST /console/vouchers`: a new batch; then its list, from which it prints.
+pub async fn create(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    CsrfForm(form): CsrfForm<BatchForm>,
+) -> Response {
+    let lang = user.lang;
+    let parsed = (|| {
+        let field = |name: &str| ApiError::field(name, "is required");
+        Ok::<_, ApiError>(BatchRequest {
+            hotspot_id: Uuid::parse_str(form.hotspot_id.trim()).map_err(|_| field("hotspot_id"))?,
+            package_id: Uuid::parse_str(form.package_id.trim()).map_err(|_| field("package_id"))?,
+            count: form
+                .count
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::field("count", "must be a number"))?,
+            valid_days: match form.valid_days.trim() {
+                "" => None,
+                d => Some(
+                    d.parse()
+                        .map_err(|_| ApiError::field("valid_days", "must be a number"))?,
+                ),
+            },
+        })
+    })();
+    let result: Result<Uuid, ApiError> = async {
+        let req = parsed?;
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        let (batch_id, codes) = vouchers::insert_batch(&tx, user.user_id, &req).await?;
+        tx.commit().await?;
+        tracing::info!(%batch_id, count = codes.len(), "vouchers generated in the console");
+        Ok(batch_id)
+    }
+    .await;
+    match result {
+        Ok(batch) => Redirect::to(&format!("/console/vouchers?batch_id={batch}")).into_response(),
+        Err(ApiError::Validation(errors)) => {
+            let message = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let staff = Console::<Staff>::from_other(&user);
+            list_page(
+                &state,
+                &staff,
+                Filters::default(),
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(lang))
+        }
+        Err(e) => ConsoleError::from(e).render(lang),
+    }
+}
+
+/// `GET /console/vouchers/print?batch_id=…&layout=a4|slip`: the selected vouchers (unused by
+/// default) as cards to print, each with a QR code of its code.
+pub async fn print(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let mut f = filters.to_api()?;
+        f.cursor = None;
+        f.status.get_or_insert_with(|| "unused".to_owned());
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let cards = vouchers::printable(&tx, &f).await.map_err(|e| match e {
+            ApiError::Validation(_) => ConsoleError::NotFound,
+            other => other.into(),
+        })?;
+        tx.commit().await?;
+        let cards = cards
+            .into_iter()
+            .map(|card| {
+                let qr = qr::svg(&card.code, 96, &card.code).unwrap_or_default();
+                PrintCard { card, qr }
+            })
+            .collect();
+        let body = PrintPage {
+            f: user.frame("/console/vouchers", "vouchers"),
+            slips: filters.layout.as_deref() == Some("slip"),
+            cards,
+        };
+        page(StatusCode::OK, &body)
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
+}

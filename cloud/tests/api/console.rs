@@ -1,0 +1,1183 @@
+//! The operators' console over HTTP: sign-in with and without a second factor, CSRF refusals
+//! that change nothing, the security headers on every route, templates without inline script,
+//! tenants kept apart and roles checked.
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use uuid::Uuid;
+
+use hotspot_cloud::api::secrets::SecretsKey;
+use hotspot_cloud::api::totp;
+use hotspot_cloud::console;
+
+use crate::helpers::TEST_SECRETS_KEY;
+use crate::operators::{Api, PASSWORD, hotspot_package};
+
+/// A browser without JavaScript: no redirects followed, cookies kept by hand.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of the first `csrf` hidden field.
+    fn csrf(&self) -> String {
+        self.body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body))
+            .to_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Browser {
+    fn new(api: &Api) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: api.app.url(""),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, resp: reqwest::Response) -> Page {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        for c in headers.get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !attrs.contains("Max-Age=0") {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        let body = resp.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(resp).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[]).await
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        self.keep(resp).await
+    }
+
+    /// Signs in with the password (no second factor) and lands on the dashboard.
+    async fn sign_in(&mut self, email: &str) {
+        let form = self.get("/console/signin").await;
+        let csrf = form.csrf();
+        let done = self
+            .post(
+                "/console/signin",
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            (done.status, done.location()),
+            (303, "/console/"),
+            "{}",
+            done.body
+        );
+    }
+}
+
+fn encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn sessions_of(api: &Api, user: Uuid) -> i64 {
+    api.owner
+        .query_one(
+            "SELECT count(*) FROM console_sessions WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn sign_in_with_a_password_sets_a_strict_session_cookie_and_signs_out() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "owner@a.test", &["tenant_admin"]).await;
+    let mut b = Browser::new(&api);
+
+    // Not signed in: every page sends the browser to sign in.
+    let dash = b.get("/console/").await;
+    assert_eq!((dash.status, dash.location()), (303, "/console/signin"));
+
+    let form = b.get("/console/signin").await;
+    assert_eq!(form.status, 200);
+    let pre = form.set_cookies();
+    assert!(
+        pre.iter().any(|c| c.starts_with("hs_console_pre=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Strict")
+            && c.contains("Secure")),
+        "{pre:?}"
+    );
+    let csrf = form.csrf();
+
+    // A wrong password: the form again with its message, 401, no session.
+    let wrong = b
+        .post(
+            "/console/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "owner@a.test"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong e-mail address or password."));
+    assert!(wrong.body.contains("value=\"owner@a.test\""));
+    assert_eq!(sessions_of(&api, user).await, 0);
+
+    let ok = b
+        .post(
+            "/console/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "owner@a.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!((ok.status, ok.location()), (303, "/console/"));
+    let session = ok
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("hs_console="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/console"] {
+        assert!(session.contains(attr), "{session} lacks {attr}");
+    }
+    // Only the hash of the id is stored.
+    let secret = b.cookie("hs_console").unwrap();
+    let stored: Vec<u8> = api
+        .owner
+        .query_one(
+            "SELECT session_hash FROM console_sessions WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(stored, secret.as_bytes());
+    assert_eq!(stored.len(), 32);
+
+    let dash = b.get("/console/").await;
+    assert_eq!(dash.status, 200, "{}", dash.body);
+    assert!(dash.body.contains("Cafe t1"));
+    assert!(dash.body.contains("id=\"revenue-today\""));
+
+    // Signed in, the sign-in page goes to the dashboard.
+    assert_eq!(b.get("/console/signin").await.location(), "/console/");
+
+    let csrf = dash.csrf();
+    let out = b.post("/console/signout", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location()), (303, "/console/signin"));
+    assert_eq!(sessions_of(&api, user).await, 0);
+    // The old cookie opens nothing any more.
+    let mut old = Browser::new(&api);
+    old.cookies.push(("hs_console".into(), secret));
+    assert_eq!(old.get("/console/").await.location(), "/console/signin");
+}
+
+#[tokio::test]
+async fn an_enrolled_second_factor_is_asked_for_before_any_page() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "mfa@a.test", &["support_agent"]).await;
+    let seed = b"console-totp-seed-20";
+    let sealed = SecretsKey::from_bytes(TEST_SECRETS_KEY).seal("users.mfa_secret", seed);
+    api.owner
+        .execute(
+            "UPDATE users SET mfa_secret = $2, mfa_enabled = true WHERE id = $1",
+            &[&user, &sealed],
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::new(&api);
+    let csrf = b.get("/console/signin").await.csrf();
+    let step = b
+        .post(
+            "/console/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "mfa@a.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (step.status, step.location()),
+        (303, "/console/signin/code")
+    );
+    let pending = b.cookie("hs_console").unwrap();
+    // The half-signed-in session opens no page.
+    let dash = b.get("/console/").await;
+    assert_eq!(
+        (dash.status, dash.location()),
+        (303, "/console/signin/code")
+    );
+
+    let code_form = b.get("/console/signin/code").await;
+    assert_eq!(code_form.status, 200);
+    let csrf = code_form.csrf();
+    let wrong = if totp::code_at(seed, now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    // A code that is one step off either way is still right: make the wrong one far off.
+    let wrong = if [now() - 30, now(), now() + 30]
+        .iter()
+        .any(|t| totp::code_at(seed, *t) == wrong)
+    {
+        "999999"
+    } else {
+        wrong
+    };
+    let refused = b
+        .post("/console/signin/code", &[("csrf", &csrf), ("code", wrong)])
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("Wrong or expired code."));
+    let code = totp::code_at(seed, now());
+    let done = b
+        .post("/console/signin/code", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/console/"));
+    let full = b.cookie("hs_console").unwrap();
+    assert_ne!(full, pending, "a completed sign-in gets a new session id");
+    assert_eq!(sessions_of(&api, user).await, 1);
+    let dash = b.get("/console/").await;
+    assert_eq!(dash.status, 200);
+    // A support agent sees money (the API's Finance set).
+    assert!(dash.body.contains("id=\"revenue-today\""));
+}
+
+#[tokio::test]
+async fn forms_without_their_token_or_from_another_site_change_nothing() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "csrf@a.test", &["tenant_admin"]).await;
+    let mut b = Browser::new(&api);
+    let csrf = b.get("/console/signin").await.csrf();
+    let creds = [("email", "csrf@a.test"), ("password", PASSWORD)];
+
+    // Sign-in: no token, a made-up token, no pre-session cookie, another origin.
+    let no_token = b.post("/console/signin", &creds).await;
+    assert_eq!(no_token.status, 403);
+    assert!(no_token.body.contains("did not come from this console"));
+    let forged = b
+        .post("/console/signin", &[("csrf", "forged"), creds[0], creds[1]])
+        .await;
+    assert_eq!(forged.status, 403);
+    let mut stranger = Browser::new(&api);
+    let no_cookie = stranger
+        .post("/console/signin", &[("csrf", &csrf), creds[0], creds[1]])
+        .await;
+    assert_eq!(no_cookie.status, 403);
+    let cross = b
+        .post_with(
+            "/console/signin",
+            &[("csrf", &csrf), creds[0], creds[1]],
+            &[("origin", "https://evil.test")],
+        )
+        .await;
+    assert_eq!(cross.status, 403);
+    let cross_fetch = b
+        .post_with(
+            "/console/signin",
+            &[("csrf", &csrf), creds[0], creds[1]],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross_fetch.status, 403);
+    assert_eq!(
+        sessions_of(&api, user).await,
+        0,
+        "no refused sign-in made a session"
+    );
+
+    // Signed in: sign out everywhere without the token, or with the pre-session's token, or
+    // from another origin, ends nothing.
+    b.sign_in("csrf@a.test").await;
+    let token = api.login("csrf@a.test").await;
+    let session_csrf = b.get("/console/").await.csrf();
+    assert_ne!(session_csrf, csrf);
+    for (form, headers) in [
+        (vec![], vec![]),
+        (vec![("csrf", "x")], vec![]),
+        (
+            vec![("csrf", session_csrf.as_str())],
+            vec![("origin", "http://evil.test")],
+        ),
+    ] {
+        let refused = b
+            .post_with("/console/signout-everywhere", &form, &headers)
+            .await;
+        assert_eq!(refused.status, 403);
+    }
+    assert_eq!(sessions_of(&api, user).await, 1);
+    assert_eq!(b.get("/console/").await.status, 200);
+    let (status, _) = api.get("/api/v1/auth/me", &token).await;
+    assert_eq!(status, 200);
+
+    // With its token and our own origin, it works: every console session and API token ends.
+    let mut second = Browser::new(&api);
+    second.sign_in("csrf@a.test").await;
+    assert_eq!(sessions_of(&api, user).await, 2);
+    let host = api.app.url("");
+    let out = b
+        .post_with(
+            "/console/signout-everywhere",
+            &[("csrf", &session_csrf)],
+            &[("origin", host.trim_end_matches('/'))],
+        )
+        .await;
+    assert_eq!((out.status, out.location()), (303, "/console/signin"));
+    assert_eq!(sessions_of(&api, user).await, 0);
+    assert_eq!(second.get("/console/").await.location(), "/console/signin");
+    let (status, _) = api.get("/api/v1/auth/me", &token).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn every_console_route_carries_the_security_headers() {
+    let api = Api::new().await;
+    api.user(api.a, "h@a.test", &["tenant_admin"]).await;
+    let mut signed_in = Browser::new(&api);
+    signed_in.sign_in("h@a.test").await;
+    let css = console::assets::url("console");
+    let mut checked = 0;
+    for (method, route) in console::ROUTES.iter().copied().chain([
+        ("GET", "/console/no-such-page"),
+        ("GET", "/console/assets/old.css"),
+    ]) {
+        let path = route
+            .replace("/console/assets/{name}", &css)
+            .replace("{id}", &Uuid::new_v4().to_string());
+        assert!(
+            !path.contains('{'),
+            "{path}: a parameter the test does not fill"
+        );
+        for b in [&mut Browser::new(&api), &mut signed_in] {
+            let page = if method == "GET" {
+                b.get(&path).await
+            } else {
+                b.post(&path, &[]).await
+            };
+            let h = |name: &str| {
+                page.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            assert_eq!(
+                h("content-security-policy"),
+                console::CSP,
+                "{method} {path}"
+            );
+            assert!(console::CSP.contains("script-src 'self'"));
+            assert!(console::CSP.contains("frame-ancestors 'none'"));
+            assert!(!console::CSP.contains("unsafe"));
+            assert_eq!(h("x-content-type-options"), "nosniff", "{method} {path}");
+            assert_eq!(h("x-frame-options"), "DENY", "{method} {path}");
+            assert_eq!(h("referrer-policy"), "same-origin", "{method} {path}");
+            if path == css {
+                assert_eq!(page.status, 200);
+                assert_eq!(h("cache-control"), "public, max-age=31536000, immutable");
+                assert!(h("content-type").starts_with("text/css"));
+            } else {
+                assert_eq!(h("cache-control"), "no-store", "{method} {path}");
+            }
+            checked += 1;
+        }
+        if signed_in.cookie("hs_console").is_none() {
+            // The sign-out routes end the session: sign in again for the next route.
+            signed_in.sign_in("h@a.test").await;
+        }
+    }
+    assert_eq!(checked, (console::ROUTES.len() + 2) * 2);
+    // An asset under any other name (an old build's hash) is not served.
+    assert_eq!(
+        Browser::new(&api)
+            .get("/console/assets/old.css")
+            .await
+            .status,
+        404
+    );
+}
+
+/// No template has an inline script, an inline style, an event handler attribute or a
+/// `javascript:` URL: the Content-Security-Policy would block them, so none may be relied on.
+#[test]
+fn templates_have_no_inline_script_or_style() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/console");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        let name = path.display().to_string();
+        files += 1;
+        for piece in text.split("<script").skip(1) {
+            let (tag, rest) = piece.split_once('>').expect("a closed script tag");
+            assert!(tag.contains(" src="), "{name}: a script without src");
+            assert!(
+                rest.trim_start().starts_with("</script>"),
+                "{name}: a script with inline content"
+            );
+        }
+        assert!(!text.contains("<style"), "{name}: a style element");
+        assert!(!text.contains(" style="), "{name}: a style attribute");
+        assert!(!text.contains("javascript:"), "{name}: a javascript: URL");
+        assert!(!text.contains("hx-on"), "{name}: an htmx inline handler");
+        for word in text.split(|c: char| c.is_whitespace() || c == '<') {
+            let attr = word.split('=').next().unwrap_or("");
+            assert!(
+                !(attr.starts_with("on")
+                    && word.contains('=')
+                    && attr.len() > 2
+                    && attr[2..].chars().all(|c| c.is_ascii_lowercase())),
+                "{name}: an event handler attribute {word}"
+            );
+        }
+    }
+    assert!(files >= 4);
+}
+
+#[tokio::test]
+async fn a_tenant_sees_only_its_own_business_and_roles_limit_what_shows() {
+    let api = Api::new().await;
+    api.user(api.a, "a@a.test", &["tenant_admin"]).await;
+    api.user(api.b, "b@b.test", &["field_tech"]).await;
+    api.user(api.a, "root@a.test", &["platform_admin"]).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("a@a.test").await;
+    let dash = a.get("/console/").await;
+    assert!(dash.body.contains("Cafe t1") && !dash.body.contains("Cafe t2"));
+
+    // A field technician of B sees B's sites but no money.
+    let mut b = Browser::new(&api);
+    b.sign_in("b@b.test").await;
+    let dash = b.get("/console/").await;
+    assert_eq!(dash.status, 200);
+    assert!(dash.body.contains("Cafe t2") && !dash.body.contains("Cafe t1"));
+    assert!(!dash.body.contains("revenue-today") && !dash.body.contains("KES"));
+
+    // A's session cookie is A's: swapping in B's session shows B's, never both.
+    let mut swapped = Browser::new(&api);
+    swapped
+        .cookies
+        .push(("hs_console".into(), b.cookie("hs_console").unwrap()));
+    assert!(!swapped.get("/console/").await.body.contains("Cafe t1"));
+
+    // The platform's administrator has no tenant staff role: the dashboard is refused.
+    let mut root = Browser::new(&api);
+    root.sign_in("root@a.test").await;
+    let refused = root.get("/console/").await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("Your role does not allow this."));
+}
+
+#[tokio::test]
+async fn the_language_follows_the_switcher_then_the_browser() {
+    let api = Api::new().await;
+    let mut b = Browser::new(&api);
+    let page = b.get("/console/signin").await;
+    assert!(page.body.contains("<html lang=\"en\">") && page.body.contains("Sign in"));
+    let resp = b
+        .http
+        .get(api.app.url("/console/signin"))
+        .header("accept-language", "sw-KE,sw;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("<html lang=\"sw\">") && body.contains("Ingia"));
+    let switched = b.get("/console/lang/sw?next=/console/signin").await;
+    assert_eq!(
+        (switched.status, switched.location()),
+        (303, "/console/signin")
+    );
+    assert_eq!(b.cookie("hs_lang").as_deref(), Some("sw"));
+    assert!(b.get("/console/signin").await.body.contains("Nenosiri"));
+    // The switcher goes back only to the console.
+    let away = b.get("/console/lang/en?next=https://evil.test/").await;
+    assert_eq!(away.location(), "/console/");
+}
+
+async fn site_id(api: &Api, tenant: Uuid) -> Uuid {
+    api.owner
+        .query_one(
+            "SELECT id FROM hotspots WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn claim_slots(api: &Api, site: Uuid) -> i64 {
+    api.owner
+        .query_one(
+            "SELECT count(*) FROM hotspot_devices WHERE hotspot_id = $1 AND claim_code_hash IS NOT NULL",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn sites_are_listed_created_with_a_claim_code_and_qr_and_kept_to_their_tenant() {
+    let api = Api::new().await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    api.user(api.b, "noc@b.test", &["noc_engineer"]).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("noc@a.test").await;
+    let list = a.get("/console/sites").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Cafe t1") && !list.body.contains("Cafe t2"));
+    assert!(list.body.contains("id=\"new-site\""));
+    let csrf = list.csrf();
+
+    // Bad input: the form again with the reason, nothing stored.
+    let before: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let refused = a
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Kiosk"),
+                ("location", "Mombasa"),
+                ("ssid", &"x".repeat(40)),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("ssid"));
+    let made = a
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Kiosk <b>"),
+                ("location", "Mombasa"),
+                ("ssid", "Kiosk-WiFi"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert!(
+        made.body.contains("Kiosk &") && !made.body.contains("Kiosk <b>"),
+        "names are escaped"
+    );
+    let code = made
+        .body
+        .split("id=\"claim-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(code.len() >= 8, "{code}");
+    assert!(made.body.contains("<svg") && made.body.contains(&format!("aria-label=\"{code}\"")));
+    let after: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, before + 1);
+    let new_site: Uuid = api
+        .owner
+        .query_one("SELECT id FROM hotspots WHERE name = 'Kiosk <b>'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(claim_slots(&api, new_site).await, 1);
+
+    // Another claim code for A's site, by A: works. By B, with B's own valid token: 404, nothing made.
+    let site_a = site_id(&api, api.a).await;
+    let slots = claim_slots(&api, site_a).await;
+    let again = a
+        .post(
+            &format!("/console/sites/{site_a}/claim-code"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(claim_slots(&api, site_a).await, slots + 1);
+    let mut b = Browser::new(&api);
+    b.sign_in("noc@b.test").await;
+    let b_csrf = b.get("/console/sites").await.csrf();
+    let foreign = b
+        .post(
+            &format!("/console/sites/{site_a}/claim-code"),
+            &[("csrf", &b_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(claim_slots(&api, site_a).await, slots + 1);
+    // And B's list never shows A's sites.
+    let b_list = b.get("/console/sites").await;
+    assert!(!b_list.body.contains("Kiosk") && !b_list.body.contains("Cafe t1"));
+}
+
+#[tokio::test]
+async fn a_read_only_role_sees_no_site_actions_and_is_refused_them() {
+    let api = Api::new().await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("tech@a.test").await;
+    let list = b.get("/console/sites").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Cafe t1"));
+    assert!(!list.body.contains("id=\"new-site\""));
+    assert!(!list.body.contains("/claim-code"));
+    assert!(!list.body.contains("<button class=\"secondary\""));
+    let csrf = list.csrf();
+    let site = site_id(&api, api.a).await;
+    let slots = claim_slots(&api, site).await;
+    let refused = b
+        .post(
+            &format!("/console/sites/{site}/claim-code"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = b
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Nope"),
+                ("location", "X"),
+                ("ssid", "Nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(claim_slots(&api, site).await, slots);
+    let n: i64 = api
+        .owner
+        .query_one("SELECT count(*) FROM hotspots WHERE name = 'Nope'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_site_list_is_paged_by_keyset() {
+    let api = Api::new().await;
+    api.user(api.a, "pages@a.test", &["tenant_admin"]).await;
+    for i in 0..60 {
+        api.owner
+            .execute(
+                "INSERT INTO hotspots (tenant_id, name, location, ssid) VALUES ($1, $2, 'X', 'S')",
+                &[&api.a, &format!("Site {i:03}")],
+            )
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::new(&api);
+    b.sign_in("pages@a.test").await;
+    let first = b.get("/console/sites").await;
+    let next = first
+        .body
+        .split("href=\"/console/sites?after=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a next link")
+        .to_owned();
+    let rows = |body: &str| body.matches("<td>Site ").count() + body.matches("<td>Cafe ").count();
+    assert_eq!(rows(&first.body), 50);
+    let second = b.get(&format!("/console/sites?after={next}")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(rows(&second.body), 11);
+    assert!(second.body.contains("Site 059") && !second.body.contains("Site 000<"));
+    assert!(!second.body.contains("rel=\"next\""));
+    assert_eq!(b.get("/console/sites?after=garbage").await.status, 404);
+}
+
+async fn count(api: &Api, sql: &str, id: Uuid) -> i64 {
+    api.owner.query_one(sql, &[&id]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn vouchers_are_made_in_batches_filtered_paged_and_printed_for_their_tenant_only() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let package = hotspot_package(&api, api.a).await;
+    let site = site_id(&api, api.a).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/vouchers").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("id=\"new-batch\""));
+    assert!(list.body.contains("One hour"));
+    let csrf = list.csrf();
+    let (site_s, package_s) = (site.to_string(), package.to_string());
+
+    let refused = a
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("count"));
+    let made = a
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "3"),
+                ("valid_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let to = made.location().to_owned();
+    let batch: Uuid = to
+        .strip_prefix("/console/vouchers?batch_id=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE batch_id = $1",
+            batch
+        )
+        .await,
+        3
+    );
+    let codes: Vec<String> = api
+        .owner
+        .query(
+            "SELECT voucher_code FROM hotspot_vouchers WHERE batch_id = $1",
+            &[&batch],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let listed = a.get(&to).await;
+    assert_eq!(listed.status, 200);
+    for c in &codes {
+        assert!(listed.body.contains(c.as_str()));
+    }
+    assert_eq!(listed.body.matches("<td class=\"mono\">").count(), 3);
+
+    let a4 = a
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=a4"
+        ))
+        .await;
+    assert_eq!(a4.status, 200);
+    assert!(a4.body.contains("class=\"sheet\""));
+    assert_eq!(a4.body.matches("<div class=\"voucher\">").count(), 3);
+    assert_eq!(a4.body.matches("class=\"qr\"").count(), 3);
+    for c in &codes {
+        assert!(a4.body.contains(&format!("aria-label=\"{c}\"")));
+    }
+    let slips = a
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=slip"
+        ))
+        .await;
+    assert!(slips.body.contains("class=\"slips\""));
+    assert_eq!(slips.body.matches("<div class=\"voucher\">").count(), 3);
+
+    // Tenant B, by URL: A's batch lists and prints nothing; a batch on A's site is refused.
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_list = b.get(&to).await;
+    assert_eq!(b_list.status, 200);
+    assert!(codes.iter().all(|c| !b_list.body.contains(c.as_str())));
+    let b_print = b
+        .get(&format!(
+            "/console/vouchers/print?batch_id={batch}&layout=a4"
+        ))
+        .await;
+    assert_eq!(b_print.body.matches("<div class=\"voucher\">").count(), 0);
+    let b_csrf = b_list.csrf();
+    let foreign = b
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &b_csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(foreign.status, 422);
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE hotspot_id = $1",
+            site
+        )
+        .await,
+        4,
+        "the fixture's voucher and the batch of 3, nothing of B's"
+    );
+
+    // A field technician reads the list, sees no batch form or print links, and is refused both.
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get("/console/vouchers").await;
+    assert_eq!(t_list.status, 200);
+    assert!(!t_list.body.contains("id=\"new-batch\"") && !t_list.body.contains("/print?"));
+    let t_csrf = t_list.csrf();
+    let refused = t
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &t_csrf),
+                ("hotspot_id", &site_s),
+                ("package_id", &package_s),
+                ("count", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        t.get(&format!("/console/vouchers/print?batch_id={batch}"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE hotspot_id = $1",
+            site
+        )
+        .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_voucher_list_is_paged_by_keyset_and_filtered_by_status() {
+    let api = Api::new().await;
+    api.user(api.a, "many@a.test", &["tenant_admin"]).await;
+    let package = hotspot_package(&api, api.a).await;
+    let site = site_id(&api, api.a).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("many@a.test").await;
+    let csrf = b.get("/console/vouchers").await.csrf();
+    let made = b
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site.to_string()),
+                ("package_id", &package.to_string()),
+                ("count", "70"),
+            ],
+        )
+        .await;
+    let to = made.location().to_owned();
+    let first = b.get(&to).await;
+    assert_eq!(first.body.matches("<td class=\"mono\">").count(), 50);
+    let next = first
+        .body
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|href| href.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.body.matches("<td class=\"mono\">").count(), 20);
+    assert!(!second.body.contains("rel=\"next\""));
+    let used = b.get(&format!("{to}&status=used")).await;
+    assert_eq!(used.body.matches("<td class=\"mono\">").count(), 0);
+    assert_eq!(b.get("/console/vouchers?status=bogus").await.status, 404);
+}
+
+#[tokio::test]
+async fn live_sessions_are_kicked_and_devices_blocked_by_support_of_their_tenant_only() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let session: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE tenant_id = $1 AND session_status = 'active' LIMIT 1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let device: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM client_hotspot_access WHERE tenant_id = $1 LIMIT 1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let status = |id: Uuid| {
+        let owner = &api.owner;
+        async move {
+            owner
+                .query_one(
+                    "SELECT session_status FROM hotspot_sessions WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    let blocked = |id: Uuid| {
+        let owner = &api.owner;
+        async move {
+            let r = owner
+                .query_one(
+                    "SELECT is_blocked, blocked_reason FROM client_hotspot_access WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            (r.get::<_, bool>(0), r.get::<_, Option<String>>(1))
+        }
+    };
+    let kicks = || async {
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_session_kicks WHERE session_id = $1",
+            session,
+        )
+        .await
+    };
+
+    // Another tenant's support agent, by URL: 404, nothing changes.
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_list = b.get("/console/sessions").await;
+    assert!(!b_list.body.contains(&session.to_string()));
+    let b_csrf = b_list.csrf();
+    let foreign = b
+        .post(
+            &format!("/console/sessions/{session}/kick"),
+            &[("csrf", &b_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    let foreign = b
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &b_csrf), ("reason", "not yours")],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(status(session).await, "active");
+    assert_eq!(blocked(device).await, (false, None));
+
+    // A read-only role: sees the lists, no action, 403 on each action.
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get("/console/sessions").await;
+    assert!(t_list.body.contains("id=\"sessions\""));
+    assert!(!t_list.body.contains("/kick"));
+    let t_devices = t.get("/console/devices").await;
+    assert!(t_devices.body.contains("id=\"devices\""));
+    assert!(
+        !t_devices.body.contains("/block")
+            && !t_devices.body.contains("<button class=\"secondary\"")
+    );
+    let t_csrf = t_list.csrf();
+    for path in [
+        format!("/console/sessions/{session}/kick"),
+        format!("/console/devices/{device}/block"),
+        format!("/console/devices/{device}/unblock"),
+    ] {
+        let refused = t.post(&path, &[("csrf", &t_csrf), ("reason", "x")]).await;
+        assert_eq!(refused.status, 403, "{path}");
+    }
+    assert_eq!(status(session).await, "active");
+    assert_eq!(kicks().await, 0);
+    assert_eq!(blocked(device).await, (false, None));
+
+    // Support of A: kicks (queued for the router) and blocks with a reason, then unblocks.
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/sessions").await;
+    assert!(
+        list.body
+            .contains(&format!("/console/sessions/{session}/kick"))
+    );
+    let csrf = list.csrf();
+    let kicked = a
+        .post(
+            &format!("/console/sessions/{session}/kick"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (kicked.status, kicked.location()),
+        (303, "/console/sessions")
+    );
+    assert_eq!(status(session).await, "terminated");
+    assert_eq!(kicks().await, 1);
+    assert!(
+        !a.get("/console/sessions")
+            .await
+            .body
+            .contains(&session.to_string())
+    );
+
+    let no_reason = a
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422);
+    assert_eq!(blocked(device).await, (false, None));
+    let done = a
+        .post(
+            &format!("/console/devices/{device}/block"),
+            &[("csrf", &csrf), ("reason", "abuse")],
+        )
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/console/devices"));
+    assert_eq!(blocked(device).await, (true, Some("abuse".to_owned())));
+    let devices = a.get("/console/devices").await;
+    assert!(
+        devices
+            .body
+            .contains(&format!("/console/devices/{device}/unblock"))
+    );
+    let done = a
+        .post(
+            &format!("/console/devices/{device}/unblock"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(blocked(device).await, (false, None));
+}
