@@ -13,28 +13,43 @@ pub async fn live() -> &'static str {
 /// recovery), not read-only. While a failover is under way this answers 503, so the load
 /// balancer sends traffic to replicas that can serve it, or none.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let writable = match state.pool.get().await {
-        Ok(client) => client
+    // A pooled connection the server has just closed (a failover, a restart) may not know it
+    // yet: one more try on a fresh connection before answering that the database is gone.
+    let mut writable = None;
+    for _ in 0..2 {
+        let client = match state.pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n");
+            }
+        };
+        match client
             .query_one(
                 "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
                 &[],
             )
             .await
-            .map(|r| r.get::<_, bool>(0)),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n");
+        {
+            Ok(r) => {
+                writable = Some(r.get::<_, bool>(0));
+                break;
+            }
+            Err(e) if e.is_closed() || e.as_db_error().is_none() => {
+                drop(deadpool_postgres::Object::take(client));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                break;
+            }
         }
-    };
+    }
     match writable {
-        Ok(true) => (StatusCode::OK, "ready\n"),
-        Ok(false) => {
+        Some(true) => (StatusCode::OK, "ready\n"),
+        Some(false) => {
             tracing::warn!("readiness: the database is read-only (a standby, or being demoted)");
             (StatusCode::SERVICE_UNAVAILABLE, "database read-only\n")
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
-        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
     }
 }
