@@ -40,10 +40,12 @@ enum Command {
         token_ttl_minutes: u64,
         /// Send the web console's cookies over plain HTTP too (no `Secure` flag). Only for
         /// development without TLS; behind HTTPS leave it off.
+        /// The variable takes 1/true/yes/on, and 0/false/no/off or empty for off.
         #[arg(
             long,
             env = "HOTSPOT_CONSOLE_INSECURE_COOKIES",
-            default_value_t = false
+            action = clap::ArgAction::SetTrue,
+            value_parser = clap::builder::FalseyValueParser::new()
         )]
         console_insecure_cookies: bool,
         #[command(flatten)]

@@ -148,6 +148,28 @@ impl Browser {
             .to_owned()
     }
 
+    /// Resizes the browser window (CSS pixels).
+    pub fn set_size(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(&json!({"width": width, "height": height})),
+        );
+    }
+
+    /// Saves a PNG of the viewport to `path` (a test artifact).
+    pub fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let b64 = self.call("GET", &self.session_path("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+
     /// The page's HTML as the browser has it now.
     pub fn source(&self) -> String {
         self.call("GET", &self.session_path("/source"), None)

@@ -1,6 +1,6 @@
 //! Vouchers: the list with filters (site, batch, status) paged by keyset, a new batch for a site
 //! and package, and a batch printed as an A4 sheet of cards or as 80 mm slips, each with a QR
-//! code. The queries are the API's ([`vouchers::query_vouchers`], [`vouchers::insert_batch`],
+//! code. The queries are the API's (`vouchers::query_vouchers`, [`vouchers::insert_batch`],
 //! [`vouchers::printable`]); creating and printing need the API's [`Support`] roles.
 
 use askama::Template;
