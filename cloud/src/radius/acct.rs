@@ -533,6 +533,33 @@ async fn apply(pool: &Pool, records: &[&Record]) -> Result<(), crate::db::DbErro
     Ok(())
 }
 
+/// Lets the requests that arrived with the first one join its batch: requests come in bursts
+/// (a closed loop of NAS retries, or many NAS answering one event), and the tasks that parse
+/// them may not have queued theirs yet when the writer wakes. Each yield lets them run; the
+/// gathering stops as soon as a yield brings nothing new, so a lone request waits for no
+/// timer, only for one turn of the scheduler.
+async fn gather(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    for _ in 0..GATHER_ROUNDS {
+        if jobs.len() >= BATCH {
+            return;
+        }
+        tokio::task::yield_now().await;
+        let before = jobs.len();
+        while jobs.len() < BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if jobs.len() == before {
+            return;
+        }
+    }
+}
+
+/// At most this many yields while gathering a batch (see [`gather`]).
+const GATHER_ROUNDS: usize = 4;
+
 /// Runs one writer until its queue closes.
 pub async fn writer(pool: Pool, mut queue: mpsc::Receiver<Job>) {
     loop {
@@ -540,6 +567,7 @@ pub async fn writer(pool: Pool, mut queue: mpsc::Receiver<Job>) {
         if queue.recv_many(&mut jobs, BATCH).await == 0 {
             return;
         }
+        gather(&mut queue, &mut jobs).await;
         let records: Vec<&Record> = jobs.iter().map(|(r, _)| r).collect();
         match apply(&pool, &records).await {
             Ok(()) => {
