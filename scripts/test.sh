@@ -14,7 +14,7 @@ ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user 
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
     rustc-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf \
     chromium chromium-driver freeradius-utils freeradius freeradius-postgresql \
-    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd
+    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd buildah podman runc curl
 
 step "PostgreSQL"
 pg_dir=""
@@ -59,6 +59,10 @@ cargo test --workspace --locked
 
 step "systemd units"
 bash scripts/check-systemd-units.sh target/debug
+
+step "container image"
+# The cloud's image from the binary above, built without pulling anything, run with podman.
+bash packaging/container/test-image.sh target/debug/hotspot-cloud
 
 # The router CPUs, one lane each with Debian's rustc (it carries the arm64 and armhf standard
 # libraries; scripts/lib.sh, cross_cargo), static, in target/<cpu>: the shared and edge crates'
