@@ -21,7 +21,7 @@ use hotspot_shared::radius::{Code, Packet, acct_status, attr};
 use tokio::net::UdpSocket;
 use uuid::Uuid;
 
-use crate::helpers::{TestDb, admin_url, migrated_db, seed_tenant};
+use crate::helpers::{TestDb, admin_execute_blocking, admin_url, migrated_db, seed_tenant};
 
 const SECRET: &str = "a-long-shared-secret-1";
 
@@ -329,24 +329,7 @@ impl Login {
 
 impl Drop for Login {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("DROP ROLE IF EXISTS {name}"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        admin_execute_blocking(format!("DROP ROLE IF EXISTS {}", self.name));
     }
 }
 

@@ -229,6 +229,17 @@ impl Rig {
         ask(self.acct, &p, &self.secret).await
     }
 
+    /// Logs in with the voucher `code` from `mac` (accepted) and starts the session `session`
+    /// with the Accept's Class, which ties its accounting to the voucher; that Class.
+    async fn voucher_session(&self, code: &str, session: &str, mac: &str) -> Vec<u8> {
+        let accept = self.login(code, code, mac).await;
+        assert_eq!(accept.code, Code::AccessAccept, "{code} accepted");
+        let class = accept.get(attr::CLASS).unwrap().to_vec();
+        self.account(acct_status::START, (code, session, mac), Some(&class), 0)
+            .await;
+        class
+    }
+
     async fn enforce(&self) -> dynauth::Enforced {
         dynauth::enforce_once(&self.api.app.pool, &FAST)
             .await
@@ -539,18 +550,9 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
         .unwrap();
 
     // Logs in with the 1 MB voucher; the Accept's Class ties its accounting to the voucher.
-    let accept = rig
-        .login("RADQTA2KXB", "RADQTA2KXB", "02-00-00-00-00-0A")
+    let class = rig
+        .voucher_session("RADQTA2KXB", "q-1", "02-00-00-00-00-0A")
         .await;
-    assert_eq!(accept.code, Code::AccessAccept);
-    let class = accept.get(attr::CLASS).unwrap().to_vec();
-    rig.account(
-        acct_status::START,
-        ("RADQTA2KXB", "q-1", "02-00-00-00-00-0A"),
-        Some(&class),
-        0,
-    )
-    .await;
 
     // The operators' session list shows it as an active voucher session of the site.
     let (_, page) = api.get("/api/v1/sessions?status=active", admin).await;
@@ -654,18 +656,8 @@ async fn voucher_sessions_show_beside_the_edges_and_end_when_the_voucher_is_used
 
     // The operators' kick of a mirrored session sends a Disconnect to its NAS; a silent NAS
     // leaves it active, and the answer says so.
-    let accept = rig
-        .login("RADTMB3KXC", "RADTMB3KXC", "02:00:00:00:00:0C")
+    rig.voucher_session("RADTMB3KXC", "t-1", "02:00:00:00:00:0C")
         .await;
-    assert_eq!(accept.code, Code::AccessAccept);
-    let class = accept.get(attr::CLASS).unwrap().to_vec();
-    rig.account(
-        acct_status::START,
-        ("RADTMB3KXC", "t-1", "02:00:00:00:00:0C"),
-        Some(&class),
-        0,
-    )
-    .await;
     let session_id: Uuid = api
         .owner
         .query_one(
