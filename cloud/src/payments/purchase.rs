@@ -16,7 +16,7 @@ use super::{
     failure_name, new_token, token_hash,
 };
 use crate::db::tenant_transaction;
-use crate::mpesa::StkPush;
+use crate::mpesa::{DarajaClient, StkPush};
 use crate::sync::device::Device;
 
 /// Why a purchase was not started.
@@ -164,6 +164,7 @@ pub async fn start(
         }
     };
     tx.commit().await?;
+    drop(client);
 
     let push = StkPush {
         phone: req.phone.clone(),
@@ -172,11 +173,48 @@ pub async fn start(
         description: "WiFi package".into(),
         callback_url,
     };
-    let result = daraja.stk_push(&push).await;
+    // The push and its record are a task of their own: when the router's request is dropped
+    // mid-way (its connection cut, the router killed), the handler is cancelled, but the push
+    // still goes out once and its checkout id is stored, so Daraja's callback finds its
+    // purchase. Cancelled between the two, the purchase would stay pending with no push on
+    // record while the guest may have been asked to pay.
+    let (pool2, tenant, phone) = (pool.clone(), device.tenant_id, req.phone.masked());
+    let task =
+        tokio::spawn(
+            async move { send_push(&pool2, &daraja, &push, tenant, id, amount, &phone).await },
+        );
+    match task.await {
+        Ok(recorded) => recorded?,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels it; the jobs loop asks Daraja after a restart.
+        Err(_) => return Err(unavailable()),
+    }
+
+    let mut client = pool.get().await?;
     let tx = tenant_transaction(&mut client, device.tenant_id, None).await?;
+    let state = state(&tx, device.hotspot_id, id).await?;
+    tx.commit().await?;
+    payments.wake.notify_one();
+    state.ok_or_else(|| refuse(RefusalReason::Invalid, "purchase vanished"))
+}
+
+/// Sends the STK push of the purchase `id` and records its outcome: the checkout id when
+/// Daraja accepted it, else the purchase failed with the reason.
+async fn send_push(
+    pool: &Pool,
+    daraja: &DarajaClient,
+    push: &StkPush,
+    tenant: Uuid,
+    id: Uuid,
+    amount: i64,
+    phone: &str,
+) -> Result<(), StartError> {
+    let result = daraja.stk_push(push).await;
+    let mut client = pool.get().await?;
+    let tx = tenant_transaction(&mut client, tenant, None).await?;
     match result {
         Ok(accepted) => {
-            tracing::info!(purchase = %id, phone = %req.phone.masked(), amount, "STK push accepted");
+            tracing::info!(purchase = %id, phone, amount, "STK push accepted");
             tx.execute(
                 "UPDATE hotspot_purchases
                  SET merchant_request_id = $2, checkout_request_id = $3, push_sent_at = now()
@@ -202,10 +240,8 @@ pub async fn start(
             .await?;
         }
     }
-    let state = state(&tx, device.hotspot_id, id).await?;
     tx.commit().await?;
-    payments.wake.notify_one();
-    state.ok_or_else(|| refuse(RefusalReason::Invalid, "purchase vanished"))
+    Ok(())
 }
 
 async fn by_request(
