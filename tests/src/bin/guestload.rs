@@ -9,6 +9,9 @@
 //!   - `get ID SRC PATH`: one GET (the purchase page a guest's browser refreshes).
 //! - `relay PORT SOCKET`: accepts TCP on 127.0.0.1:PORT and carries each connection to the Unix
 //!   socket SOCKET (how a router in a namespace reaches a cloud on the host's loopback).
+//!
+//! A form refused because its token is stale (the daemon restarted between the page and the
+//! post) is answered `419`, so the caller can tell it from a refusal and send it again.
 
 use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -86,7 +89,7 @@ fn run(to: SocketAddr, words: &[&str]) -> (u16, String) {
         Some(a) => a,
         None => return (0, "bad-request".into()),
     };
-    let (status, location, _) = match words {
+    let (status, location, body) = match words {
         ["login", _, _, code] => {
             let Some(t) = token(src, to) else {
                 return (0, "-".into());
@@ -107,6 +110,11 @@ fn run(to: SocketAddr, words: &[&str]) -> (u16, String) {
         ["get", _, _, path] => get(src, to, path),
         _ => return (0, "bad-request".into()),
     };
+    // A form whose token a restarted daemon no longer knows (its key is made at start): the
+    // guest reloads the page and sends it again. Told apart from a refusal as `419`.
+    if status == 403 && body.contains("Reload the page and try again") {
+        return (419, location);
+    }
     (status, location)
 }
 
