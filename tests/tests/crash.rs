@@ -302,6 +302,13 @@ fn expected_table(router: &Router) -> Table {
     t
 }
 
+/// The last lines of a log.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
 /// Waits until the portal answers in `edge`; false after `limit`.
 fn portal_up(edge: &Netns, limit: Duration) -> bool {
     netns::wait_until(limit, || {
@@ -832,7 +839,8 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
         daemon = router.start(&edge);
         assert!(
             portal_up(&edge, Duration::from_secs(20)),
-            "cycle {cycle}: hotspotd did not start again"
+            "cycle {cycle}: hotspotd did not start again; its log ends:\n{}",
+            log_tail(&router.log())
         );
         let up = started.elapsed();
         let took = check(&router, &login_state, &buy_state, started, cycle);
