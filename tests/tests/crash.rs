@@ -304,7 +304,7 @@ fn expected_table(router: &Router) -> Table {
 
 /// The last lines of a log.
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
@@ -839,7 +839,14 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
         daemon = router.start(&edge);
         assert!(
             portal_up(&edge, Duration::from_secs(20)),
-            "cycle {cycle}: hotspotd did not start again; its log ends:\n{}",
+            "cycle {cycle}: hotspotd did not start again (exit: {:?}); files: {:?}; its log \
+             ends:\n{}",
+            daemon.try_wait(),
+            std::fs::read_dir(router.dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                .collect::<Vec<_>>(),
             log_tail(&router.log())
         );
         let up = started.elapsed();
