@@ -190,27 +190,31 @@ impl Router {
 }
 
 /// Rows of `sql` (every column as text) from the router's database, beside the running daemon.
+///
+/// A read-only connection, closed before this returns: it never checkpoints or removes the log,
+/// so nothing but the daemon (and its power-cut recorder) ever writes the files.
 fn read_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
-    let store = hotspot_edge::store::Store::open(db).unwrap();
-    let sql = sql.to_owned();
-    store
-        .blocking(move |c| {
-            let mut st = c.prepare(&sql)?;
-            let n = st.column_count();
-            let rows = st
-                .query_map([], |r| {
-                    (0..n)
-                        .map(|i| {
-                            r.get::<_, Option<String>>(i)
-                                .or_else(|_| r.get::<_, i64>(i).map(|v| Some(v.to_string())))
-                                .map(|v| v.unwrap_or_default())
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    r.get::<_, Option<String>>(i)
+                        .or_else(|_| r.get::<_, i64>(i).map(|v| Some(v.to_string())))
+                        .map(|v| v.unwrap_or_default())
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
         .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    drop(st);
+    c.close().map_err(|(_, e)| e).unwrap();
+    rows
 }
 
 /// What nftables holds: the clients set, each MAC's upload tier and each address's download tier.
