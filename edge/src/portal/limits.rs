@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 /// Connections open at once, from everyone.
 pub const MAX_OPEN: usize = 256;
 /// Connections open at once from one client address.
-pub const MAX_PER_CLIENT: usize = 16;
+pub const MAX_PER_CLIENT: usize = 32;
 /// Time for a whole request to arrive, from the connection's start or the last answer.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Bytes a client may send between two answers: headers and the largest form with room.
