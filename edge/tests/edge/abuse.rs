@@ -48,7 +48,8 @@ async fn slow_and_surplus_connections_are_closed_and_others_are_still_answered()
     // Everyone else is answered meanwhile, quickly.
     let started = Instant::now();
     assert_eq!(other.get("/", "10.0.0.1").await.status, 200);
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // (Generous for emulated CPUs; natively it takes milliseconds.)
+    assert!(started.elapsed() < Duration::from_secs(5));
     // The slow requests are cut at the deadline even while bytes keep trickling in.
     let started = Instant::now();
     let mut cut = 0;
