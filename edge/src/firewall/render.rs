@@ -5,7 +5,12 @@
 //! the kernel applies entirely or not at all.
 //!
 //! # The table
-//! - Set `clients` (MAC): who is through, for the router's own services and the portal redirect.
+//! - Sets `client_addrs4`/`client_addrs6` (MAC . address): each logged-in client's MAC paired
+//!   with each address of its grant. Only a packet whose source MAC *and* address form such a
+//!   pair is through: it reaches the router's own services, escapes the portal redirect, and is
+//!   forwarded upstream. A device copying a client's MAC on another address is not.
+//! - Set `dns_rate` (MAC, dynamic, [`DNS_RATE_TIMEOUT_S`]): a token bucket per client not logged
+//!   in for its DNS to the router ([`DNS_RATE_PER_S`]), under a site-wide cap for all of them.
 //! - Sets `up_count` (MAC), `down_count4`, `down_count6` (addresses), each element with its own
 //!   counter: uploads are recognised by source MAC, downloads by destination address (the
 //!   forward hook does not know the outgoing frame's MAC yet). Being in them is what lets a
@@ -67,9 +72,24 @@ pub const MIN_BURST_BYTES: u32 = 64 * 1024;
 /// The policing burst in time at the plan rate: enough for a TCP window to keep the rate.
 pub const BURST_MS: u64 = 100;
 
+/// DNS queries per second a client not logged in may send to the router (per MAC), after a
+/// burst of [`DNS_BURST`]: enough for a phone's lookups behind a portal, too few for a tunnel.
+pub const DNS_RATE_PER_S: u32 = 3;
+/// The burst of DNS packets a client not logged in may send before [`DNS_RATE_PER_S`] holds.
+pub const DNS_BURST: u32 = 30;
+/// DNS packets per second from all clients not logged in together (burst twice that): the cap
+/// that still holds when a guest rotating its MAC fills [`DNS_RATE_SIZE`].
+pub const DNS_SITE_RATE_PER_S: u32 = 200;
+/// Clients the per-MAC DNS limit remembers at once (each for [`DNS_RATE_TIMEOUT_S`]).
+pub const DNS_RATE_SIZE: u32 = 8192;
+/// How long an idle client's DNS bucket is kept.
+pub const DNS_RATE_TIMEOUT_S: u32 = 60;
+
 /// Set and map names.
 pub mod names {
-    pub const CLIENTS: &str = "clients";
+    pub const CLIENT_ADDRS4: &str = "client_addrs4";
+    pub const CLIENT_ADDRS6: &str = "client_addrs6";
+    pub const DNS_RATE: &str = "dns_rate";
     pub const GARDEN4: &str = "garden4";
     pub const GARDEN6: &str = "garden6";
     pub const GARDEN_DNS4: &str = "garden_dns4";
@@ -257,6 +277,20 @@ fn limit_set(name: &str, key: &str, kbps: u32) -> Value {
             "burst": burst_bytes(kbps), "burst_unit": "bytes", "inv": true}}]}}})
 }
 
+/// A set of (MAC, address) pairs: the addresses each logged-in client may use.
+fn pair_set(name: &str, addr_type: &str) -> Value {
+    json!({"add": {"set": {"family": "inet", "table": TABLE, "name": name,
+        "type": ["ether_addr", addr_type]}}})
+}
+
+/// Matches a packet whose source MAC and address are a pair in `set` (`ip` or `ip6`).
+fn from_pair(proto: &str, set: &str) -> Value {
+    eq(
+        json!({"concat": [payload("ether", "saddr"), payload(proto, "saddr")]}),
+        at(set),
+    )
+}
+
 /// A map from address to download id.
 fn id_map(name: &'static str, key: SetType) -> Value {
     add(NfListObject::Map(Box::new(schema::Map {
@@ -374,7 +408,11 @@ pub fn rebuild(layout: &Layout, grants: &[Grant]) -> Batch {
 fn skeleton(layout: &Layout) -> Batch {
     let lan = Value::String(layout.lan_interface.clone());
     let mut b = vec![
-        set(CLIENTS, SetType::EtherAddr, None, None),
+        pair_set(CLIENT_ADDRS4, "ipv4_addr"),
+        pair_set(CLIENT_ADDRS6, "ipv6_addr"),
+        json!({"add": {"set": {"family": "inet", "table": TABLE, "name": DNS_RATE,
+            "type": "ether_addr", "flags": ["timeout"],
+            "timeout": DNS_RATE_TIMEOUT_S, "size": DNS_RATE_SIZE}}}),
         set(GARDEN4, SetType::Ipv4Addr, Some(SetFlag::Interval), None),
         set(GARDEN6, SetType::Ipv6Addr, Some(SetFlag::Interval), None),
         set(
@@ -441,9 +479,34 @@ fn skeleton(layout: &Layout) -> Batch {
         ),
         rule(
             INPUT,
+            vec![from_pair("ip", CLIENT_ADDRS4), verdict("accept")],
+        ),
+        rule(
+            INPUT,
+            vec![from_pair("ip6", CLIENT_ADDRS6), verdict("accept")],
+        ),
+        // DNS from anyone else is rate-limited per MAC, and all of it together, before
+        // conntrack can call a query stream "established": a tunnel through the router's
+        // resolver gets a few queries a second.
+        rule(
+            INPUT,
             vec![
-                eq(payload("ether", "saddr"), at(CLIENTS)),
-                verdict("accept"),
+                eq(l4(), anon_set(vec![json!("tcp"), json!("udp")])),
+                eq(payload("th", "dport"), json!(53)),
+                json!({"set": {"op": "update", "elem": payload("ether", "saddr"),
+                    "set": at(DNS_RATE), "stmt": [{"limit": {"rate": DNS_RATE_PER_S,
+                        "per": "second", "burst": DNS_BURST, "inv": true}}]}}),
+                verdict("drop"),
+            ],
+        ),
+        rule(
+            INPUT,
+            vec![
+                eq(l4(), anon_set(vec![json!("tcp"), json!("udp")])),
+                eq(payload("th", "dport"), json!(53)),
+                json!({"limit": {"rate": DNS_SITE_RATE_PER_S, "per": "second",
+                    "burst": 2 * DNS_SITE_RATE_PER_S, "inv": true}}),
+                verdict("drop"),
             ],
         ),
         rule(
@@ -523,14 +586,19 @@ fn skeleton(layout: &Layout) -> Batch {
             vec![eq(meta("oifname"), lan.clone()), jump(TO_LAN)],
         ),
         rule(FROM_LAN, vec![jump(UP_LIMITS)]),
-        rule(
+    ]);
+    // Only a logged-in client's own addresses pass (and are counted): a device that copies its
+    // MAC but uses another address does not ride on its session.
+    for (proto, pairs) in [("ip", CLIENT_ADDRS4), ("ip6", CLIENT_ADDRS6)] {
+        b.push(rule(
             FROM_LAN,
             vec![
+                from_pair(proto, pairs),
                 eq(payload("ether", "saddr"), at(UP_COUNT)),
                 verdict("accept"),
             ],
-        ),
-    ]);
+        ));
+    }
     b.push(rule(TO_LAN, vec![jump(DOWN_LIMITS)]));
     // A packet to an address with a download limit carries its client's id as mark into the
     // tier rules; any other packet's mark is left alone (a failed map lookup ends the rule).
@@ -572,10 +640,11 @@ fn skeleton(layout: &Layout) -> Batch {
         ),
         rule(
             PREROUTING,
-            vec![
-                eq(payload("ether", "saddr"), at(CLIENTS)),
-                verdict("return"),
-            ],
+            vec![from_pair("ip", CLIENT_ADDRS4), verdict("return")],
+        ),
+        rule(
+            PREROUTING,
+            vec![from_pair("ip6", CLIENT_ADDRS6), verdict("return")],
         ),
     ]);
     for (set4, set6) in [(GARDEN4, GARDEN6), (GARDEN_DNS4, GARDEN_DNS6)] {
@@ -674,21 +743,22 @@ impl Elements {
         self.sets.entry(set.to_owned()).or_default().push(v.into());
     }
 
-    /// Membership and counters: `clients`, `up_count`, and the addresses' `down_count*`.
+    /// Membership and counters: `up_count`, and per address its `client_addrs*` pair and
+    /// `down_count*`.
     fn client(&mut self, g: &Grant) {
-        self.push(CLIENTS, g.mac.to_string());
         self.push(UP_COUNT, g.mac.to_string());
-        self.addrs(g.addrs.iter());
+        self.addrs(g.mac, g.addrs.iter());
     }
 
-    fn addrs<'a>(&mut self, addrs: impl Iterator<Item = &'a IpAddr>) {
+    fn addrs<'a>(&mut self, mac: MacAddr, addrs: impl Iterator<Item = &'a IpAddr>) {
         for a in addrs {
-            let set = if a.is_ipv4() {
-                DOWN_COUNT4
+            let (counts, pairs) = if a.is_ipv4() {
+                (DOWN_COUNT4, CLIENT_ADDRS4)
             } else {
-                DOWN_COUNT6
+                (DOWN_COUNT6, CLIENT_ADDRS6)
             };
-            self.push(set, a.to_string());
+            self.push(counts, a.to_string());
+            self.push(pairs, json!({"concat": [mac.to_string(), a.to_string()]}));
         }
     }
 
@@ -742,10 +812,13 @@ pub fn grant(tiers: &Tiers, previous: Option<&Grant>, grant: &Grant, id: ClientI
         Some(p) => {
             let mut remove = Elements::default();
             remove.limits(p, id, false);
-            remove.addrs(p.addrs.iter().filter(|a| !grant.addrs.contains(a)));
+            remove.addrs(p.mac, p.addrs.iter().filter(|a| !grant.addrs.contains(a)));
             b.extend(remove.into_commands(false));
             let mut add = Elements::default();
-            add.addrs(grant.addrs.iter().filter(|a| !p.addrs.contains(a)));
+            add.addrs(
+                grant.mac,
+                grant.addrs.iter().filter(|a| !p.addrs.contains(a)),
+            );
             add.limits(grant, id, true);
             b.extend(add.into_commands(true));
         }
@@ -1084,7 +1157,12 @@ mod tests {
         let mut b = client(2, 0, 0);
         b.addrs = client(1, 0, 0).addrs;
         let text = payload_text(&rebuild(&layout(), &[client(1, 0, 0), b, client(1, 5, 5)]));
-        assert_eq!(text.matches("\"192.168.1.9\"").count(), 1, "{text}");
+        // Once counted, once paired with the first client's MAC.
+        assert_eq!(text.matches("\"192.168.1.9\"").count(), 2, "{text}");
+        assert!(
+            text.contains(r#"["02:00:00:00:00:01","192.168.1.9"]"#),
+            "{text}"
+        );
         assert!(text.contains("02:00:00:00:00:02"), "{text}");
         assert!(
             !text.contains("up_lim_5"),
@@ -1142,6 +1220,7 @@ mod tests {
             let twin = r
                 .replace(r#""protocol":"ip""#, r#""protocol":"ip6""#)
                 .replace("garden4", "garden6")
+                .replace("client_addrs4", "client_addrs6")
                 .replace("garden_dns4", "garden_dns6")
                 .replace("down_count4", "down_count6")
                 .replace("down_id4", "down_id6");

@@ -12,6 +12,7 @@
 //!   strictly and bounded; bad input gets a 4xx and changes nothing.
 
 pub mod form;
+pub mod limits;
 pub mod text;
 
 use std::fmt::Write as _;

@@ -628,16 +628,31 @@ impl Sessions {
     }
 
     fn throttle_fail(&self, key: &str, now: i64) {
-        if let Ok(mut t) = self.throttle.lock()
-            && let Some(wait) = t.fail(key, now)
-        {
-            tracing::warn!(client = key, wait, "voucher guessing throttled");
+        if let Ok(mut t) = self.throttle.lock() {
+            if let Some(wait) = t.fail(key, now) {
+                tracing::warn!(client = key, wait, "voucher guessing throttled");
+            }
+            self.throttle_save(t.rows(key));
         }
     }
 
     fn throttle_succeed(&self, key: &str) {
         if let Ok(mut t) = self.throttle.lock() {
             t.succeed(key);
+            self.throttle_save(t.rows(key));
+        }
+    }
+
+    /// Stores the throttle's rows in the background (a restart reads them back); the throttle
+    /// in memory is what decides meanwhile.
+    fn throttle_save(&self, rows: [(String, Option<crate::throttle::Record>); 2]) {
+        let store = self.store.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = store.write(move |c| crate::throttle::save(c, &rows)).await {
+                    tracing::warn!(error = %e, "cannot store the voucher throttle");
+                }
+            });
         }
     }
 
@@ -767,6 +782,14 @@ impl Sessions {
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
         let at = self.clock.reading();
         let now = secs_of(&at);
+        let policy = Policy::from_settings(&self.config.vouchers);
+        let throttled = self
+            .store
+            .read(move |c| crate::throttle::load(c, &policy, now))
+            .await?;
+        if let Ok(mut t) = self.throttle.lock() {
+            t.restore(throttled);
+        }
         let radius = self.radius.is_some();
         let live = self
             .store

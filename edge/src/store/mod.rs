@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_radius_accounting",
         include_str!("../../../migrations/edge/0007_radius_accounting.sql"),
     ),
+    (
+        "0008_throttle",
+        include_str!("../../../migrations/edge/0008_throttle.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.

@@ -1,5 +1,6 @@
 //! hotspotd served in-process over real sockets against a real SQLite file.
 
+mod abuse;
 mod access;
 mod fingerprint;
 mod forms;

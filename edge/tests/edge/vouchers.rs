@@ -214,6 +214,54 @@ async fn guessing_is_throttled_per_client_with_growing_waits() {
     assert!(edge.granted().contains(&guesser.mac.to_string()));
 }
 
+/// A guest rotating its MAC (a new client for the per-client throttle at every try) meets the
+/// site-wide budget, and a restart keeps both the site's and a client's wait.
+#[tokio::test]
+async fn guessing_from_many_macs_meets_the_site_wide_throttle_which_survives_a_restart() {
+    use hotspot_edge::throttle::{SITE_BURST, SITE_REFILL_SECS};
+    let edge = spawn_edge("").await;
+    edge.import("code,type,duration_minutes\nGOOD234567,time,60\n");
+    let slow = edge.guest(2);
+    for i in 0..5 {
+        assert_eq!(slow.login(&format!("WRONG2345{i}")).await.status, 403);
+    }
+    for n in 0..SITE_BURST - 5 {
+        let r = edge.guest(10 + n as u8).login("WRONG23456").await;
+        assert_eq!(r.status, 403, "MAC {n}: {r:?}");
+    }
+    // The budget is spent: a MAC never seen before waits, even with a good code.
+    let fresh = edge.guest(200);
+    let r = fresh.login("GOOD234567").await;
+    assert_eq!(r.status, 429, "{r:?}");
+    assert_eq!(
+        r.header("retry-after"),
+        Some(SITE_REFILL_SECS.to_string().as_str())
+    );
+    // The records reach the database (written after each answer), then the router restarts.
+    let rows = 2 + (SITE_BURST - 5) as i64;
+    for _ in 0..100 {
+        if edge.count("SELECT count(*) FROM voucher_throttle") >= rows {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(edge.count("SELECT count(*) FROM voucher_throttle"), rows);
+    let edge = edge.restart().await;
+    assert_eq!(
+        fresh.login("GOOD234567").await.status,
+        429,
+        "site wait kept"
+    );
+    edge.clock.advance(SITE_REFILL_SECS);
+    assert_eq!(
+        slow.login("GOOD234567").await.status,
+        429,
+        "the client's own 30 s wait is kept too"
+    );
+    assert_eq!(fresh.login("GOOD234567").await.status, 303);
+    assert!(edge.granted().contains(&fresh.mac.to_string()));
+}
+
 #[tokio::test]
 async fn technician_import_is_all_or_nothing_and_check_tells_the_state() {
     let edge = spawn_edge("").await;

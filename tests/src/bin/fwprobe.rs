@@ -1,12 +1,21 @@
 //! `fwprobe`: the small network programs the firewall tests run inside their namespaces.
 //!
 //! Every probe has a timeout and exits 0 on success, 1 on failure, so a test reads the exit status.
+//! ADDR may be an IPv6 link-local address with its interface, `fe80::1%g0`.
 //! - `http-get ADDR PORT` prints the response (status line, headers, body).
 //! - `tcp-open ADDR PORT MS` succeeds when a connection opens.
 //! - `tcp-hello ADDR PORT MS` succeeds when the server's `hello` line arrives.
 //! - `udp-ask ADDR PORT MS` succeeds when a datagram comes back.
 //! - `tcp-watch ADDR PORT MS`: reads a stream for MS milliseconds, printing `t_ms bytes` for every
 //!   100 ms (bytes received in that slice).
+//! - `udp-ttl ADDR PORT MS TTL`: `udp-ask` with the IP TTL (hop limit) set to TTL.
+//! - `dns-flood ADDR COUNT MS`: sends COUNT DNS queries for long random names (a DNS tunnel's
+//!   pattern) evenly over MS milliseconds from one socket, waits 500 ms more, and prints
+//!   `sent N answered M` (answers are the echoes of `serve-dns`).
+//! - `icmp-echo ADDR MS`: one ICMP (ICMPv6) echo request with 256 bytes of payload, as a ping
+//!   tunnel sends them; succeeds when the reply comes.
+//! - `send-ra PREFIX`: sends a router advertisement for PREFIX/64 (autonomous) to all nodes
+//!   from `g0`, three times 200 ms apart.
 //! - `serve-upstream`: HTTP on port 80 answering `UPSTREAM`, `hello` on TCP 5001, UDP echo on 5002,
 //!   an endless stream on TCP 5003.
 //! - `serve-dns`: UDP echoes on ports 53, 67 and 547 standing in for the router's DNS, DHCP and
@@ -21,9 +30,23 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// `ADDR` and `PORT` as a socket address; an IPv6 link-local address takes its interface as
+/// `fe80::1%g0`.
 fn addr(a: &str, p: &str) -> SocketAddr {
+    let port = p.parse().expect("port");
+    if let Some((ip, interface)) = a.split_once('%') {
+        let index = std::fs::read_to_string(format!("/sys/class/net/{interface}/ifindex"))
+            .expect("interface index");
+        let ip: std::net::Ipv6Addr = ip.parse().expect("IPv6 address");
+        return SocketAddr::V6(std::net::SocketAddrV6::new(
+            ip,
+            port,
+            0,
+            index.trim().parse().expect("interface index"),
+        ));
+    }
     let ip: IpAddr = a.parse().expect("address");
-    SocketAddr::new(ip, p.parse().expect("port"))
+    SocketAddr::new(ip, port)
 }
 
 fn ms(s: &str) -> Duration {
@@ -90,6 +113,160 @@ fn udp_ask(to: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
     let mut buf = [0u8; 16];
     let (n, _) = s.recv_from(&mut buf)?;
     Ok(&buf[..n] == b"ping")
+}
+
+fn udp_ttl(to: SocketAddr, timeout: Duration, ttl: u32) -> std::io::Result<bool> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(to), Type::DGRAM, Some(Protocol::UDP))?;
+    if to.is_ipv4() {
+        s.set_ttl_v4(ttl)?;
+    } else {
+        s.set_unicast_hops_v6(ttl)?;
+    }
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(timeout))?;
+    s.send_to(b"ping", to)?;
+    let mut buf = [0u8; 16];
+    let (n, _) = s.recv_from(&mut buf)?;
+    Ok(&buf[..n] == b"ping")
+}
+
+/// A small deterministic generator: the names only need to look random to a resolver.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn dns_flood(to: SocketAddr, count: u32, total: Duration) -> std::io::Result<bool> {
+    use std::time::Instant;
+    let bind: SocketAddr = if to.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    let s = UdpSocket::bind(bind)?;
+    s.set_nonblocking(true)?;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let start = Instant::now();
+    let (mut sent, mut answered) = (0u32, 0u32);
+    let mut buf = [0u8; 1500];
+    let mut drain = |answered: &mut u32| {
+        while let Ok((n, _)) = s.recv_from(&mut buf) {
+            if n > 12 {
+                *answered += 1;
+            }
+        }
+    };
+    while sent < count {
+        let due = total.mul_f64(f64::from(sent) / f64::from(count));
+        if start.elapsed() >= due {
+            // Header: id, recursion desired, one question; then three 63-byte labels of
+            // random letters (encoded data), the tunnel's domain, type NULL, class IN.
+            let mut q = Vec::with_capacity(230);
+            q.extend_from_slice(&(sent as u16).to_be_bytes());
+            q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+            for _ in 0..3 {
+                let label: Vec<u8> = (0..63)
+                    .map(|_| alphabet[(next_random(&mut seed) % 36) as usize])
+                    .collect();
+                q.push(63);
+                q.extend_from_slice(&label);
+            }
+            q.extend_from_slice(b"\x01t\x07example\x00\x00\x0a\x00\x01");
+            if s.send_to(&q, to).is_ok() {
+                sent += 1;
+            }
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        drain(&mut answered);
+    }
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        drain(&mut answered);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("sent {sent} answered {answered}");
+    Ok(true)
+}
+
+/// The internet checksum (RFC 1071) of `data`.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for pair in data.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn icmp_echo(to: IpAddr, timeout: Duration) -> std::io::Result<bool> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (domain, protocol, request, reply) = match to {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128, 129),
+    };
+    let s = Socket::new(domain, Type::RAW, Some(protocol))?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut m = vec![request, 0, 0, 0, 0x12, 0x34, 0, 1];
+    m.extend(std::iter::repeat_n(b'T', 256));
+    if to.is_ipv4() {
+        let c = checksum(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    } // The kernel fills in the ICMPv6 checksum.
+    s.send_to(&m, &SocketAddr::new(to, 0).into())?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < deadline {
+        let Ok(n) = (&s).read(&mut buf) else {
+            return Ok(false);
+        };
+        let got = &buf[..n];
+        // An IPv4 raw socket hands over the IP header too (the source at bytes 12..16).
+        let (icmp, from_target) = match to {
+            IpAddr::V4(a) => {
+                let header = usize::from(got.first().copied().unwrap_or(0) & 0x0f) * 4;
+                (
+                    got.get(header..).unwrap_or_default(),
+                    got.get(12..16) == Some(&a.octets()[..]),
+                )
+            }
+            IpAddr::V6(_) => (got, true),
+        };
+        if from_target && icmp.first() == Some(&reply) && icmp.get(4..6) == Some(&[0x12, 0x34]) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn send_ra(prefix: std::net::Ipv6Addr) -> std::io::Result<bool> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    s.set_multicast_hops_v6(255)?;
+    s.set_unicast_hops_v6(255)?;
+    s.bind_device(Some(b"g0"))?;
+    // RA: type 134, hop limit 64, no flags, router lifetime 0 (not a default router: only
+    // the prefix is offered), reachable and retrans 0.
+    let mut m = vec![134, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    // Prefix information: /64, on-link and autonomous, lifetimes one day.
+    m.extend_from_slice(&[3, 4, 64, 0xc0]);
+    m.extend_from_slice(&86_400u32.to_be_bytes());
+    m.extend_from_slice(&86_400u32.to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(&prefix.octets());
+    let all_nodes: SocketAddr = "[ff02::1]:0".parse().unwrap();
+    for _ in 0..3 {
+        s.send_to(&m, &all_nodes.into())?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(true)
 }
 
 fn udp_echo(port: u16) {
@@ -190,6 +367,22 @@ fn main() -> ExitCode {
         ["tcp-watch", host, port, t] => tcp_watch(addr(host, port), ms(t)).is_ok(),
         ["tcp-hello", host, port, t] => tcp_hello(addr(host, port), ms(t)).unwrap_or(false),
         ["udp-ask", host, port, t] => udp_ask(addr(host, port), ms(t)).unwrap_or(false),
+        ["udp-ttl", host, port, t, ttl] => {
+            udp_ttl(addr(host, port), ms(t), ttl.parse().expect("ttl")).unwrap_or(false)
+        }
+        ["dns-flood", host, count, t] => {
+            dns_flood(addr(host, "53"), count.parse().expect("count"), ms(t)).unwrap_or(false)
+        }
+        ["icmp-echo", host, t] => {
+            icmp_echo(host.parse().expect("address"), ms(t)).unwrap_or_else(|e| {
+                eprintln!("{e}");
+                false
+            })
+        }
+        ["send-ra", prefix] => send_ra(prefix.parse().expect("IPv6 prefix")).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            false
+        }),
         ["serve-upstream"] => {
             std::thread::spawn(|| udp_echo(5002));
             std::thread::spawn(|| {
@@ -238,7 +431,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|serve-upstream|serve-dns|dhcp-discover|learn ..."
+                "usage: fwprobe http-get|tcp-open|tcp-hello|tcp-watch|udp-ask|udp-ttl|dns-flood|icmp-echo|send-ra|serve-upstream|serve-dns|dhcp-discover|learn ..."
             );
             false
         }
