@@ -217,7 +217,8 @@ fn read_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
     rows
 }
 
-/// What nftables holds: the clients set, each MAC's upload tier and each address's download tier.
+/// What nftables holds: the logged-in clients' MACs (from the MAC . address sets), each MAC's
+/// upload tier and each address's download tier.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Table {
     clients: BTreeSet<String>,
@@ -258,8 +259,13 @@ fn table(edge: &Netns) -> Table {
     for item in v["nftables"].as_array().unwrap() {
         if let Some(set) = item.get("set") {
             let name = set["name"].as_str().unwrap_or("");
-            if name == "clients" {
-                t.clients = elements(set).iter().map(text).collect();
+            if name == "client_addrs4" || name == "client_addrs6" {
+                // Elements are MAC . address pairs: the MAC is what a session is granted to.
+                t.clients
+                    .extend(elements(set).iter().map(|e| match e.get("concat") {
+                        Some(pair) => text(&pair[0]),
+                        None => text(e),
+                    }));
             } else if let Some(kbps) = name.strip_prefix("up_lim_") {
                 for mac in elements(set) {
                     t.up.insert(text(&mac), kbps.parse().unwrap());
