@@ -41,6 +41,8 @@ run_node() {
     setsid runuser -u postgres -- "${node_env[@]}" bash packaging/ha/pg-node.sh run "$dir/$1" \
         >> "$dir/$1.log" 2>&1 < /dev/null &
     groups+=("$!")
+    # Killed on purpose by the test and at the end: no job notices from this shell.
+    disown
 }
 
 monitor_port=$(free_port 56100)

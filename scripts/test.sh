@@ -14,7 +14,8 @@ ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user 
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
     rustc-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf \
     chromium chromium-driver freeradius-utils freeradius freeradius-postgresql \
-    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd
+    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd \
+    postgresql-15-auto-failover pg-auto-failover-cli haproxy
 
 step "PostgreSQL"
 pg_dir=""
@@ -59,6 +60,11 @@ cargo test --workspace --locked
 
 step "systemd units"
 bash scripts/check-systemd-units.sh target/debug
+
+# pg_auto_failover primary + synchronous standby, two cloud replicas behind haproxy, a replica and
+# then the primary killed under load (docs/ha.md); about 75 s.
+step "high availability"
+bash scripts/ha-test.sh
 
 # The router CPUs, one lane each with Debian's rustc (it carries the arm64 and armhf standard
 # libraries; scripts/lib.sh, cross_cargo), static, in target/<cpu>: the shared and edge crates'

@@ -781,3 +781,65 @@ fn replicas_and_the_primary_die_under_sync_and_payments_and_nothing_is_lost_or_d
         codes.len()
     );
 }
+
+/// SIGTERM while a router's push is half sent: the replica takes no new connection, finishes the
+/// push (answered 200, its events stored), then exits cleanly.
+#[test]
+fn sigterm_drains_a_push_in_flight() {
+    let Some(ha) = ha() else {
+        return;
+    };
+    let (_, hotspot) = prepare(&ha);
+    let port = free_port();
+    let mut cloud = Killed(replica(&ha, port, port, free_port(), "cloud-drain"));
+    let (token, _) = claim(&ha, &hotspot, port);
+    let (body, ids, _) = batch(8, 1, 2);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /sync/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..body.len() - 20]
+    )
+    .unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill("-TERM", &cloud.0.id().to_string());
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        cloud.0.try_wait().unwrap().is_none(),
+        "the replica exited with a request in flight"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "a new connection was accepted after SIGTERM"
+    );
+    s.write_all(&body.as_bytes()[body.len() - 20..]).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = cloud.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit 20 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    let ids = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(
+        count(
+            &ha.url,
+            &format!("SELECT count(*) FROM edge_events WHERE event_id IN ({ids})")
+        ),
+        6,
+        "the drained push's events are stored"
+    );
+}
