@@ -14,7 +14,8 @@ ensure_packages nftables iproute2 iperf3 postgresql postgresql-client qemu-user 
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
     rustc-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf \
     chromium chromium-driver freeradius-utils freeradius freeradius-postgresql \
-    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd buildah podman runc curl
+    busybox-static shellcheck shfmt openssl python3 dnsmasq-base systemd buildah podman runc curl \
+    postgresql-15-auto-failover pg-auto-failover-cli haproxy
 
 step "PostgreSQL"
 pg_dir=""
@@ -63,6 +64,11 @@ bash scripts/check-systemd-units.sh target/debug
 step "container image"
 # The cloud's image from the binary above, built without pulling anything, run with podman.
 bash packaging/container/test-image.sh target/debug/hotspot-cloud
+
+# pg_auto_failover primary + synchronous standby, two cloud replicas behind haproxy, a replica and
+# then the primary killed under load (docs/ha.md); about 75 s.
+step "high availability"
+bash scripts/ha-test.sh
 
 # The router CPUs, one lane each with Debian's rustc (it carries the arm64 and armhf standard
 # libraries; scripts/lib.sh, cross_cargo), static, in target/<cpu>: the shared and edge crates'
