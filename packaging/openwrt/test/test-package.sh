@@ -62,7 +62,7 @@ shfmt -d -sr -s "${router_sh[@]}"
 # The host scripts: bash, four-space indent.
 host_sh=(scripts/package-openwrt.sh packaging/openwrt/test/test-package.sh scripts/smoke-router.sh
     scripts/test.sh scripts/lib.sh scripts/check-systemd-units.sh scripts/build-container.sh
-    packaging/container/test-image.sh)
+    packaging/container/test-image.sh scripts/ha-test.sh packaging/ha/pg-node.sh)
 shellcheck -x "${host_sh[@]}"
 shfmt -d -sr -s -i 4 -ci "${host_sh[@]}"
 echo "clean: ${#router_sh[@]} router scripts, ${#host_sh[@]} host scripts"
