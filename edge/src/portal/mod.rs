@@ -551,6 +551,40 @@ fn read_form(
     Ok(form)
 }
 
+/// What both login forms do before the check itself: the body read and its token verified,
+/// the client identified, the user agent kept. `Err` is the response to send.
+#[allow(clippy::result_large_err)]
+async fn login_prologue<'a>(
+    state: &'a AppState,
+    lang: Language,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+    fields: &[&str],
+) -> Result<LoginForm<'a>, Response> {
+    let form = read_form(state, lang, addr, headers, body, fields)?;
+    let reply = FormReply::new(state, lang, addr);
+    let client = reply.identify(addr).await?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    Ok(LoginForm {
+        form,
+        reply,
+        client,
+        user_agent,
+    })
+}
+
+/// A login form read and its client identified.
+struct LoginForm<'a> {
+    form: std::collections::HashMap<String, String>,
+    reply: FormReply<'a>,
+    client: Client,
+    user_agent: Option<String>,
+}
+
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -559,24 +593,15 @@ async fn login(
     body: Bytes,
 ) -> Response {
     let (lang, _) = choose_language(&state.config, &headers, &uri);
-    let form = match read_form(&state, lang, addr, &headers, &body, &["code", "token"]) {
+    let f = match login_prologue(&state, lang, addr, &headers, &body, &["code", "token"]).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let reply = FormReply::new(&state, lang, addr);
-    let client = match reply.identify(addr).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
     let result = state
         .sessions
-        .login(client, &form["code"], user_agent)
+        .login(f.client, &f.form["code"], f.user_agent)
         .await;
-    login_answer(&state, &reply, lang, result).await
+    login_answer(&state, &f.reply, lang, result).await
 }
 
 /// A username and password from the second form, checked by the RADIUS server; the same
@@ -589,31 +614,16 @@ async fn login_user(
     body: Bytes,
 ) -> Response {
     let (lang, _) = choose_language(&state.config, &headers, &uri);
-    let form = match read_form(
-        &state,
-        lang,
-        addr,
-        &headers,
-        &body,
-        &["user", "password", "token"],
-    ) {
+    let fields = ["user", "password", "token"];
+    let f = match login_prologue(&state, lang, addr, &headers, &body, &fields).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let reply = FormReply::new(&state, lang, addr);
-    let client = match reply.identify(addr).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
     let result = state
         .sessions
-        .login_user(client, &form["user"], &form["password"], user_agent)
+        .login_user(f.client, &f.form["user"], &f.form["password"], f.user_agent)
         .await;
-    login_answer(&state, &reply, lang, result).await
+    login_answer(&state, &f.reply, lang, result).await
 }
 
 /// The answer to a login form: `303` to the status page, the status page itself when the
