@@ -3,6 +3,7 @@
 mod access;
 mod fingerprint;
 mod forms;
+mod freeradius;
 mod helpers;
 mod payments;
 mod probes;
