@@ -404,6 +404,95 @@ impl Sessions {
         }
     }
 
+    /// A live top-up: an online guest enters another, unused voucher on the status page and
+    /// the running session is extended in place (no new session, no reconnect): its time by the
+    /// voucher's duration from the later of now and its current end, its data limit by the
+    /// voucher's data. A limit the session does not have (unlimited) stays unlimited. The
+    /// voucher is redeemed to this session. A guest not online is logged in as by [`Self::login`].
+    pub async fn top_up(
+        self: &Arc<Self>,
+        client: Client,
+        typed: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let at = self.clock.reading();
+        let now = secs_of(&at);
+        let key = client.mac.to_string();
+        if let Err(wait) = self.throttle_check(&key, now) {
+            return Err(LoginError::Throttled { wait });
+        }
+        let code = match normalize(typed) {
+            Ok(c) => c,
+            Err(e) => {
+                self.throttle_fail(&key, now);
+                return Err(LoginError::BadCode(e));
+            }
+        };
+        let hotspot = self.config.hotspot_id.clone();
+        let step = self
+            .store
+            .write(move |tx| {
+                let Some(s) = q::active_session(tx, client.mac)? else {
+                    return Ok(Step::Start);
+                };
+                let voucher = q::find_voucher(tx, &code)?;
+                let usage = match &voucher {
+                    Some(v) => q::voucher_usage(tx, &v.id)?,
+                    None => vouchers::Usage::default(),
+                };
+                let admission = match vouchers::check(
+                    voucher.as_ref(),
+                    &code,
+                    &usage,
+                    client.mac,
+                    hotspot.as_deref(),
+                    now,
+                ) {
+                    Ok(a) => a,
+                    Err(r) => return Ok(Step::Refused(r)),
+                };
+                let Some(v) = voucher else {
+                    return Ok(Step::Refused(Refusal::Unknown));
+                };
+                // Only a fresh voucher extends a session: one already running has its own
+                // clock, which a login with it continues.
+                if !admission.first_use || v.id.as_str() == s.voucher_id.as_deref().unwrap_or("") {
+                    return Ok(Step::Refused(Refusal::UsedUp));
+                }
+                let ends_at = match (s.limits.ends_at, admission.limits.ends_at) {
+                    (Some(end), Some(v_end)) => Some(end.max(now) + (v_end - now)),
+                    (end, _) => end,
+                };
+                let data = match (s.limits.data_bytes, admission.limits.data_bytes) {
+                    (Some(d), Some(more)) => Some(d.saturating_add(more)),
+                    (d, _) => d,
+                };
+                q::extend_session(tx, &s.id, ends_at, data)?;
+                q::redeem(tx, &v, client.mac, &s.id, &at)?;
+                let s = q::session_by_id(tx, &s.id)?.unwrap_or(s);
+                let used = used_against_limit(tx, &s)?;
+                Ok(Step::Done(s, used))
+            })
+            .await?;
+        match step {
+            Step::Start => self.login(client, typed, user_agent).await,
+            Step::Done(s, used) => {
+                self.throttle_succeed(&key);
+                tracing::info!(mac = %s.mac, "session topped up with a voucher");
+                Ok(self.view(s, used, now))
+            }
+            Step::Refused(r) => {
+                self.throttle_fail(&key, now);
+                Err(LoginError::Refused(r))
+            }
+            Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                Ok(self.view(s, used, now))
+            }
+        }
+    }
+
     /// A code the local store does not know, tried at the RADIUS server. With no server
     /// answering it still counts as a wrong code: otherwise an outage would lift the throttle
     /// that protects the local vouchers from guessing.

@@ -9,4 +9,5 @@ mod payments;
 mod probes;
 mod radius;
 mod sessions;
+mod topup;
 mod vouchers;
