@@ -15,6 +15,12 @@
 //! Clients are sockets bound to their own loopback addresses (127.1.x.y). RSS is the daemon's own,
 //! read from `/proc/PID/status`.
 //!
+//! With `BENCH_RADIUS=1` the logins go through RADIUS instead: the bench starts FreeRADIUS
+//! (Debian's `freeradius`, files backend, every voucher code a user whose password is the code,
+//! accounting to its `detail` file) on 127.0.0.1, and the daemon is its NAS with
+//! `[radius] login = "radius"`, so every voucher code is an Access-Request and every login an
+//! accounting Start.
+//!
 //! A guest's login is two requests: the portal page (which carries the form token) and the
 //! form post. Page views are measured for all 1,000 guests first, then the 1,000 posts, each by
 //! 16 clients at a time, each client starting the next guest as soon as it is done.
@@ -250,6 +256,172 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// FreeRADIUS for the RADIUS mode: files backend with `users`, on free ports of 127.0.0.1;
+/// killed when dropped.
+struct FreeRadius {
+    child: Child,
+    auth: SocketAddr,
+    acct: SocketAddr,
+}
+
+impl Drop for FreeRadius {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const RADIUS_SECRET: &str = "portal-bench-secret-0123";
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn freeradius(dir: &Path, users: &str) -> FreeRadius {
+    let stock = ["/etc/freeradius/3.0", "/etc/freeradius", "/etc/raddb"]
+        .iter()
+        .map(Path::new)
+        .find(|d| d.join("mods-config").is_dir())
+        .expect("FreeRADIUS is installed (Debian: freeradius)")
+        .display()
+        .to_string();
+    let d = dir.join("raddb");
+    std::fs::create_dir_all(&d).unwrap();
+    let auth = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let acct = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let ds = d.display();
+    let conf = format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = {ds}
+sbindir = /usr/sbin
+logdir = {ds}
+raddbdir = {ds}
+radacctdir = {ds}
+name = freeradius
+confdir = {ds}
+modconfdir = {stock}/mods-config
+certdir = {ds}
+cadir = {ds}
+run_dir = {ds}
+db_dir = {ds}
+libdir = /usr/lib/freeradius
+pidfile = {ds}/freeradius.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 16384
+hostname_lookups = no
+log {{
+    destination = files
+    file = {ds}/radius.log
+    colourise = no
+}}
+security {{
+    max_attributes = 200
+    reject_delay = 0
+    status_server = yes
+}}
+proxy_requests = no
+client nas {{
+    ipaddr = 127.0.0.1
+    secret = {RADIUS_SECRET}
+    require_message_authenticator = yes
+}}
+thread pool {{
+    start_servers = 4
+    max_servers = 8
+    min_spare_servers = 2
+    max_spare_servers = 4
+}}
+modules {{
+    $INCLUDE {stock}/mods-available/always
+    $INCLUDE {stock}/mods-available/expr
+    $INCLUDE {stock}/mods-available/pap
+    $INCLUDE {stock}/mods-available/preprocess
+    files {{
+        moddir = ${{modconfdir}}/${{.:instance}}
+        filename = {ds}/users
+    }}
+    detail {{
+        filename = {ds}/detail
+        escape_filenames = no
+        permissions = 0600
+        header = "%t"
+    }}
+}}
+policy {{
+    $INCLUDE {stock}/policy.d/accounting
+}}
+server default {{
+    listen {{
+        type = auth
+        ipaddr = 127.0.0.1
+        port = {auth_port}
+    }}
+    listen {{
+        type = acct
+        ipaddr = 127.0.0.1
+        port = {acct_port}
+    }}
+    authorize {{
+        preprocess
+        files
+        pap
+    }}
+    authenticate {{
+        Auth-Type PAP {{
+            pap
+        }}
+    }}
+    preacct {{
+        preprocess
+        acct_unique
+    }}
+    accounting {{
+        detail
+    }}
+    post-auth {{
+        update reply {{
+            Message-Authenticator := 0x00
+        }}
+    }}
+}}
+"#,
+        auth_port = auth.port(),
+        acct_port = acct.port(),
+    );
+    std::fs::write(d.join("radiusd.conf"), conf).unwrap();
+    std::fs::write(d.join("users"), users).unwrap();
+    std::fs::write(d.join("dictionary"), "").unwrap();
+    let out = std::fs::File::create(d.join("stdout.log")).unwrap();
+    let mut child = Command::new("freeradius")
+        .args(["-f", "-l", "stdout", "-d"])
+        .arg(&d)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("FreeRADIUS is installed (Debian: freeradius)");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(d.join("stdout.log")).unwrap_or_default();
+        if text.contains("Ready to process requests") {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("FreeRADIUS did not start:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    FreeRadius { child, auth, acct }
+}
+
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -267,6 +439,22 @@ async fn run() {
     // The probing device has its lease from the start; each guest gets its own just before it
     // opens the portal, as dnsmasq writes it when the phone joins.
     leases.grant(LOGINS);
+    let radius_mode = std::env::var("BENCH_RADIUS").is_ok_and(|v| v == "1");
+    let radius = radius_mode.then(|| {
+        let users: String = (0..LOGINS + 1)
+            .map(|i| {
+                format!("B{i:09}\tCleartext-Password := \"B{i:09}\"\n\tSession-Timeout = 3600\n\n")
+            })
+            .collect();
+        freeradius(dir.path(), &users)
+    });
+    let radius_section = radius.as_ref().map_or_else(String::new, |r| {
+        format!(
+            "[radius]\nenabled = true\nauth_servers = [\"{}\"]\nacct_servers = [\"{}\"]\n\
+             secret = \"{RADIUS_SECRET}\"\nlogin = \"radius\"\n",
+            r.auth, r.acct
+        )
+    });
     let config = dir.path().join("edge.toml");
     std::fs::write(
         &config,
@@ -276,7 +464,7 @@ async fn run() {
              [clients]\nneighbour_source = \"leases\"\nlease_file = {:?}\nrequire_lease = true\n\
              capture = false\n[firewall]\nbackend = \"off\"\n\
              [sessions]\naccounting_interval_seconds = 3600\n[vouchers]\nmax_failures = 100\n\
-             [cloud]\ncredential = {:?}\n",
+             [cloud]\ncredential = {:?}\n{radius_section}",
             dir.path().join("edge.db"),
             leases.path,
             dir.path().join("device.json"),
@@ -353,8 +541,13 @@ async fn run() {
         LOGINS as f64 / page_wall.as_secs_f64(),
         latency_line(page_times),
     );
+    let through = if radius.is_some() {
+        "through RADIUS (FreeRADIUS, files backend) "
+    } else {
+        ""
+    };
     println!(
-        "voucher logins/s ({LOGIN_CONCURRENCY} at a time, {LOGINS} logins): {:.0}  {}",
+        "voucher logins/s {through}({LOGIN_CONCURRENCY} at a time, {LOGINS} logins): {:.0}  {}",
         LOGINS as f64 / login_wall.as_secs_f64(),
         latency_line(login_times),
     );
@@ -368,4 +561,5 @@ async fn run() {
         rss_peak as f64 / 1024.0,
     );
     drop(daemon);
+    drop(radius);
 }

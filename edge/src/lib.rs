@@ -96,6 +96,10 @@ pub async fn serve_with(
             stopped.clone(),
         ))
     });
+    // Status-Server probes of the servers that stopped answering (RFC 5997).
+    let probes = sessions
+        .nas()
+        .map(|nas| tokio::spawn(radius::probe(Arc::clone(nas), stopped.clone())));
     let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
     // Bounded connections, request deadlines and sizes (`portal::limits`); `tap_io` keeps the
     // client's address available to the handlers.
@@ -115,6 +119,9 @@ pub async fn serve_with(
     }
     if let Some(das) = das {
         let _ = das.await;
+    }
+    if let Some(probes) = probes {
+        let _ = probes.await;
     }
     result
 }

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(login))
         .route("/login/user", post(login_user))
         .route("/status", get(status))
+        .route("/topup", post(top_up))
         .route("/logout", post(logout))
         .route("/buy", post(buy))
         .route("/pay/{id}", get(pay_status))
@@ -425,8 +426,15 @@ fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
     format!(
         "<p class=\"msg ok\">{online}</p>{notice}<dl><dt>{tl}</dt><dd id=\"time-left\">{time}</dd>\
          <dt>{dl}</dt><dd id=\"data-left\">{data}</dd><dt>{du}</dt><dd>{used}</dd></dl>\
+         <form method=\"post\" action=\"/topup\"><p>{more}</p><label>{cl} \
+         <input name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required></label>\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\"><button type=\"submit\">{add}</button>\
+         </form>\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"token\" \
          value=\"{token}\"><button type=\"submit\">{out}</button></form>",
+        more = t.top_up_title,
+        cl = t.code_label,
+        add = t.top_up,
         online = t.online_title,
         tl = t.time_left,
         dl = t.data_left,
@@ -552,6 +560,40 @@ fn read_form(
     Ok(form)
 }
 
+/// What both login forms do before the check itself: the body read and its token verified,
+/// the client identified, the user agent kept. `Err` is the response to send.
+#[allow(clippy::result_large_err)]
+async fn login_prologue<'a>(
+    state: &'a AppState,
+    lang: Language,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+    fields: &[&str],
+) -> Result<LoginForm<'a>, Response> {
+    let form = read_form(state, lang, addr, headers, body, fields)?;
+    let reply = FormReply::new(state, lang, addr);
+    let client = reply.identify(addr).await?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    Ok(LoginForm {
+        form,
+        reply,
+        client,
+        user_agent,
+    })
+}
+
+/// A login form read and its client identified.
+struct LoginForm<'a> {
+    form: std::collections::HashMap<String, String>,
+    reply: FormReply<'a>,
+    client: Client,
+    user_agent: Option<String>,
+}
+
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -560,24 +602,15 @@ async fn login(
     body: Bytes,
 ) -> Response {
     let (lang, _) = choose_language(&state.config, &headers, &uri);
-    let form = match read_form(&state, lang, addr, &headers, &body, &["code", "token"]) {
+    let f = match login_prologue(&state, lang, addr, &headers, &body, &["code", "token"]).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let reply = FormReply::new(&state, lang, addr);
-    let client = match reply.identify(addr).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
     let result = state
         .sessions
-        .login(client, &form["code"], user_agent)
+        .login(f.client, &f.form["code"], f.user_agent)
         .await;
-    login_answer(&state, &reply, lang, result).await
+    login_answer(&state, &f.reply, lang, result).await
 }
 
 /// A username and password from the second form, checked by the RADIUS server; the same
@@ -590,31 +623,59 @@ async fn login_user(
     body: Bytes,
 ) -> Response {
     let (lang, _) = choose_language(&state.config, &headers, &uri);
-    let form = match read_form(
-        &state,
-        lang,
-        addr,
-        &headers,
-        &body,
-        &["user", "password", "token"],
-    ) {
+    let fields = ["user", "password", "token"];
+    let f = match login_prologue(&state, lang, addr, &headers, &body, &fields).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let reply = FormReply::new(&state, lang, addr);
-    let client = match reply.identify(addr).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
     let result = state
         .sessions
-        .login_user(client, &form["user"], &form["password"], user_agent)
+        .login_user(f.client, &f.form["user"], &f.form["password"], f.user_agent)
         .await;
-    login_answer(&state, &reply, lang, result).await
+    login_answer(&state, &f.reply, lang, result).await
+}
+
+/// Another voucher entered on the status page by an online guest: the session is extended in
+/// place ([`Sessions::top_up`]). The answer is the status page, with what happened.
+async fn top_up(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (lang, _) = choose_language(&state.config, &headers, &uri);
+    let f = match login_prologue(&state, lang, addr, &headers, &body, &["code", "token"]).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let result = state
+        .sessions
+        .top_up(f.client, &f.form["code"], f.user_agent)
+        .await;
+    let t = text(lang);
+    let refused = match result {
+        Ok(mut v) => {
+            v.notice = Some(t.topped_up.to_owned());
+            let body = status_body(lang, &v, &f.reply.token);
+            return page(&state, lang, false, StatusCode::OK, &body);
+        }
+        Err(LoginError::Refused(r)) => (StatusCode::FORBIDDEN, text::refusal(lang, &r)),
+        Err(LoginError::BadCode(_)) => (
+            StatusCode::BAD_REQUEST,
+            text::refusal(lang, &crate::vouchers::Refusal::Unknown),
+        ),
+        Err(e) => return login_answer(&state, &f.reply, lang, Err(e)).await,
+    };
+    // Still online: the status page again, with the reason.
+    match state.sessions.client_state(f.client).await {
+        Ok(ClientState::Online(mut v)) => {
+            v.notice = Some(refused.1);
+            let body = status_body(lang, &v, &f.reply.token);
+            page(&state, lang, false, refused.0, &body)
+        }
+        _ => f.reply.again(refused.0, &refused.1).await,
+    }
 }
 
 /// The answer to a login form: `303` to the status page, the status page itself when the
@@ -997,7 +1058,10 @@ async fn captive_api(
         if let Some(b) = v.bytes_remaining {
             doc["bytes-remaining"] = b.into();
         }
-        doc["can-extend-session"] = false.into();
+        // A session with a time or data limit can be extended by another voucher on the
+        // status page.
+        let extendable = v.seconds_remaining.is_some() || v.bytes_remaining.is_some();
+        doc["can-extend-session"] = extendable.into();
     }
     let mut resp = (StatusCode::OK, doc.to_string()).into_response();
     let h = resp.headers_mut();

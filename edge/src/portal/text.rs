@@ -45,6 +45,9 @@ pub struct Text {
     pub sign_in: &'static str,
     pub radius_rejected: &'static str,
     pub radius_unavailable: &'static str,
+    pub top_up_title: &'static str,
+    pub top_up: &'static str,
+    pub topped_up: &'static str,
     /// The language's own name, on the link that switches to it.
     pub language: &'static str,
 }
@@ -87,6 +90,9 @@ pub static EN: Text = Text {
     sign_in: "Sign in",
     radius_rejected: "The login server refused this username, password or code.",
     radius_unavailable: "The login server cannot be reached right now. Vouchers of this hotspot still work; try your account again in a few minutes.",
+    top_up_title: "Need more? Add another voucher.",
+    top_up: "Add",
+    topped_up: "Voucher added: your time and data were extended.",
     language: "English",
 };
 
@@ -128,6 +134,9 @@ pub static SW: Text = Text {
     sign_in: "Ingia",
     radius_rejected: "Seva ya kuingia imekataa jina hili, nenosiri hili au nambari hii.",
     radius_unavailable: "Seva ya kuingia haipatikani kwa sasa. Vocha za hotspot hii bado zinafanya kazi; jaribu akaunti yako tena baada ya dakika chache.",
+    top_up_title: "Unahitaji zaidi? Ongeza vocha nyingine.",
+    top_up: "Ongeza",
+    topped_up: "Vocha imeongezwa: muda na data yako vimeongezwa.",
     language: "Kiswahili",
 };
 

@@ -19,6 +19,8 @@ use super::settings::RadiusConfig;
 pub const PORT_TYPE_WIRELESS: u32 = 19;
 /// Service-Type Login-User (RFC 2865 §5.6), what a captive portal login is.
 pub const SERVICE_LOGIN: u32 = 1;
+/// Service-Type Call-Check (RFC 2865 §5.6): a MAC authentication, nothing typed by the guest.
+pub const SERVICE_CALL_CHECK: u32 = 10;
 
 const CHILLI_MAX_TOTAL_OCTETS: u8 = 3;
 const CHILLI_BANDWIDTH_MAX_UP: u8 = 4;
@@ -156,6 +158,17 @@ fn push_guest(p: &mut Packet, cfg: &RadiusConfig, mac: MacAddr, ip: Option<IpAdd
     if let Some(IpAddr::V4(v4)) = ip {
         p.push(attr::FRAMED_IP_ADDRESS, v4.octets());
     }
+}
+
+/// A Status-Server (RFC 5997) to see whether a server is alive: NAS-Identifier and
+/// NAS-IP-Address only (the client adds Message-Authenticator, which RFC 5997 requires).
+pub fn status_server(cfg: &RadiusConfig) -> Packet {
+    let mut p = Packet::new(Code::StatusServer, 0, [0; 16]);
+    p.push(attr::NAS_IDENTIFIER, cfg.nas_identifier.as_bytes());
+    if let Some(ip) = cfg.nas_ip_address {
+        p.push(attr::NAS_IP_ADDRESS, ip.octets());
+    }
+    p
 }
 
 /// A PAP Access-Request for `user` at `mac`/`ip` (the client adds User-Password,

@@ -17,7 +17,7 @@
 //! Every Access-Request carries a Message-Authenticator; it is not configurable.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -54,12 +54,22 @@ pub struct RadiusClient {
     current: AtomicUsize,
     /// Caps requests in flight (sockets and buffers).
     in_flight: Semaphore,
+    /// Per server: false once it left a request unanswered, true again once it answers a
+    /// request or a Status-Server probe.
+    alive: Vec<AtomicBool>,
+    /// Whether Status-Server probes run ([`Self::probe_dead`]): only then are servers marked
+    /// dead tried last, since only then does a revived one get noticed.
+    probing: AtomicBool,
 }
 
 /// The random part of a request: its authenticator (RFC 2865 §3: unpredictable and unique).
 /// UUID v4 generation draws from the operating system's generator (122 random bits).
 fn random_authenticator() -> [u8; 16] {
     uuid::Uuid::new_v4().into_bytes()
+}
+
+fn servers_alive(n: usize) -> Vec<AtomicBool> {
+    (0..n).map(|_| AtomicBool::new(true)).collect()
 }
 
 fn random_identifier() -> u8 {
@@ -82,6 +92,7 @@ fn answers(request: Code, reply: Code) -> bool {
 impl RadiusClient {
     /// A client for `servers` (at least one).
     pub fn new(servers: Vec<SocketAddr>, secret: &[u8], timeout: Duration, retries: u32) -> Self {
+        let n_servers = servers.len();
         RadiusClient {
             servers,
             secret: secret.to_vec(),
@@ -89,7 +100,58 @@ impl RadiusClient {
             retries,
             current: AtomicUsize::new(0),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            alive: servers_alive(n_servers),
+            probing: AtomicBool::new(false),
         }
+    }
+
+    /// Whether server `i` (in configured order) answered last time it was asked.
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.alive.get(i).is_some_and(|a| a.load(Ordering::Relaxed))
+    }
+
+    /// The order in which a request tries the servers: from the one that answered last, and
+    /// with Status-Server probing on, the servers known dead after the others.
+    fn order(&self) -> Vec<usize> {
+        let n = self.servers.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut order: Vec<usize> = (0..n).map(|k| (first + k) % n).collect();
+        if self.probing.load(Ordering::Relaxed) {
+            // Stable: among the living and among the dead, the rotation above holds.
+            order.sort_by_key(|&i| !self.is_alive(i));
+        }
+        order
+    }
+
+    /// Sends a Status-Server (RFC 5997) to each server marked dead, once, with one timeout to
+    /// answer (no retransmission: a probe repeats at the next interval). A server that answers
+    /// is alive again; when it comes before the current one in the configured order, requests
+    /// go back to it (the failback to the preferred server). Returns how many came back.
+    ///
+    /// `probe` is the Status-Server to send (NAS-Identifier and the like); the identifier,
+    /// authenticator and Message-Authenticator are set here.
+    pub async fn probe_dead(&self, probe: &Packet) -> usize {
+        self.probing.store(true, Ordering::Relaxed);
+        let mut revived = 0;
+        for (i, &server) in self.servers.iter().enumerate() {
+            if self.is_alive(i) {
+                continue;
+            }
+            let answered = {
+                let _permit = self.in_flight.acquire().await.ok();
+                matches!(self.exchange(server, probe, None, 1).await, Ok(Some(_)))
+            };
+            if answered {
+                tracing::info!(%server, "RADIUS server answers Status-Server again");
+                self.alive[i].store(true, Ordering::Relaxed);
+                let current = self.current.load(Ordering::Relaxed) % self.servers.len();
+                if i < current || !self.is_alive(current) {
+                    self.current.store(i, Ordering::Relaxed);
+                }
+                revived += 1;
+            }
+        }
+        revived
     }
 
     /// The server the next request goes to first.
@@ -109,21 +171,25 @@ impl RadiusClient {
     ) -> Result<Packet, RadiusError> {
         let _permit = self.in_flight.acquire().await.ok();
         let n = self.servers.len();
-        let first = self.current.load(Ordering::Relaxed);
+        let first = self.current.load(Ordering::Relaxed) % n.max(1);
         let mut last_err = None;
-        for k in 0..n {
-            let i = (first + k) % n;
+        for i in self.order() {
             let server = self.servers[i];
-            match self.exchange(server, request, password).await {
+            match self
+                .exchange(server, request, password, self.retries + 1)
+                .await
+            {
                 Ok(Some(reply)) => {
-                    if k > 0 {
+                    if i != first {
                         tracing::warn!(%server, "RADIUS failover: this server answered");
                     }
+                    self.alive[i].store(true, Ordering::Relaxed);
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(reply);
                 }
                 Ok(None) => {
                     tracing::warn!(%server, "RADIUS server did not answer");
+                    self.alive[i].store(false, Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(%server, error = %e, "RADIUS request failed");
@@ -137,12 +203,13 @@ impl RadiusClient {
         }
     }
 
-    /// One server: the packet signed once, sent up to `retries + 1` times. `None`: silence.
+    /// One server: the packet signed once, sent up to `sends` times. `None`: silence.
     async fn exchange(
         &self,
         server: SocketAddr,
         request: &Packet,
         password: Option<&[u8]>,
+        sends: u32,
     ) -> Result<Option<Packet>, RadiusError> {
         let mut p = request.clone();
         p.identifier = random_identifier();
@@ -169,7 +236,7 @@ impl RadiusClient {
         let socket = UdpSocket::bind(local).await?;
         socket.connect(server).await?;
         let mut buf = vec![0u8; MAX_PACKET];
-        for _ in 0..=self.retries {
+        for _ in 0..sends {
             socket.send(&bytes).await?;
             let deadline = tokio::time::Instant::now() + self.timeout;
             // Bounded: each turn either returns or consumes one datagram before the deadline.
@@ -261,6 +328,8 @@ pub(crate) mod tests {
     pub struct TestServer {
         pub addr: SocketAddr,
         pub received: Arc<AtomicU32>,
+        /// While true the server says nothing (it still counts what it receives).
+        pub mute: Arc<std::sync::atomic::AtomicBool>,
         pub task: tokio::task::JoinHandle<()>,
     }
 
@@ -275,6 +344,8 @@ pub(crate) mod tests {
         let addr = socket.local_addr().unwrap();
         let received = Arc::new(AtomicU32::new(0));
         let count = Arc::clone(&received);
+        let mute = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let muted = Arc::clone(&mute);
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_PACKET];
             let mut first_copy: Option<Vec<u8>> = None;
@@ -296,7 +367,10 @@ pub(crate) mod tests {
                 if verify_request(raw, secret) != Ok(true) {
                     continue;
                 }
-                if mode == Mode::Silent || (mode == Mode::Third && seen < 3) {
+                if mode == Mode::Silent
+                    || (mode == Mode::Third && seen < 3)
+                    || muted.load(Ordering::SeqCst)
+                {
                     continue;
                 }
                 let mut reply = match req.code {
@@ -333,6 +407,7 @@ pub(crate) mod tests {
         TestServer {
             addr,
             received,
+            mute,
             task,
         }
     }
@@ -470,5 +545,45 @@ pub(crate) mod tests {
         let c = RadiusClient::new(vec![addr, good.addr], SECRET, Duration::from_millis(300), 0);
         let r = c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(r.code, Code::AccessAccept);
+    }
+
+    #[tokio::test]
+    async fn status_server_probes_bring_a_dead_server_back() {
+        let primary = server(SECRET, Mode::Answer).await;
+        let second = server(SECRET, Mode::Answer).await;
+        let c = client(&[&primary, &second], 200, 0);
+        let mut probe = Packet::new(Code::StatusServer, 0, [0; 16]);
+        probe.push(attr::NAS_IDENTIFIER, "test-nas");
+        // Nothing dead: nothing probed.
+        assert_eq!(c.probe_dead(&probe).await, 0);
+        assert_eq!(primary.received.load(Ordering::SeqCst), 0);
+
+        primary.mute.store(true, Ordering::SeqCst);
+        c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert!(!c.is_alive(0) && c.is_alive(1));
+        assert_eq!(c.current_server(), Some(second.addr));
+        // Still silent: the probe (one copy, no retransmission) finds it dead.
+        assert_eq!(c.probe_dead(&probe).await, 0);
+        assert_eq!(primary.received.load(Ordering::SeqCst), 2);
+        assert!(!c.is_alive(0));
+
+        primary.mute.store(false, Ordering::SeqCst);
+        assert_eq!(c.probe_dead(&probe).await, 1);
+        assert!(c.is_alive(0));
+        // Back to the preferred server at once.
+        assert_eq!(c.current_server(), Some(primary.addr));
+        c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(primary.received.load(Ordering::SeqCst), 4);
+        assert_eq!(second.received.load(Ordering::SeqCst), 1);
+
+        // A server known dead is tried after the living, wherever the rotation stands.
+        second.mute.store(true, Ordering::SeqCst);
+        primary.mute.store(true, Ordering::SeqCst);
+        assert!(c.send(&access_request(), Some(b"right")).await.is_err());
+        primary.mute.store(false, Ordering::SeqCst);
+        assert_eq!(c.probe_dead(&probe).await, 1);
+        let before = second.received.load(Ordering::SeqCst);
+        c.send(&access_request(), Some(b"right")).await.unwrap();
+        assert_eq!(second.received.load(Ordering::SeqCst), before);
     }
 }

@@ -51,3 +51,30 @@ impl Nas {
         }
     }
 }
+
+/// Probes the servers that left a request unanswered with Status-Server every
+/// `status_server_interval` until `stop`; an accounting server that answers again wakes the
+/// accounting queue. Does nothing when the interval is unset.
+pub async fn probe(nas: std::sync::Arc<Nas>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(every) = nas.config.status_server_interval else {
+        return;
+    };
+    let probe = attrs::status_server(&nas.config);
+    loop {
+        let round = async {
+            nas.auth.probe_dead(&probe).await;
+            if nas.acct.probe_dead(&probe).await > 0 {
+                nas.wake.notify_one();
+            }
+        };
+        // A stopping daemon does not wait for a probe's timeout.
+        tokio::select! {
+            _ = round => {}
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

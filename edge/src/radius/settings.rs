@@ -39,6 +39,8 @@ pub struct RawRadius {
     pub login: String,
     pub das_listen: Option<String>,
     pub das_clients: Vec<String>,
+    pub status_server_interval_seconds: u32,
+    pub mac_auth: bool,
 }
 
 impl Default for RawRadius {
@@ -58,6 +60,8 @@ impl Default for RawRadius {
             login: "local-then-radius".into(),
             das_listen: None,
             das_clients: Vec::new(),
+            status_server_interval_seconds: 30,
+            mac_auth: false,
         }
     }
 }
@@ -173,6 +177,12 @@ pub struct RadiusConfig {
     pub das_listen: Option<SocketAddr>,
     /// Addresses Disconnect and CoA requests are taken from (default: the servers').
     pub das_clients: Vec<IpAddr>,
+    /// How often a server that left a request unanswered is asked Status-Server (RFC 5997);
+    /// `None`: never (failover is then decided per request only).
+    pub status_server_interval: Option<Duration>,
+    /// Whether a device this router does not know is asked about at the RADIUS server with its
+    /// MAC as User-Name (MAC authentication) before the portal is shown to it.
+    pub mac_auth: bool,
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -323,7 +333,19 @@ impl RawRadius {
             das_clients = auth_servers.iter().map(SocketAddr::ip).collect();
             das_clients.dedup();
         }
+        let status_server_interval = match self.status_server_interval_seconds {
+            0 => None,
+            s @ 5..=3600 => Some(Duration::from_secs(u64::from(s))),
+            _ => {
+                return Err(invalid(
+                    "radius.status_server_interval_seconds",
+                    "must be 0 (no probes) or between 5 and 3600",
+                ));
+            }
+        };
         Ok(Some(RadiusConfig {
+            status_server_interval,
+            mac_auth: self.mac_auth,
             das_listen,
             das_clients,
             auth_servers,
@@ -367,6 +389,8 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(3));
         assert_eq!(c.retries, 2);
         assert_eq!(c.login, LoginOrder::LocalThenRadius);
+        assert_eq!(c.status_server_interval, Some(Duration::from_secs(30)));
+        assert!(!c.mac_auth);
         assert_eq!(format!("{:?}", c.secret), "Secret(..)");
         let mac: MacAddr = "00:11:22:aa:bb:cc".parse().unwrap();
         assert_eq!(c.mac_format.format(mac), "00-11-22-AA-BB-CC");
@@ -418,6 +442,10 @@ mod tests {
             ("login = \"remote\"", "radius.login"),
             ("das_listen = \"3799\"", "radius.das_listen"),
             ("das_clients = [\"radius.example\"]", "radius.das_clients"),
+            (
+                "status_server_interval_seconds = 4",
+                "radius.status_server_interval_seconds",
+            ),
         ] {
             // The later key wins in the merged text: drop the default line it replaces.
             let name = extra.split(' ').next().unwrap();

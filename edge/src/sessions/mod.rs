@@ -123,7 +123,17 @@ pub struct Sessions {
     plans_generation: std::sync::atomic::AtomicU64,
     /// The RADIUS servers this router is a NAS of, when `[radius]` is on.
     radius: Option<Arc<crate::radius::Nas>>,
+    /// MAC authentication: when each device was last asked about (a reject, silence or a
+    /// request in flight is not asked again before [`MAC_AUTH_AGAIN_SECS`]). A std mutex,
+    /// never held across `.await`; at most [`MAC_AUTH_REMEMBERED`] entries.
+    mac_auth_asked: Mutex<std::collections::HashMap<MacAddr, i64>>,
 }
+
+/// Seconds before a device the RADIUS server refused (or did not answer about) by MAC
+/// authentication is asked about again.
+pub const MAC_AUTH_AGAIN_SECS: i64 = 300;
+/// Devices remembered for MAC authentication; past this the oldest entries go.
+pub const MAC_AUTH_REMEMBERED: usize = 4096;
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +177,7 @@ impl Sessions {
             plans_generation: std::sync::atomic::AtomicU64::new(0),
             leases,
             radius,
+            mac_auth_asked: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -258,6 +269,11 @@ impl Sessions {
                 .write(move |c| client_step(c, client, &at, true))
                 .await?;
             started = matches!(state, Step::Done(..));
+        }
+        if matches!(state, Step::Refused(Refusal::Unknown))
+            && let Some(v) = self.mac_auth(client, now).await
+        {
+            return Ok(ClientState::Online(v));
         }
         Ok(match state {
             Step::Blocked(reason) => ClientState::Blocked { reason },
@@ -388,6 +404,95 @@ impl Sessions {
         }
     }
 
+    /// A live top-up: an online guest enters another, unused voucher on the status page and
+    /// the running session is extended in place (no new session, no reconnect): its time by the
+    /// voucher's duration from the later of now and its current end, its data limit by the
+    /// voucher's data. A limit the session does not have (unlimited) stays unlimited. The
+    /// voucher is redeemed to this session. A guest not online is logged in as by [`Self::login`].
+    pub async fn top_up(
+        self: &Arc<Self>,
+        client: Client,
+        typed: &str,
+        user_agent: Option<String>,
+    ) -> Result<SessionView, LoginError> {
+        let at = self.clock.reading();
+        let now = secs_of(&at);
+        let key = client.mac.to_string();
+        if let Err(wait) = self.throttle_check(&key, now) {
+            return Err(LoginError::Throttled { wait });
+        }
+        let code = match normalize(typed) {
+            Ok(c) => c,
+            Err(e) => {
+                self.throttle_fail(&key, now);
+                return Err(LoginError::BadCode(e));
+            }
+        };
+        let hotspot = self.config.hotspot_id.clone();
+        let step = self
+            .store
+            .write(move |tx| {
+                let Some(s) = q::active_session(tx, client.mac)? else {
+                    return Ok(Step::Start);
+                };
+                let voucher = q::find_voucher(tx, &code)?;
+                let usage = match &voucher {
+                    Some(v) => q::voucher_usage(tx, &v.id)?,
+                    None => vouchers::Usage::default(),
+                };
+                let admission = match vouchers::check(
+                    voucher.as_ref(),
+                    &code,
+                    &usage,
+                    client.mac,
+                    hotspot.as_deref(),
+                    now,
+                ) {
+                    Ok(a) => a,
+                    Err(r) => return Ok(Step::Refused(r)),
+                };
+                let Some(v) = voucher else {
+                    return Ok(Step::Refused(Refusal::Unknown));
+                };
+                // Only a fresh voucher extends a session: one already running has its own
+                // clock, which a login with it continues.
+                if !admission.first_use || v.id.as_str() == s.voucher_id.as_deref().unwrap_or("") {
+                    return Ok(Step::Refused(Refusal::UsedUp));
+                }
+                let ends_at = match (s.limits.ends_at, admission.limits.ends_at) {
+                    (Some(end), Some(v_end)) => Some(end.max(now) + (v_end - now)),
+                    (end, _) => end,
+                };
+                let data = match (s.limits.data_bytes, admission.limits.data_bytes) {
+                    (Some(d), Some(more)) => Some(d.saturating_add(more)),
+                    (d, _) => d,
+                };
+                q::extend_session(tx, &s.id, ends_at, data)?;
+                q::redeem(tx, &v, client.mac, &s.id, &at)?;
+                let s = q::session_by_id(tx, &s.id)?.unwrap_or(s);
+                let used = used_against_limit(tx, &s)?;
+                Ok(Step::Done(s, used))
+            })
+            .await?;
+        match step {
+            Step::Start => self.login(client, typed, user_agent).await,
+            Step::Done(s, used) => {
+                self.throttle_succeed(&key);
+                tracing::info!(mac = %s.mac, "session topped up with a voucher");
+                Ok(self.view(s, used, now))
+            }
+            Step::Refused(r) => {
+                self.throttle_fail(&key, now);
+                Err(LoginError::Refused(r))
+            }
+            Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
+            Step::Already(s) => {
+                let used = s.bytes();
+                Ok(self.view(s, used, now))
+            }
+        }
+    }
+
     /// A code the local store does not know, tried at the RADIUS server. With no server
     /// answering it still counts as a wrong code: otherwise an outage would lift the throttle
     /// that protects the local vouchers from guessing.
@@ -424,6 +529,68 @@ impl Sessions {
             .await
     }
 
+    /// MAC authentication of a device this router does not know, with `[radius] mac_auth` on:
+    /// the server is asked about it (User-Name and password = its MAC in `mac_format`,
+    /// Service-Type Call-Check) at most once per [`MAC_AUTH_AGAIN_SECS`]. The caller waits
+    /// one `timeout_ms` at most; a slower answer still lets the device in for its next request.
+    async fn mac_auth(self: &Arc<Self>, client: Client, now: i64) -> Option<SessionView> {
+        let nas = self.radius.as_ref().filter(|n| n.config.mac_auth)?;
+        {
+            let mut asked = self
+                .mac_auth_asked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if asked
+                .get(&client.mac)
+                .is_some_and(|&at| now - at < MAC_AUTH_AGAIN_SECS)
+            {
+                return None;
+            }
+            if asked.len() >= MAC_AUTH_REMEMBERED {
+                asked.retain(|_, at| now - *at < MAC_AUTH_AGAIN_SECS);
+                if asked.len() >= MAC_AUTH_REMEMBERED {
+                    let oldest = asked.iter().min_by_key(|(_, at)| **at).map(|(m, _)| *m);
+                    if let Some(m) = oldest {
+                        asked.remove(&m);
+                    }
+                }
+            }
+            asked.insert(client.mac, now);
+        }
+        // As for registered devices: one that logged out, was kicked or went idle is not let
+        // back in by its MAC alone until the idle timeout has passed.
+        let idle = self.config.idle_timeout_secs;
+        let mac = client.mac;
+        let recent = self
+            .store
+            .read(move |c| {
+                Ok(q::last_end(c, mac)?.is_some_and(|(reason, at)| {
+                    matches!(reason.as_str(), "idle" | "logout" | "kick") && now - at < idle
+                }))
+            })
+            .await;
+        if !matches!(recent, Ok(false)) {
+            return None;
+        }
+        let name = nas.config.mac_format.format(client.mac);
+        let me = Arc::clone(self);
+        let task =
+            tokio::spawn(
+                async move { me.radius_authorize(client, &name, &name, None, true).await },
+            );
+        match tokio::time::timeout(nas.config.timeout, task).await {
+            Ok(Ok(Ok(v))) => {
+                // Let in: a later session end starts the count afresh.
+                self.mac_auth_asked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&client.mac);
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+
     /// Asks the RADIUS server about `user`; on Access-Accept commits the session and its
     /// RADIUS state, then grants it. The throttle counts rejects as wrong codes.
     async fn radius_login(
@@ -433,12 +600,31 @@ impl Sessions {
         password: &str,
         user_agent: Option<String>,
     ) -> Result<SessionView, LoginError> {
+        self.radius_authorize(client, user, password, user_agent, false)
+            .await
+    }
+
+    /// [`Self::radius_login`], or with `mac_auth` a MAC authentication: Service-Type
+    /// Call-Check, and nothing counted in the wrong-code throttle (the guest typed nothing).
+    async fn radius_authorize(
+        self: &Arc<Self>,
+        client: Client,
+        user: &str,
+        password: &str,
+        user_agent: Option<String>,
+        mac_auth: bool,
+    ) -> Result<SessionView, LoginError> {
         let Some(nas) = self.radius.clone() else {
             return Err(LoginError::Refused(Refusal::Unknown));
         };
         let key = client.mac.to_string();
+        let fail = |now| {
+            if !mac_auth {
+                self.throttle_fail(&key, now);
+            }
+        };
         if user.is_empty() || user.len() > 253 || password.len() > 128 {
-            self.throttle_fail(&key, self.clock.now());
+            fail(self.clock.now());
             return Err(LoginError::RadiusRejected { message: None });
         }
         // A blocked device or one already online is answered without asking the server.
@@ -464,8 +650,15 @@ impl Sessions {
             }
             _ => {}
         }
-        let request =
+        let mut request =
             crate::radius::attrs::access_request(&nas.config, user, client.mac, Some(client.ip));
+        if mac_auth {
+            request.remove(hotspot_shared::radius::attr::SERVICE_TYPE);
+            request.push_u32(
+                hotspot_shared::radius::attr::SERVICE_TYPE,
+                crate::radius::attrs::SERVICE_CALL_CHECK,
+            );
+        }
         let reply = match nas.auth.send(&request, Some(password.as_bytes())).await {
             Ok(r) => r,
             Err(e) => {
@@ -477,8 +670,8 @@ impl Sessions {
         let now = secs_of(&at);
         if reply.code != hotspot_shared::radius::Code::AccessAccept {
             // Access-Challenge (a second factor) is not supported: refused like a reject.
-            self.throttle_fail(&key, now);
-            tracing::info!(mac = %client.mac, code = ?reply.code, "RADIUS login refused");
+            fail(now);
+            tracing::info!(mac = %client.mac, code = ?reply.code, mac_auth, "RADIUS login refused");
             return Err(LoginError::RadiusRejected {
                 message: crate::radius::attrs::reply_message(&reply),
             });
@@ -552,10 +745,12 @@ impl Sessions {
                 Ok(self.view(s, used, now))
             }
             Step::Done(s, used) => {
-                self.throttle_succeed(&key);
+                if !mac_auth {
+                    self.throttle_succeed(&key);
+                }
                 self.firewall.grant(&Self::grant_of(&s))?;
                 nas.wake.notify_one();
-                tracing::info!(mac = %s.mac, "RADIUS login");
+                tracing::info!(mac = %s.mac, mac_auth, "RADIUS login");
                 let mut v = self.view(s, used, now);
                 v.notice = notice;
                 Ok(v)

@@ -533,6 +533,25 @@ pub fn redeem(
     Ok(())
 }
 
+/// Sets a live session's time and data limits (a top-up); `None` is unlimited.
+pub fn extend_session(
+    c: &Connection,
+    id: &str,
+    ends_at: Option<i64>,
+    data_bytes: Option<u64>,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE sessions SET ends_at = ?2, data_limit_bytes = ?3
+         WHERE id = ?1 AND session_status = 'active'",
+    )?
+    .execute(params![
+        id,
+        ends_at,
+        data_bytes.map(|b| b.min(i64::MAX as u64) as i64)
+    ])?;
+    Ok(())
+}
+
 /// The rates (down, up kbit/s) of a plan, if it exists.
 pub fn plan_rates(c: &Connection, plan_id: &str) -> Result<Option<(u32, u32)>, StoreError> {
     Ok(c.query_row(

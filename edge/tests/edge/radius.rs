@@ -102,6 +102,13 @@ impl Radius {
                         reply.code = Code::AccessAccept;
                         reply.push_vendor(vendor::MIKROTIK, 8, b"1M/4M");
                     }
+                    // MAC authentication of 02:00:00:00:00:07 (the MAC as name and password).
+                    ("02-00-00-00-00-07", b"02-00-00-00-00-07") => {
+                        reply.code = Code::AccessAccept;
+                        reply.push_u32(attr::SESSION_TIMEOUT, 1800);
+                        reply.push_vendor(vendor::WISPR, 7, &256_000u32.to_be_bytes());
+                        reply.push_vendor(vendor::WISPR, 8, &1_024_000u32.to_be_bytes());
+                    }
                     _ => reply.push(attr::REPLY_MESSAGE, "Unknown user or wrong password"),
                 }
                 let bytes = sign_response(
@@ -612,4 +619,68 @@ async fn hostile_das_input_changes_nothing() {
         edge.count("SELECT count(*) FROM sessions WHERE session_status = 'active'"),
         1
     );
+}
+
+#[tokio::test]
+async fn mac_authentication_lets_known_devices_in_without_a_login() {
+    // Off (the default): the server is never asked about a device.
+    let radius = Radius::start().await;
+    let edge = spawn_edge(&radius.config("local-then-radius")).await;
+    let page = edge.guest(7).get("/", "10.0.0.1:2050").await;
+    assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+    assert!(radius.requests().is_empty());
+
+    let radius = Radius::start().await;
+    let edge = spawn_edge(&format!(
+        "{}mac_auth = true\n",
+        radius.config("local-then-radius")
+    ))
+    .await;
+    let g = edge.guest(7);
+    // The first page it asks for is already the status page.
+    let page = g.get("/", "10.0.0.1:2050").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("/logout"), "{}", page.body);
+    let reqs = radius.requests();
+    assert_eq!(reqs.len(), 1);
+    let (req, password) = &reqs[0];
+    assert_eq!(
+        req.get_text(attr::USER_NAME).as_deref(),
+        Some("02-00-00-00-00-07")
+    );
+    assert_eq!(password, b"02-00-00-00-00-07");
+    assert_eq!(req.get_u32(attr::SERVICE_TYPE), Some(10));
+    assert!(req.has(attr::MESSAGE_AUTHENTICATOR));
+    // WISPr rates in bit/s, the session's time from the Accept, its accounting Start.
+    let grants = edge.firewall.granted();
+    assert_eq!(grants.len(), 1);
+    assert_eq!((grants[0].down_kbps, grants[0].up_kbps), (1024, 256));
+    assert_eq!(
+        edge.count("SELECT ends_at FROM sessions WHERE session_status = 'active'"),
+        T0 + 1800
+    );
+    assert_eq!(
+        edge.text("SELECT user_name FROM radius_sessions")
+            .as_deref(),
+        Some("02-00-00-00-00-07")
+    );
+    assert_eq!(statuses(&radius.wait_acct(2).await), [7, 1]);
+
+    // A device the server does not know sees the portal, is asked about once, and counts
+    // nothing against its own login tries.
+    let other = edge.guest(8);
+    for _ in 0..3 {
+        let page = other.get("/", "10.0.0.1:2050").await;
+        assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+    }
+    assert_eq!(radius.requests().len(), 2);
+    let r = login_user(&other, "alice", "wonderland").await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // After a logout the MAC alone does not bring the device straight back.
+    let token = g.token().await;
+    g.post("/logout", format!("token={token}").as_bytes()).await;
+    let page = g.get("/", "10.0.0.1:2050").await;
+    assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+    assert_eq!(radius.requests().len(), 3);
 }

@@ -372,6 +372,26 @@ config limits 'limits'
 	option accounting_interval '15'
 	option outbox_max_events '2000'
 	option outbox_max_bytes '17179869184'
+
+config radius 'radius'
+	option enabled '1'
+	list auth_server '192.0.2.10'
+	list auth_server '192.0.2.11:1645'
+	list acct_server '192.0.2.10:1813'
+	option secret 'a "quoted" long secret'
+	option nas_identifier 'njeri-1'
+	option nas_ip_address '192.0.2.1'
+	option timeout_ms '1500'
+	option retries '1'
+	option interim_interval '300'
+	option mac_format 'aa:bb:cc:dd:ee:ff'
+	option called_station_id 'Mama Njeri WiFi'
+	option login 'radius'
+	option das_listen '0.0.0.0:3799'
+	list das_client '192.0.2.10'
+	list das_client '192.0.2.12'
+	option status_server_interval '60'
+	option mac_auth '1'
 EOF
 printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >> "$store"
 # (An administrator's change, so part of "before" from here on.)
@@ -391,9 +411,18 @@ for line in 'interface = "br-guest"' 'address = "10.20.0.1"' 'listen = "0.0.0.0:
     'lease_file = "/tmp/leases.guest"' 'max_connections = 64' 'max_failures = 3' \
     'cooldown_seconds = 10' 'max_cooldown_seconds = 600' 'down_kbps = 2048' 'up_kbps = 512' \
     'idle_timeout_seconds = 300' 'accounting_interval_seconds = 15' \
-    'outbox_max_events = 2000' 'outbox_max_bytes = 17179869184'; do
+    'outbox_max_events = 2000' 'outbox_max_bytes = 17179869184' \
+    'enabled = true' 'auth_servers = ["192.0.2.10", "192.0.2.11:1645"]' \
+    'acct_servers = ["192.0.2.10:1813"]' 'secret = "a \"quoted\" long secret"' \
+    'nas_identifier = "njeri-1"' 'nas_ip_address = "192.0.2.1"' 'timeout_ms = 1500' \
+    'retries = 1' 'interim_interval_seconds = 300' 'mac_format = "aa:bb:cc:dd:ee:ff"' \
+    'called_station_id = "Mama Njeri WiFi"' 'login = "radius"' 'das_listen = "0.0.0.0:3799"' \
+    'das_clients = ["192.0.2.10", "192.0.2.12"]' 'status_server_interval_seconds = 60' \
+    'mac_auth = true'; do
     expect_line "$toml" "$line"
 done
+# With a RADIUS secret in it, the generated file is for root only.
+expect_eq "mode of the generated file with a RADIUS secret" "600" "$(stat -c %a "$toml")"
 expect_line "$log" "procd_set_param netdev br-guest"
 expect_line "$log" "procd_set_param env RUST_LOG=debug"
 expect_line "$log" "procd_add_reload_interface_trigger guest"
@@ -421,25 +450,9 @@ ok
 keys_of() { awk '/^\[/ { s = substr($1, 2, length($1) - 2) } /^#? *[a-z_]+ = / { sub(/^# */, ""); print s "." $1 }' | sort -u; }
 qemu-aarch64 "$bin" config example | keys_of > "$tmp/daemon-keys"
 keys_of < "$toml" > "$tmp/generated-keys"
-# [radius] (hotspotd as a RADIUS NAS, docs/edge-radius.md) has no UCI options yet: set it in the
-# TOML by hand until it does.
 expect_eq "daemon keys not set from UCI" "clients.neighbour_source
 firewall.nft
 portal.max_body_bytes
-radius.acct_servers
-radius.auth_servers
-radius.called_station_id
-radius.das_clients
-radius.das_listen
-radius.enabled
-radius.interim_interval_seconds
-radius.login
-radius.mac_format
-radius.nas_identifier
-radius.nas_ip_address
-radius.retries
-radius.secret
-radius.timeout_ms
 sync.interval_seconds
 sync.report_seconds
 sync.session_update_seconds" "$(comm -23 "$tmp/daemon-keys" "$tmp/generated-keys")"
