@@ -5,6 +5,7 @@ mod demo;
 mod failover;
 mod freeradius;
 mod functions;
+mod fuzz;
 mod helpers;
 mod maintenance;
 mod migrations;

@@ -3,6 +3,7 @@
 mod access;
 mod fingerprint;
 mod forms;
+mod fuzz;
 mod helpers;
 mod payments;
 mod probes;
