@@ -1,5 +1,6 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
+mod bad_input;
 mod console;
 mod demo;
 mod failover;
