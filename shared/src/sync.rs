@@ -54,13 +54,14 @@ pub struct EdgeClock {
 pub fn place(at: &EdgeClock, sent: &EdgeClock, received_ms: i64) -> i64 {
     let placed = if at.boot_id == sent.boot_id && at.uptime_ms <= sent.uptime_ms {
         // Same boot: the monotonic clock gives the exact age of the event at sending.
-        let age = (sent.uptime_ms - at.uptime_ms) as i64;
+        // Saturating: the readings come from the network and may be anything.
+        let age = i64::try_from(sent.uptime_ms - at.uptime_ms).unwrap_or(i64::MAX);
         let sent_wall = if sent.wall_trusted {
             sent.wall_ms
         } else {
             received_ms
         };
-        sent_wall - age
+        sent_wall.saturating_sub(age)
     } else if at.wall_trusted {
         at.wall_ms
     } else {
@@ -438,6 +439,12 @@ mod tests {
         // A clock ahead of the cloud's is not believed past arrival.
         let ahead = clock(Uuid::from_u128(2), 5, received + 10_000, true);
         assert_eq!(place(&ahead, &sent, received), received);
+        // Found by fuzzing: readings at the ends of their ranges do not overflow.
+        let first = clock(boot, 0, 0, false);
+        let last = clock(boot, u64::MAX, i64::MIN, true);
+        assert_eq!(place(&first, &last, received), i64::MIN);
+        let last = clock(boot, 1 << 63, 0, true);
+        assert_eq!(place(&first, &last, received), -i64::MAX);
     }
 
     #[test]

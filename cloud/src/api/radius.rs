@@ -448,8 +448,19 @@ pub async fn disconnect(
     State(state): State<AppState>,
     auth: Auth<Support>,
     Path(id): Path<i64>,
-    Body(_req): Body<DisconnectRequest>,
+    Body(req): Body<DisconnectRequest>,
 ) -> ApiResult<Json<Value>> {
+    // Not sent to the NAS, but refused when it is no reason at all: nothing is disconnected.
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200 || r.chars().any(char::is_control))
+    {
+        return Err(ApiError::field(
+            "reason",
+            "at most 200 characters, no control characters",
+        ));
+    }
     let tenant = auth.tenant_id;
     let sent = dynauth::send_for_session(
         &state.pool,

@@ -44,6 +44,15 @@ pub struct StkPayment {
 /// Largest callback body read; real ones are well under 2 KiB.
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 
+/// Shillings to cents: a positive amount under a billion shillings that is at least one cent
+/// (a fraction of a cent rounds to nothing, and nothing is not a payment).
+fn cents(shillings: f64) -> Option<i64> {
+    Some(shillings)
+        .filter(|a| *a > 0.0 && *a < 1e9)
+        .map(|a| (a * 100.0).round() as i64)
+        .filter(|c| *c > 0)
+}
+
 /// Parses an STK callback body.
 pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, CallbackError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| CallbackError::NotJson)?;
@@ -82,16 +91,8 @@ pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, CallbackError> {
                 .and_then(|i| i.get("Value"))
         };
         let amount_cents = match item("Amount") {
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|a| *a > 0.0 && *a < 1e9)
-                .map(|a| (a * 100.0).round() as i64),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|a| *a > 0.0 && *a < 1e9)
-                .map(|a| (a * 100.0).round() as i64),
+            Some(Value::Number(n)) => n.as_f64().and_then(cents),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok().and_then(cents),
             _ => None,
         }
         .ok_or(CallbackError::Field("Amount"))?;
@@ -164,12 +165,7 @@ impl C2bPayment {
 
     /// The amount in cents.
     pub fn amount_cents(&self) -> Option<i64> {
-        self.trans_amount
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|a| *a > 0.0 && *a < 1e9)
-            .map(|a| (a * 100.0).round() as i64)
+        self.trans_amount.trim().parse::<f64>().ok().and_then(cents)
     }
 
     /// What the payer typed as the account number, trimmed and upper-cased.
@@ -243,6 +239,12 @@ mod tests {
             parse_stk_callback(no_amount.as_bytes()),
             Err(CallbackError::Field("Amount"))
         );
+        // Found by fuzzing: a positive amount under half a cent rounded to a payment of 0.
+        let no_cents = SUCCESS.replace(r#""Value":1.00"#, r#""Value":0.001"#);
+        assert_eq!(
+            parse_stk_callback(no_cents.as_bytes()),
+            Err(CallbackError::Field("Amount"))
+        );
         let no_id = SUCCESS.replace("ws_CO_191220191020363925", "");
         assert_eq!(
             parse_stk_callback(no_id.as_bytes()),
@@ -262,6 +264,11 @@ mod tests {
         let bad = body.replace(r#""TransAmount":"5.00""#, r#""TransAmount":"five""#);
         assert_eq!(
             C2bPayment::parse(bad.as_bytes()),
+            Err(CallbackError::Field("TransAmount"))
+        );
+        let no_cents = body.replace(r#""TransAmount":"5.00""#, r#""TransAmount":"0.001""#);
+        assert_eq!(
+            C2bPayment::parse(no_cents.as_bytes()),
             Err(CallbackError::Field("TransAmount"))
         );
         let no_id = body.replace("RKL51ZDR4F", "");

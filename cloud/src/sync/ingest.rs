@@ -49,6 +49,10 @@ pub fn validate(push: &PushRequest) -> Result<(), SyncError> {
     }
     for e in &push.events {
         let bad = |what: &str| Err(SyncError::Invalid(format!("event {}: {what}", e.id)));
+        // PostgreSQL text cannot hold a NUL: refused here, not failed on in the transaction.
+        if texts(&e.body).any(|t| t.contains('\0')) {
+            return bad("text with a NUL character");
+        }
         match &e.body {
             EventBody::SessionStarted(s) => {
                 if s.voucher_code.as_ref().is_some_and(|c| c.len() > 20) {
@@ -82,6 +86,23 @@ pub fn validate(push: &PushRequest) -> Result<(), SyncError> {
         }
     }
     Ok(())
+}
+
+/// The free text an event carries.
+fn texts(body: &EventBody) -> impl Iterator<Item = &str> {
+    let fields: [Option<&String>; 3] = match body {
+        EventBody::SessionStarted(s) => [
+            s.voucher_code.as_ref(),
+            s.user_agent.as_ref(),
+            s.device_fingerprint.as_ref(),
+        ],
+        EventBody::VoucherRedeemed(v) => [Some(&v.voucher_code), None, None],
+        EventBody::MacSeen(m) => [m.hostname.as_ref(), m.dhcp_fingerprint.as_ref(), None],
+        EventBody::DailyAnalytics(a) => [Some(&a.date), None, None],
+        EventBody::DeviceHealth(h) => [Some(&h.version), None, None],
+        EventBody::SessionUpdated(_) | EventBody::SessionEnded(_) => [None, None, None],
+    };
+    fields.into_iter().flatten().map(String::as_str)
 }
 
 /// Applies a batch for `device`; `received` is when the push arrived.

@@ -1,10 +1,12 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
+mod bad_input;
 mod console;
 mod demo;
 mod failover;
 mod freeradius;
 mod functions;
+mod fuzz;
 mod helpers;
 mod maintenance;
 mod migrations;

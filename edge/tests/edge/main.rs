@@ -5,6 +5,7 @@ mod access;
 mod fingerprint;
 mod forms;
 mod freeradius;
+mod fuzz;
 mod helpers;
 mod payments;
 mod probes;
