@@ -388,7 +388,12 @@ impl Sessions {
                     .await
             }
             Step::Refused(r) => {
-                self.throttle_fail(&key, now);
+                // Only a code that does not exist is a guess: a real code that is used up,
+                // expired, of another site or on all its devices (friends sharing one) counts
+                // against no one, or a full voucher would soon lock the whole site out.
+                if r == Refusal::Unknown {
+                    self.throttle_fail(&key, now);
+                }
                 Err(LoginError::Refused(r))
             }
             Step::Already(s) => {
@@ -482,7 +487,12 @@ impl Sessions {
                 Ok(self.view(s, used, now))
             }
             Step::Refused(r) => {
-                self.throttle_fail(&key, now);
+                // Only a code that does not exist is a guess: a real code that is used up,
+                // expired, of another site or on all its devices (friends sharing one) counts
+                // against no one, or a full voucher would soon lock the whole site out.
+                if r == Refusal::Unknown {
+                    self.throttle_fail(&key, now);
+                }
                 Err(LoginError::Refused(r))
             }
             Step::Blocked(reason) => Err(LoginError::Blocked { reason }),
