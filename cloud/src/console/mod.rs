@@ -601,6 +601,10 @@ where
     }
 }
 
+/// A form with nothing but its token.
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}
+
 /// Whether `next` is a path of the console (no open redirect elsewhere).
 pub fn console_path(next: &str) -> bool {
     next.starts_with("/console/") && !next.contains("//") && !next.contains('\\')

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::dashboard::ONLINE_WITHIN_MINUTES;
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page, qr};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page, qr};
 use crate::AppState;
 use crate::api::auth::{Noc, Staff};
 use crate::api::error::ApiError;
@@ -268,10 +268,6 @@ async fn claim_page(
     };
     page(StatusCode::CREATED, &body)
 }
-
-/// A form with nothing but its token.
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
 
 /// `POST /console/sites/{id}/claim-code`: another router slot for an existing site.
 pub async fn claim_code(

@@ -359,35 +359,41 @@ async fn forms_without_their_token_or_from_another_site_change_nothing() {
     let csrf = b.get("/console/signin").await.csrf();
     let creds = [("email", "csrf@a.test"), ("password", PASSWORD)];
 
-    // Sign-in: no token, a made-up token, no pre-session cookie, another origin.
-    let no_token = b.post("/console/signin", &creds).await;
-    assert_eq!(no_token.status, 403);
-    assert!(no_token.body.contains("did not come from this console"));
-    let forged = b
-        .post("/console/signin", &[("csrf", "forged"), creds[0], creds[1]])
-        .await;
-    assert_eq!(forged.status, 403);
-    let mut stranger = Browser::new(&api);
-    let no_cookie = stranger
-        .post("/console/signin", &[("csrf", &csrf), creds[0], creds[1]])
-        .await;
-    assert_eq!(no_cookie.status, 403);
-    let cross = b
-        .post_with(
-            "/console/signin",
-            &[("csrf", &csrf), creds[0], creds[1]],
+    // Sign-in: each of these is refused with 403, and no session is made.
+    let forged = [("csrf", "forged"), creds[0], creds[1]];
+    let right = [("csrf", csrf.as_str()), creds[0], creds[1]];
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Fields<'_>, Fields<'_>, bool); 5] = [
+        ("no token", &creds, &[], false),
+        ("a made-up token", &forged, &[], false),
+        ("a token without its cookie", &right, &[], true),
+        (
+            "another origin",
+            &right,
             &[("origin", "https://evil.test")],
-        )
-        .await;
-    assert_eq!(cross.status, 403);
-    let cross_fetch = b
-        .post_with(
-            "/console/signin",
-            &[("csrf", &csrf), creds[0], creds[1]],
+            false,
+        ),
+        (
+            "a cross-site fetch",
+            &right,
             &[("sec-fetch-site", "cross-site")],
-        )
-        .await;
-    assert_eq!(cross_fetch.status, 403);
+            false,
+        ),
+    ];
+    for (what, form, headers, stranger) in cases {
+        let refused = if stranger {
+            Browser::new(&api)
+                .post_with("/console/signin", form, headers)
+                .await
+        } else {
+            b.post_with("/console/signin", form, headers).await
+        };
+        assert_eq!(refused.status, 403, "{what}");
+        assert!(
+            refused.body.contains("did not come from this console"),
+            "{what}"
+        );
+    }
     assert_eq!(
         sessions_of(&api, user).await,
         0,
@@ -1510,4 +1516,147 @@ async fn expired_console_sessions_are_swept() {
     assert_eq!(removed, 1, "only the session expired more than a day ago");
     assert_eq!(sessions_of(&api, user).await, 2);
     assert_eq!(console::sweep::sweep_once(&api.app.pool).await.unwrap(), 0);
+}
+
+/// A digest of everything of `tenant`'s that a console route could change.
+async fn fingerprint(api: &Api, tenant: Uuid) -> String {
+    api.owner
+        .query_one(
+            "SELECT md5(string_agg(j, '|' ORDER BY j)) FROM (
+                 SELECT row_to_json(x)::text AS j FROM hotspots x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_vouchers x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_sessions x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM client_hotspot_access x
+                           WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_devices x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_purchases x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM service_packages x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM users x WHERE tenant_id = $1) s",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Every route of `console::ROUTES`, asked by tenant B's administrator with A's ids in the path,
+/// in the query and in the form: nothing of A's shows, every id route answers 404, and nothing
+/// of A's changes. A new route taking an id fails this test until it is given A's object.
+#[tokio::test]
+async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.b, "boss@b.test", &["tenant_admin"]).await;
+    paid_purchase(&api, api.a, "RAA1111111", Some("amount 10, expected 20")).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let one = |sql: &'static str| {
+        let api = &api;
+        async move {
+            api.owner
+                .query_one(sql, &[&api.a])
+                .await
+                .unwrap()
+                .get::<_, Uuid>(0)
+        }
+    };
+    let a_site = site_id(&api, api.a).await;
+    let a_package = hotspot_package(&api, api.a).await;
+    let a_voucher =
+        one("SELECT id FROM hotspot_vouchers WHERE tenant_id = $1 AND NOT is_used LIMIT 1").await;
+    api.owner
+        .execute(
+            "UPDATE hotspot_vouchers SET batch_id = gen_random_uuid() WHERE id = $1",
+            &[&a_voucher],
+        )
+        .await
+        .unwrap();
+    let a_batch =
+        one("SELECT batch_id FROM hotspot_vouchers WHERE tenant_id = $1 AND batch_id IS NOT NULL")
+            .await;
+    let a_session = one(
+        "SELECT id FROM hotspot_sessions WHERE tenant_id = $1 AND session_status = 'active' LIMIT 1",
+    )
+    .await;
+    let a_device = one("SELECT id FROM client_hotspot_access WHERE tenant_id = $1 LIMIT 1").await;
+    // What A's pages show of A's business, and B's must not.
+    let markers = ["Cafe t1", "Vt1", "RAA1111111", "expected 20"];
+    let a_list = a.get("/console/vouchers").await;
+    assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
+    assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
+    let before = fingerprint(&api, api.a).await;
+
+    let mut b = Browser::new(&api);
+    b.sign_in("boss@b.test").await;
+    let (site_s, package_s, batch_s) = (
+        a_site.to_string(),
+        a_package.to_string(),
+        a_batch.to_string(),
+    );
+    let query = format!("hotspot_id={a_site}&batch_id={a_batch}&status=");
+    let css = console::assets::url("console");
+    let mut id_routes = 0;
+    for (method, route) in console::ROUTES.iter().copied() {
+        let path = if route.contains("{id}") {
+            id_routes += 1;
+            let id = match route.split("/{id}").next().unwrap() {
+                "/console/sites" => a_site,
+                "/console/vouchers" => a_voucher,
+                "/console/sessions" => a_session,
+                "/console/devices" => a_device,
+                other => panic!("{route}: the test knows no object of A's for {other}"),
+            };
+            route.replace("{id}", &id.to_string())
+        } else {
+            route.replace("/console/assets/{name}", &css)
+        };
+        let page = if method == "GET" {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            b.get(&format!("{path}{sep}{query}")).await
+        } else {
+            let csrf = b.get("/console/sites").await.csrf();
+            b.post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("hotspot_id", &site_s),
+                    ("package_id", &package_s),
+                    ("batch_id", &batch_s),
+                    ("count", "1"),
+                    ("name", "Site of B"),
+                    ("location", "Mombasa"),
+                    ("ssid", "B-WiFi"),
+                    ("reason", "by URL"),
+                ],
+            )
+            .await
+        };
+        assert!(page.status < 500, "{method} {path}: {}", page.status);
+        for m in markers {
+            assert!(
+                !page.body.contains(m),
+                "{method} {path} shows A's {m}: {}",
+                page.body
+            );
+        }
+        if route.contains("{id}") {
+            assert_eq!(page.status, 404, "{method} {path}");
+        }
+        if route == "/console/vouchers" && method == "POST" {
+            assert_eq!(page.status, 422, "a batch on A's site");
+        }
+        if b.cookie("hs_console").is_none() {
+            // The sign-out routes end the session: sign in again for the next route.
+            b.sign_in("boss@b.test").await;
+        }
+    }
+    assert!(id_routes >= 5, "every id-taking route was tried");
+    assert_eq!(
+        fingerprint(&api, api.a).await,
+        before,
+        "nothing of A's changed"
+    );
+    // A still sees its own (the markers are real).
+    assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
 }
