@@ -232,6 +232,10 @@ async fn main() -> anyhow::Result<()> {
                     let _ = maintenance_stopped.await;
                 },
             ));
+            let (stop_sweep, sweep_stopped) = tokio::sync::oneshot::channel::<()>();
+            let sweep = tokio::spawn(hotspot_cloud::console::sweep::run(pool.clone(), async {
+                let _ = sweep_stopped.await;
+            }));
             let served = hotspot_cloud::serve(
                 AppState {
                     pool,
@@ -245,10 +249,12 @@ async fn main() -> anyhow::Result<()> {
             let _ = stop_jobs.send(());
             let _ = stop_compaction.send(());
             let _ = stop_maintenance.send(());
+            let _ = stop_sweep.send(());
             radius.stop().await;
             let _ = jobs.await;
             let _ = compaction.await;
             let _ = maintenance.await;
+            let _ = sweep.await;
             served?;
             tracing::info!("hotspot-cloud stopped");
             Ok(())

@@ -584,8 +584,23 @@ pub async fn purchases(
     let limit = super::page_limit(f.limit)?;
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let rows = json_rows(
-        &tx,
+    let rows = query_purchases(&tx, &f, None, limit).await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(rows)))
+}
+
+/// The purchases `f` selects, newest first, at most `limit`, those before `before` (created at,
+/// id) only when given (the console's keyset paging), in the caller's tenant transaction: what
+/// the API's list and the console's payments page show.
+pub(crate) async fn query_purchases(
+    tx: &deadpool_postgres::Transaction<'_>,
+    f: &PurchaseFilter,
+    before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<Value>> {
+    let (before_at, before_id) = before.unzip();
+    json_rows(
+        tx,
         "SELECT id, hotspot_id, service_package_id, package_name, amount, phone_number,
                 client_mac, status, failure_reason, result_code, result_desc, review_reason,
                 checkout_request_id, mpesa_receipt_number, voucher_id, payment_id, settled_by,
@@ -596,10 +611,18 @@ pub async fn purchases(
            AND ($3::bool IS NULL OR (review_reason IS NOT NULL) = $3)
            AND ($4::timestamptz IS NULL OR created_at >= $4)
            AND ($5::timestamptz IS NULL OR created_at < $5)
+           AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid))
          ORDER BY created_at DESC, id DESC LIMIT $6",
-        &[&f.hotspot_id, &f.status, &f.review, &f.from, &f.to, &limit],
+        &[
+            &f.hotspot_id,
+            &f.status,
+            &f.review,
+            &f.from,
+            &f.to,
+            &limit,
+            &before_at,
+            &before_id,
+        ],
     )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(Value::Array(rows)))
+    .await
 }

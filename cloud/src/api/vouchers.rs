@@ -277,6 +277,25 @@ pub async fn revoke(
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    revoke_voucher(&tx, id, auth.user_id).await?;
+    let row = json_row(
+        &tx,
+        &format!("SELECT {VOUCHER_COLUMNS} FROM hotspot_vouchers v WHERE v.id = $1"),
+        &[&id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Revokes unused voucher `id` in the caller's tenant transaction (its expiry becomes now, so
+/// routers stop it too): 404 if absent or another tenant's, 409 if already revoked. The API's
+/// revoke and the console's.
+pub(crate) async fn revoke_voucher(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    user_id: Uuid,
+) -> ApiResult<()> {
     let current = tx
         .query_opt(
             "SELECT revoked_at IS NOT NULL FROM hotspot_vouchers WHERE id = $1 FOR UPDATE",
@@ -291,17 +310,10 @@ pub async fn revoke(
         "UPDATE hotspot_vouchers SET revoked_at = now(), revoked_by = $2,
              expiry_date = least(coalesce(expiry_date, now()), now())
          WHERE id = $1",
-        &[&id, &auth.user_id],
+        &[&id, &user_id],
     )
     .await?;
-    let row = json_row(
-        &tx,
-        &format!("SELECT {VOUCHER_COLUMNS} FROM hotspot_vouchers v WHERE v.id = $1"),
-        &[&id],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(row))
+    Ok(())
 }
 
 /// Quotes a CSV field when needed (RFC 4180), and defuses spreadsheet formulas.
@@ -331,6 +343,23 @@ pub async fn export_csv(
     let tx = auth.begin(&mut client).await?;
     let rows = query_vouchers(&tx, &f, None).await?;
     tx.commit().await?;
+    let out = vouchers_csv(&rows);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"vouchers.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// The CSV of voucher rows (as [`query_vouchers`] gives them): a header line and one line a
+/// voucher, CRLF-ended, formulas defused. The API's export and the console's.
+pub(crate) fn vouchers_csv(rows: &[Value]) -> String {
     let columns = [
         "voucher_code",
         "status",
@@ -347,7 +376,7 @@ pub async fn export_csv(
     ];
     let mut out = columns.join(",");
     out.push_str("\r\n");
-    for r in &rows {
+    for r in rows {
         let line: Vec<String> = columns
             .iter()
             .map(|c| csv_field(&json_text(&r[*c])))
@@ -355,17 +384,7 @@ pub async fn export_csv(
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"vouchers.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    out
 }
 
 fn html_escape(s: &str) -> String {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
 use crate::AppState;
 use crate::api::auth::{Staff, Support};
 use crate::api::error::ApiError;
@@ -82,6 +82,23 @@ fn cursor_of(after: Option<&str>) -> ConsoleResult<(Option<DateTime<Utc>>, Optio
     }
 }
 
+/// The first [`PAGE`] of rows keyed by (time, id), newest or oldest first as the query ordered
+/// them, and the cursor of the page after when the query found more.
+fn keyset_page<R>(
+    mut keyed: Vec<(DateTime<Utc>, R)>,
+    id: impl Fn(&R) -> Uuid,
+) -> (Vec<R>, Option<String>) {
+    let next = if keyed.len() as i64 > PAGE {
+        keyed.truncate(PAGE as usize);
+        keyed
+            .last()
+            .map(|(t, r)| encode_cursor(&[t.to_rfc3339(), id(r).to_string()]))
+    } else {
+        None
+    };
+    (keyed.into_iter().map(|(_, r)| r).collect(), next)
+}
+
 /// `GET /console/sessions`
 pub async fn list_sessions(
     State(state): State<AppState>,
@@ -115,7 +132,7 @@ async fn sessions_page(
         )
         .await?;
     tx.commit().await?;
-    let mut keyed: Vec<(DateTime<Utc>, SessionRow)> = rows
+    let keyed: Vec<(DateTime<Utc>, SessionRow)> = rows
         .iter()
         .map(|r| {
             let start: DateTime<Utc> = r.get(5);
@@ -133,26 +150,15 @@ async fn sessions_page(
             )
         })
         .collect();
-    let next = if keyed.len() as i64 > PAGE {
-        keyed.truncate(PAGE as usize);
-        keyed
-            .last()
-            .map(|(t, r)| encode_cursor(&[t.to_rfc3339(), r.id.to_string()]))
-    } else {
-        None
-    };
+    let (rows, next) = keyset_page(keyed, |r| r.id);
     let body = SessionsPage {
         f: user.frame("/console/sessions", "sessions"),
-        rows: keyed.into_iter().map(|(_, r)| r).collect(),
+        rows,
         next,
         can_kick: user.can::<Support>(),
     };
     page(StatusCode::OK, &body)
 }
-
-/// A form with nothing but its token.
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
 
 /// `POST /console/sessions/{id}/kick`
 pub async fn kick(
@@ -202,7 +208,7 @@ async fn devices_page(
         )
         .await?;
     tx.commit().await?;
-    let mut keyed: Vec<(DateTime<Utc>, DeviceRow)> = rows
+    let keyed: Vec<(DateTime<Utc>, DeviceRow)> = rows
         .iter()
         .map(|r| {
             (
@@ -219,17 +225,10 @@ async fn devices_page(
             )
         })
         .collect();
-    let next = if keyed.len() as i64 > PAGE {
-        keyed.truncate(PAGE as usize);
-        keyed
-            .last()
-            .map(|(t, r)| encode_cursor(&[t.to_rfc3339(), r.id.to_string()]))
-    } else {
-        None
-    };
+    let (rows, next) = keyset_page(keyed, |r| r.id);
     let body = DevicesPage {
         f: user.frame("/console/devices", "devices"),
-        rows: keyed.into_iter().map(|(_, r)| r).collect(),
+        rows,
         next,
         can_block: user.can::<Support>(),
         error,

@@ -9,7 +9,8 @@
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
-//! - [`qr`]: QR codes as inline SVG.
+//! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
+//! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
 //! Templates (`cloud/templates/console/`) are checked at compile time by askama and escape
@@ -23,9 +24,11 @@ pub mod assets;
 pub mod dashboard;
 pub mod guests;
 pub mod i18n;
+pub mod payments;
 pub mod qr;
 pub mod session;
 pub mod sites;
+pub mod sweep;
 pub mod vouchers;
 
 use std::marker::PhantomData;
@@ -93,6 +96,9 @@ pub fn router() -> Router<AppState> {
             get(vouchers::list).post(vouchers::create),
         )
         .route("/console/vouchers/print", get(vouchers::print))
+        .route("/console/vouchers/export.csv", get(vouchers::export))
+        .route("/console/vouchers/{id}/revoke", post(vouchers::revoke))
+        .route("/console/payments", get(payments::list))
         .route("/console/sessions", get(guests::list_sessions))
         .route("/console/sessions/{id}/kick", post(guests::kick))
         .route("/console/devices", get(guests::list_devices))
@@ -123,6 +129,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/vouchers"),
     ("POST", "/console/vouchers"),
     ("GET", "/console/vouchers/print"),
+    ("GET", "/console/vouchers/export.csv"),
+    ("POST", "/console/vouchers/{id}/revoke"),
+    ("GET", "/console/payments"),
     ("GET", "/console/sessions"),
     ("POST", "/console/sessions/{id}/kick"),
     ("GET", "/console/devices"),
@@ -253,6 +262,8 @@ pub struct Frame {
     pub here: String,
     /// The navigation entry of this page.
     pub nav: &'static str,
+    /// Whether the navigation shows the payments (the API's `Finance` roles).
+    pub payments: bool,
 }
 
 /// The signed-in user as the frame shows it.
@@ -278,6 +289,7 @@ impl Frame {
             htmx: assets::url("htmx-2.0.11"),
             here: here.to_owned(),
             nav,
+            payments: false,
         }
     }
 
@@ -434,7 +446,7 @@ impl<R> Console<R> {
 
     /// The frame of one of this user's pages.
     pub fn frame(&self, here: &str, nav: &'static str) -> Frame {
-        Frame::new(
+        let mut frame = Frame::new(
             self.lang,
             self.csrf.clone(),
             Some(UserView {
@@ -443,7 +455,9 @@ impl<R> Console<R> {
             }),
             here,
             nav,
-        )
+        );
+        frame.payments = self.can::<crate::api::auth::Finance>();
+        frame
     }
 }
 
@@ -586,6 +600,10 @@ where
         Ok(CsrfForm(value))
     }
 }
+
+/// A form with nothing but its token.
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}
 
 /// Whether `next` is a path of the console (no open redirect elsewhere).
 pub fn console_path(next: &str) -> bool {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::i18n::{LANG_COOKIE, Lang};
 use super::{
-    Console, ConsoleError, ConsoleResult, CsrfForm, Frame, PRE_COOKIE, SESSION_COOKIE,
+    Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, PRE_COOKIE, SESSION_COOKIE,
     console_path, cookie, csrf_token, find_session, page, random_secret, set_cookie,
 };
 use crate::AppState;
@@ -184,9 +184,7 @@ pub async fn signin(
             } else {
                 "/console/"
             };
-            let mut resp = Redirect::to(to).into_response();
-            resp.headers_mut().append(header::SET_COOKIE, cookie);
-            resp
+            redirect_setting(to, cookie)
         }
         Err(e) => e.render(lang),
     }
@@ -327,25 +325,24 @@ pub async fn code(
             state.api.login_throttle.succeeded(&pending.email);
             tracing::info!(user_id = %pending.user_id, tenant_id = %pending.tenant_id,
                 "signed in to the console with a second factor");
-            let mut resp = Redirect::to("/console/").into_response();
-            resp.headers_mut().append(header::SET_COOKIE, cookie);
-            resp
+            redirect_setting("/console/", cookie)
         }
         Err(e) => e.render(lang),
     }
 }
 
-/// A form with nothing but its token.
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
+/// A redirect to `to` that sets `cookie`.
+fn redirect_setting(to: &str, cookie: axum::http::HeaderValue) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    resp
+}
 
 fn signed_out(state: &AppState) -> Response {
-    let mut resp = Redirect::to("/console/signin").into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
+    redirect_setting(
+        "/console/signin",
         set_cookie(&state.api.console, SESSION_COOKIE, "", 0, "Lax"),
-    );
-    resp
+    )
 }
 
 /// `POST /console/signout`: ends this browser's session.
@@ -425,9 +422,8 @@ pub async fn language(
         .next
         .filter(|n| console_path(n))
         .unwrap_or_else(|| "/console/".to_owned());
-    let mut resp = Redirect::to(&to).into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
+    redirect_setting(
+        &to,
         set_cookie(
             &state.api.console,
             LANG_COOKIE,
@@ -435,6 +431,5 @@ pub async fn language(
             365 * 24 * 3600,
             "Lax",
         ),
-    );
-    resp
+    )
 }

@@ -1,7 +1,8 @@
 //! Sites: the list with each router's status, last contact, software version and guests online
 //! (keyset-paged by name), creating a site, and a router claim code shown once with its QR code.
 //! Creating and claim codes are the API's ([`hotspots::insert`], [`hotspots::new_claim_code`])
-//! and need the API's [`Noc`] roles; anyone on the staff may read the list.
+//! and need the API's [`Noc`] roles; anyone on the staff may read the list. A site may be given
+//! the address of its captive portal, which the QR codes of its printed vouchers link to.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::dashboard::ONLINE_WITHIN_MINUTES;
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page, qr};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page, qr};
 use crate::AppState;
 use crate::api::auth::{Noc, Staff};
 use crate::api::error::ApiError;
@@ -71,6 +72,32 @@ pub struct SiteForm {
     pub location: String,
     #[serde(default)]
     pub ssid: String,
+    /// The site's portal address (empty: hotspotd's default).
+    #[serde(default)]
+    pub portal_url: String,
+}
+
+/// A site's portal address as the new-site form gives it: empty is none (hotspotd's default);
+/// otherwise an `http://` or `https://` URL of at most 255 characters without spaces, quotes,
+/// angle brackets or backslashes (the same rule as the column's check).
+pub fn portal_url(given: &str) -> Result<Option<String>, ApiError> {
+    let url = given.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or("");
+    let chars_ok = !url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'<>\\".contains(c));
+    if scheme_ok && !rest.is_empty() && url.len() <= 255 && chars_ok {
+        Ok(Some(url.to_owned()))
+    } else {
+        Err(ApiError::field(
+            "portal_url",
+            "must be an http:// or https:// address such as http://192.168.1.1:2050/",
+        ))
+    }
 }
 
 async fn list_page(
@@ -181,7 +208,15 @@ pub async fn create(
         let mut client = state.pool.get().await?;
         let tx =
             crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        let portal = portal_url(&form.portal_url)?;
         let id = hotspots::insert(&tx, &input).await?;
+        if portal.is_some() {
+            tx.execute(
+                "UPDATE hotspots SET portal_url = $2 WHERE id = $1",
+                &[&id, &portal],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(id)
     }
@@ -233,10 +268,6 @@ async fn claim_page(
     };
     page(StatusCode::CREATED, &body)
 }
-
-/// A form with nothing but its token.
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
 
 /// `POST /console/sites/{id}/claim-code`: another router slot for an existing site.
 pub async fn claim_code(

@@ -1,11 +1,13 @@
 //! Vouchers: the list with filters (site, batch, status) paged by keyset, a new batch for a site
-//! and package, and a batch printed as an A4 sheet of cards or as 80 mm slips, each with a QR
-//! code. The queries are the API's (`vouchers::query_vouchers`, [`vouchers::insert_batch`],
-//! [`vouchers::printable`]); creating and printing need the API's [`Support`] roles.
+//! and package, a batch printed as an A4 sheet of cards or as 80 mm slips, each with a QR code
+//! that opens the site's portal with the code filled in, revoking an unused voucher, and the
+//! selection as CSV. The queries are the API's (`vouchers::query_vouchers`,
+//! [`vouchers::insert_batch`], [`vouchers::printable`], `vouchers::revoke_voucher`,
+//! `vouchers::vouchers_csv`); all but the list need the API's [`Support`] roles.
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -93,8 +95,38 @@ impl Filters {
     }
 }
 
+/// The portal address of a site that has none of its own: hotspotd's default `portal.base_url`.
+pub const DEFAULT_PORTAL: &str = "http://192.168.1.1:2050/";
+
+/// The link a voucher card's QR code holds: the site's portal (or [`DEFAULT_PORTAL`]) with the
+/// code in its `code` parameter, which the portal's sign-in form is filled in from.
+pub fn portal_link(portal: Option<&str>, code: &str) -> String {
+    let base = portal.unwrap_or(DEFAULT_PORTAL);
+    let base = base.split(['?', '#']).next().unwrap_or(base);
+    let enc: String = code
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    if base.ends_with('/') {
+        format!("{base}?code={enc}")
+    } else if base
+        .split_once("://")
+        .is_some_and(|(_, r)| !r.contains('/'))
+    {
+        format!("{base}/?code={enc}")
+    } else {
+        format!("{base}?code={enc}")
+    }
+}
+
 #[derive(Debug)]
 struct Row {
+    id: String,
+    /// Unused: it can be revoked.
+    revocable: bool,
     code: String,
     /// The status's message id.
     status: &'static str,
@@ -124,6 +156,7 @@ struct VouchersPage {
     statuses: [(&'static str, &'static str); 4],
     can_create: bool,
     error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -145,6 +178,17 @@ async fn list_page(
     user: &Console<Staff>,
     filters: Filters,
     error: Option<String>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    list_page_with(state, user, filters, error, None, status).await
+}
+
+async fn list_page_with(
+    state: &AppState,
+    user: &Console<Staff>,
+    filters: Filters,
+    error: Option<String>,
+    notice: Option<&'static str>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
     let api_filter = filters.to_api()?;
@@ -195,6 +239,8 @@ async fn list_page(
         .items
         .iter()
         .map(|v| Row {
+            id: json_text(&v["id"]),
+            revocable: json_text(&v["status"]) == "unused",
             code: json_text(&v["voucher_code"]),
             status: status_id(&json_text(&v["status"])),
             price: format!("{} {}", json_text(&v["currency"]), json_text(&v["price"])),
@@ -223,6 +269,7 @@ async fn list_page(
         statuses: STATUSES,
         can_create: user.can::<Support>(),
         error,
+        notice,
     };
     page(status, &body)
 }
@@ -312,7 +359,7 @@ pub async fn create(
 }
 
 /// `GET /console/vouchers/print?batch_id=…&layout=a4|slip`: the selected vouchers (unused by
-/// default) as cards to print, each with a QR code of its code.
+/// default) as cards to print, each with a QR code of its [`portal_link`].
 pub async fn print(
     State(state): State<AppState>,
     user: Console<Support>,
@@ -329,11 +376,25 @@ pub async fn print(
             ApiError::Validation(_) => ConsoleError::NotFound,
             other => other.into(),
         })?;
+        let codes: Vec<&str> = cards.iter().map(|c| c.code.as_str()).collect();
+        let portals: std::collections::HashMap<String, Option<String>> = tx
+            .query(
+                "SELECT v.voucher_code::text, h.portal_url
+                 FROM hotspot_vouchers v JOIN hotspots h ON h.id = v.hotspot_id
+                 WHERE v.voucher_code = ANY($1)",
+                &[&codes],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
         tx.commit().await?;
         let cards = cards
             .into_iter()
             .map(|card| {
-                let qr = qr::svg(&card.code, 96, &card.code).unwrap_or_default();
+                let portal = portals.get(&card.code).and_then(|p| p.as_deref());
+                let link = portal_link(portal, &card.code);
+                let qr = qr::svg(&link, 96, &card.code).unwrap_or_default();
                 PrintCard { card, qr }
             })
             .collect();
@@ -346,4 +407,109 @@ pub async fn print(
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// `POST /console/vouchers/{id}/revoke`: an unused voucher stops working (the API's revoke);
+/// then the list it was revoked from. Another tenant's voucher is 404; one no longer unused is
+/// shown with a notice (409) and nothing changes.
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(back): CsrfForm<Filters>,
+) -> Response {
+    let lang = user.lang;
+    let result: Result<(), ApiError> = async {
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        vouchers::revoke_voucher(&tx, id, user.user_id).await?;
+        tx.commit().await?;
+        tracing::info!(voucher_id = %id, "voucher revoked in the console");
+        Ok(())
+    }
+    .await;
+    let back = Filters {
+        cursor: None,
+        layout: None,
+        ..back
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/console/vouchers?{}", back.query())).into_response(),
+        Err(ApiError::Conflict(_)) => {
+            let staff = Console::<Staff>::from_other(&user);
+            list_page_with(
+                &state,
+                &staff,
+                back,
+                None,
+                Some("v.already_revoked"),
+                StatusCode::CONFLICT,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(lang))
+        }
+        Err(e) => ConsoleError::from(e).render(lang),
+    }
+}
+
+/// `GET /console/vouchers/export.csv?…`: the vouchers the list's filters select (no paging), as
+/// the API's CSV export.
+pub async fn export(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let mut f = filters.to_api()?;
+        f.cursor = None;
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let rows = vouchers::query_vouchers(&tx, &f, None)
+            .await
+            .map_err(|e| match e {
+                ApiError::Validation(_) => ConsoleError::NotFound,
+                other => other.into(),
+            })?;
+        tx.commit().await?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"vouchers.csv\"",
+                ),
+            ],
+            vouchers::vouchers_csv(&rows),
+        )
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_links_carry_the_code() {
+        assert_eq!(
+            portal_link(None, "AB12CD"),
+            "http://192.168.1.1:2050/?code=AB12CD"
+        );
+        assert_eq!(
+            portal_link(Some("https://wifi.example.co.ke"), "AB12"),
+            "https://wifi.example.co.ke/?code=AB12"
+        );
+        assert_eq!(
+            portal_link(Some("https://wifi.example.co.ke/portal/"), "A B"),
+            "https://wifi.example.co.ke/portal/?code=A%20B"
+        );
+        assert_eq!(
+            portal_link(Some("http://10.0.0.1:2050/x?y=1#z"), "C"),
+            "http://10.0.0.1:2050/x?code=C"
+        );
+    }
 }

@@ -359,35 +359,41 @@ async fn forms_without_their_token_or_from_another_site_change_nothing() {
     let csrf = b.get("/console/signin").await.csrf();
     let creds = [("email", "csrf@a.test"), ("password", PASSWORD)];
 
-    // Sign-in: no token, a made-up token, no pre-session cookie, another origin.
-    let no_token = b.post("/console/signin", &creds).await;
-    assert_eq!(no_token.status, 403);
-    assert!(no_token.body.contains("did not come from this console"));
-    let forged = b
-        .post("/console/signin", &[("csrf", "forged"), creds[0], creds[1]])
-        .await;
-    assert_eq!(forged.status, 403);
-    let mut stranger = Browser::new(&api);
-    let no_cookie = stranger
-        .post("/console/signin", &[("csrf", &csrf), creds[0], creds[1]])
-        .await;
-    assert_eq!(no_cookie.status, 403);
-    let cross = b
-        .post_with(
-            "/console/signin",
-            &[("csrf", &csrf), creds[0], creds[1]],
+    // Sign-in: each of these is refused with 403, and no session is made.
+    let forged = [("csrf", "forged"), creds[0], creds[1]];
+    let right = [("csrf", csrf.as_str()), creds[0], creds[1]];
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Fields<'_>, Fields<'_>, bool); 5] = [
+        ("no token", &creds, &[], false),
+        ("a made-up token", &forged, &[], false),
+        ("a token without its cookie", &right, &[], true),
+        (
+            "another origin",
+            &right,
             &[("origin", "https://evil.test")],
-        )
-        .await;
-    assert_eq!(cross.status, 403);
-    let cross_fetch = b
-        .post_with(
-            "/console/signin",
-            &[("csrf", &csrf), creds[0], creds[1]],
+            false,
+        ),
+        (
+            "a cross-site fetch",
+            &right,
             &[("sec-fetch-site", "cross-site")],
-        )
-        .await;
-    assert_eq!(cross_fetch.status, 403);
+            false,
+        ),
+    ];
+    for (what, form, headers, stranger) in cases {
+        let refused = if stranger {
+            Browser::new(&api)
+                .post_with("/console/signin", form, headers)
+                .await
+        } else {
+            b.post_with("/console/signin", form, headers).await
+        };
+        assert_eq!(refused.status, 403, "{what}");
+        assert!(
+            refused.body.contains("did not come from this console"),
+            "{what}"
+        );
+    }
     assert_eq!(
         sessions_of(&api, user).await,
         0,
@@ -1180,4 +1186,477 @@ async fn live_sessions_are_kicked_and_devices_blocked_by_support_of_their_tenant
         .await;
     assert_eq!(done.status, 303);
     assert_eq!(blocked(device).await, (false, None));
+}
+
+#[tokio::test]
+async fn voucher_cards_link_to_the_portal_and_vouchers_are_revoked_and_exported() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let package = hotspot_package(&api, api.a).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let csrf = a.get("/console/sites").await.csrf();
+
+    // A site with its portal's address; a bad address makes no site.
+    let sites_before = count(
+        &api,
+        "SELECT count(*) FROM hotspots WHERE tenant_id = $1",
+        api.a,
+    )
+    .await;
+    for bad in ["javascript:alert(1)", "http://x y/", "ftp://portal.test/"] {
+        let refused = a
+            .post(
+                "/console/sites",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Kibanda"),
+                    ("location", "Kisumu"),
+                    ("ssid", "Kibanda WiFi"),
+                    ("portal_url", bad),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{bad}");
+        assert!(refused.body.contains("portal_url"));
+    }
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspots WHERE tenant_id = $1",
+            api.a
+        )
+        .await,
+        sites_before
+    );
+    let made = a
+        .post(
+            "/console/sites",
+            &[
+                ("csrf", &csrf),
+                ("name", "Kibanda"),
+                ("location", "Kisumu"),
+                ("ssid", "Kibanda WiFi"),
+                ("portal_url", "https://wifi.a.test/portal/"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let site: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspots WHERE tenant_id = $1 AND name = 'Kibanda'
+               AND portal_url = 'https://wifi.a.test/portal/'",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let made = a
+        .post(
+            "/console/vouchers",
+            &[
+                ("csrf", &csrf),
+                ("hotspot_id", &site.to_string()),
+                ("package_id", &package.to_string()),
+                ("count", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let list_path = made.location().to_owned();
+    let batch: Uuid = list_path
+        .strip_prefix("/console/vouchers?batch_id=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let vouchers: Vec<(Uuid, String)> = api
+        .owner
+        .query(
+            "SELECT id, voucher_code FROM hotspot_vouchers WHERE batch_id = $1 ORDER BY voucher_code",
+            &[&batch],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+
+    // Each printed card's QR code is the site's portal link with the code filled in.
+    let a4 = a
+        .get(&format!("/console/vouchers/print?batch_id={batch}"))
+        .await;
+    assert_eq!(a4.body.matches("class=\"qr\"").count(), 3);
+    for (_, code) in &vouchers {
+        let link = format!("https://wifi.a.test/portal/?code={code}");
+        assert_eq!(
+            console::vouchers::portal_link(Some("https://wifi.a.test/portal/"), code),
+            link
+        );
+        let qr = console::qr::svg(&link, 96, code).unwrap();
+        assert!(a4.body.contains(&qr), "the card of {code} holds {link}");
+        let plain = console::qr::svg(code, 96, code).unwrap();
+        assert!(!a4.body.contains(&plain));
+    }
+
+    // CSV of the batch: a header and its three vouchers; B's export of A's batch is empty.
+    let csv = a
+        .get(&format!("/console/vouchers/export.csv?batch_id={batch}"))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(csv.body.starts_with("voucher_code,status,"));
+    assert_eq!(csv.body.lines().count(), 4);
+    assert!(vouchers.iter().all(|(_, c)| csv.body.contains(c.as_str())));
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_csv = b
+        .get(&format!("/console/vouchers/export.csv?batch_id={batch}"))
+        .await;
+    assert_eq!((b_csv.status, b_csv.body.lines().count()), (200, 1));
+
+    // Revoke: the list shows a revoke form for each unused voucher.
+    let listed = a.get(&list_path).await;
+    assert_eq!(listed.body.matches("/revoke\" class=\"inline\"").count(), 3);
+    let revoked = |id: Uuid| {
+        let api = &api;
+        async move {
+            api.owner
+                .query_one(
+                    "SELECT revoked_at IS NOT NULL FROM hotspot_vouchers WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    let (first, _) = vouchers[0].clone();
+    let batch_s = batch.to_string();
+    let path = format!("/console/vouchers/{first}/revoke");
+    // Another tenant's support and a field technician are refused, and nothing changes.
+    let b_csrf = b.get("/console/vouchers").await.csrf();
+    let foreign = b.post(&path, &[("csrf", &b_csrf)]).await;
+    assert_eq!(foreign.status, 404);
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get(&list_path).await;
+    assert!(!t_list.body.contains("/revoke\"") && !t_list.body.contains("export.csv"));
+    let t_csrf = t_list.csrf();
+    assert_eq!(t.post(&path, &[("csrf", &t_csrf)]).await.status, 403);
+    assert_eq!(
+        t.get(&format!("/console/vouchers/export.csv?batch_id={batch}"))
+            .await
+            .status,
+        403
+    );
+    assert!(!revoked(first).await);
+    let done = a
+        .post(&path, &[("csrf", &csrf), ("batch_id", &batch_s)])
+        .await;
+    assert_eq!(
+        (done.status, done.location()),
+        (
+            303,
+            format!("/console/vouchers?hotspot_id=&batch_id={batch}&status=").as_str()
+        )
+    );
+    assert!(revoked(first).await);
+    let again = a
+        .post(&path, &[("csrf", &csrf), ("batch_id", &batch_s)])
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("no longer unused"));
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_vouchers WHERE batch_id = $1 AND revoked_at IS NOT NULL",
+            batch
+        )
+        .await,
+        1
+    );
+    // The revoked voucher prints no more (unused only by default).
+    let a4 = a
+        .get(&format!("/console/vouchers/print?batch_id={batch}"))
+        .await;
+    assert_eq!(a4.body.matches("class=\"qr\"").count(), 2);
+}
+
+/// Adds a paid purchase with `receipt` to the tenant's first site.
+async fn paid_purchase(api: &Api, tenant: Uuid, receipt: &str, review: Option<&str>) {
+    let site = site_id(api, tenant).await;
+    api.owner
+        .execute(
+            "INSERT INTO hotspot_purchases (tenant_id, hotspot_id, request_id, package_name,
+                 amount, phone_number, client_mac, status, mpesa_receipt_number,
+                 callback_token_hash, review_reason, settled_at, settled_by, voucher_id)
+             VALUES ($1, $2, gen_random_uuid(), 'One hour', 20, '254722000111',
+                     'aa:bb:cc:00:00:09', 'paid', $3, digest($5, 'sha256'), $4, now(),
+                     'callback', (SELECT id FROM hotspot_vouchers WHERE tenant_id = $1 LIMIT 1))",
+            &[&tenant, &site, &receipt, &review, &receipt],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn payments_are_listed_filtered_and_kept_to_their_tenant_and_finance_roles() {
+    let api = Api::new().await;
+    api.user(api.a, "money@a.test", &["support_agent"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    paid_purchase(&api, api.a, "RAA1111111", Some("amount 10, expected 20")).await;
+    paid_purchase(&api, api.b, "RBB2222222", None).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("money@a.test").await;
+    let dash = a.get("/console/").await;
+    assert!(dash.body.contains("href=\"/console/payments\""));
+    let all = a.get("/console/payments").await;
+    assert_eq!(all.status, 200);
+    assert!(all.body.contains("RAA1111111") && !all.body.contains("RBB2222222"));
+    assert!(all.body.contains("amount 10, expected 20"));
+    // The fixture's failed purchase is there too; filters narrow the list.
+    assert!(all.body.contains("254711000001"));
+    let paid = a.get("/console/payments?status=paid").await;
+    assert!(paid.body.contains("RAA1111111") && !paid.body.contains("254711000001"));
+    let failed = a.get("/console/payments?status=failed&review=").await;
+    assert!(!failed.body.contains("RAA1111111") && failed.body.contains("254711000001"));
+    let review = a.get("/console/payments?review=1").await;
+    assert!(review.body.contains("RAA1111111") && !review.body.contains("254711000001"));
+    let future = a.get("/console/payments?from=2999-01-01").await;
+    assert!(future.body.contains("No payments match"));
+    let since = a
+        .get("/console/payments?from=2000-01-01&to=2999-01-01")
+        .await;
+    assert!(since.body.contains("RAA1111111"));
+    let b_site = site_id(&api, api.b).await;
+    let other_site = a
+        .get(&format!("/console/payments?hotspot_id={b_site}"))
+        .await;
+    assert_eq!(other_site.status, 200);
+    assert!(!other_site.body.contains("RBB2222222"));
+    for bad in [
+        "/console/payments?from=1/1/2026",
+        "/console/payments?status=stolen",
+        "/console/payments?hotspot_id=x",
+    ] {
+        let page = a.get(bad).await;
+        assert_eq!(page.status, 422, "{bad}");
+        assert!(!page.body.contains("RAA1111111"));
+    }
+    assert_eq!(a.get("/console/payments?after=junk").await.status, 404);
+    // A NOC engineer (not a Finance role) has no payments link and is refused the page.
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    assert!(
+        !noc.get("/console/")
+            .await
+            .body
+            .contains("/console/payments")
+    );
+    assert_eq!(noc.get("/console/payments").await.status, 403);
+}
+
+#[tokio::test]
+async fn payments_are_paged_by_keyset() {
+    let api = Api::new().await;
+    api.user(api.a, "money@a.test", &["tenant_admin"]).await;
+    for i in 0..60 {
+        paid_purchase(&api, api.a, &format!("RPG{i:07}"), None).await;
+    }
+    let mut a = Browser::new(&api);
+    a.sign_in("money@a.test").await;
+    let mut seen = std::collections::HashSet::new();
+    let mut path = "/console/payments?status=paid".to_owned();
+    for _ in 0..5 {
+        let page = a.get(&path).await;
+        assert_eq!(page.status, 200);
+        for piece in page.body.split("<td class=\"mono\">RPG").skip(1) {
+            assert!(
+                seen.insert(piece[..7].to_owned()),
+                "a row shown twice: {path}"
+            );
+        }
+        if !page.body.contains("rel=\"next\"") {
+            break;
+        }
+        let before = page.body.split("\" rel=\"next\"").next().unwrap();
+        path = before
+            .rsplit("href=\"")
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+    }
+    assert_eq!(seen.len(), 60);
+}
+
+#[tokio::test]
+async fn expired_console_sessions_are_swept() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "old@a.test", &["tenant_admin"]).await;
+    for (n, expires) in [(1u8, "-3 days"), (2, "-2 hours"), (3, "+2 hours")] {
+        api.owner
+            .execute(
+                "INSERT INTO console_sessions (tenant_id, user_id, session_hash, expires_at)
+                 VALUES ($1, $2, digest($3, 'sha256'), now() + $4::text::interval)",
+                &[&api.a, &user, &format!("s{n}"), &expires],
+            )
+            .await
+            .unwrap();
+    }
+    let removed = console::sweep::sweep_once(&api.app.pool).await.unwrap();
+    assert_eq!(removed, 1, "only the session expired more than a day ago");
+    assert_eq!(sessions_of(&api, user).await, 2);
+    assert_eq!(console::sweep::sweep_once(&api.app.pool).await.unwrap(), 0);
+}
+
+/// A digest of everything of `tenant`'s that a console route could change.
+async fn fingerprint(api: &Api, tenant: Uuid) -> String {
+    api.owner
+        .query_one(
+            "SELECT md5(string_agg(j, '|' ORDER BY j)) FROM (
+                 SELECT row_to_json(x)::text AS j FROM hotspots x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_vouchers x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_sessions x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM client_hotspot_access x
+                           WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_devices x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_purchases x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM service_packages x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM users x WHERE tenant_id = $1) s",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Every route of `console::ROUTES`, asked by tenant B's administrator with A's ids in the path,
+/// in the query and in the form: nothing of A's shows, every id route answers 404, and nothing
+/// of A's changes. A new route taking an id fails this test until it is given A's object.
+#[tokio::test]
+async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.b, "boss@b.test", &["tenant_admin"]).await;
+    paid_purchase(&api, api.a, "RAA1111111", Some("amount 10, expected 20")).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let one = |sql: &'static str| {
+        let api = &api;
+        async move {
+            api.owner
+                .query_one(sql, &[&api.a])
+                .await
+                .unwrap()
+                .get::<_, Uuid>(0)
+        }
+    };
+    let a_site = site_id(&api, api.a).await;
+    let a_package = hotspot_package(&api, api.a).await;
+    let a_voucher =
+        one("SELECT id FROM hotspot_vouchers WHERE tenant_id = $1 AND NOT is_used LIMIT 1").await;
+    api.owner
+        .execute(
+            "UPDATE hotspot_vouchers SET batch_id = gen_random_uuid() WHERE id = $1",
+            &[&a_voucher],
+        )
+        .await
+        .unwrap();
+    let a_batch =
+        one("SELECT batch_id FROM hotspot_vouchers WHERE tenant_id = $1 AND batch_id IS NOT NULL")
+            .await;
+    let a_session = one(
+        "SELECT id FROM hotspot_sessions WHERE tenant_id = $1 AND session_status = 'active' LIMIT 1",
+    )
+    .await;
+    let a_device = one("SELECT id FROM client_hotspot_access WHERE tenant_id = $1 LIMIT 1").await;
+    // What A's pages show of A's business, and B's must not.
+    let markers = ["Cafe t1", "Vt1", "RAA1111111", "expected 20"];
+    let a_list = a.get("/console/vouchers").await;
+    assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
+    assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
+    let before = fingerprint(&api, api.a).await;
+
+    let mut b = Browser::new(&api);
+    b.sign_in("boss@b.test").await;
+    let (site_s, package_s, batch_s) = (
+        a_site.to_string(),
+        a_package.to_string(),
+        a_batch.to_string(),
+    );
+    let query = format!("hotspot_id={a_site}&batch_id={a_batch}&status=");
+    let css = console::assets::url("console");
+    let mut id_routes = 0;
+    for (method, route) in console::ROUTES.iter().copied() {
+        let path = if route.contains("{id}") {
+            id_routes += 1;
+            let id = match route.split("/{id}").next().unwrap() {
+                "/console/sites" => a_site,
+                "/console/vouchers" => a_voucher,
+                "/console/sessions" => a_session,
+                "/console/devices" => a_device,
+                other => panic!("{route}: the test knows no object of A's for {other}"),
+            };
+            route.replace("{id}", &id.to_string())
+        } else {
+            route.replace("/console/assets/{name}", &css)
+        };
+        let page = if method == "GET" {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            b.get(&format!("{path}{sep}{query}")).await
+        } else {
+            let csrf = b.get("/console/sites").await.csrf();
+            b.post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("hotspot_id", &site_s),
+                    ("package_id", &package_s),
+                    ("batch_id", &batch_s),
+                    ("count", "1"),
+                    ("name", "Site of B"),
+                    ("location", "Mombasa"),
+                    ("ssid", "B-WiFi"),
+                    ("reason", "by URL"),
+                ],
+            )
+            .await
+        };
+        assert!(page.status < 500, "{method} {path}: {}", page.status);
+        for m in markers {
+            assert!(
+                !page.body.contains(m),
+                "{method} {path} shows A's {m}: {}",
+                page.body
+            );
+        }
+        if route.contains("{id}") {
+            assert_eq!(page.status, 404, "{method} {path}");
+        }
+        if route == "/console/vouchers" && method == "POST" {
+            assert_eq!(page.status, 422, "a batch on A's site");
+        }
+        if b.cookie("hs_console").is_none() {
+            // The sign-out routes end the session: sign in again for the next route.
+            b.sign_in("boss@b.test").await;
+        }
+    }
+    assert!(id_routes >= 5, "every id-taking route was tried");
+    assert_eq!(
+        fingerprint(&api, api.a).await,
+        before,
+        "nothing of A's changed"
+    );
+    // A still sees its own (the markers are real).
+    assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
 }

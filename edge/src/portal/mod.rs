@@ -358,7 +358,7 @@ fn message(msg: &str, ok: bool) -> String {
 }
 
 fn login_body(state: &AppState, lang: Language, token: &str, msg: Option<(&str, bool)>) -> String {
-    login_body_with(state, lang, token, msg, "")
+    login_body_with(state, lang, token, msg, "", "")
 }
 
 /// The login page: the voucher form, and the packages for sale when there are any (`shop`,
@@ -369,6 +369,7 @@ fn login_body_with(
     token: &str,
     msg: Option<(&str, bool)>,
     shop: &str,
+    code: &str,
 ) -> String {
     let t = text(lang);
     // The username and password form, only where a RADIUS server checks them.
@@ -395,7 +396,7 @@ fn login_body_with(
         "<p>{welcome}</p>{msg}{shop}<form method=\"post\" action=\"/login\">\
          <label for=\"code\">{label}</label>\
          <input id=\"code\" name=\"code\" required maxlength=\"40\" autocomplete=\"off\" \
-         autocapitalize=\"characters\" spellcheck=\"false\" inputmode=\"text\">\
+         autocapitalize=\"characters\" spellcheck=\"false\" inputmode=\"text\"{value}>\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button type=\"submit\">{connect}</button></form>{user_form}",
         shop = if shop.is_empty() {
@@ -407,7 +408,30 @@ fn login_body_with(
         msg = msg.map(|(m, ok)| message(m, ok)).unwrap_or_default(),
         label = t.code_label,
         connect = t.connect,
+        value = if code.is_empty() {
+            String::new()
+        } else {
+            format!(" value=\"{}\"", escape(code))
+        },
     )
+}
+
+/// The voucher code a link to the portal carries (`/?code=…`, as printed voucher cards' QR
+/// codes hold): letters, digits and dashes only, at most 40; anything else is ignored.
+fn code_from_link(uri: &Uri) -> String {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "code")
+        .map(|(_, v)| v)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 40
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
@@ -485,7 +509,7 @@ async fn index(
         }
     }
     let shop = shop_body(&state, lang, &token).await;
-    let body = login_body_with(&state, lang, &token, None, &shop);
+    let body = login_body_with(&state, lang, &token, None, &shop, &code_from_link(&uri));
     page(&state, lang, remember, StatusCode::OK, &body)
 }
 
@@ -806,6 +830,7 @@ impl<'a> FormReply<'a> {
             &self.token,
             Some((msg, false)),
             &shop,
+            "",
         );
         page(self.state, self.lang, false, status, &body)
     }
@@ -1095,6 +1120,17 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_portal_link_fills_in_the_code() {
+        let code = |q: &str| code_from_link(&q.parse::<Uri>().unwrap());
+        assert_eq!(code("/?code=AB12-CD"), "AB12-CD");
+        assert_eq!(code("/?lang=sw&code=X9"), "X9");
+        assert_eq!(code("/"), "");
+        assert_eq!(code("/?code=%22%3E%3Cscript%3E"), "");
+        assert_eq!(code("/?code=a%20b"), "");
+        assert_eq!(code(&format!("/?code={}", "A".repeat(41))), "");
+    }
 
     #[test]
     fn escape_neutralises_markup() {

@@ -1,0 +1,284 @@
+//! Benchmark of the operators' console against a real PostgreSQL, on a database of its own: the
+//! latency percentiles of each of the console's pages, as a signed-in operator's browser asks
+//! for them, on a tenant of 200 sites, 100,000 vouchers, 1,000,000 guest sessions (2,000 of them
+//! live) and 20,000 M-Pesa purchases.
+//!
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench console`
+//! Optional: BENCH_REQUESTS (requests per page, default 200), BENCH_CONCURRENCY (browsers asking
+//! at once, default 1), BENCH_SESSIONS (default 1,000,000).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotspot_cloud::api::{ApiState, secrets::SecretsKey};
+use hotspot_cloud::{AppState, db};
+
+use common::{env_or, url_of};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("hotspot_bench_{}", uuid::Uuid::new_v4().simple());
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let result = run(&admin_url, &name).await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    result
+}
+
+async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let requests = env_or("BENCH_REQUESTS", 200) as usize;
+    let concurrency = env_or("BENCH_CONCURRENCY", 1).max(1) as usize;
+    let sessions = env_or("BENCH_SESSIONS", 1_000_000) as i64;
+    let mut config: tokio_postgres::Config = admin_url.parse()?;
+    config.dbname(name);
+    let (owner, conn) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let pool = db::pool(&url_of(&config), 16)?;
+    db::migrate(&pool).await?;
+
+    let password = "bench-password";
+    let hash = db::demo::hash_password(password)?;
+    let t0 = Instant::now();
+    let tenant: uuid::Uuid = owner
+        .query_one(
+            "WITH t AS (INSERT INTO tenants (name, slug, status) VALUES ('Bench', 'bench', 'active')
+                        RETURNING id),
+                  u AS (INSERT INTO users (tenant_id, email, password_hash, roles)
+                        SELECT id, 'bench@example.test', $1, '[\"tenant_admin\"]' FROM t),
+                  h AS (INSERT INTO hotspots (tenant_id, name, location, ssid)
+                        SELECT t.id, 'Site ' || lpad(g::text, 3, '0'), 'Nairobi', 'Site-' || g
+                        FROM t, generate_series(1, 200) g)
+             SELECT id FROM t",
+            &[&hash],
+        )
+        .await?
+        .get(0);
+    // Each site's router, heard from within the last 20 minutes (about half online).
+    // 100,000 vouchers (30,000 used), 1,000,000 sessions over 30 days (2,000 live, 10 a site),
+    // 20,000 paid purchases.
+    owner
+        .batch_execute(&format!(
+            "SET app.tenant_id = '{tenant}';
+             WITH h AS (SELECT id, row_number() OVER (ORDER BY name) AS n FROM hotspots)
+             INSERT INTO hotspot_devices (tenant_id, hotspot_id, claimed_at, token_hash,
+                                          software_version, hostname, last_seen_at)
+             SELECT '{tenant}', h.id, now(), digest(h.id::text, 'sha256'), '0.1.0',
+                    'router-' || h.n, now() - (h.n % 20) * interval '1 minute'
+             FROM h;
+             INSERT INTO service_packages (tenant_id, name, package_type, connection_type,
+                 download_mbps, upload_mbps, price, duration_minutes)
+             VALUES ('{tenant}', 'One hour', 'hotspot', 'hotspot', 5, 2, 20, 60),
+                    ('{tenant}', 'One day', 'hotspot', 'hotspot', 5, 2, 50, 1440);
+             CREATE TEMP TABLE site_no AS
+                 SELECT id, (row_number() OVER (ORDER BY name) - 1)::int AS n FROM hotspots;
+             INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes,
+                 price, expiry_date, is_used, used_at, service_package_id, batch_id, created_at)
+             SELECT '{tenant}', s.id, 'B' || lpad(g::text, 7, '0'), 60, 20,
+                    now() + interval '60 days', g <= 30000,
+                    CASE WHEN g <= 30000 THEN now() - (g % 30) * interval '1 day' END,
+                    (SELECT id FROM service_packages WHERE name = 'One hour'),
+                    md5('batch' || (g / 100))::uuid,
+                    now() - (g % 30) * interval '1 day' - g * interval '1 second'
+             FROM generate_series(1, 100000) g JOIN site_no s ON s.n = g % 200;
+             INSERT INTO hotspot_sessions (tenant_id, hotspot_id, mac_address, session_type,
+                                           start_time, end_time, session_status, data_used_mb,
+                                           voucher_code)
+             SELECT '{tenant}', s.id,
+                    upper(substr(md5(g::text), 1, 2) || ':' || substr(md5(g::text), 3, 2) || ':' ||
+                          substr(md5(g::text), 5, 2) || ':' || substr(md5(g::text), 7, 2) || ':' ||
+                          substr(md5(g::text), 9, 2) || ':' || substr(md5(g::text), 11, 2)),
+                    'voucher',
+                    now() - (g % 43200) * interval '1 minute',
+                    CASE WHEN g <= 2000 THEN NULL
+                         ELSE now() - (g % 43200) * interval '1 minute' + interval '30 minutes' END,
+                    CASE WHEN g <= 2000 THEN 'active' ELSE 'ended' END,
+                    g % 500,
+                    'B' || lpad((g % 30000 + 1)::text, 7, '0')
+             FROM generate_series(1, {sessions}) g JOIN site_no s ON s.n = g % 200;
+             INSERT INTO hotspot_purchases (tenant_id, hotspot_id, request_id, package_name, amount,
+                 phone_number, client_mac, status, mpesa_receipt_number, callback_token_hash,
+                 voucher_id, settled_at, settled_by, created_at)
+             SELECT '{tenant}', v.hotspot_id, gen_random_uuid(), 'One hour', 20,
+                    '2547' || lpad(g::text, 8, '0'), 'AA:BB:CC:00:00:01', 'paid',
+                    'R' || lpad(g::text, 9, '0'), digest('p' || g, 'sha256'), v.id,
+                    v.used_at, 'callback', v.used_at
+             FROM generate_series(1, 20000) g
+             JOIN hotspot_vouchers v ON v.voucher_code = 'B' || lpad(g::text, 7, '0');
+             RESET app.tenant_id;
+             ANALYZE;"
+        ))
+        .await?;
+    let counts = owner
+        .query_one(
+            "SELECT (SELECT count(*) FROM hotspots), (SELECT count(*) FROM hotspot_vouchers),
+                    (SELECT count(*) FROM hotspot_sessions),
+                    (SELECT count(*) FROM hotspot_sessions WHERE session_status = 'active'),
+                    (SELECT count(*) FROM hotspot_purchases)",
+            &[],
+        )
+        .await?;
+    println!(
+        "data: {} sites, {} vouchers, {} sessions ({} live), {} purchases (loaded in {:.1} s)",
+        counts.get::<_, i64>(0),
+        counts.get::<_, i64>(1),
+        counts.get::<_, i64>(2),
+        counts.get::<_, i64>(3),
+        counts.get::<_, i64>(4),
+        t0.elapsed().as_secs_f64()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        pool: pool.clone(),
+        api: ApiState::new(SecretsKey::from_bytes([7; 32])),
+        payments: hotspot_cloud::payments::Payments::disabled(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(hotspot_cloud::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let base = format!("http://{addr}");
+    let cookie = sign_in(&http, &base, "bench@example.test", password).await?;
+
+    let second_site: uuid::Uuid = owner
+        .query_one(
+            "SELECT id FROM hotspots ORDER BY name OFFSET 1 LIMIT 1",
+            &[],
+        )
+        .await?
+        .get(0);
+    let pages = [
+        "/console/".to_owned(),
+        "/console/sites".to_owned(),
+        "/console/vouchers".to_owned(),
+        format!("/console/vouchers?hotspot_id={second_site}&batch_id=&status=unused"),
+        "/console/sessions".to_owned(),
+        "/console/devices".to_owned(),
+        "/console/payments".to_owned(),
+        "/console/payments?status=paid&from=2000-01-01".to_owned(),
+    ];
+    println!(
+        "each page {requests} times, {concurrency} at once (after 5 to warm up); \
+         latency as the browser sees it"
+    );
+    let mut worst: f64 = 0.0;
+    for path in pages {
+        let url = Arc::new(format!("{base}{path}"));
+        for _ in 0..5 {
+            get(&http, &url, &cookie).await?;
+        }
+        let per_task = requests.div_ceil(concurrency);
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (http, url, cookie) = (http.clone(), url.clone(), cookie.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_task);
+                for _ in 0..per_task {
+                    let t = Instant::now();
+                    get(&http, &url, &cookie).await?;
+                    lat.push(t.elapsed());
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+        let mut lat: Vec<Duration> = Vec::new();
+        for t in tasks {
+            lat.extend(t.await??);
+        }
+        lat.sort();
+        let pct = |p: f64| {
+            lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0
+        };
+        worst = worst.max(pct(0.99));
+        println!(
+            "{path:<72} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+            pct(0.50),
+            pct(0.99),
+            lat[lat.len() - 1].as_secs_f64() * 1000.0
+        );
+    }
+    println!("worst p99: {worst:.2} ms (target 100 ms)");
+    let _ = stop.send(());
+    pool.close();
+    Ok(())
+}
+
+/// Signs in through the form; returns the Cookie header of the session.
+async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let form = http.get(format!("{base}/console/signin")).send().await?;
+    let pre = cookie_of(&form, "hs_console_pre")?;
+    let body = form.text().await?;
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or_else(|| anyhow::anyhow!("no csrf field on the sign-in page"))?
+        .to_owned();
+    let done = http
+        .post(format!("{base}/console/signin"))
+        .header("cookie", format!("hs_console_pre={pre}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&email={}&password={}",
+            urlencode(&csrf),
+            urlencode(email),
+            urlencode(password)
+        ))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        done.status().as_u16() == 303,
+        "sign-in answered {}",
+        done.status()
+    );
+    Ok(format!("hs_console={}", cookie_of(&done, "hs_console")?))
+}
+
+fn cookie_of(resp: &reqwest::Response, name: &str) -> anyhow::Result<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no {name} cookie"))
+}
+
+async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<()> {
+    let resp = http.get(url).header("cookie", cookie).send().await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "{url} answered {}",
+        resp.status()
+    );
+    let _ = resp.bytes().await?;
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,291 @@
+//! Payments: guests' M-Pesa purchases from the routers, newest first, keyset-paged, filtered by
+//! site, status, the ones a callback disagreed with, and a date range. Read-only, for the API's
+//! [`Finance`] roles; the query is the API's (`payments::query_purchases`).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Console, ConsoleError, ConsoleResult, Frame, page};
+use crate::AppState;
+use crate::api::auth::Finance;
+use crate::api::payments::{self, PurchaseFilter};
+use crate::api::{decode_cursor, encode_cursor, json_text};
+
+/// Purchases per page.
+const PAGE: i64 = 50;
+
+/// The statuses a purchase can be in, with their message ids.
+const STATUSES: [(&str, &str); 3] = [
+    ("pending", "pay.st_pending"),
+    ("paid", "pay.st_paid"),
+    ("failed", "pay.st_failed"),
+];
+
+/// The filters as the page's GET form sends them (empty means any).
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    pub hotspot_id: String,
+    #[serde(default)]
+    pub status: String,
+    /// `1`: only those a callback disagreed with.
+    #[serde(default)]
+    pub review: String,
+    /// `YYYY-MM-DD` (UTC), included.
+    #[serde(default)]
+    pub from: String,
+    /// `YYYY-MM-DD` (UTC), excluded.
+    #[serde(default)]
+    pub to: String,
+    pub after: Option<String>,
+}
+
+/// A filter value the page does not accept.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadFilter;
+
+fn day(s: &str) -> Result<Option<DateTime<Utc>>, BadFilter> {
+    match s.trim() {
+        "" => Ok(None),
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(|d| Some(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()))
+            .map_err(|_| BadFilter),
+    }
+}
+
+impl Filters {
+    /// The API's filter of these (an unknown status or site is no match, as the API's).
+    pub fn to_api(&self) -> Result<PurchaseFilter, BadFilter> {
+        let hotspot_id = match self.hotspot_id.trim() {
+            "" => None,
+            id => Some(Uuid::parse_str(id).map_err(|_| BadFilter)?),
+        };
+        let status = match self.status.trim() {
+            "" => None,
+            s if STATUSES.iter().any(|(v, _)| *v == s) => Some(s.to_owned()),
+            _ => return Err(BadFilter),
+        };
+        Ok(PurchaseFilter {
+            hotspot_id,
+            status,
+            review: (self.review == "1").then_some(true),
+            from: day(&self.from)?,
+            to: day(&self.to)?,
+            limit: None,
+        })
+    }
+
+    /// The query string of these filters, for the next page's link.
+    fn query(&self) -> String {
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        format!(
+            "hotspot_id={}&status={}&review={}&from={}&to={}",
+            enc(&self.hotspot_id),
+            enc(&self.status),
+            enc(&self.review),
+            enc(&self.from),
+            enc(&self.to)
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Row {
+    when: String,
+    site: String,
+    phone: String,
+    package: String,
+    amount: String,
+    /// The status's message id.
+    status: &'static str,
+    receipt: String,
+    review: String,
+}
+
+#[derive(Debug)]
+struct Choice {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/payments.html")]
+struct PaymentsPage {
+    f: Frame,
+    filters: Filters,
+    query: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+    sites: Vec<Choice>,
+    statuses: [(&'static str, &'static str); 3],
+    bad_filter: bool,
+}
+
+/// `GET /console/payments`
+pub async fn list(
+    State(state): State<AppState>,
+    user: Console<Finance>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let lang = user.lang;
+    list_page(&state, &user, filters)
+        .await
+        .unwrap_or_else(|e| e.render(lang))
+}
+
+async fn list_page(
+    state: &AppState,
+    user: &Console<Finance>,
+    filters: Filters,
+) -> ConsoleResult<Response> {
+    let before = match filters.after.as_deref() {
+        Some(c) => {
+            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
+            let at = DateTime::parse_from_rfc3339(&parts[0])
+                .map_err(|_| ConsoleError::NotFound)?
+                .with_timezone(&Utc);
+            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
+            Some((at, id))
+        }
+        None => None,
+    };
+    let api = filters.to_api();
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let found = match &api {
+        Ok(f) => payments::query_purchases(&tx, f, before, PAGE + 1).await?,
+        Err(BadFilter) => Vec::new(),
+    };
+    let sites: Vec<(Uuid, String)> = tx
+        .query(
+            "SELECT id, coalesce(name, '')::text FROM hotspots ORDER BY name, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // The tenant's time zone's offset now (times are shown in it, as on the dashboard).
+    let offset: i32 = tx
+        .query_one(
+            "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
+                        (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
+                    - (now() AT TIME ZONE 'UTC'))::int",
+            &[],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    let tz = chrono::FixedOffset::east_opt(offset)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    let more = found.len() as i64 > PAGE;
+    let shown = &found[..found.len().min(PAGE as usize)];
+    let next = if more {
+        shown
+            .last()
+            .map(|v| encode_cursor(&[json_text(&v["created_at"]), json_text(&v["id"])]))
+    } else {
+        None
+    };
+    let rows = shown
+        .iter()
+        .map(|v| {
+            let site_id = json_text(&v["hotspot_id"]);
+            let status = json_text(&v["status"]);
+            Row {
+                when: DateTime::parse_from_rfc3339(&json_text(&v["created_at"]))
+                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                site: sites
+                    .iter()
+                    .find(|(id, _)| id.to_string() == site_id)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
+                phone: json_text(&v["phone_number"]),
+                package: json_text(&v["package_name"]),
+                amount: json_text(&v["amount"]),
+                status: STATUSES
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map(|(_, id)| *id)
+                    .unwrap_or("pay.st_pending"),
+                receipt: json_text(&v["mpesa_receipt_number"]),
+                review: json_text(&v["review_reason"]),
+            }
+        })
+        .collect();
+    let bad_filter = api.is_err();
+    let body = PaymentsPage {
+        f: user.frame("/console/payments", "payments"),
+        query: filters.query(),
+        filters,
+        rows,
+        next,
+        sites: sites
+            .into_iter()
+            .map(|(id, name)| Choice {
+                id: id.to_string(),
+                name,
+            })
+            .collect(),
+        statuses: STATUSES,
+        bad_filter,
+    };
+    page(
+        if bad_filter {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        &body,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_checked() {
+        let f = Filters {
+            status: "paid".into(),
+            review: "1".into(),
+            from: "2026-03-01".into(),
+            ..Filters::default()
+        };
+        let api = f.to_api().unwrap();
+        assert_eq!(api.status.as_deref(), Some("paid"));
+        assert_eq!(api.review, Some(true));
+        assert_eq!(api.from.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
+        for bad in [
+            Filters {
+                status: "stolen".into(),
+                ..Filters::default()
+            },
+            Filters {
+                from: "1/3/2026".into(),
+                ..Filters::default()
+            },
+            Filters {
+                hotspot_id: "x".into(),
+                ..Filters::default()
+            },
+        ] {
+            assert_eq!(bad.to_api().unwrap_err(), BadFilter);
+        }
+    }
+}
