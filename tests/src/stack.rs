@@ -184,6 +184,63 @@ pub fn serve_cloud(db: &Db, port: u16, env: &[(&str, String)], log: &std::path::
     child
 }
 
+/// The cloud as the payment tests need it: the Daraja simulator (results after 1 s), the demo
+/// tenant with M-Pesa sandbox credentials pointed at it, and `hotspot-cloud serve` with quick
+/// status queries and jobs every second. Both processes are killed when dropped.
+#[derive(Debug)]
+pub struct PaymentsCloud {
+    pub port: u16,
+    pub sim_port: u16,
+    _sim: Killed,
+    _cloud: Killed,
+}
+
+impl PaymentsCloud {
+    /// Migrates and seeds `db`, then starts both; the cloud's log is appended to `log`.
+    pub fn start(db: &Db, log: &std::path::Path) -> Self {
+        let sim_port = free_port();
+        let sim = Killed(
+            Command::new(binary("daraja-sim"))
+                .args([
+                    "--listen",
+                    &format!("127.0.0.1:{sim_port}"),
+                    "--result-delay",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_until("daraja-sim", 20, || {
+            TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
+        });
+        let key = [("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
+        cloud(db, &key, &["migrate"]);
+        cloud(db, &key, &["seed", "--demo", "--mpesa-sandbox"]);
+        let port = free_port();
+        let env = [
+            ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
+            ("HOTSPOT_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+            (
+                "HOTSPOT_DARAJA_SANDBOX_URL",
+                format!("http://127.0.0.1:{sim_port}"),
+            ),
+            ("HOTSPOT_MPESA_FIRST_QUERY_SECS", "3".to_owned()),
+            ("HOTSPOT_MPESA_QUERY_EVERY_SECS", "1".to_owned()),
+            ("HOTSPOT_MPESA_QUERY_MAX_SECS", "2".to_owned()),
+            ("HOTSPOT_JOBS_INTERVAL_SECS", "1".to_owned()),
+        ];
+        let cloud = serve_cloud(db, port, &env, log);
+        Self {
+            port,
+            sim_port,
+            _sim: sim,
+            _cloud: cloud,
+        }
+    }
+}
+
 /// A router claimed to the first hotspot of the demo tenant, reached by the browser's address:
 /// 127.0.0.1 is leased to [`Router::MAC`], so the daemon takes the browser for that guest.
 #[derive(Debug)]

@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 
 use hotspot_system_tests::binary;
 use hotspot_system_tests::netns::{self, Background, Netns};
-use hotspot_system_tests::stack::{
-    Db, Killed, SECRETS_KEY, cloud, free_port, serve_cloud, wait_until,
-};
+use hotspot_system_tests::stack::{Db, PaymentsCloud, cloud, wait_until};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_fwprobe");
 const LOAD: &str = env!("CARGO_BIN_EXE_guestload");
@@ -430,43 +428,8 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     ]);
 
     // Daraja and the cloud.
-    let sim_port = free_port();
-    let _sim = Killed(
-        Command::new(binary("daraja-sim"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{sim_port}"),
-                "--result-delay",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("daraja-sim", 20, || {
-        TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
-    });
-    let key = [("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
-    cloud(&db, &key, &["migrate"]);
-    cloud(&db, &key, &["seed", "--demo", "--mpesa-sandbox"]);
-    let cloud_port = free_port();
-    let env = [
-        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
-        (
-            "HOTSPOT_PUBLIC_URL",
-            format!("http://127.0.0.1:{cloud_port}"),
-        ),
-        (
-            "HOTSPOT_DARAJA_SANDBOX_URL",
-            format!("http://127.0.0.1:{sim_port}"),
-        ),
-        ("HOTSPOT_MPESA_FIRST_QUERY_SECS", "3".to_owned()),
-        ("HOTSPOT_MPESA_QUERY_EVERY_SECS", "1".to_owned()),
-        ("HOTSPOT_MPESA_QUERY_MAX_SECS", "2".to_owned()),
-        ("HOTSPOT_JOBS_INTERVAL_SECS", "1".to_owned()),
-    ];
-    let _cloud = serve_cloud(&db, cloud_port, &env, &dir.path().join("cloud.log"));
+    let stack = PaymentsCloud::start(&db, &dir.path().join("cloud.log"));
+    let cloud_port = stack.port;
     let hotspot = db.query("SELECT id FROM hotspots ORDER BY created_at LIMIT 1");
     let tenant = db.query(&format!(
         "SELECT tenant_id FROM hotspots WHERE id = '{hotspot}'"

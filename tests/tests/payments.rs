@@ -5,14 +5,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hotspot_system_tests::binary;
 use hotspot_system_tests::browser::Browser;
-use hotspot_system_tests::stack::{
-    Db, Killed, Router, SECRETS_KEY, cloud, free_port, http_status, serve_cloud, wait_until,
-};
+use hotspot_system_tests::stack::{Db, PaymentsCloud, Router, http_status, wait_until};
 
 /// POSTs JSON to the simulator's control API.
 fn sim_post(port: u16, path: &str, body: &str) {
@@ -51,43 +47,9 @@ fn every_daraja_outcome_reaches_the_guest_and_a_payment_lets_them_in() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let sim_port = free_port();
-    let _sim = Killed(
-        Command::new(binary("daraja-sim"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{sim_port}"),
-                "--result-delay",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("daraja-sim", 20, || {
-        TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
-    });
-    let key = [("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
-    cloud(&db, &key, &["migrate"]);
-    cloud(&db, &key, &["seed", "--demo", "--mpesa-sandbox"]);
-    let cloud_port = free_port();
-    let env = [
-        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
-        (
-            "HOTSPOT_PUBLIC_URL",
-            format!("http://127.0.0.1:{cloud_port}"),
-        ),
-        (
-            "HOTSPOT_DARAJA_SANDBOX_URL",
-            format!("http://127.0.0.1:{sim_port}"),
-        ),
-        ("HOTSPOT_MPESA_FIRST_QUERY_SECS", "3".to_owned()),
-        ("HOTSPOT_MPESA_QUERY_EVERY_SECS", "1".to_owned()),
-        ("HOTSPOT_MPESA_QUERY_MAX_SECS", "2".to_owned()),
-        ("HOTSPOT_JOBS_INTERVAL_SECS", "1".to_owned()),
-    ];
-    let _cloud = serve_cloud(&db, cloud_port, &env, &logs.path().join("cloud.log"));
+    let stack = PaymentsCloud::start(&db, &logs.path().join("cloud.log"));
+    let cloud_port = stack.port;
+    let sim_port = stack.sim_port;
     let router = Router::claim(&db, cloud_port, "[sync]\ninterval_seconds = 1\n");
     let _edge = router.start();
     assert_eq!(http_status(router.portal_port, "/"), Some(200));
