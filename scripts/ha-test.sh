@@ -8,6 +8,10 @@
 # Needs root (the nodes run as the postgres user) and the binaries built
 # (cargo build --workspace --bins). Bounded: the whole run is killed after HA_TIMEOUT seconds
 # (default 300).
+#
+# HA_FAILURE_MODES=1 then runs the opt-in failure modes on the cluster the tests left (about a
+# minute more): the old primary rejoins as a standby, the synchronous standby is lost, the
+# monitor is lost (docs/ha.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -22,6 +26,10 @@ chmod 0755 "$dir"
 groups=()
 cleanup() {
     local g
+    # Keepers the failure-mode test started again.
+    if [ -f "$dir/test-groups" ]; then
+        while read -r g; do groups+=("$g"); done < "$dir/test-groups"
+    fi
     for g in "${groups[@]}"; do kill -TERM -- "-$g" 2> /dev/null || true; done
     sleep 1
     for g in "${groups[@]}"; do kill -KILL -- "-$g" 2> /dev/null || true; done
@@ -94,4 +102,14 @@ HOTSPOT_HA_DATABASE_URL="$url" HOTSPOT_HA_NODES="$dir/node1,$dir/node2" HOTSPOT_
     tail -n 30 "$dir"/*.log >&2
     die "HA tests failed"
 }
+if [ -n "${HA_FAILURE_MODES-}" ]; then
+    step "HA failure modes (opt-in)"
+    HOTSPOT_HA_DATABASE_URL="$url" HOTSPOT_HA_NODES="$dir/node1,$dir/node2" HOTSPOT_HA_LOGS="$dir" \
+        HOTSPOT_HA_DIR="$dir" timeout -k 10 "${HA_TIMEOUT:-300}" \
+        cargo test -q --locked -p hotspot-system-tests --test ha -- --nocapture --test-threads=1 \
+        --ignored failure_modes || {
+        tail -n 30 "$dir"/*.log >&2
+        die "HA failure modes failed"
+    }
+fi
 echo "HA harness passed in $(($(date +%s) - started)) s"
