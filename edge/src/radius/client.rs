@@ -742,4 +742,116 @@ pub(crate) mod tests {
         c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(second.received.load(Ordering::SeqCst), before);
     }
+
+    /// RadSec: a TLS server (shared codec, secret "radsec") that leaves the first request of
+    /// its first connection unanswered. The client's copy comes byte for byte over a new
+    /// connection and is answered; the next request reuses that connection; a client trusting
+    /// another CA sends nothing and fails at once.
+    #[tokio::test]
+    async fn radsec_retries_over_a_new_connection_and_keeps_it() {
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let new_ca = || {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let cert = params.self_signed(&key).unwrap();
+            (rcgen::Issuer::new(params, key), cert.der().clone())
+        };
+        let (ca, ca_der) = new_ca();
+        let issue = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+            (cert.der().clone(), key)
+        };
+        let (server_cert, server_key) = issue("127.0.0.1");
+        let server_tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![server_cert], server_key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicU32::new(0));
+        let copies: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (conns, seen) = (Arc::clone(&connections), Arc::clone(&copies));
+        let server = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let n = conns.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; MAX_PACKET];
+                    while tls.read_exact(&mut buf[..4]).await.is_ok() {
+                        let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+                        tls.read_exact(&mut buf[4..len]).await.unwrap();
+                        let raw = buf[..len].to_vec();
+                        assert_eq!(verify_request(&raw, b"radsec"), Ok(true));
+                        seen.lock().unwrap().push(raw.clone());
+                        if n == 0 {
+                            continue; // the first connection is silent
+                        }
+                        let req = Packet::decode(&raw).unwrap();
+                        let reply = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+                        let bytes =
+                            sign_response(&reply, req.code, &req.authenticator, b"radsec", true)
+                                .unwrap();
+                        tls.write_all(&bytes).await.unwrap();
+                    }
+                });
+            }
+        });
+        let settings = |trusted: &rustls::pki_types::CertificateDer<'static>| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(trusted.clone()).unwrap();
+            let (cert, key) = issue("nas.example");
+            RadSec {
+                ca: "/ca.pem".into(),
+                cert: "/cert.pem".into(),
+                key: "/key.pem".into(),
+                server_name: None,
+                tls: Arc::new(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(roots)
+                        .with_client_auth_cert(vec![cert], key)
+                        .unwrap(),
+                ),
+            }
+        };
+        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(300), 1)
+            .with_tls(settings(&ca_der));
+        let r = c.send(&access_request(), Some(b"pw")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        {
+            let copies = copies.lock().unwrap();
+            assert_eq!(copies.len(), 2);
+            assert_eq!(copies[0], copies[1], "the copy is byte for byte the first");
+        }
+        // Kept: the next request goes over the same connection.
+        c.send(&access_request(), Some(b"pw")).await.unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        assert_eq!(copies.lock().unwrap().len(), 3);
+
+        // Another CA: the handshake fails, nothing is sent, and the client gives up at once.
+        let (_, other_der) = new_ca();
+        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(2000), 2)
+            .with_tls(settings(&other_der));
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            c.send(&access_request(), Some(b"pw")).await,
+            Err(RadiusError::NoAnswer { tried: 1 })
+        ));
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert_eq!(copies.lock().unwrap().len(), 3);
+        server.abort();
+    }
 }
