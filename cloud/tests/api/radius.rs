@@ -767,3 +767,169 @@ async fn cross_tenant_lookups_answer_only_what_they_are_for() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+/// A voucher session's Start as the cloud's server or FreeRADIUS writes it (as the owner):
+/// `class` names the voucher, Calling-Station-Id the device.
+fn voucher_start(nas: &str, unique_id: &str, voucher: Uuid, mac: &str) -> String {
+    format!(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime, \
+         acctupdatetime, callingstationid, class) \
+         VALUES ('{unique_id}', '{unique_id}', 'Vt1', '{nas}', now(), now(), '{mac}', \
+                 'hotspot:voucher:{voucher}')"
+    )
+}
+
+/// docs/edge-radius.md "Double reporting": sessions of a NAS that is a claimed router of the
+/// tenant are reported by the router itself, so radacct keeps them but they are not mirrored
+/// into hotspot_sessions; other NAS are mirrored as before, and so is a router once revoked.
+#[tokio::test]
+async fn sessions_of_a_claimed_router_are_not_mirrored_twice() {
+    let db = migrated_db().await;
+    let owner = db.connect().await;
+    let a = seed_tenant(&owner, 1).await;
+    let b = seed_tenant(&owner, 2).await;
+    let id = |sql: &'static str, t: Uuid| {
+        let owner = &owner;
+        async move { owner.query_one(sql, &[&t]).await.unwrap().get::<_, Uuid>(0) }
+    };
+    let voucher = id("SELECT id FROM hotspot_vouchers WHERE tenant_id = $1", a).await;
+    let device = id("SELECT id FROM hotspot_devices WHERE tenant_id = $1", a).await;
+    let other_device = id("SELECT id FROM hotspot_devices WHERE tenant_id = $1", b).await;
+    // Tenant a's router (it holds a device token: claimed) is also its NAS at 192.0.2.101.
+    owner
+        .execute(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret, device_id) \
+             VALUES ($1, '192.0.2.101', 'router', 'router-secret-0123', $2)",
+            &[&a, &device],
+        )
+        .await
+        .unwrap();
+    // A NAS cannot be linked to another tenant's router.
+    let err = owner
+        .execute(
+            "UPDATE nas SET device_id = $1 WHERE nasname = '192.0.2.1'",
+            &[&other_device],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
+
+    let mirrored = |unique_id: &'static str| {
+        let owner = &owner;
+        async move {
+            owner
+                .query_one(
+                    "SELECT count(*) FROM hotspot_sessions WHERE radius_session = $1",
+                    &[&unique_id],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    // The plain NAS's session is mirrored; the router's is in radacct only.
+    for (nas, unique_id, mac) in [
+        ("192.0.2.1", "nas-session-1", "02-00-00-00-00-01"),
+        ("192.0.2.101", "router-session-1", "02-00-00-00-00-02"),
+    ] {
+        owner
+            .batch_execute(&voucher_start(nas, unique_id, voucher, mac))
+            .await
+            .unwrap();
+    }
+    assert_eq!(mirrored("nas-session-1").await, 1);
+    assert_eq!(mirrored("router-session-1").await, 0);
+    let kept: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM radacct WHERE acctuniqueid = 'router-session-1' AND tenant_id = $1",
+            &[&a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 1);
+    // Its Stop adds nothing either.
+    owner
+        .batch_execute(
+            "UPDATE radacct SET acctstoptime = now(), acctterminatecause = 'User-Request' \
+             WHERE acctuniqueid = 'router-session-1'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(mirrored("router-session-1").await, 0);
+
+    // A session mirrored before the NAS was linked to the router is still followed to its end.
+    owner
+        .execute(
+            "UPDATE nas SET device_id = NULL WHERE nasname = '192.0.2.101'",
+            &[],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute(&voucher_start(
+            "192.0.2.101",
+            "router-session-2",
+            voucher,
+            "02-00-00-00-00-03",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(mirrored("router-session-2").await, 1);
+    owner
+        .execute(
+            "UPDATE nas SET device_id = $1 WHERE nasname = '192.0.2.101'",
+            &[&device],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute(
+            "UPDATE radacct SET acctstoptime = now(), acctterminatecause = 'User-Request' \
+             WHERE acctuniqueid = 'router-session-2'",
+        )
+        .await
+        .unwrap();
+    let status: String = owner
+        .query_one(
+            "SELECT session_status FROM hotspot_sessions WHERE radius_session = 'router-session-2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "ended");
+
+    // A revoked router no longer reports: its NAS's sessions are mirrored again.
+    owner
+        .execute(
+            "UPDATE hotspot_devices SET revoked_at = now() WHERE id = $1",
+            &[&device],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute(&voucher_start(
+            "192.0.2.101",
+            "router-session-3",
+            voucher,
+            "02-00-00-00-00-04",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(mirrored("router-session-3").await, 1);
+    // Deleting the router unlinks its NAS (the NAS row stays).
+    owner
+        .execute("DELETE FROM hotspot_devices WHERE id = $1", &[&device])
+        .await
+        .unwrap();
+    let linked: Option<Uuid> = owner
+        .query_one(
+            "SELECT device_id FROM nas WHERE nasname = '192.0.2.101'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, None);
+}

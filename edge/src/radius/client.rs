@@ -15,16 +15,47 @@
 //! the client keeps waiting for a good reply until the attempt's time is up.
 //!
 //! Every Access-Request carries a Message-Authenticator; it is not configurable.
+//!
+//! Over RadSec (RFC 6614, [`RadiusClient::with_tls`]) the same packets go over TLS on TCP, with
+//! the secret `radsec`. A connection carries one request at a time and is kept for the next
+//! (a few idle ones per server); a request that times out closes its connection, and the next
+//! copy goes, byte for byte, over a new one (RFC 6613 §2.6.1: no retransmission on a live
+//! stream). A server whose certificate does not verify, or that refuses the connection, counts
+//! as silent at once.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::settings::RadSec;
 
 use hotspot_shared::radius::crypto::{hide_password, sign_request, verify_response};
-use hotspot_shared::radius::{Code, EncodeError, MAX_PACKET, Packet, attr};
+use hotspot_shared::radius::{Code, EncodeError, HEADER, MAX_PACKET, Packet, attr};
+
+/// Idle RadSec connections kept per client, for the next requests.
+const IDLE_TLS: usize = 4;
+
+/// The TLS side of a RadSec client.
+struct Tls {
+    settings: RadSec,
+    connector: TlsConnector,
+    /// Connections that answered their last request, with the server they go to.
+    idle: std::sync::Mutex<Vec<(SocketAddr, TlsStream<TcpStream>)>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Requests in flight at once, per client (the portal's connection cap bounds the waiters).
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -60,6 +91,8 @@ pub struct RadiusClient {
     /// Whether Status-Server probes run ([`Self::probe_dead`]): only then are servers marked
     /// dead tried last, since only then does a revived one get noticed.
     probing: AtomicBool,
+    /// RadSec: the servers are reached over TLS.
+    tls: Option<Tls>,
 }
 
 /// The random part of a request: its authenticator (RFC 2865 §3: unpredictable and unique).
@@ -102,7 +135,18 @@ impl RadiusClient {
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             alive: servers_alive(n_servers),
             probing: AtomicBool::new(false),
+            tls: None,
         }
+    }
+
+    /// The same client over RadSec (TLS): `secret` should then be `radsec` (RFC 6614 §2.3).
+    pub fn with_tls(mut self, settings: RadSec) -> Self {
+        self.tls = Some(Tls {
+            connector: TlsConnector::from(std::sync::Arc::clone(&settings.tls)),
+            settings,
+            idle: std::sync::Mutex::new(Vec::new()),
+        });
+        self
     }
 
     /// Whether server `i` (in configured order) answered last time it was asked.
@@ -228,6 +272,11 @@ impl RadiusClient {
         let bytes = sign_request(&p, &self.secret, true)?;
         let mut sent_auth = [0u8; 16];
         sent_auth.copy_from_slice(&bytes[4..20]);
+        if let Some(tls) = &self.tls {
+            return Ok(self
+                .exchange_tls(tls, server, &bytes, &p, &sent_auth, sends)
+                .await);
+        }
         let local: SocketAddr = if server.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
@@ -257,6 +306,104 @@ impl RadiusClient {
             }
         }
         Ok(None)
+    }
+
+    /// [`Self::exchange`] over RadSec: `bytes` sent up to `sends` times, each over a connection
+    /// of its own once the previous one timed out. `None`: no good reply.
+    async fn exchange_tls(
+        &self,
+        tls: &Tls,
+        server: SocketAddr,
+        bytes: &[u8],
+        p: &Packet,
+        sent_auth: &[u8; 16],
+        sends: u32,
+    ) -> Option<Packet> {
+        for _ in 0..sends {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            // A kept connection the server has closed fails at once: then one new connection.
+            let mut pooled = true;
+            loop {
+                let kept = if pooled {
+                    let mut idle = tls.idle.lock().unwrap_or_else(|e| e.into_inner());
+                    idle.iter()
+                        .position(|(s, _)| *s == server)
+                        .map(|i| idle.swap_remove(i).1)
+                } else {
+                    None
+                };
+                let fresh = kept.is_none();
+                let mut conn = match kept {
+                    Some(c) => c,
+                    None => match tokio::time::timeout_at(deadline, connect(tls, server)).await {
+                        Ok(Ok(c)) => c,
+                        Ok(Err(e)) => {
+                            // Refused, or a certificate that does not verify: waiting will
+                            // not change it.
+                            tracing::warn!(%server, error = %e, "RadSec connection failed");
+                            return None;
+                        }
+                        Err(_) => break,
+                    },
+                };
+                match tokio::time::timeout_at(
+                    deadline,
+                    self.read_reply(&mut conn, bytes, p, sent_auth),
+                )
+                .await
+                {
+                    Ok(Ok(reply)) => {
+                        let mut idle = tls.idle.lock().unwrap_or_else(|e| e.into_inner());
+                        if idle.len() < IDLE_TLS {
+                            idle.push((server, conn));
+                        }
+                        return Some(reply);
+                    }
+                    Ok(Err(e)) if !fresh => {
+                        tracing::debug!(%server, error = %e, "kept RadSec connection lost");
+                        pooled = false;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(%server, error = %e, "RadSec connection lost");
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                    // Silence: this connection is closed (dropped), the next copy goes over
+                    // a new one.
+                    Err(_) => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// Writes `bytes` on `conn` and reads packets until one is a good reply to it.
+    async fn read_reply(
+        &self,
+        conn: &mut TlsStream<TcpStream>,
+        bytes: &[u8],
+        p: &Packet,
+        sent_auth: &[u8; 16],
+    ) -> std::io::Result<Packet> {
+        conn.write_all(bytes).await?;
+        conn.flush().await?;
+        let mut buf = vec![0u8; MAX_PACKET];
+        // Bounded by the caller's deadline: each turn reads one packet.
+        loop {
+            conn.read_exact(&mut buf[..4]).await?;
+            let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+            if !(HEADER..=MAX_PACKET).contains(&len) {
+                // A stream cannot be resynchronised after a bad length.
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "RADIUS length out of range",
+                ));
+            }
+            conn.read_exact(&mut buf[4..len]).await?;
+            if let Some(reply) = self.check(&buf[..len], p.code, p.identifier, sent_auth) {
+                return Ok(reply);
+            }
+        }
     }
 
     /// The reply when it is one we accept; `None` (and a log line) otherwise.
@@ -297,6 +444,15 @@ impl RadiusClient {
             }
         }
     }
+}
+
+/// A new TLS connection to `server`, its certificate verified against the RadSec CA.
+async fn connect(tls: &Tls, server: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(server).await?;
+    let _ = tcp.set_nodelay(true);
+    tls.connector
+        .connect(tls.settings.server_name(server), tcp)
+        .await
 }
 
 #[cfg(test)]
@@ -585,5 +741,117 @@ pub(crate) mod tests {
         let before = second.received.load(Ordering::SeqCst);
         c.send(&access_request(), Some(b"right")).await.unwrap();
         assert_eq!(second.received.load(Ordering::SeqCst), before);
+    }
+
+    /// RadSec: a TLS server (shared codec, secret "radsec") that leaves the first request of
+    /// its first connection unanswered. The client's copy comes byte for byte over a new
+    /// connection and is answered; the next request reuses that connection; a client trusting
+    /// another CA sends nothing and fails at once.
+    #[tokio::test]
+    async fn radsec_retries_over_a_new_connection_and_keeps_it() {
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let new_ca = || {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let cert = params.self_signed(&key).unwrap();
+            (rcgen::Issuer::new(params, key), cert.der().clone())
+        };
+        let (ca, ca_der) = new_ca();
+        let issue = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+            (cert.der().clone(), key)
+        };
+        let (server_cert, server_key) = issue("127.0.0.1");
+        let server_tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![server_cert], server_key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicU32::new(0));
+        let copies: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (conns, seen) = (Arc::clone(&connections), Arc::clone(&copies));
+        let server = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let n = conns.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; MAX_PACKET];
+                    while tls.read_exact(&mut buf[..4]).await.is_ok() {
+                        let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+                        tls.read_exact(&mut buf[4..len]).await.unwrap();
+                        let raw = buf[..len].to_vec();
+                        assert_eq!(verify_request(&raw, b"radsec"), Ok(true));
+                        seen.lock().unwrap().push(raw.clone());
+                        if n == 0 {
+                            continue; // the first connection is silent
+                        }
+                        let req = Packet::decode(&raw).unwrap();
+                        let reply = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+                        let bytes =
+                            sign_response(&reply, req.code, &req.authenticator, b"radsec", true)
+                                .unwrap();
+                        tls.write_all(&bytes).await.unwrap();
+                    }
+                });
+            }
+        });
+        let settings = |trusted: &rustls::pki_types::CertificateDer<'static>| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(trusted.clone()).unwrap();
+            let (cert, key) = issue("nas.example");
+            RadSec {
+                ca: "/ca.pem".into(),
+                cert: "/cert.pem".into(),
+                key: "/key.pem".into(),
+                server_name: None,
+                tls: Arc::new(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(roots)
+                        .with_client_auth_cert(vec![cert], key)
+                        .unwrap(),
+                ),
+            }
+        };
+        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(300), 1)
+            .with_tls(settings(&ca_der));
+        let r = c.send(&access_request(), Some(b"pw")).await.unwrap();
+        assert_eq!(r.code, Code::AccessAccept);
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        {
+            let copies = copies.lock().unwrap();
+            assert_eq!(copies.len(), 2);
+            assert_eq!(copies[0], copies[1], "the copy is byte for byte the first");
+        }
+        // Kept: the next request goes over the same connection.
+        c.send(&access_request(), Some(b"pw")).await.unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        assert_eq!(copies.lock().unwrap().len(), 3);
+
+        // Another CA: the handshake fails, nothing is sent, and the client gives up at once.
+        let (_, other_der) = new_ca();
+        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(2000), 2)
+            .with_tls(settings(&other_der));
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            c.send(&access_request(), Some(b"pw")).await,
+            Err(RadiusError::NoAnswer { tried: 1 })
+        ));
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert_eq!(copies.lock().unwrap().len(), 3);
+        server.abort();
     }
 }

@@ -34,12 +34,16 @@ pub struct Nas {
 impl Nas {
     pub fn new(config: RadiusConfig) -> Self {
         let client = |servers: &[std::net::SocketAddr]| {
-            RadiusClient::new(
+            let c = RadiusClient::new(
                 servers.to_vec(),
-                &config.secret.0,
+                config.server_secret(),
                 config.timeout,
                 config.retries,
-            )
+            );
+            match &config.radsec {
+                Some(tls) => c.with_tls(tls.clone()),
+                None => c,
+            }
         };
         Nas {
             auth: client(&config.auth_servers),

@@ -16,6 +16,10 @@ use crate::config::ConfigError;
 /// The standard ports (RFC 2865, 2866).
 pub const AUTH_PORT: u16 = 1812;
 pub const ACCT_PORT: u16 = 1813;
+/// RadSec's port (RFC 6614 §2.1).
+pub const RADSEC_PORT: u16 = 2083;
+/// The shared secret over TLS (RFC 6614 §2.3): TLS protects the packets, not the secret.
+pub const RADSEC_SECRET: &[u8] = b"radsec";
 
 /// Shortest shared secret accepted: short secrets fall to an offline brute force from one
 /// captured exchange (BlastRADIUS, CVE-2024-3596, found 8 characters in about an hour).
@@ -41,6 +45,10 @@ pub struct RawRadius {
     pub das_clients: Vec<String>,
     pub status_server_interval_seconds: u32,
     pub mac_auth: bool,
+    pub radsec_ca: Option<String>,
+    pub radsec_cert: Option<String>,
+    pub radsec_key: Option<String>,
+    pub radsec_server_name: Option<String>,
 }
 
 impl Default for RawRadius {
@@ -62,6 +70,10 @@ impl Default for RawRadius {
             das_clients: Vec::new(),
             status_server_interval_seconds: 30,
             mac_auth: false,
+            radsec_ca: None,
+            radsec_cert: None,
+            radsec_key: None,
+            radsec_server_name: None,
         }
     }
 }
@@ -149,6 +161,136 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// RadSec (RFC 6614): the servers are reached over TLS on TCP, with a client certificate.
+#[derive(Clone)]
+pub struct RadSec {
+    /// The CA certificates the server's certificate must chain to (only these are trusted).
+    pub ca: std::path::PathBuf,
+    /// This router's certificate chain and its key.
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// The name the server's certificate must carry; `None`: its IP address.
+    pub server_name: Option<String>,
+    /// The TLS settings built from the files above when the configuration was checked.
+    pub tls: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for RadSec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RadSec")
+            .field("ca", &self.ca)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for RadSec {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.ca, &self.cert, &self.key, &self.server_name)
+            == (&other.ca, &other.cert, &other.key, &other.server_name)
+    }
+}
+impl Eq for RadSec {}
+
+impl RadSec {
+    /// The name the server's certificate is checked against when it is at `server`.
+    pub fn server_name(&self, server: SocketAddr) -> rustls::pki_types::ServerName<'static> {
+        match &self.server_name {
+            Some(n) => rustls::pki_types::ServerName::try_from(n.clone())
+                .unwrap_or_else(|_| server.ip().into()),
+            None => server.ip().into(),
+        }
+    }
+}
+
+/// A PEM file's certificates (at least one).
+fn pem_certs(
+    key: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            invalid(
+                key,
+                format!("cannot read certificates from {}: {e}", path.display()),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            key,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(certs)
+}
+
+/// An absolute path from `key`, which must be set when RadSec is used.
+fn tls_path(key: &'static str, v: Option<String>) -> Result<std::path::PathBuf, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        Some(p) if p.starts_with('/') => Ok(p.into()),
+        Some(p) if !p.is_empty() => {
+            Err(invalid(key, format!("must be an absolute path, not {p:?}")))
+        }
+        _ => Err(invalid(
+            key,
+            "must be set when the servers are radsec:// URLs",
+        )),
+    }
+}
+
+fn radsec(raw: &mut RawRadius) -> Result<RadSec, ConfigError> {
+    use rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+    let ca = tls_path("radius.radsec_ca", raw.radsec_ca.take())?;
+    let cert = tls_path("radius.radsec_cert", raw.radsec_cert.take())?;
+    let key = tls_path("radius.radsec_key", raw.radsec_key.take())?;
+    let server_name = match raw.radsec_server_name.take().as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(n) => {
+            if rustls::pki_types::ServerName::try_from(n).is_err() {
+                return Err(invalid(
+                    "radius.radsec_server_name",
+                    format!("{n:?} is not a host name or IP address"),
+                ));
+            }
+            Some(n.to_owned())
+        }
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs("radius.radsec_ca", &ca)? {
+        roots
+            .add(c)
+            .map_err(|e| invalid("radius.radsec_ca", format!("{}: {e}", ca.display())))?;
+    }
+    let chain = pem_certs("radius.radsec_cert", &cert)?;
+    let private = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+        invalid(
+            "radius.radsec_key",
+            format!("cannot read a PEM private key from {}: {e}", key.display()),
+        )
+    })?;
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, private)
+        .map_err(|e| {
+            invalid(
+                "radius.radsec_key",
+                format!("does not go with radius.radsec_cert: {e}"),
+            )
+        })?;
+    Ok(RadSec {
+        ca,
+        cert,
+        key,
+        server_name,
+        tls: std::sync::Arc::new(tls),
+    })
+}
+
 /// The validated `[radius]` section (present only when it is enabled).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RadiusConfig {
@@ -183,6 +325,20 @@ pub struct RadiusConfig {
     /// Whether a device this router does not know is asked about at the RADIUS server with its
     /// MAC as User-Name (MAC authentication) before the portal is shown to it.
     pub mac_auth: bool,
+    /// Set when the servers are `radsec://` URLs: every server is then reached over TLS, with
+    /// the shared secret [`RADSEC_SECRET`].
+    pub radsec: Option<RadSec>,
+}
+
+impl RadiusConfig {
+    /// The shared secret of the requests to the servers.
+    pub fn server_secret(&self) -> &[u8] {
+        if self.radsec.is_some() {
+            RADSEC_SECRET
+        } else {
+            &self.secret.0
+        }
+    }
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -203,50 +359,82 @@ fn server_addr(text: &str, default_port: u16) -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, default_port))
 }
 
+/// A list of servers, and whether they are `radsec://` URLs (all of them or none).
 fn servers(
     key: &'static str,
     list: &[String],
     default_port: u16,
-) -> Result<Vec<SocketAddr>, ConfigError> {
+) -> Result<(Vec<SocketAddr>, bool), ConfigError> {
     if list.len() > 2 {
         return Err(invalid(
             key,
             "lists at most two servers (the second is the failover)",
         ));
     }
-    list.iter()
-        .map(|s| {
-            server_addr(s.trim(), default_port).ok_or_else(|| {
-                invalid(
-                    key,
-                    format!("{s:?} is not an IP address with an optional port, such as 192.0.2.10:{default_port}"),
-                )
-            })
-        })
-        .collect()
+    let mut tls = None;
+    let mut out = Vec::new();
+    for s in list {
+        let (text, is_tls, port) = match s.trim().strip_prefix("radsec://") {
+            Some(rest) => (rest.trim_end_matches('/'), true, RADSEC_PORT),
+            None => (s.trim(), false, default_port),
+        };
+        if tls.is_some_and(|t| t != is_tls) {
+            return Err(invalid(
+                key,
+                "mixes radsec:// URLs and UDP addresses: list servers of one kind",
+            ));
+        }
+        tls = Some(is_tls);
+        out.push(server_addr(text, port).ok_or_else(|| {
+            invalid(
+                key,
+                format!(
+                    "{s:?} is not an IP address with an optional port, such as \
+                     192.0.2.10:{default_port}, or a RadSec URL such as radsec://192.0.2.10:{RADSEC_PORT}"
+                ),
+            )
+        })?);
+    }
+    Ok((out, tls.unwrap_or(false)))
 }
 
 impl RawRadius {
     /// `None` when the section is off; otherwise every key checked.
-    pub fn validate(self) -> Result<Option<RadiusConfig>, ConfigError> {
+    pub fn validate(mut self) -> Result<Option<RadiusConfig>, ConfigError> {
         if !self.enabled {
             return Ok(None);
         }
-        let auth_servers = servers("radius.auth_servers", &self.auth_servers, AUTH_PORT)?;
+        let (auth_servers, tls) = servers("radius.auth_servers", &self.auth_servers, AUTH_PORT)?;
         if auth_servers.is_empty() {
             return Err(invalid(
                 "radius.auth_servers",
                 "must list one or two servers when radius.enabled is true",
             ));
         }
-        let mut acct_servers = servers("radius.acct_servers", &self.acct_servers, ACCT_PORT)?;
+        let (mut acct_servers, acct_tls) =
+            servers("radius.acct_servers", &self.acct_servers, ACCT_PORT)?;
         if acct_servers.is_empty() {
+            // Over RadSec one port carries both kinds of request.
             acct_servers = auth_servers
                 .iter()
-                .map(|a| SocketAddr::new(a.ip(), ACCT_PORT))
+                .map(|a| SocketAddr::new(a.ip(), if tls { a.port() } else { ACCT_PORT }))
                 .collect();
+        } else if acct_tls != tls {
+            return Err(invalid(
+                "radius.acct_servers",
+                "must be radsec:// URLs exactly when radius.auth_servers are",
+            ));
         }
-        if self.secret.len() < MIN_SECRET || self.secret.len() > 128 {
+        let radsec = if tls { Some(radsec(&mut self)?) } else { None };
+        // Over RadSec the secret is "radsec"; `secret` is then needed only by the DAS (UDP).
+        let secret_needed = !tls
+            || self
+                .das_listen
+                .as_deref()
+                .is_some_and(|d| !d.trim().is_empty());
+        if (secret_needed || !self.secret.is_empty())
+            && (self.secret.len() < MIN_SECRET || self.secret.len() > 128)
+        {
             return Err(invalid(
                 "radius.secret",
                 format!(
@@ -344,6 +532,7 @@ impl RawRadius {
             }
         };
         Ok(Some(RadiusConfig {
+            radsec,
             status_server_interval,
             mac_auth: self.mac_auth,
             das_listen,
@@ -456,6 +645,111 @@ mod tests {
                 .collect();
             let err = raw(&format!("{base}{extra}\n")).validate().unwrap_err();
             assert!(err.to_string().starts_with(key), "{extra}: {err}");
+        }
+    }
+
+    /// A CA and a client certificate it signed, written as PEM files into `dir`.
+    fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["nas.example".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let write = |name: &str, text: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        (
+            write("ca.pem", ca_cert.pem()),
+            write("cert.pem", cert.pem()),
+            write("key.pem", key.serialize_pem()),
+        )
+    }
+
+    #[test]
+    fn radsec_servers_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = tls_files(dir.path());
+        let files = format!("radsec_ca = {ca:?}\nradsec_cert = {cert:?}\nradsec_key = {key:?}\n");
+        let c = raw(&format!(
+            "enabled = true\nauth_servers = [\"radsec://192.0.2.10\", \"radsec://192.0.2.11:2084/\"]\n{files}"
+        ))
+        .validate()
+        .unwrap()
+        .unwrap();
+        let want: Vec<SocketAddr> = vec![
+            "192.0.2.10:2083".parse().unwrap(),
+            "192.0.2.11:2084".parse().unwrap(),
+        ];
+        // No secret needed; accounting over the same connections.
+        assert_eq!(c.auth_servers, want);
+        assert_eq!(c.acct_servers, want);
+        assert_eq!(c.server_secret(), b"radsec");
+        let tls = c.radsec.as_ref().unwrap();
+        assert_eq!(
+            tls.server_name(want[0]),
+            rustls::pki_types::ServerName::from(want[0].ip())
+        );
+        // UDP servers never use the files, and keep their own secret.
+        let c = raw(ON).validate().unwrap().unwrap();
+        assert!(c.radsec.is_none());
+        assert_eq!(c.server_secret(), b"0123456789abcdef");
+
+        let radsec = "enabled = true\nauth_servers = [\"radsec://192.0.2.10\"]\n";
+        for (extra, key_named) in [
+            // One kind of server per list, and the same kind in both.
+            (
+                "auth_servers = [\"radsec://192.0.2.10\", \"192.0.2.11\"]".to_owned(),
+                "radius.auth_servers",
+            ),
+            (
+                format!("acct_servers = [\"192.0.2.10\"]\n{files}"),
+                "radius.acct_servers",
+            ),
+            (String::new(), "radius.radsec_ca"),
+            (
+                format!("radsec_ca = {ca:?}\nradsec_cert = \"cert.pem\"\nradsec_key = {key:?}"),
+                "radius.radsec_cert",
+            ),
+            (
+                format!(
+                    "radsec_ca = \"{}/missing.pem\"\nradsec_cert = {cert:?}\nradsec_key = {key:?}",
+                    dir.path().display()
+                ),
+                "radius.radsec_ca",
+            ),
+            // A key that is not the certificate's.
+            (
+                format!("radsec_ca = {ca:?}\nradsec_cert = {ca:?}\nradsec_key = {key:?}"),
+                "radius.radsec_key",
+            ),
+            (
+                format!("radsec_ca = {ca:?}\nradsec_cert = {cert:?}\nradsec_key = {cert:?}"),
+                "radius.radsec_key",
+            ),
+            (
+                format!("{files}radsec_server_name = \"not a name\""),
+                "radius.radsec_server_name",
+            ),
+            // The DAS is UDP: it needs a real secret.
+            (
+                format!("{files}das_listen = \"127.0.0.1:3799\""),
+                "radius.secret",
+            ),
+        ] {
+            let text = if extra.starts_with("auth_servers") {
+                format!("enabled = true\n{extra}\n")
+            } else {
+                format!("{radsec}{extra}\n")
+            };
+            let err = raw(&text).validate().unwrap_err();
+            assert!(err.to_string().starts_with(key_named), "{extra}: {err}");
         }
     }
 }

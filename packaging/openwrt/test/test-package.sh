@@ -392,6 +392,10 @@ config radius 'radius'
 	list das_client '192.0.2.12'
 	option status_server_interval '60'
 	option mac_auth '1'
+	option radsec_ca '/etc/hotspot/radsec-ca.pem'
+	option radsec_cert '/etc/hotspot/radsec-cert.pem'
+	option radsec_key '/etc/hotspot/radsec-key.pem'
+	option radsec_server_name 'radius.example.net'
 EOF
 printf 'dhcp.@dnsmasq[0].leasefile=/tmp/leases.guest\n' >> "$store"
 # (An administrator's change, so part of "before" from here on.)
@@ -418,7 +422,9 @@ for line in 'interface = "br-guest"' 'address = "10.20.0.1"' 'listen = "0.0.0.0:
     'retries = 1' 'interim_interval_seconds = 300' 'mac_format = "aa:bb:cc:dd:ee:ff"' \
     'called_station_id = "Mama Njeri WiFi"' 'login = "radius"' 'das_listen = "0.0.0.0:3799"' \
     'das_clients = ["192.0.2.10", "192.0.2.12"]' 'status_server_interval_seconds = 60' \
-    'mac_auth = true'; do
+    'mac_auth = true' 'radsec_ca = "/etc/hotspot/radsec-ca.pem"' \
+    'radsec_cert = "/etc/hotspot/radsec-cert.pem"' 'radsec_key = "/etc/hotspot/radsec-key.pem"' \
+    'radsec_server_name = "radius.example.net"'; do
     expect_line "$toml" "$line"
 done
 # With a RADIUS secret in it, the generated file is for root only.
