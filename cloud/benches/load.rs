@@ -1,7 +1,9 @@
 //! Load test of the operators' API and the sync endpoint together, at fixed offered rates (an
-//! open loop: requests go out on a clock, not when the last answered), for a bounded time. Every
-//! 10 s it prints what was offered, answered, refused or failed, the 99th percentile latency and
-//! the process's resident memory (the service and the load generator share the process).
+//! open loop: requests go out on a clock, not when the last answered), for a bounded time,
+//! against the real `hotspot-cloud serve` in a process of its own (so its memory is its own).
+//! Every 10 s it prints, per kind of request, what was offered, answered, shed (503) or failed,
+//! the latency p50/p99 of the answers, the pool's waiting requests and the service's resident
+//! memory (sampled every second); at the end the totals, errors by kind, and RSS start/max/end.
 //!
 //! Defaults are twice the rates of the other benches (`docs/api.md`: 310 requests/s listing
 //! active sessions; `docs/sync.md`: about 6,000 events/s of ingest, 12 pushes of 500 events a
@@ -9,85 +11,132 @@
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench load`
 //! Optional: BENCH_SECONDS (600), LOAD_API_RATE (620 requests/s), LOAD_PUSH_RATE (24 pushes/s of
-//! 500 events), BENCH_POOL (16), LOAD_TIMEOUT_MS (5000: an answer later than that is an error).
+//! 500 events), BENCH_POOL (16), LOAD_TIMEOUT_MS (5000: no answer by then counts as a timeout).
+//! The service reads its own settings from the environment too (`HOTSPOT_MAX_IN_FLIGHT`,
+//! `HOTSPOT_DB_WAIT_MS`; docs/api.md).
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hotspot_cloud::api::{ApiState, secrets::SecretsKey};
-use hotspot_cloud::{AppState, db};
+use hotspot_cloud::db;
 use serde_json::{Value, json};
 
-use common::{env_or, url_of};
+use common::env_or;
+use common::server::{BenchDb, Server, rss_mib};
 
 const PUSH: &str = include_str!("../../shared/fixtures/sync/push_request.json");
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("hotspot_bench_{}", uuid::Uuid::new_v4().simple());
-    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let result = run(&admin_url, &name).await;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    let bench_db = BenchDb::create().await?;
+    let result = run(&bench_db).await;
+    bench_db.drop_now().await?;
     result
 }
 
-/// Counters of one kind of request over a window.
+/// What became of one kind of request.
 #[derive(Default)]
-struct Window {
+struct Tally {
     offered: AtomicU64,
     ok: AtomicU64,
-    refused: AtomicU64,
+    /// 503 (shed at the door, or no database connection in time).
+    shed: AtomicU64,
+    /// Any other 5xx.
+    server_error: AtomicU64,
+    /// 4xx (none expected).
+    client_error: AtomicU64,
+    /// No answer within LOAD_TIMEOUT_MS.
+    timeout: AtomicU64,
+    /// Connection refused, reset, or a body that did not arrive.
     failed: AtomicU64,
-    /// Latencies of the window's answers, in microseconds.
-    lat: std::sync::Mutex<Vec<u64>>,
+    /// Latencies of successful answers, microseconds.
+    ok_us: Mutex<Vec<u32>>,
+    /// Latencies of 503 answers, microseconds.
+    shed_us: Mutex<Vec<u32>>,
 }
 
-impl Window {
-    fn take(&self) -> (u64, u64, u64, u64, f64) {
-        let mut lat = std::mem::take(&mut *self.lat.lock().unwrap());
-        lat.sort_unstable();
-        let p99 = lat
-            .get((lat.len() * 99 / 100).min(lat.len().saturating_sub(1)))
-            .map_or(f64::NAN, |us| *us as f64 / 1000.0);
-        (
-            self.offered.swap(0, Ordering::Relaxed),
-            self.ok.swap(0, Ordering::Relaxed),
-            self.refused.swap(0, Ordering::Relaxed),
-            self.failed.swap(0, Ordering::Relaxed),
-            p99,
+/// Counts of one window (or of the whole run).
+#[derive(Default, Clone)]
+struct Counts {
+    offered: u64,
+    ok: u64,
+    shed: u64,
+    server_error: u64,
+    client_error: u64,
+    timeout: u64,
+    failed: u64,
+    ok_us: Vec<u32>,
+    shed_us: Vec<u32>,
+}
+
+impl Tally {
+    fn take(&self) -> Counts {
+        let t = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        Counts {
+            offered: t(&self.offered),
+            ok: t(&self.ok),
+            shed: t(&self.shed),
+            server_error: t(&self.server_error),
+            client_error: t(&self.client_error),
+            timeout: t(&self.timeout),
+            failed: t(&self.failed),
+            ok_us: std::mem::take(&mut *self.ok_us.lock().unwrap()),
+            shed_us: std::mem::take(&mut *self.shed_us.lock().unwrap()),
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.offered += o.offered;
+        self.ok += o.ok;
+        self.shed += o.shed;
+        self.server_error += o.server_error;
+        self.client_error += o.client_error;
+        self.timeout += o.timeout;
+        self.failed += o.failed;
+        self.ok_us.extend_from_slice(&o.ok_us);
+        self.shed_us.extend_from_slice(&o.shed_us);
+    }
+
+    fn line(&mut self) -> String {
+        format!(
+            "offered {}, ok {}, 503 {}, other 5xx {}, 4xx {}, timeouts {}, failed {}; \
+             ok p50 {} p99 {}; 503 p99 {}",
+            self.offered,
+            self.ok,
+            self.shed,
+            self.server_error,
+            self.client_error,
+            self.timeout,
+            self.failed,
+            pct(&mut self.ok_us, 0.50),
+            pct(&mut self.ok_us, 0.99),
+            pct(&mut self.shed_us, 0.99),
         )
     }
 }
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+/// The `p` quantile of `us` (microseconds) in milliseconds, or "-".
+fn pct(us: &mut [u32], p: f64) -> String {
+    if us.is_empty() {
+        return "-".into();
+    }
+    us.sort_unstable();
+    let i = ((us.len() as f64 * p) as usize).min(us.len() - 1);
+    format!("{:.1} ms", f64::from(us[i]) / 1000.0)
 }
 
-/// Sends `make()` requests at `rate` a second until `deadline`, each counted in `w`.
+/// Sends `make()` requests at `rate` a second until `deadline`, each counted in `tally`.
 fn drive(
     rate: u64,
     deadline: Instant,
     timeout: Duration,
-    w: Arc<Window>,
+    tally: Arc<Tally>,
     make: impl Fn() -> reqwest::RequestBuilder + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -98,21 +147,38 @@ fn drive(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         while Instant::now() < deadline {
             tick.tick().await;
-            w.offered.fetch_add(1, Ordering::Relaxed);
-            let (req, w) = (make(), Arc::clone(&w));
+            tally.offered.fetch_add(1, Ordering::Relaxed);
+            let (req, tally) = (make(), Arc::clone(&tally));
             tokio::spawn(async move {
                 let t = Instant::now();
-                match tokio::time::timeout(timeout, req.send()).await {
-                    Ok(Ok(r)) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        w.ok.fetch_add(1, Ordering::Relaxed);
-                        w.lat.lock().unwrap().push(t.elapsed().as_micros() as u64);
+                let answer = tokio::time::timeout(timeout, async {
+                    let r = req.send().await?;
+                    let status = r.status();
+                    r.bytes().await?;
+                    Ok::<_, reqwest::Error>(status)
+                })
+                .await;
+                let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                match answer {
+                    Ok(Ok(s)) if s.is_success() => {
+                        tally.ok.fetch_add(1, Ordering::Relaxed);
+                        tally.ok_us.lock().unwrap().push(us);
                     }
-                    Ok(Ok(r)) if r.status().is_client_error() => {
-                        w.refused.fetch_add(1, Ordering::Relaxed);
+                    Ok(Ok(s)) if s == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                        tally.shed.fetch_add(1, Ordering::Relaxed);
+                        tally.shed_us.lock().unwrap().push(us);
                     }
-                    _ => {
-                        w.failed.fetch_add(1, Ordering::Relaxed);
+                    Ok(Ok(s)) if s.is_server_error() => {
+                        tally.server_error.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Ok(_)) => {
+                        tally.client_error.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Err(_)) => {
+                        tally.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        tally.timeout.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             });
@@ -120,19 +186,41 @@ fn drive(
     })
 }
 
-async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
+/// `db_pool_waiting` from the service's `/metrics`.
+async fn pool_waiting(http: &reqwest::Client, base: &str) -> String {
+    let text = match http
+        .get(format!("{base}/metrics"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => return "?".into(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("db_pool_waiting "))
+        .unwrap_or("?")
+        .to_owned()
+}
+
+/// Server RSS over the run, MiB.
+#[derive(Default)]
+struct Rss {
+    start: f64,
+    max: f64,
+    last: f64,
+}
+
+async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
     let seconds = env_or("BENCH_SECONDS", 600);
     let api_rate = env_or("LOAD_API_RATE", 620);
     let push_rate = env_or("LOAD_PUSH_RATE", 24);
     let pool_size = env_or("BENCH_POOL", 16) as usize;
     let timeout = Duration::from_millis(env_or("LOAD_TIMEOUT_MS", 5000));
 
-    let mut config: tokio_postgres::Config = admin_url.parse()?;
-    config.dbname(name);
-    let (owner, conn) = config.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    let pool = db::pool(&url_of(&config), pool_size)?;
-    db::migrate(&pool).await?;
+    // The bench's own connections (loading data, the claim code); the service has its own.
+    let pool = bench_db.migrated_pool(2).await?;
+    let owner = bench_db.owner().await?;
 
     // One tenant, one hotspot with 1,000 active sessions among 10,000.
     let password = "bench-password";
@@ -169,19 +257,10 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         ))
         .await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = AppState {
-        pool: pool.clone(),
-        api: ApiState::new(SecretsKey::from_bytes([7; 32])),
-        payments: hotspot_cloud::payments::Payments::disabled(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(hotspot_cloud::serve(state, listener, async {
-        let _ = stopped.await;
-    }));
+    let log = std::env::temp_dir().join(format!("{}.log", bench_db.name));
+    let server = Server::process(&bench_db.url(), pool_size, &log).await?;
+    let base = server.base.clone();
     let http = hotspot_cloud::mpesa::client::http_client()?;
-    let base = format!("http://{addr}");
     let login: Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": "load@example.test", "password": password}))
@@ -236,13 +315,22 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
             .unwrap_or_default()
     };
 
+    let mut rss = Rss {
+        start: server.rss_mib(),
+        ..Rss::default()
+    };
+    rss.max = rss.start;
     println!(
         "offered: {api_rate} API requests/s (active sessions, limit 50) and {push_rate} pushes/s \
-         of 500 events, for {seconds} s; RSS at start {:.1} MiB",
-        rss_mib()
+         of 500 events, for {seconds} s, timeout {} ms; service pid {}, RSS at start {:.1} MiB; \
+         its log: {}",
+        timeout.as_millis(),
+        server.pid,
+        rss.start,
+        log.display()
     );
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let (api, sync) = (Arc::new(Window::default()), Arc::new(Window::default()));
+    let (api, sync) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
     let url = format!("{base}/api/v1/hotspots/{hotspot}/sessions/active?limit=50");
     let (h1, h2) = (http.clone(), http.clone());
     let a = drive(api_rate, deadline, timeout, Arc::clone(&api), move || {
@@ -256,32 +344,58 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
             .body(push_body())
     });
     let start = Instant::now();
-    let mut totals = [0u64; 6];
-    while Instant::now() < deadline + timeout {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let (ao, aok, are, afa, ap) = api.take();
-        let (so, sok, sre, sfa, sp) = sync.take();
-        for (t, v) in totals.iter_mut().zip([aok, are, afa, sok, sre, sfa]) {
-            *t += v;
+    let (mut api_total, mut sync_total) = (Counts::default(), Counts::default());
+    // Until every request sent has been answered or timed out.
+    let end = deadline + timeout + Duration::from_secs(1);
+    let mut tick = 0u64;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tick += 1;
+        let now = server.rss_mib();
+        rss.max = rss.max.max(now);
+        rss.last = now;
+        if tick.is_multiple_of(10) || Instant::now() >= end {
+            let (mut aw, mut sw) = (api.take(), sync.take());
+            api_total.add(&aw);
+            sync_total.add(&sw);
+            println!(
+                "{:>4.0} s  api: {} | sync: {} | pool waiting {} | RSS {now:.1} MiB (load \
+                 generator {:.1} MiB)",
+                start.elapsed().as_secs_f64(),
+                aw.line(),
+                sw.line(),
+                pool_waiting(&http, &base).await,
+                rss_mib(std::process::id()),
+            );
         }
-        println!(
-            "{:>4.0} s  api: offered {ao}, ok {aok}, 4xx {are}, failed {afa}, p99 {ap:.0} ms | \
-             sync: offered {so}, ok {sok}, 4xx {sre}, failed {sfa}, p99 {sp:.0} ms | RSS {:.1} MiB",
-            start.elapsed().as_secs_f64(),
-            rss_mib()
-        );
     }
     let _ = (a.await, s.await);
+    let (aw, sw) = (api.take(), sync.take());
+    api_total.add(&aw);
+    sync_total.add(&sw);
+    // A few seconds with no load: what memory the service keeps.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rss.last = server.rss_mib();
+    rss.max = rss.max.max(rss.last);
+    println!("total api:  {}", api_total.line());
     println!(
-        "total: api ok {}, 4xx {}, failed {}; sync ok {} ({} events), 4xx {}, failed {}",
-        totals[0],
-        totals[1],
-        totals[2],
-        totals[3],
-        totals[3] * 500,
-        totals[4],
-        totals[5]
+        "total sync: {} ({} events stored)",
+        sync_total.line(),
+        sync_total.ok * 500
     );
-    let _ = stop.send(());
+    let errors = |c: &Counts| c.server_error + c.client_error + c.timeout + c.failed;
+    println!(
+        "errors: api {} (503 {}), sync {} (503 {}); service RSS start {:.1} MiB, max {:.1} MiB, \
+         end {:.1} MiB",
+        errors(&api_total),
+        api_total.shed,
+        errors(&sync_total),
+        sync_total.shed,
+        rss.start,
+        rss.max,
+        rss.last
+    );
+    server.stop().await;
+    pool.close();
     Ok(())
 }

@@ -50,16 +50,33 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes, with the default
+/// [`routes::shed::Limits`].
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(state, listener, shutdown, routes::shed::Limits::default()).await
+}
+
+/// Serves the API on `listener` until `shutdown` completes, taking on at most what `limits`
+/// allow at once (past that, 503 with `Retry-After`; see [`routes::shed`]).
+pub async fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: routes::shed::Limits,
+) -> std::io::Result<()> {
+    // Outermost: a request past the cap costs no routing, no body and no database.
+    let app = routes::router(state).layer(axum::middleware::from_fn_with_state(
+        routes::shed::Shed::new(limits),
+        routes::shed::admit,
+    ));
     // The peer address reaches handlers (the M-Pesa callback allowlist).
     axum::serve(
         listener,
-        routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -20,6 +20,11 @@ struct Cli {
     /// Most database connections this process holds.
     #[arg(long, env = "HOTSPOT_DB_POOL", default_value_t = 16)]
     db_pool: usize,
+    /// Milliseconds a request waits for a free database connection before it is answered 503
+    /// (overloaded). M-Pesa callbacks wait as long as it takes.
+    #[arg(long, env = "HOTSPOT_DB_WAIT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    db_wait_ms: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +53,15 @@ enum Command {
             value_parser = clap::builder::FalseyValueParser::new()
         )]
         console_insecure_cookies: bool,
+        /// Requests worked on at once; past it a request is answered 503 with Retry-After at
+        /// once. Health checks, /metrics and M-Pesa callbacks are never refused for load.
+        #[arg(long, env = "HOTSPOT_MAX_IN_FLIGHT", default_value_t = 64,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_in_flight: u32,
+        /// M-Pesa callbacks worked on at once; more wait their turn (never refused for load).
+        #[arg(long, env = "HOTSPOT_MAX_CALLBACKS_IN_FLIGHT", default_value_t = 32,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_callbacks_in_flight: u32,
         #[command(flatten)]
         payments: Box<PaymentArgs>,
         #[command(flatten)]
@@ -102,7 +116,11 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
-    let pool = db::pool(&cli.database_url, cli.db_pool)?;
+    let pool = db::pool_with_wait(
+        &cli.database_url,
+        cli.db_pool,
+        Some(std::time::Duration::from_millis(cli.db_wait_ms)),
+    )?;
     let report = db::migrate(&pool).await?;
     tracing::info!(
         applied = report.applied.len(),
@@ -164,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
             secrets_key,
             token_ttl_minutes,
             console_insecure_cookies,
+            max_in_flight,
+            max_callbacks_in_flight,
             payments,
             radius,
             retention_sessions_months,
@@ -236,7 +256,7 @@ async fn main() -> anyhow::Result<()> {
             let sweep = tokio::spawn(hotspot_cloud::console::sweep::run(pool.clone(), async {
                 let _ = sweep_stopped.await;
             }));
-            let served = hotspot_cloud::serve(
+            let served = hotspot_cloud::serve_with(
                 AppState {
                     pool,
                     api,
@@ -244,6 +264,11 @@ async fn main() -> anyhow::Result<()> {
                 },
                 listener,
                 shutdown_signal(),
+                hotspot_cloud::routes::shed::Limits {
+                    max_in_flight: max_in_flight as usize,
+                    callbacks_in_flight: max_callbacks_in_flight as usize,
+                    ..Default::default()
+                },
             )
             .await;
             let _ = stop_jobs.send(());

@@ -1,5 +1,9 @@
-//! What the benches share: their settings from the environment and the database URL of the
-//! database each one creates for itself.
+//! What the benches share: their settings from the environment, the database URL of the
+//! database each one creates for itself, and starting the service on it ([`server`]).
+
+// Each bench uses part of it.
+#[allow(dead_code)]
+pub mod server;
 
 /// The number in environment variable `name`, else `default`.
 pub fn env_or(name: &str, default: u64) -> u64 {

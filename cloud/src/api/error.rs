@@ -59,6 +59,10 @@ pub enum ApiError {
     /// Too many attempts.
     #[error("too many requests")]
     TooMany,
+    /// No database connection came free in time: the service is overloaded. 503 with
+    /// `Retry-After`.
+    #[error("overloaded: no database connection free in time")]
+    Busy,
     /// Anything else: a bug or an outage. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,6 +90,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +121,7 @@ impl ApiError {
             ),
             ApiError::Conflict(d) => ("conflict", "Conflict", Some(d.clone()), vec![]),
             ApiError::TooMany => ("too-many-requests", "Too many requests", None, vec![]),
+            ApiError::Busy => ("overloaded", "Overloaded: try again shortly", None, vec![]),
             ApiError::Internal(_) => ("internal", "Internal server error", None, vec![]),
         };
         Problem {
@@ -142,6 +148,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::Busy = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let ApiError::Internal(cause) = self {
             resp.extensions_mut().insert(InternalCause(cause));
         }
@@ -205,6 +215,7 @@ impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
             crate::db::DbError::Sql(e) => e.into(),
+            crate::db::DbError::Busy => ApiError::Busy,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -212,6 +223,9 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        if crate::db::is_busy(&e) {
+            return ApiError::Busy;
+        }
         ApiError::Internal(format!("database pool: {e}"))
     }
 }

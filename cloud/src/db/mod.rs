@@ -29,6 +29,10 @@ pub enum DbError {
     Pool(String),
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(String),
+    /// No pooled connection came free within the pool's wait ([`pool_with_wait`]): the
+    /// service is overloaded. Answered 503 with `Retry-After`, not retried here.
+    #[error("no database connection free in time (overloaded)")]
+    Busy,
     #[error("migration {name} failed: {source}")]
     Migrate {
         name: String,
@@ -45,8 +49,20 @@ pub enum DbError {
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        if is_busy(&e) {
+            return DbError::Busy;
+        }
         DbError::Connect(e.to_string())
     }
+}
+
+/// Whether `e` is the pool's wait running out (every connection in use), not a failure to
+/// connect.
+pub fn is_busy(e: &deadpool_postgres::PoolError) -> bool {
+    matches!(
+        e,
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)
+    )
 }
 
 impl DbError {
@@ -123,8 +139,21 @@ impl Transient for DbError {
     }
 }
 
-/// Builds a pool of connections to `url` (a libpq-style URL or key=value string).
+/// Builds a pool of connections to `url` (a libpq-style URL or key=value string). Asking for a
+/// connection waits until one is free, however long that takes.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
+    pool_with_wait(url, max_size, None)
+}
+
+/// [`pool`], where asking for a connection waits at most `wait` for one to come free, then
+/// fails with [`DbError::Busy`] (a 503): under overload requests are refused quickly instead of
+/// queueing for connections behind each other. Work that must not be refused for load asks with
+/// [`get_patient`].
+pub fn pool_with_wait(
+    url: &str,
+    max_size: usize,
+    wait: Option<std::time::Duration>,
+) -> Result<Pool, DbError> {
     let config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;
     let manager = Manager::from_config(
         config,
@@ -135,8 +164,20 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
     );
     Pool::builder(manager)
         .max_size(max_size)
+        .wait_timeout(wait)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::Pool(e.to_string()))
+}
+
+/// A connection from `pool`, waiting as long as it takes even when the pool bounds its waits:
+/// for what must not be lost to load (M-Pesa callbacks, which Daraja does not send again).
+pub async fn get_patient(
+    pool: &Pool,
+) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
+    let mut timeouts = pool.timeouts();
+    timeouts.wait = None;
+    pool.timeout_get(&timeouts).await
 }
 
 /// What `migrate` did.

@@ -70,7 +70,7 @@ pub async fn tenant_of(pool: &Pool, token: &str) -> Result<Option<Uuid>, Payment
         return Ok(None);
     }
     let hash = token_hash(token);
-    let mut client = pool.get().await?;
+    let mut client = crate::db::get_patient(pool).await?;
     let tx = service_transaction(&mut client).await?;
     let row = tx
         .query_opt(
@@ -136,7 +136,7 @@ async fn account(tx: &Transaction<'_>, bill_ref: &str) -> Result<Account, Paymen
 
 /// Whether to accept a payment (the validation URL).
 pub async fn validate(pool: &Pool, tenant: Uuid, p: &C2bPayment) -> Result<Verdict, PaymentError> {
-    let mut client = pool.get().await?;
+    let mut client = crate::db::get_patient(pool).await?;
     let tx = tenant_transaction(&mut client, tenant, None).await?;
     let acc = account(&tx, p.bill_ref_number.as_deref().unwrap_or_default()).await?;
     tx.commit().await?;
@@ -159,7 +159,7 @@ pub async fn confirm(
     let cents = p.amount_cents().unwrap_or(0);
     let bill_ref = p.bill_ref_number.clone().unwrap_or_default();
     let body = serde_json::to_value(RawPayment(p)).unwrap_or_default();
-    let mut client = pool.get().await?;
+    let mut client = crate::db::get_patient(pool).await?;
     let tx = tenant_transaction(&mut client, tenant, None).await?;
     let acc = account(&tx, &bill_ref).await?;
     let applied_to = match &acc {

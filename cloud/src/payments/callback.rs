@@ -59,7 +59,10 @@ pub async fn receive(
         return Err(CallbackRefusal::UnknownToken);
     }
     let hash = token_hash(token);
-    let mut client = pool.get().await.map_err(PaymentError::from)?;
+    // Daraja does not post a callback twice: wait for a connection however busy the pool is.
+    let mut client = crate::db::get_patient(pool)
+        .await
+        .map_err(PaymentError::from)?;
     let tx = service_transaction(&mut client)
         .await
         .map_err(PaymentError::from)?;

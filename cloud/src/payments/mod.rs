@@ -73,7 +73,7 @@ impl From<tokio_postgres::Error> for PaymentError {
 
 impl From<deadpool_postgres::PoolError> for PaymentError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Db(DbError::Connect(e.to_string()))
+        Self::Db(e.into())
     }
 }
 

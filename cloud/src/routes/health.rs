@@ -19,6 +19,11 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) 
     for _ in 0..2 {
         let client = match state.pool.get().await {
             Ok(c) => c,
+            Err(e) if crate::db::is_busy(&e) => {
+                // Every connection in use for longer than the pool's wait: overloaded, not down.
+                tracing::warn!("readiness: no database connection free in time");
+                return (StatusCode::SERVICE_UNAVAILABLE, "database busy\n");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: database unreachable");
                 return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n");

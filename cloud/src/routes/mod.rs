@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod payments;
+pub mod shed;
 pub mod sync;
 
 use axum::Router;

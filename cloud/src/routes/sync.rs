@@ -19,6 +19,15 @@ impl IntoResponse for SyncError {
             SyncError::Version(_) => StatusCode::BAD_REQUEST,
             SyncError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             SyncError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SyncError::Db(crate::db::DbError::Busy) => {
+                // Overloaded: the router sends the batch again later, as after any 5xx.
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({"error": "overloaded: try again shortly"})),
+                )
+                    .into_response();
+            }
             SyncError::Db(e) => {
                 tracing::error!(error = %e, "sync: database failure");
                 return (

@@ -49,6 +49,6 @@ impl From<tokio_postgres::Error> for SyncError {
 
 impl From<deadpool_postgres::PoolError> for SyncError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Db(DbError::Connect(e.to_string()))
+        Self::Db(e.into())
     }
 }

@@ -5,8 +5,13 @@
 //! Without these a guest could keep thousands of connections open by sending a header byte now
 //! and then (slowloris), or make the server buffer hundreds of kilobytes of headers per
 //! connection, and the daemon's memory would grow with the attack. With them:
-//! - at most [`MAX_OPEN`] connections are open; past it new ones wait in the kernel's backlog
-//!   until one closes (each closes within [`REQUEST_DEADLINE`] unless it is being answered);
+//! - at most [`MAX_OPEN`] connections are open; when a new one comes past it, the connection
+//!   idle longest is closed to make room: one with no whole request in (a request still
+//!   arriving, however slowly, or a kept-alive connection between requests), counted from its
+//!   start or its last answer. A request being answered is never closed for room; if every
+//!   connection is being answered, the new one waits in the kernel's backlog until one closes.
+//!   So slow clients from many addresses cannot keep others out: each newcomer takes the place
+//!   of the oldest of them;
 //! - at most [`MAX_PER_CLIENT`] from one address; more are closed at once;
 //! - a request must arrive within [`REQUEST_DEADLINE`] of the connection opening or of the last
 //!   answer on it (this is also the keep-alive idle timeout);
@@ -17,8 +22,9 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -38,6 +44,127 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Open connections per client address.
 type PerClient = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
+/// Every open connection, by number: since when it has been idle (`None` while a whole request
+/// is in and being answered), and how to close it.
+#[derive(Debug, Default)]
+struct Open {
+    next: u64,
+    conns: HashMap<u64, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    idle_since: Option<Instant>,
+    evict: Arc<Evict>,
+}
+
+/// A connection's eviction notice: set, then the connection's reader woken, which fails.
+#[derive(Debug, Default)]
+struct Evict {
+    evicted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Evict {
+    fn notify(&self) {
+        self.evicted.store(true, Ordering::Release);
+        if let Ok(mut w) = self.waker.lock()
+            && let Some(w) = w.take()
+        {
+            w.wake();
+        }
+    }
+}
+
+type Registry = Arc<Mutex<Open>>;
+
+impl Open {
+    /// Closes the connection idle longest, if any is idle; true if one was.
+    fn evict_oldest_idle(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .values()
+            .filter(|e| !e.evict.evicted.load(Ordering::Acquire))
+            .filter_map(|e| e.idle_since.map(|t| (t, e)))
+            .min_by_key(|(t, _)| *t);
+        match oldest {
+            Some((_, e)) => {
+                e.evict.notify();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set_idle(&mut self, id: u64, idle_since: Option<Instant>) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            e.idle_since = idle_since;
+        }
+    }
+}
+
+/// How far the request on a connection has come, from the bytes read: its headers (up to the
+/// empty line), then the body its `Content-Length` announces. Complete once both are in.
+#[derive(Debug, Default, Clone)]
+struct Progress {
+    /// The start of the header line being read (enough for `Content-Length`).
+    line: Vec<u8>,
+    /// Whether the current line has had anything but `\r` (a line of nothing ends headers).
+    line_has_text: bool,
+    /// Whether a line with text ended yet (a request's leading empty lines are not its end).
+    any_line: bool,
+    content_length: u64,
+    /// Body bytes still to come, once the headers are in.
+    body_left: Option<u64>,
+}
+
+impl Progress {
+    const LINE_PREFIX: usize = 40;
+
+    /// Takes in `bytes` read; true once the whole request is in.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        while self.body_left.is_none() {
+            let Some((&b, tail)) = rest.split_first() else {
+                return false;
+            };
+            rest = tail;
+            match b {
+                b'\n' => {
+                    if self.any_line && !self.line_has_text {
+                        self.body_left = Some(self.content_length);
+                    } else if self.line_has_text {
+                        self.header_line();
+                        self.any_line = true;
+                    }
+                    self.line_has_text = false;
+                    self.line.clear();
+                }
+                b'\r' => {}
+                _ => {
+                    self.line_has_text = true;
+                    if self.line.len() < Self::LINE_PREFIX {
+                        self.line.push(b);
+                    }
+                }
+            }
+        }
+        let left = self.body_left.get_or_insert(0);
+        *left = left.saturating_sub(rest.len() as u64);
+        *left == 0
+    }
+
+    fn header_line(&mut self) {
+        let line = String::from_utf8_lossy(&self.line);
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            // Too large or unreadable: the request is refused by the server or the size bound.
+            self.content_length = value.trim().parse().unwrap_or(0);
+        }
+    }
+}
+
 /// A TCP listener for the portal with the bounds above. Serve it through
 /// `axum::serve::ListenerExt::tap_io` so handlers still get the client's `SocketAddr`.
 #[derive(Debug)]
@@ -45,6 +172,7 @@ pub struct Guarded {
     inner: TcpListener,
     open: Arc<Semaphore>,
     per_client: PerClient,
+    registry: Registry,
 }
 
 impl Guarded {
@@ -53,6 +181,7 @@ impl Guarded {
             inner,
             open: Arc::new(Semaphore::new(MAX_OPEN)),
             per_client: PerClient::default(),
+            registry: Registry::default(),
         }
     }
 
@@ -68,11 +197,6 @@ impl axum::serve::Listener for Guarded {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            let Ok(permit) = Arc::clone(&self.open).acquire_owned().await else {
-                // The semaphore is never closed; wait rather than spin if it were.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            };
             let (stream, addr) = match self.inner.accept().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -89,21 +213,58 @@ impl axum::serve::Listener for Guarded {
                 };
                 let n = counts.entry(ip).or_insert(0);
                 if *n >= MAX_PER_CLIENT {
-                    // Dropping the stream closes it; the permit goes back.
+                    // Dropping the stream closes it.
                     continue;
                 }
                 *n += 1;
+            }
+            // From here the slot gives the client's count back if this connection goes.
+            let mut slot = Slot {
+                _permit: None,
+                ip,
+                per_client: Arc::clone(&self.per_client),
+                id: None,
+                registry: Arc::clone(&self.registry),
+            };
+            let permit = match Arc::clone(&self.open).try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    // Full: make room by closing the connection idle longest, then take the
+                    // place it gives back (or the first that frees, if none was idle).
+                    if let Ok(mut open) = self.registry.lock() {
+                        open.evict_oldest_idle();
+                    }
+                    let Ok(p) = Arc::clone(&self.open).acquire_owned().await else {
+                        // The semaphore is never closed.
+                        continue;
+                    };
+                    p
+                }
+            };
+            slot._permit = Some(permit);
+            let evict = Arc::new(Evict::default());
+            let started = Instant::now();
+            if let Ok(mut open) = self.registry.lock() {
+                let id = open.next;
+                open.next += 1;
+                open.conns.insert(
+                    id,
+                    Entry {
+                        idle_since: Some(started),
+                        evict: Arc::clone(&evict),
+                    },
+                );
+                slot.id = Some(id);
             }
             let _ = stream.set_nodelay(true);
             let io = Limited {
                 stream,
                 deadline: Box::pin(tokio::time::sleep(REQUEST_DEADLINE)),
                 read_since_answer: 0,
-                slot: Slot {
-                    _permit: permit,
-                    ip,
-                    per_client: Arc::clone(&self.per_client),
-                },
+                progress: Progress::default(),
+                answering: false,
+                evict,
+                slot,
             };
             return (io, addr);
         }
@@ -117,13 +278,21 @@ impl axum::serve::Listener for Guarded {
 /// A connection's place in the bounds; given back when the connection drops.
 #[derive(Debug)]
 struct Slot {
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
     ip: IpAddr,
     per_client: PerClient,
+    /// The connection's number in `registry`.
+    id: Option<u64>,
+    registry: Registry,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if let Some(id) = self.id
+            && let Ok(mut open) = self.registry.lock()
+        {
+            open.conns.remove(&id);
+        }
         if let Ok(mut counts) = self.per_client.lock()
             && let Some(n) = counts.get_mut(&self.ip)
         {
@@ -143,6 +312,11 @@ pub struct Limited {
     stream: TcpStream,
     deadline: Pin<Box<Sleep>>,
     read_since_answer: usize,
+    /// The request arriving since the last answer.
+    progress: Progress,
+    /// A whole request is in and not yet answered: not to be closed for room.
+    answering: bool,
+    evict: Arc<Evict>,
     slot: Slot,
 }
 
@@ -158,15 +332,27 @@ impl AsyncRead for Limited {
                 "the request did not arrive in time",
             )));
         }
+        if self.evicted(cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room for a new connection",
+            )));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.stream).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
-            self.read_since_answer += buf.filled().len() - before;
-            if self.read_since_answer > MAX_REQUEST_BYTES {
+            let this = &mut *self;
+            let new = &buf.filled()[before..];
+            this.read_since_answer += new.len();
+            if this.read_since_answer > MAX_REQUEST_BYTES {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "request too large",
                 )));
+            }
+            if !this.answering && !new.is_empty() && this.progress.feed(new) {
+                this.answering = true;
+                this.set_idle(None);
             }
         }
         r
@@ -183,9 +369,7 @@ impl AsyncWrite for Limited {
         if let Poll::Ready(Ok(n)) = r
             && n > 0
         {
-            self.read_since_answer = 0;
-            let next = Instant::now() + REQUEST_DEADLINE;
-            self.deadline.as_mut().reset(next);
+            self.answered();
         }
         r
     }
@@ -207,9 +391,7 @@ impl AsyncWrite for Limited {
         if let Poll::Ready(Ok(n)) = r
             && n > 0
         {
-            self.read_since_answer = 0;
-            let next = Instant::now() + REQUEST_DEADLINE;
-            self.deadline.as_mut().reset(next);
+            self.answered();
         }
         r
     }
@@ -223,5 +405,87 @@ impl Limited {
     /// The client's address.
     pub fn client(&self) -> IpAddr {
         self.slot.ip
+    }
+
+    /// An answer is going out: the next request's allowance starts, and the connection is
+    /// idle (may be closed for room) until that request is in.
+    fn answered(&mut self) {
+        self.read_since_answer = 0;
+        let next = Instant::now() + REQUEST_DEADLINE;
+        self.deadline.as_mut().reset(next);
+        self.progress = Progress::default();
+        if self.answering {
+            self.answering = false;
+            self.set_idle(Some(Instant::now()));
+        }
+    }
+
+    fn set_idle(&self, since: Option<Instant>) {
+        if let Some(id) = self.slot.id
+            && let Ok(mut open) = self.slot.registry.lock()
+        {
+            open.set_idle(id, since);
+        }
+    }
+
+    /// Whether the connection was closed for room; if not, wakes this reader when it is.
+    fn evicted(&self, cx: &Context<'_>) -> bool {
+        if self.evict.evicted.load(Ordering::Acquire) {
+            return true;
+        }
+        if let Ok(mut w) = self.evict.waker.lock() {
+            match &*w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *w = Some(cx.waker().clone()),
+            }
+        }
+        // Set between the first look and the waker's registration.
+        self.evict.evicted.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(chunks: &[&[u8]]) -> Vec<bool> {
+        let mut p = Progress::default();
+        chunks.iter().map(|c| p.feed(c)).collect()
+    }
+
+    #[test]
+    fn a_request_is_whole_once_its_headers_and_announced_body_are_in() {
+        assert_eq!(
+            whole(&[b"GET / HTTP/1.1\r\nHost: a\r\n", b"\r\n"]),
+            [false, true]
+        );
+        // A byte at a time, the end split between reads.
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let chunks: Vec<&[u8]> = req.chunks(1).collect();
+        let got = whole(&chunks);
+        assert!(got[..got.len() - 1].iter().all(|w| !w));
+        assert!(got[got.len() - 1]);
+        // Bare line feeds end headers too.
+        assert_eq!(whole(&[b"GET / HTTP/1.1\nHost: a\n\n"]), [true]);
+        // Leading empty lines are not the end.
+        assert_eq!(
+            whole(&[b"\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"]),
+            [false, true]
+        );
+        // A body: whole once Content-Length bytes are in, in the same read or later ones.
+        assert_eq!(
+            whole(&[
+                b"POST /l HTTP/1.1\r\ncontent-LENGTH: 5\r\n\r\nab",
+                b"c",
+                b"de"
+            ]),
+            [false, false, true]
+        );
+        assert_eq!(
+            whole(&[b"POST /l HTTP/1.1\r\nContent-Length:5\r\n\r\nabcde"]),
+            [true]
+        );
+        // A slow header never is.
+        assert_eq!(whole(&[b"GET / HTTP/1.1\r\nX-a: ", b"a", b"a"]), [false; 3]);
     }
 }
