@@ -7,6 +7,7 @@
 //! - [`session`]: sign-in (password, then the one-time code where enrolled), sign-out and sign
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
+//! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
@@ -24,6 +25,7 @@ pub mod assets;
 pub mod dashboard;
 pub mod guests;
 pub mod i18n;
+pub mod packages;
 pub mod payments;
 pub mod qr;
 pub mod session;
@@ -92,6 +94,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/sites", get(sites::list).post(sites::create))
         .route("/console/sites/{id}/claim-code", post(sites::claim_code))
         .route(
+            "/console/packages",
+            get(packages::list).post(packages::create),
+        )
+        .route(
+            "/console/packages/{id}",
+            get(packages::edit).post(packages::update),
+        )
+        .route(
             "/console/vouchers",
             get(vouchers::list).post(vouchers::create),
         )
@@ -126,6 +136,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/sites"),
     ("POST", "/console/sites"),
     ("POST", "/console/sites/{id}/claim-code"),
+    ("GET", "/console/packages"),
+    ("POST", "/console/packages"),
+    ("GET", "/console/packages/{id}"),
+    ("POST", "/console/packages/{id}"),
     ("GET", "/console/vouchers"),
     ("POST", "/console/vouchers"),
     ("GET", "/console/vouchers/print"),

@@ -13,20 +13,20 @@ use crate::helpers::TEST_SECRETS_KEY;
 use crate::operators::{Api, PASSWORD, hotspot_package};
 
 /// A browser without JavaScript: no redirects followed, cookies kept by hand.
-struct Browser {
-    http: reqwest::Client,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
     base: String,
-    cookies: Vec<(String, String)>,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -34,7 +34,7 @@ impl Page {
     }
 
     /// The value of the first `csrf` hidden field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         self.body
             .split("name=\"csrf\" value=\"")
             .nth(1)
@@ -43,7 +43,7 @@ impl Page {
             .to_owned()
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -53,7 +53,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(api: &Api) -> Self {
+    pub(crate) fn new(api: &Api) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Browser {
             http: reqwest::Client::builder()
@@ -65,7 +65,7 @@ impl Browser {
         }
     }
 
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.cookies
             .iter()
             .find(|(k, _)| k == name)
@@ -100,7 +100,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -111,11 +111,11 @@ impl Browser {
         self.keep(resp).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.post_with(path, form, &[]).await
     }
 
-    async fn post_with(
+    pub(crate) async fn post_with(
         &mut self,
         path: &str,
         form: &[(&str, &str)],
@@ -135,7 +135,7 @@ impl Browser {
     }
 
     /// Signs in with the password (no second factor) and lands on the dashboard.
-    async fn sign_in(&mut self, email: &str) {
+    pub(crate) async fn sign_in(&mut self, email: &str) {
         let form = self.get("/console/signin").await;
         let csrf = form.csrf();
         let done = self
@@ -609,7 +609,7 @@ async fn the_language_follows_the_switcher_then_the_browser() {
     assert_eq!(away.location(), "/console/");
 }
 
-async fn site_id(api: &Api, tenant: Uuid) -> Uuid {
+pub(crate) async fn site_id(api: &Api, tenant: Uuid) -> Uuid {
     api.owner
         .query_one(
             "SELECT id FROM hotspots WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
@@ -808,7 +808,7 @@ async fn the_site_list_is_paged_by_keyset() {
     assert_eq!(b.get("/console/sites?after=garbage").await.status, 404);
 }
 
-async fn count(api: &Api, sql: &str, id: Uuid) -> i64 {
+pub(crate) async fn count(api: &Api, sql: &str, id: Uuid) -> i64 {
     api.owner.query_one(sql, &[&id]).await.unwrap().get(0)
 }
 
@@ -1391,7 +1391,7 @@ async fn voucher_cards_link_to_the_portal_and_vouchers_are_revoked_and_exported(
 }
 
 /// Adds a paid purchase with `receipt` to the tenant's first site.
-async fn paid_purchase(api: &Api, tenant: Uuid, receipt: &str, review: Option<&str>) {
+pub(crate) async fn paid_purchase(api: &Api, tenant: Uuid, receipt: &str, review: Option<&str>) {
     let site = site_id(api, tenant).await;
     api.owner
         .execute(
@@ -1519,7 +1519,7 @@ async fn expired_console_sessions_are_swept() {
 }
 
 /// A digest of everything of `tenant`'s that a console route could change.
-async fn fingerprint(api: &Api, tenant: Uuid) -> String {
+pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
     api.owner
         .query_one(
             "SELECT md5(string_agg(j, '|' ORDER BY j)) FROM (
@@ -1602,6 +1602,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
             id_routes += 1;
             let id = match route.split("/{id}").next().unwrap() {
                 "/console/sites" => a_site,
+                "/console/packages" => a_package,
                 "/console/vouchers" => a_voucher,
                 "/console/sessions" => a_session,
                 "/console/devices" => a_device,
