@@ -11,6 +11,7 @@
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
+//! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -29,6 +30,7 @@ pub mod packages;
 pub mod payments;
 pub mod qr;
 pub mod session;
+pub mod settings;
 pub mod sites;
 pub mod sweep;
 pub mod vouchers;
@@ -114,6 +116,22 @@ pub fn router() -> Router<AppState> {
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
+        .route("/console/settings", get(settings::show))
+        .route("/console/settings/mpesa", post(settings::mpesa))
+        .route("/console/settings/users", post(settings::create_user))
+        .route(
+            "/console/settings/users/{id}/role",
+            post(settings::set_role),
+        )
+        .route(
+            "/console/settings/users/{id}/deactivate",
+            post(settings::deactivate),
+        )
+        .route("/console/settings/nas", post(settings::create_nas))
+        .route(
+            "/console/settings/nas/{id}/delete",
+            post(settings::delete_nas),
+        )
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -151,6 +169,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/devices"),
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
+    ("GET", "/console/settings"),
+    ("POST", "/console/settings/mpesa"),
+    ("POST", "/console/settings/users"),
+    ("POST", "/console/settings/users/{id}/role"),
+    ("POST", "/console/settings/users/{id}/deactivate"),
+    ("POST", "/console/settings/nas"),
+    ("POST", "/console/settings/nas/{id}/delete"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),
@@ -278,6 +303,8 @@ pub struct Frame {
     pub nav: &'static str,
     /// Whether the navigation shows the payments (the API's `Finance` roles).
     pub payments: bool,
+    /// Whether the navigation shows the settings (the API's `Admin` roles).
+    pub settings: bool,
 }
 
 /// The signed-in user as the frame shows it.
@@ -304,6 +331,7 @@ impl Frame {
             here: here.to_owned(),
             nav,
             payments: false,
+            settings: false,
         }
     }
 
@@ -471,6 +499,7 @@ impl<R> Console<R> {
             nav,
         );
         frame.payments = self.can::<crate::api::auth::Finance>();
+        frame.settings = self.can::<crate::api::auth::Admin>();
         frame
     }
 }

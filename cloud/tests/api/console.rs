@@ -1532,6 +1532,8 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM hotspot_purchases x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM service_packages x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM nas x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM mpesa_settings x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM users x WHERE tenant_id = $1) s",
             &[&tenant],
         )
@@ -1580,8 +1582,26 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
     )
     .await;
     let a_device = one("SELECT id FROM client_hotspot_access WHERE tenant_id = $1 LIMIT 1").await;
+    let a_user = api.user(api.a, "clerk@a.test", &["support_agent"]).await;
+    let a_nas: i32 = api
+        .owner
+        .query_one(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret)
+             VALUES ($1, '192.0.2.77', 'nas-of-a', 'secret-of-a') RETURNING id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
     // What A's pages show of A's business, and B's must not.
-    let markers = ["Cafe t1", "Vt1", "RAA1111111", "expected 20"];
+    let markers = [
+        "Cafe t1",
+        "Vt1",
+        "RAA1111111",
+        "expected 20",
+        "clerk@a.test",
+        "nas-of-a",
+    ];
     let a_list = a.get("/console/vouchers").await;
     assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
     assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
@@ -1601,14 +1621,16 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         let path = if route.contains("{id}") {
             id_routes += 1;
             let id = match route.split("/{id}").next().unwrap() {
-                "/console/sites" => a_site,
-                "/console/packages" => a_package,
-                "/console/vouchers" => a_voucher,
-                "/console/sessions" => a_session,
-                "/console/devices" => a_device,
+                "/console/sites" => a_site.to_string(),
+                "/console/packages" => a_package.to_string(),
+                "/console/vouchers" => a_voucher.to_string(),
+                "/console/sessions" => a_session.to_string(),
+                "/console/devices" => a_device.to_string(),
+                "/console/settings/users" => a_user.to_string(),
+                "/console/settings/nas" => a_nas.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),
             };
-            route.replace("{id}", &id.to_string())
+            route.replace("{id}", &id)
         } else {
             route.replace("/console/assets/{name}", &css)
         };
@@ -1629,6 +1651,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                     ("location", "Mombasa"),
                     ("ssid", "B-WiFi"),
                     ("reason", "by URL"),
+                    ("role", "field_tech"),
                 ],
             )
             .await

@@ -245,3 +245,459 @@ async fn a_read_only_role_sees_packages_without_actions_and_is_refused_them() {
     assert!(package_row(&api, "Tech plan").await.is_none());
     assert!(package_row(&api, "One hour").await.is_some());
 }
+
+#[tokio::test]
+async fn mpesa_secrets_are_saved_write_only_from_the_settings_page() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    // A tenant without M-Pesa settings yet (the first save answers the callback token).
+    api.owner
+        .execute("DELETE FROM mpesa_settings WHERE tenant_id = $1", &[&api.a])
+        .await
+        .unwrap();
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let page = a.get("/console/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("href=\"/console/settings\""),
+        "in the navigation"
+    );
+    assert!(page.body.contains("id=\"passkey-state\">(not set)"));
+    let csrf = page.csrf();
+    let (passkey, ckey, csecret) = ("pk-Secret-1", "ck-Secret-2", "cs-Secret-3");
+    let saved = a
+        .post(
+            "/console/settings/mpesa",
+            &[
+                ("csrf", &csrf),
+                ("paybill_number", "600100"),
+                ("shortcode", ""),
+                ("environment", "sandbox"),
+                ("passkey", passkey),
+                ("consumer_key", ckey),
+                ("consumer_secret", csecret),
+                ("is_active", "on"),
+            ],
+        )
+        .await;
+    // The first save shows the callback token once, never a secret.
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("id=\"shown-once\""));
+    let row = stored(&api).await;
+    assert_eq!(row.get::<_, String>(0), "600100");
+    for (i, plain) in [(1, passkey), (2, ckey), (3, csecret)] {
+        let sealed: String = row.get(i);
+        assert!(!sealed.contains(plain), "sealed at rest");
+    }
+    let page = a.get("/console/settings").await;
+    for secret in [passkey, ckey, csecret] {
+        assert!(!saved.body.contains(secret) && !page.body.contains(secret));
+    }
+    for name in ["passkey", "consumer_key", "consumer_secret"] {
+        assert!(
+            page.body.contains(&format!("id=\"{name}-state\">(set)")),
+            "{name}"
+        );
+    }
+    assert!(
+        !page.body.contains("id=\"shown-once\""),
+        "the token only once"
+    );
+    assert!(page.body.contains("value=\"600100\""));
+
+    // Empty secrets keep the stored ones; a change of paybill is saved.
+    let kept = a
+        .post(
+            "/console/settings/mpesa",
+            &[
+                ("csrf", &csrf),
+                ("paybill_number", "600200"),
+                ("environment", "production"),
+                ("passkey", ""),
+                ("consumer_key", ""),
+                ("consumer_secret", ""),
+            ],
+        )
+        .await;
+    assert_eq!((kept.status, kept.location()), (303, "/console/settings"));
+    let again = stored(&api).await;
+    assert_eq!(again.get::<_, String>(0), "600200");
+    for i in 1..=3 {
+        assert_eq!(again.get::<_, String>(i), row.get::<_, String>(i), "kept");
+    }
+    assert_eq!(
+        again.get::<_, Vec<u8>>(4),
+        row.get::<_, Vec<u8>>(4),
+        "the callback token stays"
+    );
+
+    // Bad input changes nothing.
+    for (field, value) in [
+        ("paybill_number", "12ab"),
+        ("environment", "live"),
+        ("shortcode", "x"),
+    ] {
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("paybill_number", "600300"),
+            ("passkey", "Zq9-never-shown"),
+        ];
+        form.retain(|(k, _)| *k != field);
+        form.push((field, value));
+        let refused = a.post("/console/settings/mpesa", &form).await;
+        assert_eq!(refused.status, 422, "{field}");
+        assert!(refused.body.contains(field));
+        assert!(!refused.body.contains("Zq9-never-shown"));
+    }
+    let last = stored(&api).await;
+    assert_eq!(last.get::<_, String>(0), "600200");
+    assert_eq!(last.get::<_, String>(1), row.get::<_, String>(1));
+}
+
+async fn stored(api: &Api) -> tokio_postgres::Row {
+    api.owner
+        .query_one(
+            "SELECT paybill_number, passkey, consumer_key, consumer_secret, callback_token_hash
+             FROM mpesa_settings WHERE tenant_id = $1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+}
+
+/// A digest of the tenant's NAS, M-Pesa settings and accounts.
+async fn settings_digest(api: &Api) -> String {
+    api.owner
+        .query_one(
+            "SELECT md5(coalesce(string_agg(j, '|' ORDER BY j), '')) FROM (
+                 SELECT row_to_json(x)::text AS j FROM nas x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM mpesa_settings x WHERE tenant_id = $1
+                 UNION ALL SELECT concat_ws(',', id, email, roles, is_active, password_hash)
+                           FROM users WHERE tenant_id = $1) s",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn account(api: &Api, email: &str) -> Option<(Uuid, serde_json::Value, bool)> {
+    api.owner
+        .query_opt(
+            "SELECT tenant_id, roles, is_active FROM users WHERE email = $1",
+            &[&email],
+        )
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+}
+
+#[tokio::test]
+async fn staff_accounts_are_made_given_roles_and_disabled_by_an_administrator() {
+    let api = Api::new().await;
+    let me = api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    let b_user = api.user(api.b, "staff@b.test", &["support_agent"]).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let page = a.get("/console/settings").await;
+    let csrf = page.csrf();
+    // No role change or disabling of oneself is offered.
+    assert!(
+        !page
+            .body
+            .contains(&format!("/console/settings/users/{me}/"))
+    );
+
+    let made = a
+        .post(
+            "/console/settings/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "Clerk@A.test"),
+                ("full_name", "Clerk"),
+                ("password", "a long enough password"),
+                ("role", "support_agent"),
+            ],
+        )
+        .await;
+    assert_eq!((made.status, made.location()), (303, "/console/settings"));
+    let (tenant, roles, active) = account(&api, "clerk@a.test").await.expect("made");
+    assert_eq!(tenant, api.a);
+    assert_eq!(roles, serde_json::json!(["support_agent"]));
+    assert!(active);
+    // The new account signs in to the console with its role.
+    let mut clerk = Browser::new(&api);
+    let form = clerk.get("/console/signin").await.csrf();
+    let signed = clerk
+        .post(
+            "/console/signin",
+            &[
+                ("csrf", &form),
+                ("email", "clerk@a.test"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    assert_eq!(clerk.get("/console/settings").await.status, 403);
+
+    for (email, password, role, why) in [
+        ("nobody", "a long enough password", "field_tech", "email"),
+        ("short@a.test", "short", "field_tech", "password"),
+        (
+            "root@a.test",
+            "a long enough password",
+            "platform_admin",
+            "role",
+        ),
+        (
+            "clerk@a.test",
+            "a long enough password",
+            "field_tech",
+            "already exists",
+        ),
+    ] {
+        let refused = a
+            .post(
+                "/console/settings/users",
+                &[
+                    ("csrf", &csrf),
+                    ("email", email),
+                    ("password", password),
+                    ("role", role),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{why}: {}", refused.body);
+        assert!(refused.body.contains(why), "{why}");
+        assert!(!refused.body.contains(password) || password.len() < 6);
+    }
+    assert!(account(&api, "short@a.test").await.is_none());
+    assert!(account(&api, "root@a.test").await.is_none());
+
+    let clerk_id: Uuid = api
+        .owner
+        .query_one("SELECT id FROM users WHERE email = 'clerk@a.test'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let changed = a
+        .post(
+            &format!("/console/settings/users/{clerk_id}/role"),
+            &[("csrf", &csrf), ("role", "noc_engineer")],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert_eq!(
+        account(&api, "clerk@a.test").await.unwrap().1,
+        serde_json::json!(["noc_engineer"])
+    );
+    // Oneself: no dropping one's own administration, no disabling oneself.
+    let refused = a
+        .post(
+            &format!("/console/settings/users/{me}/role"),
+            &[("csrf", &csrf), ("role", "field_tech")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let refused = a
+        .post(
+            &format!("/console/settings/users/{me}/deactivate"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        account(&api, "boss@a.test").await.unwrap(),
+        (api.a, serde_json::json!(["tenant_admin"]), true)
+    );
+
+    let disabled = a
+        .post(
+            &format!("/console/settings/users/{clerk_id}/deactivate"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    assert!(!account(&api, "clerk@a.test").await.unwrap().2);
+    // Its console session ends with it.
+    assert_eq!(clerk.get("/console/").await.status, 303);
+
+    // Another tenant's account: 404, unchanged.
+    for path in ["role", "deactivate"] {
+        let refused = a
+            .post(
+                &format!("/console/settings/users/{b_user}/{path}"),
+                &[("csrf", &csrf), ("role", "field_tech")],
+            )
+            .await;
+        assert_eq!(refused.status, 404, "{path}");
+    }
+    assert_eq!(
+        account(&api, "staff@b.test").await.unwrap(),
+        (api.b, serde_json::json!(["support_agent"]), true)
+    );
+    assert!(
+        !a.get("/console/settings")
+            .await
+            .body
+            .contains("staff@b.test")
+    );
+}
+
+#[tokio::test]
+async fn nas_are_registered_with_a_secret_shown_once_and_removed() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    let b_nas: i32 = api
+        .owner
+        .query_one(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret)
+             VALUES ($1, '192.0.2.200', 'nas-of-b', 'secret-of-b') RETURNING id",
+            &[&api.b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let site = crate::console::site_id(&api, api.a).await;
+    let nas_of_a = "SELECT count(*) FROM nas WHERE tenant_id = $1";
+    let before = count(&api, nas_of_a, api.a).await;
+    let b_before = count(&api, nas_of_a, api.b).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let page = a.get("/console/settings").await;
+    assert!(!page.body.contains("nas-of-b"));
+    let csrf = page.csrf();
+    let made = a
+        .post(
+            "/console/settings/nas",
+            &[
+                ("csrf", &csrf),
+                ("nasname", "192.0.2.10"),
+                ("shortname", "tower-1"),
+                ("type", "mikrotik"),
+                ("description", "the tower"),
+                ("hotspot_id", &site.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let row = api
+        .owner
+        .query_one(
+            "SELECT id, tenant_id, secret, type, hotspot_id FROM nas WHERE nasname = '192.0.2.10'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (id, tenant, secret): (i32, Uuid, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(tenant, api.a);
+    assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("mikrotik"));
+    assert_eq!(row.get::<_, Option<Uuid>>(4), Some(site));
+    assert_eq!(secret.len(), 32);
+    assert!(made.body.contains(&secret), "shown once");
+    let page = a.get("/console/settings").await;
+    assert!(page.body.contains("tower-1") && page.body.contains("Cafe t1"));
+    assert!(!page.body.contains(&secret), "never again");
+
+    for (nasname, hotspot, why) in [
+        ("not an address", String::new(), "nasname"),
+        ("192.0.2.10", String::new(), "already exists"),
+        ("192.0.2.11", Uuid::new_v4().to_string(), "hotspot_id"),
+        (
+            "192.0.2.12",
+            crate::console::site_id(&api, api.b).await.to_string(),
+            "hotspot_id",
+        ),
+    ] {
+        let refused = a
+            .post(
+                "/console/settings/nas",
+                &[
+                    ("csrf", &csrf),
+                    ("nasname", nasname),
+                    ("shortname", "bad"),
+                    ("hotspot_id", &hotspot),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{why}: {}", refused.body);
+        assert!(refused.body.contains(why), "{why}");
+    }
+    let n = count(&api, nas_of_a, api.a).await;
+    assert_eq!(n, before + 1, "nothing more made");
+
+    let refused = a
+        .post(
+            &format!("/console/settings/nas/{b_nas}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    let removed = a
+        .post(
+            &format!("/console/settings/nas/{id}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (removed.status, removed.location()),
+        (303, "/console/settings")
+    );
+    assert_eq!(count(&api, nas_of_a, api.a).await, before);
+    assert_eq!(count(&api, nas_of_a, api.b).await, b_before, "B's kept");
+}
+
+#[tokio::test]
+async fn settings_are_for_administrators_only() {
+    let api = Api::new().await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let other = api.user(api.a, "other@a.test", &["support_agent"]).await;
+    let nas: i32 = api
+        .owner
+        .query_one(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret)
+             VALUES ($1, '192.0.2.5', 'n', 's') RETURNING id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let before = settings_digest(&api).await;
+    for email in ["noc@a.test", "tech@a.test"] {
+        let mut b = Browser::new(&api);
+        b.sign_in(email).await;
+        let dash = b.get("/console/").await;
+        assert!(!dash.body.contains("/console/settings"), "{email}: no link");
+        let csrf = dash.csrf();
+        assert_eq!(b.get("/console/settings").await.status, 403);
+        for path in [
+            "/console/settings/mpesa".to_owned(),
+            "/console/settings/users".to_owned(),
+            format!("/console/settings/users/{other}/role"),
+            format!("/console/settings/users/{other}/deactivate"),
+            "/console/settings/nas".to_owned(),
+            format!("/console/settings/nas/{nas}/delete"),
+        ] {
+            let refused = b
+                .post(
+                    &path,
+                    &[
+                        ("csrf", &csrf),
+                        ("paybill_number", "600100"),
+                        ("email", "new@a.test"),
+                        ("password", "a long enough password"),
+                        ("role", "tenant_admin"),
+                        ("nasname", "192.0.2.6"),
+                        ("shortname", "x"),
+                    ],
+                )
+                .await;
+            assert_eq!(refused.status, 403, "{email} {path}");
+        }
+    }
+    assert!(account(&api, "new@a.test").await.is_none());
+    assert_eq!(settings_digest(&api).await, before, "nothing changed");
+}
