@@ -266,6 +266,33 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("set.nas_delete", "Remove", "Ondoa"),
     ("set.new_nas", "New NAS", "NAS mpya"),
     ("set.create_nas", "Register the NAS", "Sajili NAS"),
+    ("site.uptime", "Router uptime", "Muda ruta imewaka"),
+    (
+        "site.outbox",
+        "Events waiting to sync",
+        "Matukio yanayosubiri kusawazishwa",
+    ),
+    (
+        "site.health",
+        "Guests online by hour, last 24 hours (router reports)",
+        "Wageni mtandaoni kwa saa, saa 24 zilizopita (ripoti za ruta)",
+    ),
+    (
+        "site.no_health",
+        "The router has sent no health report in the last 24 hours.",
+        "Ruta haijatuma ripoti ya hali katika saa 24 zilizopita.",
+    ),
+    (
+        "site.all_devices",
+        "All registered devices",
+        "Vifaa vyote vilivyosajiliwa",
+    ),
+    (
+        "site.portal",
+        "Portal address (empty: the router's default)",
+        "Anwani ya tovuti (wazi: chaguo-msingi la ruta)",
+    ),
+    ("site.save_portal", "Save the address", "Hifadhi anwani"),
     ("claim.title", "Router claim code", "Nambari ya kudai ruta"),
     ("claim.created", "The site is created.", "Kituo kimeundwa."),
     (

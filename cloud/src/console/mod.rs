@@ -7,6 +7,7 @@
 //! - [`session`]: sign-in (password, then the one-time code where enrolled), sign-out and sign
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
+//! - [`site`]: one site's page: router health graph, guests, devices, packages, portal address.
 //! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
@@ -31,6 +32,7 @@ pub mod payments;
 pub mod qr;
 pub mod session;
 pub mod settings;
+pub mod site;
 pub mod sites;
 pub mod sweep;
 pub mod vouchers;
@@ -94,6 +96,8 @@ pub fn router() -> Router<AppState> {
             get(session::code_page).post(session::code),
         )
         .route("/console/sites", get(sites::list).post(sites::create))
+        .route("/console/sites/{id}", get(site::show))
+        .route("/console/sites/{id}/portal", post(site::set_portal))
         .route("/console/sites/{id}/claim-code", post(sites::claim_code))
         .route(
             "/console/packages",
@@ -153,6 +157,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/signin/code"),
     ("GET", "/console/sites"),
     ("POST", "/console/sites"),
+    ("GET", "/console/sites/{id}"),
+    ("POST", "/console/sites/{id}/portal"),
     ("POST", "/console/sites/{id}/claim-code"),
     ("GET", "/console/packages"),
     ("POST", "/console/packages"),

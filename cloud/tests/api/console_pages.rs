@@ -701,3 +701,181 @@ async fn settings_are_for_administrators_only() {
     assert!(account(&api, "new@a.test").await.is_none());
     assert_eq!(settings_digest(&api).await, before, "nothing changed");
 }
+
+/// A router of `site` (a `hotspot_devices` row) and health samples of it, `minutes_ago` each.
+async fn health_samples(api: &Api, tenant: Uuid, site: Uuid, samples: &[(i32, i32)]) {
+    api.owner
+        .execute(
+            "DELETE FROM hotspot_device_health WHERE hotspot_id = $1",
+            &[&site],
+        )
+        .await
+        .unwrap();
+    let device: Uuid = api
+        .owner
+        .query_one(
+            "INSERT INTO hotspot_devices (tenant_id, hotspot_id, hostname, last_seen_at,
+                                          software_version)
+             VALUES ($1, $2, 'router', now(), '0.9.1') RETURNING id",
+            &[&tenant, &site],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for (minutes_ago, online) in samples {
+        api.owner
+            .execute(
+                "INSERT INTO hotspot_device_health (tenant_id, device_id, hotspot_id, recorded_at,
+                     uptime_s, clients_online, outbox_len)
+                 VALUES ($1, $2, $3, now() - make_interval(mins => $4), 93784, $5, 3)",
+                &[&tenant, &device, &site, minutes_ago, online],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn portal_of(api: &Api, site: Uuid) -> Option<String> {
+    api.owner
+        .query_one("SELECT portal_url FROM hotspots WHERE id = $1", &[&site])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_sites_page_shows_its_guests_devices_packages_and_router_health() {
+    let api = Api::new().await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    hotspot_package(&api, api.a).await;
+    health_samples(&api, api.a, site, &[(5, 9), (50, 4), (200, 2), (3000, 99)]).await;
+    let live = count(
+        &api,
+        "SELECT count(*) FROM hotspot_sessions WHERE hotspot_id = $1 AND session_status = 'active'",
+        site,
+    )
+    .await;
+    assert!(live > 0, "the fixture has guests online");
+    let mac: String = api
+        .owner
+        .query_one(
+            "SELECT mac_address::text FROM hotspot_sessions
+             WHERE hotspot_id = $1 AND session_status = 'active' LIMIT 1",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut a = Browser::new(&api);
+    a.sign_in("noc@a.test").await;
+    assert!(
+        a.get("/console/sites")
+            .await
+            .body
+            .contains(&format!("href=\"/console/sites/{site}\""))
+    );
+    let page = a.get(&format!("/console/sites/{site}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Cafe t1"));
+    assert!(page.body.contains(&mac), "its guests");
+    assert!(page.body.contains("id=\"site-devices\""));
+    assert!(page.body.contains("One hour"), "its packages");
+    assert!(page.body.contains("0.9.1"), "the router's version");
+    assert!(page.body.contains("1 d 2 h"), "the latest uptime");
+    // The graph: one bar per hour with samples in the last 24 hours (not the older one).
+    let svg = page
+        .body
+        .split("<svg class=\"chart\"")
+        .nth(1)
+        .expect("a health chart")
+        .split("</svg>")
+        .next()
+        .unwrap();
+    let bars = svg.matches("<rect").count();
+    assert!((2..=3).contains(&bars), "{bars} bars: {svg}");
+    assert!(svg.contains(": 9</title>") && !svg.contains(": 99</title>"));
+    assert!(!page.body.contains("Cafe t2"));
+
+    // The portal address: bad ones refused with nothing changed, a good one saved.
+    let csrf = page.csrf();
+    for bad in ["ftp://x", "http://a b/", "javascript:alert(1)"] {
+        let refused = a
+            .post(
+                &format!("/console/sites/{site}/portal"),
+                &[("csrf", &csrf), ("portal_url", bad)],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{bad}");
+        assert!(refused.body.contains("portal_url"));
+    }
+    assert_eq!(portal_of(&api, site).await, None);
+    let saved = a
+        .post(
+            &format!("/console/sites/{site}/portal"),
+            &[("csrf", &csrf), ("portal_url", "https://wifi.cafe.test/")],
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (303, format!("/console/sites/{site}").as_str())
+    );
+    assert_eq!(
+        portal_of(&api, site).await.as_deref(),
+        Some("https://wifi.cafe.test/")
+    );
+    let cleared = a
+        .post(
+            &format!("/console/sites/{site}/portal"),
+            &[("csrf", &csrf), ("portal_url", "")],
+        )
+        .await;
+    assert_eq!(cleared.status, 303);
+    assert_eq!(portal_of(&api, site).await, None);
+
+    // Another tenant's site: 404 to read and to change.
+    let b_site = crate::console::site_id(&api, api.b).await;
+    assert_eq!(a.get(&format!("/console/sites/{b_site}")).await.status, 404);
+    let refused = a
+        .post(
+            &format!("/console/sites/{b_site}/portal"),
+            &[("csrf", &csrf), ("portal_url", "http://evil.test/")],
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    let b_portal: Option<String> = api
+        .owner
+        .query_one("SELECT portal_url FROM hotspots WHERE id = $1", &[&b_site])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(b_portal, None);
+}
+
+#[tokio::test]
+async fn a_read_only_role_sees_a_site_without_actions_and_is_refused_them() {
+    let api = Api::new().await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let page = t.get(&format!("/console/sites/{site}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Cafe t1"));
+    assert!(!page.body.contains("/kick") && !page.body.contains("id=\"portal-form\""));
+    assert!(page.body.contains("id=\"chart-health\""));
+    let refused = t
+        .post(
+            &format!("/console/sites/{site}/portal"),
+            &[("csrf", &page.csrf()), ("portal_url", "http://x.test/")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let n = count(
+        &api,
+        "SELECT count(*) FROM hotspots WHERE id = $1 AND portal_url IS NOT NULL",
+        site,
+    )
+    .await;
+    assert_eq!(n, 0);
+}
