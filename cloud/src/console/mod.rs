@@ -115,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/vouchers/export.csv", get(vouchers::export))
         .route("/console/vouchers/{id}/revoke", post(vouchers::revoke))
         .route("/console/payments", get(payments::list))
+        .route("/console/payments/export.csv", get(payments::export))
         .route("/console/sessions", get(guests::list_sessions))
         .route("/console/sessions/{id}/kick", post(guests::kick))
         .route("/console/devices", get(guests::list_devices))
@@ -170,6 +171,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/vouchers/export.csv"),
     ("POST", "/console/vouchers/{id}/revoke"),
     ("GET", "/console/payments"),
+    ("GET", "/console/payments/export.csv"),
     ("GET", "/console/sessions"),
     ("POST", "/console/sessions/{id}/kick"),
     ("GET", "/console/devices"),

@@ -879,3 +879,59 @@ async fn a_read_only_role_sees_a_site_without_actions_and_is_refused_them() {
     .await;
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn payments_are_exported_as_csv_with_the_lists_filters() {
+    let api = Api::new().await;
+    api.user(api.a, "cash@a.test", &["support_agent"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    crate::console::paid_purchase(&api, api.a, "RAA0000001", None).await;
+    crate::console::paid_purchase(&api, api.a, "RAA0000002", Some("=cmd|' /C calc'!A0")).await;
+    crate::console::paid_purchase(&api, api.b, "RBB0000001", None).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("cash@a.test").await;
+    let list = a.get("/console/payments").await;
+    assert!(list.body.contains("href=\"/console/payments/export.csv?"));
+    let all = a.get("/console/payments/export.csv").await;
+    assert_eq!(all.status, 200);
+    assert!(
+        all.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = all.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    // A header, A's two, and the fixture's failed purchase of A's.
+    assert_eq!(lines.len(), 4, "{}", all.body);
+    assert!(all.body.contains("RAA0000001") && all.body.contains("RAA0000002"));
+    assert!(!all.body.contains("RBB0000001"), "not another tenant's");
+    assert!(
+        all.body.contains(",'=cmd|' /C calc'!A0,"),
+        "formula defused"
+    );
+    let review = a.get("/console/payments/export.csv?review=1").await;
+    assert!(review.body.contains("RAA0000002") && !review.body.contains("RAA0000001"));
+    let failed = a.get("/console/payments/export.csv?status=failed").await;
+    assert_eq!(
+        failed.body.split("\r\n").filter(|l| !l.is_empty()).count(),
+        2,
+        "a header and the fixture's failed purchase"
+    );
+    assert!(failed.body.contains(",failed,") && !failed.body.contains("RAA0000001"));
+    let b_site = crate::console::site_id(&api, api.b).await;
+    let other = a
+        .get(&format!("/console/payments/export.csv?hotspot_id={b_site}"))
+        .await;
+    assert!(!other.body.contains("RBB0000001"));
+    assert_eq!(
+        a.get("/console/payments/export.csv?from=1/3/2026")
+            .await
+            .status,
+        422
+    );
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    let refused = noc.get("/console/payments/export.csv").await;
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains("RAA0000001"));
+}
