@@ -293,6 +293,20 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Anwani ya tovuti (wazi: chaguo-msingi la ruta)",
     ),
     ("site.save_portal", "Save the address", "Hifadhi anwani"),
+    ("hist.title", "Session history", "Historia ya vipindi"),
+    ("hist.from", "From (date)", "Kuanzia (tarehe)"),
+    ("hist.to", "Before (date)", "Kabla ya (tarehe)"),
+    ("hist.ended", "Ended", "Kiliisha"),
+    (
+        "hist.none",
+        "No sessions match.",
+        "Hakuna vipindi vinavyolingana.",
+    ),
+    (
+        "hist.bad_filter",
+        "A filter is not understood:",
+        "Kichujio hakieleweki:",
+    ),
     ("claim.title", "Router claim code", "Nambari ya kudai ruta"),
     ("claim.created", "The site is created.", "Kituo kimeundwa."),
     (

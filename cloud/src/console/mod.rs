@@ -11,6 +11,7 @@
 //! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
+//! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
@@ -26,6 +27,7 @@
 pub mod assets;
 pub mod dashboard;
 pub mod guests;
+pub mod history;
 pub mod i18n;
 pub mod packages;
 pub mod payments;
@@ -117,6 +119,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/payments", get(payments::list))
         .route("/console/payments/export.csv", get(payments::export))
         .route("/console/sessions", get(guests::list_sessions))
+        .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
@@ -173,6 +176,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/payments"),
     ("GET", "/console/payments/export.csv"),
     ("GET", "/console/sessions"),
+    ("GET", "/console/sessions/history"),
     ("POST", "/console/sessions/{id}/kick"),
     ("GET", "/console/devices"),
     ("POST", "/console/devices/{id}/block"),

@@ -935,3 +935,79 @@ async fn payments_are_exported_as_csv_with_the_lists_filters() {
     assert_eq!(refused.status, 403);
     assert!(!refused.body.contains("RAA0000001"));
 }
+
+#[tokio::test]
+async fn session_history_is_filtered_by_site_mac_status_and_dates() {
+    let api = Api::new().await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    for (mac, status, days_ago) in [
+        ("aa:bb:cc:10:00:01", "ended", 3),
+        ("aa:bb:cc:10:00:02", "expired", 1),
+    ] {
+        api.owner
+            .execute(
+                "INSERT INTO hotspot_sessions (tenant_id, hotspot_id, mac_address, session_status,
+                     start_time, end_time)
+                 VALUES ($1, $2, $3, $4, now() - make_interval(days => $5),
+                         now() - make_interval(days => $5) + interval '1 hour')",
+                &[&api.a, &site, &mac, &status, &days_ago],
+            )
+            .await
+            .unwrap();
+    }
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    assert!(
+        t.get("/console/sessions")
+            .await
+            .body
+            .contains("href=\"/console/sessions/history\"")
+    );
+    let all = t.get("/console/sessions/history").await;
+    assert_eq!(all.status, 200);
+    assert!(all.body.contains("aa:bb:cc:10:00:01") && all.body.contains("aa:bb:cc:10:00:02"));
+    assert!(!all.body.contains("Cafe t2"), "not another tenant's");
+    let by_mac = t
+        .get("/console/sessions/history?mac=AA-BB-CC-10-00-01")
+        .await;
+    assert_eq!(by_mac.status, 200, "{}", by_mac.body);
+    assert!(
+        by_mac.body.contains("aa:bb:cc:10:00:01") && !by_mac.body.contains("aa:bb:cc:10:00:02")
+    );
+    let by_status = t.get("/console/sessions/history?status=expired").await;
+    assert!(
+        by_status.body.contains("aa:bb:cc:10:00:02")
+            && !by_status.body.contains("aa:bb:cc:10:00:01")
+    );
+    let day = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let recent = t
+        .get(&format!("/console/sessions/history?from={}", day(2)))
+        .await;
+    assert!(
+        recent.body.contains("aa:bb:cc:10:00:02") && !recent.body.contains("aa:bb:cc:10:00:01")
+    );
+    let b_site = crate::console::site_id(&api, api.b).await;
+    let other = t
+        .get(&format!("/console/sessions/history?hotspot_id={b_site}"))
+        .await;
+    assert!(
+        !other.body.contains("aa:bb:cc:"),
+        "another tenant's site: none"
+    );
+    for bad in [
+        "mac=zz",
+        "status=stolen",
+        "from=1/3/2026",
+        "hotspot_id=x",
+        "after=garbage",
+    ] {
+        let refused = t.get(&format!("/console/sessions/history?{bad}")).await;
+        assert_eq!(refused.status, 422, "{bad}");
+        assert!(!refused.body.contains("aa:bb:cc:10:00:01"));
+    }
+}
