@@ -1,5 +1,5 @@
 //! Session history: every guest session, newest first, keyset-paged, filtered by site, MAC,
-//! status and a date range, through the API's own query ([`sessions::query_sessions`]) in the
+//! status and a date range, through the API's own query (`sessions::query_sessions`) in the
 //! request's tenant transaction. Read-only, for the staff.
 
 use askama::Template;
