@@ -383,7 +383,8 @@ pub struct MpesaView {
     pub callback_token: Option<String>,
 }
 
-async fn mpesa_view(tx: &deadpool_postgres::Transaction<'_>) -> ApiResult<Option<MpesaView>> {
+/// The tenant's M-Pesa settings as shown (secrets only as set or not), if it has any.
+pub async fn mpesa_view(tx: &deadpool_postgres::Transaction<'_>) -> ApiResult<Option<MpesaView>> {
     let row = tx
         .query_opt(
             "SELECT paybill_number, shortcode, environment, coalesce(is_active, true),
@@ -429,6 +430,21 @@ pub async fn mpesa_put(
     auth: Auth<Admin>,
     Body(m): Body<MpesaInput>,
 ) -> ApiResult<Json<MpesaView>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let view = save_mpesa(&state, &tx, &m).await?;
+    tx.commit().await?;
+    Ok(Json(view))
+}
+
+/// Checks and stores the tenant's M-Pesa settings in `tx` (secrets sealed with the service's
+/// key first; an absent secret keeps the stored one). The view carries the callback token only
+/// when this created the settings.
+pub async fn save_mpesa(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    m: &MpesaInput,
+) -> ApiResult<MpesaView> {
     let mut errors = Vec::new();
     let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(&m.paybill_number) {
@@ -478,8 +494,6 @@ pub async fn mpesa_put(
     let callback_token = URL_SAFE_NO_PAD.encode(raw);
     let callback_hash = Sha256::digest(callback_token.as_bytes()).to_vec();
 
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
     let inserted: bool = tx
         .query_one(
             "INSERT INTO mpesa_settings (tenant_id, paybill_number, shortcode, environment,
@@ -508,12 +522,11 @@ pub async fn mpesa_put(
         )
         .await?
         .get(0);
-    let mut view = mpesa_view(&tx).await?.ok_or(ApiError::NotFound)?;
-    tx.commit().await?;
+    let mut view = mpesa_view(tx).await?.ok_or(ApiError::NotFound)?;
     if inserted {
         view.callback_token = Some(callback_token);
     }
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// Decrypts a tenant's stored M-Pesa secrets (for the payment code that calls Daraja).

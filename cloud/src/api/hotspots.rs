@@ -317,7 +317,8 @@ pub struct PackageInput {
     pub is_active: Option<bool>,
 }
 
-fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
+/// The API's checks of a package's fields (`creating`: name and rates are required).
+pub fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
     let mut errors = Vec::new();
     let mut push = |field: &str, message: &str| {
         errors.push(FieldError {
@@ -368,7 +369,87 @@ fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
     }
 }
 
-const PACKAGE_SELECT: &str = "SELECT * FROM service_packages WHERE deleted_at IS NULL";
+/// The packages not deleted.
+pub(crate) const PACKAGE_SELECT: &str = "SELECT * FROM service_packages WHERE deleted_at IS NULL";
+
+/// A new package of the signed-in user's tenant (the API's checks first); the row as JSON.
+pub async fn insert_package(
+    tx: &deadpool_postgres::Transaction<'_>,
+    p: &PackageInput,
+    user_id: Uuid,
+) -> ApiResult<Value> {
+    check_package(p, true)?;
+    let hotspot = p.package_type.as_deref().unwrap_or("hotspot") == "hotspot";
+    json_row(
+        tx,
+        "INSERT INTO service_packages (tenant_id, name, description, package_type,
+             connection_type, download_mbps, upload_mbps, price, duration_minutes, data_limit_mb,
+             max_devices, validity_days, is_active, created_by)
+         VALUES (app_current_tenant(), $1, $2, coalesce($3, 'hotspot'),
+                 CASE WHEN $4 THEN 'hotspot' ELSE 'fiber' END, $5, $6,
+                 coalesce($7::float8::numeric, 0), $8, $9, coalesce($10, 1), coalesce($11, 30),
+                 coalesce($12, true), $13)
+         RETURNING *",
+        &[
+            &p.name,
+            &p.description,
+            &p.package_type,
+            &hotspot,
+            &p.download_mbps,
+            &p.upload_mbps,
+            &p.price,
+            &p.duration_minutes,
+            &p.data_limit_mb,
+            &p.max_devices,
+            &p.validity_days,
+            &p.is_active,
+            &user_id,
+        ],
+    )
+    .await
+}
+
+/// Changes package `id` (the API's checks first; absent fields keep their value); the row as
+/// JSON, or not found (another tenant's, deleted).
+pub async fn update_package_row(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    p: &PackageInput,
+    user_id: Uuid,
+) -> ApiResult<Value> {
+    check_package(p, false)?;
+    json_row(
+        tx,
+        "UPDATE service_packages SET name = coalesce($2, name),
+             description = coalesce($3, description),
+             package_type = coalesce($4, package_type),
+             download_mbps = coalesce($5, download_mbps), upload_mbps = coalesce($6, upload_mbps),
+             price = coalesce($7::float8::numeric, price),
+             duration_minutes = coalesce($8, duration_minutes),
+             data_limit_mb = coalesce($9, data_limit_mb),
+             max_devices = coalesce($10, max_devices),
+             validity_days = coalesce($11, validity_days),
+             is_active = coalesce($12, is_active), updated_by = $13
+         WHERE id = $1 AND deleted_at IS NULL
+         RETURNING *",
+        &[
+            &id,
+            &p.name,
+            &p.description,
+            &p.package_type,
+            &p.download_mbps,
+            &p.upload_mbps,
+            &p.price,
+            &p.duration_minutes,
+            &p.data_limit_mb,
+            &p.max_devices,
+            &p.validity_days,
+            &p.is_active,
+            &user_id,
+        ],
+    )
+    .await
+}
 
 /// `GET /api/v1/packages`
 #[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
@@ -410,37 +491,9 @@ pub async fn create_package(
     auth: Auth<Noc>,
     Body(p): Body<PackageInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    check_package(&p, true)?;
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let hotspot = p.package_type.as_deref().unwrap_or("hotspot") == "hotspot";
-    let row = json_row(
-        &tx,
-        "INSERT INTO service_packages (tenant_id, name, description, package_type,
-             connection_type, download_mbps, upload_mbps, price, duration_minutes, data_limit_mb,
-             max_devices, validity_days, is_active, created_by)
-         VALUES (app_current_tenant(), $1, $2, coalesce($3, 'hotspot'),
-                 CASE WHEN $4 THEN 'hotspot' ELSE 'fiber' END, $5, $6,
-                 coalesce($7::float8::numeric, 0), $8, $9, coalesce($10, 1), coalesce($11, 30),
-                 coalesce($12, true), $13)
-         RETURNING *",
-        &[
-            &p.name,
-            &p.description,
-            &p.package_type,
-            &hotspot,
-            &p.download_mbps,
-            &p.upload_mbps,
-            &p.price,
-            &p.duration_minutes,
-            &p.data_limit_mb,
-            &p.max_devices,
-            &p.validity_days,
-            &p.is_active,
-            &auth.user_id,
-        ],
-    )
-    .await?;
+    let row = insert_package(&tx, &p, auth.user_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -456,40 +509,9 @@ pub async fn update_package(
     Path(id): Path<Uuid>,
     Body(p): Body<PackageInput>,
 ) -> ApiResult<Json<Value>> {
-    check_package(&p, false)?;
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let row = json_row(
-        &tx,
-        "UPDATE service_packages SET name = coalesce($2, name),
-             description = coalesce($3, description),
-             package_type = coalesce($4, package_type),
-             download_mbps = coalesce($5, download_mbps), upload_mbps = coalesce($6, upload_mbps),
-             price = coalesce($7::float8::numeric, price),
-             duration_minutes = coalesce($8, duration_minutes),
-             data_limit_mb = coalesce($9, data_limit_mb),
-             max_devices = coalesce($10, max_devices),
-             validity_days = coalesce($11, validity_days),
-             is_active = coalesce($12, is_active), updated_by = $13
-         WHERE id = $1 AND deleted_at IS NULL
-         RETURNING *",
-        &[
-            &id,
-            &p.name,
-            &p.description,
-            &p.package_type,
-            &p.download_mbps,
-            &p.upload_mbps,
-            &p.price,
-            &p.duration_minutes,
-            &p.data_limit_mb,
-            &p.max_devices,
-            &p.validity_days,
-            &p.is_active,
-            &auth.user_id,
-        ],
-    )
-    .await?;
+    let row = update_package_row(&tx, id, &p, auth.user_id).await?;
     tx.commit().await?;
     Ok(Json(row))
 }

@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The columns of a NAS shown by this API: everything but the secret.
-const NAS_SELECT: &str = "SELECT id, nasname, shortname, type, ports, server, description, \
+pub(crate) const NAS_SELECT: &str = "SELECT id, nasname, shortname, type, ports, server, description, \
     require_ma, limit_proxy_state, coa_port, hotspot_id, tls_fingerprint, created_at, updated_at \
     FROM nas";
 
@@ -178,10 +178,25 @@ pub async fn create_nas(
     auth: Auth<Admin>,
     Body(n): Body<NasInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    check_nas(&n)?;
-    let secret = new_secret();
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    let (id, secret) = insert_nas(&tx, auth.user_id, &n).await?;
+    let mut row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    row["secret"] = Value::String(secret);
+    tracing::info!(nas = id, "NAS registered");
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Checks and registers a NAS of the tenant in `tx` with a new random secret; its id and the
+/// secret (to be shown once, never stored anywhere else).
+pub async fn insert_nas(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: uuid::Uuid,
+    n: &NasInput,
+) -> ApiResult<(i32, String)> {
+    check_nas(n)?;
+    let secret = new_secret();
     let id: i32 = tx
         .query_one(
             "INSERT INTO nas (tenant_id, nasname, shortname, type, description, secret, coa_port, \
@@ -201,16 +216,12 @@ pub async fn create_nas(
                 &n.limit_proxy_state,
                 &n.hotspot_id,
                 &n.tls_fingerprint,
-                &auth.user_id,
+                &actor,
             ],
         )
         .await?
         .get(0);
-    let mut row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
-    tx.commit().await?;
-    row["secret"] = Value::String(secret);
-    tracing::info!(nas = id, "NAS registered");
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok((id, secret))
 }
 
 /// A change to a NAS: any of the fields of [`NasInput`] (the secret is replaced with
@@ -307,13 +318,20 @@ pub async fn delete_nas(
 ) -> ApiResult<StatusCode> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    remove_nas(&tx, id).await?;
+    tx.commit().await?;
+    tracing::info!(nas = id, "NAS removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes NAS `id` of the tenant in `tx` (its accounting history stays); not found for
+/// another tenant's.
+pub async fn remove_nas(tx: &deadpool_postgres::Transaction<'_>, id: i32) -> ApiResult<()> {
     let n = tx.execute("DELETE FROM nas WHERE id = $1", &[&id]).await?;
     if n == 0 {
         return Err(ApiError::NotFound);
     }
-    tx.commit().await?;
-    tracing::info!(nas = id, "NAS removed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /api/v1/radius/nas/{id}/secret`: replaces the NAS's secret with a new random one,

@@ -73,8 +73,9 @@ pub struct SessionFilter {
     pub cursor: Option<String>,
 }
 
-/// Newest first; the cursor is (start_time, id) of the last row.
-async fn query_sessions(
+/// Newest first, `limit` and one more (to tell whether a next page exists); the cursor is
+/// (start_time, id) of the last row.
+pub(crate) async fn query_sessions(
     tx: &deadpool_postgres::Transaction<'_>,
     f: &SessionFilter,
     limit: i64,

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What is shown of an account (never its hashes or second-factor secret).
-const USER_SELECT: &str = "SELECT id, email, full_name, phone, roles, is_active,
+pub(crate) const USER_SELECT: &str = "SELECT id, email, full_name, phone, roles, is_active,
     coalesce(mfa_enabled, false) AS mfa_enabled, last_login_at, created_at FROM users
     WHERE deleted_at IS NULL";
 
@@ -73,6 +73,20 @@ pub async fn create(
     auth: Auth<Admin>,
     Body(u): Body<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let id = insert_user(&tx, auth.user_id, &u).await?;
+    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Checks and adds a staff account of the tenant in `tx` (made by `actor`); its id.
+pub async fn insert_user(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: Uuid,
+    u: &NewUser,
+) -> ApiResult<Uuid> {
     let mut errors = Vec::new();
     let email = u.email.trim().to_lowercase();
     if !email.contains('@') || email.len() > 255 {
@@ -99,20 +113,16 @@ pub async fn create(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let roles = json!(u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
     let id: Uuid = tx
         .query_one(
             "INSERT INTO users (tenant_id, email, password_hash, full_name, roles, is_active,
                                 created_by)
              VALUES (app_current_tenant(), $1, $2, $3, $4, true, $5) RETURNING id",
-            &[&email, &hash, &u.full_name, &roles, &auth.user_id],
+            &[&email, &hash, &u.full_name, &roles, &actor],
         )
         .await?
         .get(0);
-    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok(id)
 }
 
 /// New roles for an account.
@@ -134,16 +144,30 @@ pub async fn set_roles(
     Path(id): Path<Uuid>,
     Body(r): Body<Roles>,
 ) -> ApiResult<Json<Value>> {
-    check_roles(&r.roles)?;
-    if id == auth.user_id && !r.roles.contains(&Role::TenantAdmin) {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    update_roles(&tx, auth.user_id, id, &r.roles).await?;
+    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Replaces account `id`'s tenant roles in `tx` (`actor` may not drop their own
+/// `tenant_admin`; a platform administrator keeps that role); not found for another tenant's.
+pub async fn update_roles(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: Uuid,
+    id: Uuid,
+    roles: &[Role],
+) -> ApiResult<()> {
+    check_roles(roles)?;
+    if id == actor && !roles.contains(&Role::TenantAdmin) {
         return Err(ApiError::field(
             "roles",
             "you cannot remove your own tenant_admin role",
         ));
     }
-    let roles = json!(r.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
+    let roles = json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
     let n = tx
         .execute(
             "UPDATE users SET roles = $2 ||
@@ -151,15 +175,13 @@ pub async fn set_roles(
                       ELSE '[]'::jsonb END,
                  updated_by = $3
              WHERE id = $1 AND deleted_at IS NULL",
-            &[&id, &roles, &auth.user_id],
+            &[&id, &roles, &actor],
         )
         .await?;
     if n == 0 {
         return Err(ApiError::NotFound);
     }
-    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+    Ok(())
 }
 
 /// `POST /api/v1/users/{id}/deactivate`: the account can no longer sign in, and its tokens stop
@@ -173,15 +195,28 @@ pub async fn deactivate(
     auth: Auth<Admin>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    if id == auth.user_id {
-        return Err(ApiError::field("id", "you cannot deactivate yourself"));
-    }
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    deactivate_user(&tx, auth.user_id, id).await?;
+    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Deactivates account `id` in `tx` and revokes its tokens (`actor` may not deactivate
+/// themselves); not found for another tenant's.
+pub async fn deactivate_user(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: Uuid,
+    id: Uuid,
+) -> ApiResult<()> {
+    if id == actor {
+        return Err(ApiError::field("id", "you cannot deactivate yourself"));
+    }
     let n = tx
         .execute(
             "UPDATE users SET is_active = false, updated_by = $2 WHERE id = $1 AND deleted_at IS NULL",
-            &[&id, &auth.user_id],
+            &[&id, &actor],
         )
         .await?;
     if n == 0 {
@@ -192,7 +227,5 @@ pub async fn deactivate(
         &[&id],
     )
     .await?;
-    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+    Ok(())
 }

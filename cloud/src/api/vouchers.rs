@@ -317,7 +317,7 @@ pub(crate) async fn revoke_voucher(
 }
 
 /// Quotes a CSV field when needed (RFC 4180), and defuses spreadsheet formulas.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {

@@ -7,9 +7,13 @@
 //! - [`session`]: sign-in (password, then the one-time code where enrolled), sign-out and sign
 //!   out everywhere; sessions live in `console_sessions`, only their SHA-256 stored.
 //! - [`dashboard`]: the figures of the business; [`sites`]: sites, new sites and claim codes.
+//! - [`site`]: one site's page: router health graph, guests, devices, packages, portal address.
+//! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
+//! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
+//! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -23,10 +27,14 @@
 pub mod assets;
 pub mod dashboard;
 pub mod guests;
+pub mod history;
 pub mod i18n;
+pub mod packages;
 pub mod payments;
 pub mod qr;
 pub mod session;
+pub mod settings;
+pub mod site;
 pub mod sites;
 pub mod sweep;
 pub mod vouchers;
@@ -90,7 +98,17 @@ pub fn router() -> Router<AppState> {
             get(session::code_page).post(session::code),
         )
         .route("/console/sites", get(sites::list).post(sites::create))
+        .route("/console/sites/{id}", get(site::show))
+        .route("/console/sites/{id}/portal", post(site::set_portal))
         .route("/console/sites/{id}/claim-code", post(sites::claim_code))
+        .route(
+            "/console/packages",
+            get(packages::list).post(packages::create),
+        )
+        .route(
+            "/console/packages/{id}",
+            get(packages::edit).post(packages::update),
+        )
         .route(
             "/console/vouchers",
             get(vouchers::list).post(vouchers::create),
@@ -99,11 +117,29 @@ pub fn router() -> Router<AppState> {
         .route("/console/vouchers/export.csv", get(vouchers::export))
         .route("/console/vouchers/{id}/revoke", post(vouchers::revoke))
         .route("/console/payments", get(payments::list))
+        .route("/console/payments/export.csv", get(payments::export))
         .route("/console/sessions", get(guests::list_sessions))
+        .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
+        .route("/console/settings", get(settings::show))
+        .route("/console/settings/mpesa", post(settings::mpesa))
+        .route("/console/settings/users", post(settings::create_user))
+        .route(
+            "/console/settings/users/{id}/role",
+            post(settings::set_role),
+        )
+        .route(
+            "/console/settings/users/{id}/deactivate",
+            post(settings::deactivate),
+        )
+        .route("/console/settings/nas", post(settings::create_nas))
+        .route(
+            "/console/settings/nas/{id}/delete",
+            post(settings::delete_nas),
+        )
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -125,18 +161,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/signin/code"),
     ("GET", "/console/sites"),
     ("POST", "/console/sites"),
+    ("GET", "/console/sites/{id}"),
+    ("POST", "/console/sites/{id}/portal"),
     ("POST", "/console/sites/{id}/claim-code"),
+    ("GET", "/console/packages"),
+    ("POST", "/console/packages"),
+    ("GET", "/console/packages/{id}"),
+    ("POST", "/console/packages/{id}"),
     ("GET", "/console/vouchers"),
     ("POST", "/console/vouchers"),
     ("GET", "/console/vouchers/print"),
     ("GET", "/console/vouchers/export.csv"),
     ("POST", "/console/vouchers/{id}/revoke"),
     ("GET", "/console/payments"),
+    ("GET", "/console/payments/export.csv"),
     ("GET", "/console/sessions"),
+    ("GET", "/console/sessions/history"),
     ("POST", "/console/sessions/{id}/kick"),
     ("GET", "/console/devices"),
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
+    ("GET", "/console/settings"),
+    ("POST", "/console/settings/mpesa"),
+    ("POST", "/console/settings/users"),
+    ("POST", "/console/settings/users/{id}/role"),
+    ("POST", "/console/settings/users/{id}/deactivate"),
+    ("POST", "/console/settings/nas"),
+    ("POST", "/console/settings/nas/{id}/delete"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),
@@ -264,6 +315,8 @@ pub struct Frame {
     pub nav: &'static str,
     /// Whether the navigation shows the payments (the API's `Finance` roles).
     pub payments: bool,
+    /// Whether the navigation shows the settings (the API's `Admin` roles).
+    pub settings: bool,
 }
 
 /// The signed-in user as the frame shows it.
@@ -290,6 +343,7 @@ impl Frame {
             here: here.to_owned(),
             nav,
             payments: false,
+            settings: false,
         }
     }
 
@@ -457,6 +511,7 @@ impl<R> Console<R> {
             nav,
         );
         frame.payments = self.can::<crate::api::auth::Finance>();
+        frame.settings = self.can::<crate::api::auth::Admin>();
         frame
     }
 }

@@ -519,6 +519,26 @@ async fn apply_rest(
                     &[&device.id, &h.version],
                 )
                 .await?;
+                // A sample for the console's router health graph; a week is kept per router.
+                let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                tx.execute(
+                    "WITH old AS (
+                         DELETE FROM hotspot_device_health
+                         WHERE device_id = $2 AND recorded_at < now() - interval '7 days')
+                     INSERT INTO hotspot_device_health (tenant_id, device_id, hotspot_id,
+                         recorded_at, uptime_s, clients_online, outbox_len)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        &device.tenant_id,
+                        &device.id,
+                        &device.hotspot_id,
+                        t,
+                        &clamp(h.uptime_s),
+                        &(i32::try_from(h.clients_online).unwrap_or(i32::MAX)),
+                        &(i32::try_from(h.outbox_len).unwrap_or(i32::MAX)),
+                    ],
+                )
+                .await?;
             }
             _ => {}
         }

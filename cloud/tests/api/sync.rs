@@ -86,6 +86,7 @@ async fn footprint(owner: &tokio_postgres::Client) -> Vec<i64> {
         "hotspot_sessions",
         "hotspot_voucher_redemptions",
         "hotspot_analytics",
+        "hotspot_device_health",
     ] {
         out.push(
             owner
@@ -192,6 +193,24 @@ async fn the_fixture_batch_lands_once_however_often_it_is_sent() {
         .unwrap()
         .get(0);
     assert_eq!(analytics, 214);
+    // The router's health report is kept as a sample (the console's router health graph).
+    let health = owner
+        .query_one(
+            "SELECT hotspot_id, uptime_s, clients_online, outbox_len FROM hotspot_device_health
+             WHERE hotspot_id = $1 AND outbox_len = 7",
+            &[&s.hotspot],
+        )
+        .await
+        .unwrap();
+    assert_eq!(health.get::<_, Uuid>(0), s.hotspot);
+    assert_eq!(
+        (
+            health.get::<_, i64>(1),
+            health.get::<_, i32>(2),
+            health.get::<_, i32>(3)
+        ),
+        (7250, 12, 7)
+    );
 
     // The same batch again, gzip this time: all duplicates, nothing changes.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -36,6 +36,9 @@ BEGIN
     INSERT INTO edge_events (tenant_id, event_id, device_id, kind, occurred_at)
         SELECT t, gen_random_uuid(), d.id, 'device_health', now()
         FROM hotspot_devices d WHERE d.tenant_id = t;
+    INSERT INTO hotspot_device_health (tenant_id, device_id, hotspot_id, recorded_at, uptime_s,
+                                       clients_online, outbox_len)
+        SELECT t, d.id, hs, now(), 60, 1, 0 FROM hotspot_devices d WHERE d.tenant_id = t;
     INSERT INTO hotspot_voucher_redemptions (tenant_id, voucher_id, hotspot_id, mac_address,
                                              redeemed_at, accepted)
         VALUES (t, v, hs, 'aa:bb:cc:00:00:01', now(), true);

@@ -1,0 +1,482 @@
+//! Settings, for the tenant's administrators (the API's [`Admin`] set): the M-Pesa credentials
+//! (secrets write-only: shown only as set or not set), the staff accounts and their roles, and
+//! the RADIUS NAS list (a new NAS's secret shown once). Every write is the API's own service
+//! function ([`business::save_mpesa`], [`users::insert_user`], [`users::update_roles`],
+//! [`users::deactivate_user`], [`radius::insert_nas`], [`radius::remove_nas`]) in the request's
+//! tenant transaction.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
+use crate::AppState;
+use crate::api::auth::{Admin, Role};
+use crate::api::business::{self, MpesaInput, MpesaView};
+use crate::api::error::ApiError;
+use crate::api::radius::{self, NasInput};
+use crate::api::users::{self, NewUser};
+
+/// At most this many accounts and NAS are listed (an organisation has a handful).
+const LIST_LIMIT: i64 = 500;
+
+/// The roles an administrator can give (not the platform's own).
+pub const TENANT_ROLES: [Role; 4] = [
+    Role::TenantAdmin,
+    Role::NocEngineer,
+    Role::SupportAgent,
+    Role::FieldTech,
+];
+
+#[derive(Debug)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    roles: String,
+    /// The first tenant role (the select's choice).
+    role: String,
+    active: bool,
+    mfa: bool,
+    last_login: Option<String>,
+    me: bool,
+}
+
+#[derive(Debug)]
+struct NasRow {
+    id: i32,
+    address: String,
+    name: String,
+    kind: String,
+    site: String,
+}
+
+/// A value shown once (a NAS's secret, the M-Pesa callback token).
+#[derive(Debug)]
+struct Once {
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+struct SettingsPage {
+    f: Frame,
+    mpesa: Option<MpesaView>,
+    users: Vec<UserRow>,
+    nas: Vec<NasRow>,
+    sites: Vec<(Uuid, String)>,
+    roles: [Role; 4],
+    nas_types: [&'static str; 8],
+    error: Option<String>,
+    once: Option<Once>,
+}
+
+impl SettingsPage {
+    /// The M-Pesa environments, the stored one chosen.
+    fn environments(&self) -> [(&'static str, bool); 2] {
+        let stored = self.mpesa.as_ref().map(|m| m.environment.as_str());
+        ["sandbox", "production"].map(|e| (e, stored == Some(e)))
+    }
+
+    /// The M-Pesa secrets' fields: name, label, whether one is stored.
+    fn secrets(&self) -> [(&'static str, &'static str, bool); 3] {
+        let m = self.mpesa.as_ref();
+        [
+            ("passkey", "set.passkey", m.is_some_and(|m| m.passkey_set)),
+            (
+                "consumer_key",
+                "set.consumer_key",
+                m.is_some_and(|m| m.consumer_key_set),
+            ),
+            (
+                "consumer_secret",
+                "set.consumer_secret",
+                m.is_some_and(|m| m.consumer_secret_set),
+            ),
+        ]
+    }
+}
+
+/// The reasons of a refused write, one line; `None` when it is not the input's fault.
+fn reasons(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Validation(errors) => Some(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        ApiError::Conflict(d) => Some(d.clone()),
+        _ => None,
+    }
+}
+
+async fn settings_page(
+    state: &AppState,
+    user: &Console<Admin>,
+    error: Option<String>,
+    once: Option<Once>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let mpesa = business::mpesa_view(&tx).await?;
+    let users = tx
+        .query(
+            &format!(
+                "SELECT u.id, u.email::text, coalesce(u.full_name, '')::text,
+                        coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(u.roles) r), ''),
+                        coalesce((SELECT r FROM jsonb_array_elements_text(u.roles) r
+                                  WHERE r <> 'platform_admin' LIMIT 1), ''),
+                        coalesce(u.is_active, false), u.mfa_enabled,
+                        to_char(u.last_login_at, 'YYYY-MM-DD HH24:MI')
+                 FROM ({}) u ORDER BY u.email LIMIT $1",
+                users::USER_SELECT
+            ),
+            &[&LIST_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|r| UserRow {
+            id: r.get(0),
+            email: r.get(1),
+            name: r.get(2),
+            roles: r.get(3),
+            role: r.get(4),
+            active: r.get(5),
+            mfa: r.get(6),
+            last_login: r.get(7),
+            me: r.get::<_, Uuid>(0) == user.user_id,
+        })
+        .collect();
+    let nas = tx
+        .query(
+            &format!(
+                "SELECT n.id, n.nasname::text, coalesce(n.shortname, '')::text,
+                        coalesce(n.type, '')::text, coalesce(h.name, '')::text
+                 FROM ({}) n LEFT JOIN hotspots h ON h.id = n.hotspot_id
+                 ORDER BY n.id LIMIT $1",
+                radius::NAS_SELECT
+            ),
+            &[&LIST_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|r| NasRow {
+            id: r.get(0),
+            address: r.get(1),
+            name: r.get(2),
+            kind: r.get(3),
+            site: r.get(4),
+        })
+        .collect();
+    let sites = tx
+        .query(
+            "SELECT id, coalesce(name, '')::text FROM hotspots ORDER BY name, id LIMIT $1",
+            &[&LIST_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    tx.commit().await?;
+    let body = SettingsPage {
+        f: user.frame("/console/settings", "settings"),
+        mpesa,
+        users,
+        nas,
+        sites,
+        roles: TENANT_ROLES,
+        nas_types: [
+            "mikrotik",
+            "coovachilli",
+            "chillispot",
+            "uspot",
+            "openwrt",
+            "cisco",
+            "ubiquiti",
+            "other",
+        ],
+        error,
+        once,
+    };
+    page(status, &body)
+}
+
+/// `GET /console/settings`
+pub async fn show(State(state): State<AppState>, user: Console<Admin>) -> Response {
+    settings_page(&state, &user, None, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// Runs `write` in the user's tenant transaction; a refusal of the input re-renders the page
+/// with its reasons (422) and changes nothing.
+async fn write<T, F>(state: &AppState, user: &Console<Admin>, write: F) -> Result<T, Response>
+where
+    F: AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, ApiError>,
+{
+    let result: Result<T, ApiError> = async {
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        let out = write(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+    .await;
+    match result {
+        Ok(v) => Ok(v),
+        Err(ApiError::NotFound) => Err(ConsoleError::NotFound.render(user.lang)),
+        Err(e) => Err(match reasons(&e) {
+            Some(message) => settings_page(
+                state,
+                user,
+                Some(message),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(user.lang)),
+            None => ConsoleError::from(e).render(user.lang),
+        }),
+    }
+}
+
+fn back() -> Response {
+    Redirect::to("/console/settings").into_response()
+}
+
+fn opt(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// The M-Pesa form: a secret left empty keeps the stored one.
+#[derive(Debug, Deserialize)]
+pub struct MpesaForm {
+    #[serde(default)]
+    pub paybill_number: String,
+    #[serde(default)]
+    pub shortcode: String,
+    #[serde(default)]
+    pub environment: String,
+    #[serde(default)]
+    pub passkey: String,
+    #[serde(default)]
+    pub consumer_key: String,
+    #[serde(default)]
+    pub consumer_secret: String,
+    #[serde(default)]
+    pub is_active: Option<String>,
+}
+
+/// `POST /console/settings/mpesa`
+pub async fn mpesa(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    CsrfForm(form): CsrfForm<MpesaForm>,
+) -> Response {
+    // Secrets are taken as typed (not trimmed): they are the provider's, byte for byte.
+    let secret = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let input = MpesaInput {
+        paybill_number: form.paybill_number.trim().to_owned(),
+        shortcode: opt(&form.shortcode),
+        environment: opt(&form.environment),
+        passkey: secret(&form.passkey),
+        consumer_key: secret(&form.consumer_key),
+        consumer_secret: secret(&form.consumer_secret),
+        is_active: Some(form.is_active.is_some()),
+    };
+    let st = state.clone();
+    match write(&state, &user, async |tx| {
+        business::save_mpesa(&st, tx, &input).await
+    })
+    .await
+    {
+        Ok(view) => match view.callback_token {
+            Some(token) => settings_page(
+                &state,
+                &user,
+                None,
+                Some(Once {
+                    label: "set.callback_token",
+                    value: token,
+                }),
+                StatusCode::OK,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(user.lang)),
+            None => back(),
+        },
+        Err(resp) => resp,
+    }
+}
+
+/// The new-account form (one role; the API takes several).
+#[derive(Debug, Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub role: String,
+}
+
+fn role_of(given: &str) -> Result<Role, ApiError> {
+    Role::parse(given)
+        .filter(|r| TENANT_ROLES.contains(r))
+        .ok_or_else(|| ApiError::field("role", "must be one of the organisation's roles"))
+}
+
+/// `POST /console/settings/users`
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    CsrfForm(form): CsrfForm<UserForm>,
+) -> Response {
+    let actor = user.user_id;
+    let made = write(&state, &user, async |tx| {
+        let new = NewUser {
+            email: form.email.clone(),
+            password: form.password.clone(),
+            full_name: opt(&form.full_name),
+            roles: vec![role_of(&form.role)?],
+        };
+        users::insert_user(tx, actor, &new).await
+    })
+    .await;
+    made.map(|_| back()).unwrap_or_else(|r| r)
+}
+
+/// The role-change form.
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    pub role: String,
+}
+
+/// `POST /console/settings/users/{id}/role`
+pub async fn set_role(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Response {
+    let actor = user.user_id;
+    let done = write(&state, &user, async |tx| {
+        users::update_roles(tx, actor, id, &[role_of(&form.role)?]).await
+    })
+    .await;
+    done.map(|_| back()).unwrap_or_else(|r| r)
+}
+
+/// `POST /console/settings/users/{id}/deactivate`
+pub async fn deactivate(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    let done = write(&state, &user, async |tx| {
+        users::deactivate_user(tx, actor, id).await
+    })
+    .await;
+    done.map(|_| back()).unwrap_or_else(|r| r)
+}
+
+/// The new-NAS form.
+#[derive(Debug, Deserialize)]
+pub struct NasForm {
+    #[serde(default)]
+    pub nasname: String,
+    #[serde(default)]
+    pub shortname: String,
+    #[serde(default, rename = "type")]
+    pub nas_type: String,
+    #[serde(default)]
+    pub description: String,
+    /// The site it serves (empty: none).
+    #[serde(default)]
+    pub hotspot_id: String,
+}
+
+/// `POST /console/settings/nas`: registers a NAS; its secret is shown on the answer only.
+pub async fn create_nas(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    CsrfForm(form): CsrfForm<NasForm>,
+) -> Response {
+    let actor = user.user_id;
+    let made = write(&state, &user, async |tx| {
+        let hotspot_id = match form.hotspot_id.trim() {
+            "" => None,
+            s => Some(Uuid::parse_str(s).map_err(|_| ApiError::field("hotspot_id", "not a site"))?),
+        };
+        if let Some(h) = hotspot_id
+            && tx
+                .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&h])
+                .await?
+                .is_none()
+        {
+            return Err(ApiError::field("hotspot_id", "not a site"));
+        }
+        let input = NasInput {
+            nasname: form.nasname.clone(),
+            shortname: form.shortname.clone(),
+            nas_type: opt(&form.nas_type),
+            description: opt(&form.description),
+            coa_port: None,
+            require_ma: None,
+            limit_proxy_state: None,
+            hotspot_id,
+            tls_fingerprint: None,
+        };
+        radius::insert_nas(tx, actor, &input).await
+    })
+    .await;
+    match made {
+        Ok((id, secret)) => {
+            tracing::info!(nas = id, "NAS registered");
+            settings_page(
+                &state,
+                &user,
+                None,
+                Some(Once {
+                    label: "set.nas_secret",
+                    value: secret,
+                }),
+                StatusCode::CREATED,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(user.lang))
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /console/settings/nas/{id}/delete`
+pub async fn delete_nas(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<i32>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let done = write(&state, &user, async |tx| radius::remove_nas(tx, id).await).await;
+    match done {
+        Ok(()) => {
+            tracing::info!(nas = id, "NAS removed");
+            back()
+        }
+        Err(resp) => resp,
+    }
+}

@@ -1,0 +1,370 @@
+//! A site's own page: its router's status and health (guests online by hour over the last 24
+//! hours, drawn on the server as SVG from the routers' `device_health` samples, with the latest
+//! uptime and outbox), the guests online now (with a kick for the API's [`Support`] roles), its
+//! registered devices, the packages it sells, and changing its portal address ([`Noc`]).
+//! Every query runs in the request's tenant transaction; another tenant's site is 404.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::dashboard::{Bar, Chart, ONLINE_WITHIN_MINUTES, thousands};
+use super::sites::portal_url;
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page};
+use crate::AppState;
+use crate::api::auth::{Noc, Staff, Support};
+use crate::api::error::ApiError;
+use crate::api::hotspots::{HOTSPOT_SELECT, PACKAGE_SELECT};
+
+/// Rows shown of each list on the page (the full lists are paged on their own pages).
+const ROWS: i64 = 50;
+/// Hours of the health graph.
+const HOURS: usize = 24;
+
+#[derive(Debug)]
+struct SessionRow {
+    id: Uuid,
+    mac: String,
+    kind: String,
+    started: String,
+    data_mb: String,
+}
+
+#[derive(Debug)]
+struct DeviceRow {
+    mac: String,
+    name: String,
+    blocked: bool,
+    reason: String,
+}
+
+#[derive(Debug)]
+struct PackageRow {
+    name: String,
+    price: String,
+    minutes: Option<i32>,
+    data_mb: Option<i32>,
+}
+
+#[derive(Template)]
+#[template(path = "console/site.html")]
+struct SitePage {
+    f: Frame,
+    id: Uuid,
+    name: String,
+    location: String,
+    ssid: String,
+    portal: String,
+    online: bool,
+    last_seen: Option<String>,
+    version: Option<String>,
+    guests: i64,
+    uptime: Option<String>,
+    outbox: Option<i32>,
+    chart: Chart,
+    samples: i64,
+    sessions: Vec<SessionRow>,
+    devices: Vec<DeviceRow>,
+    packages: Vec<PackageRow>,
+    can_kick: bool,
+    can_manage: bool,
+    error: Option<String>,
+}
+
+/// Bars of the largest number of guests online each hour, oldest first, ending with the hour of
+/// `now`; an hour without a sample has no bar.
+pub fn health_chart(now: DateTime<Utc>, samples: &[(DateTime<Utc>, i32)]) -> Chart {
+    let this_hour = now
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now);
+    let first = this_hour - Duration::hours(HOURS as i64 - 1);
+    let mut peak: [Option<i32>; HOURS] = [None; HOURS];
+    for (t, n) in samples {
+        let h = (*t - first).num_hours();
+        if *t >= first && (0..HOURS as i64).contains(&h) {
+            let slot = &mut peak[h as usize];
+            *slot = Some(slot.map_or(*n, |p| p.max(*n)));
+        }
+    }
+    let max = peak.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+    let (top, bottom) = (14.0, 16.0);
+    let plot = Chart::HEIGHT - top - bottom;
+    let slot = Chart::WIDTH / HOURS as f64;
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    let bars = peak
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|n| (i, n)))
+        .map(|(i, n)| {
+            let h = n as f64 / max * plot;
+            let at = first + Duration::hours(i as i64);
+            Bar {
+                x: round(i as f64 * slot + slot * 0.1),
+                y: round(top + plot - h),
+                w: round(slot * 0.8),
+                h: round(h),
+                title: format!("{}: {}", at.format("%H:00"), thousands(n as f64)),
+            }
+        })
+        .collect();
+    Chart {
+        bars,
+        max_label: thousands(max),
+        first_label: first.format("%H:00").to_string(),
+        last_label: this_hour.format("%H:00").to_string(),
+    }
+}
+
+fn duration_text(s: i64) -> String {
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else {
+        format!("{h} h {m} min")
+    }
+}
+
+async fn site_page(
+    state: &AppState,
+    user: &Console<Staff>,
+    id: Uuid,
+    portal_given: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let site = tx
+        .query_opt(
+            &format!(
+                "SELECT coalesce(x.name, '')::text, coalesce(x.location, '')::text,
+                        coalesce(x.ssid, '')::text, coalesce(x.portal_url, '')::text,
+                        coalesce(x.last_seen_at > now() - make_interval(mins => $2), false),
+                        to_char(x.last_seen_at AT TIME ZONE coalesce(
+                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'), 'YYYY-MM-DD HH24:MI'),
+                        x.software_version::text, x.clients_now
+                 FROM ({HOTSPOT_SELECT}) x WHERE x.id = $1"
+            ),
+            &[&id, &ONLINE_WITHIN_MINUTES],
+        )
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.get(0);
+    let samples: Vec<(DateTime<Utc>, i32)> = tx
+        .query(
+            "SELECT recorded_at, clients_online FROM hotspot_device_health
+             WHERE hotspot_id = $1 AND recorded_at > $2::timestamptz - interval '24 hours'
+             ORDER BY recorded_at",
+            &[&id, &now],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let latest = tx
+        .query_opt(
+            "SELECT uptime_s, outbox_len FROM hotspot_device_health
+             WHERE hotspot_id = $1 ORDER BY recorded_at DESC LIMIT 1",
+            &[&id],
+        )
+        .await?;
+    let sessions = tx
+        .query(
+            "SELECT s.id, s.mac_address::text, s.session_type::text,
+                    to_char(s.start_time, 'YYYY-MM-DD HH24:MI'),
+                    coalesce(round(s.data_used_mb, 1), 0)::text
+             FROM hotspot_sessions s
+             WHERE s.hotspot_id = $1 AND s.session_status = 'active'
+             ORDER BY s.start_time DESC, s.id DESC LIMIT $2",
+            &[&id, &ROWS],
+        )
+        .await?
+        .iter()
+        .map(|r| SessionRow {
+            id: r.get(0),
+            mac: r.get(1),
+            kind: r.get(2),
+            started: r.get::<_, Option<String>>(3).unwrap_or_default(),
+            data_mb: r.get(4),
+        })
+        .collect();
+    let devices = tx
+        .query(
+            "SELECT a.mac_address::text, coalesce(a.device_name, '')::text, a.is_blocked,
+                    coalesce(a.blocked_reason, '')
+             FROM client_hotspot_access a WHERE a.hotspot_id = $1
+             ORDER BY a.created_at, a.id LIMIT $2",
+            &[&id, &ROWS],
+        )
+        .await?
+        .iter()
+        .map(|r| DeviceRow {
+            mac: r.get(0),
+            name: r.get(1),
+            blocked: r.get(2),
+            reason: r.get(3),
+        })
+        .collect();
+    let packages = tx
+        .query(
+            &format!(
+                "SELECT x.name::text, x.price::text, x.duration_minutes, x.data_limit_mb
+                 FROM ({PACKAGE_SELECT}) x
+                 WHERE x.package_type = 'hotspot' AND x.is_active
+                 ORDER BY x.price, x.name LIMIT $1"
+            ),
+            &[&ROWS],
+        )
+        .await?
+        .iter()
+        .map(|r| PackageRow {
+            name: r.get(0),
+            price: r.get(1),
+            minutes: r.get(2),
+            data_mb: r.get(3),
+        })
+        .collect();
+    tx.commit().await?;
+    let body = SitePage {
+        f: user.frame(&format!("/console/sites/{id}"), "sites"),
+        id,
+        name: site.get(0),
+        location: site.get(1),
+        ssid: site.get(2),
+        portal: portal_given.unwrap_or_else(|| site.get(3)),
+        online: site.get(4),
+        last_seen: site.get(5),
+        version: site.get(6),
+        guests: site.get(7),
+        uptime: latest.as_ref().map(|r| duration_text(r.get::<_, i64>(0))),
+        outbox: latest.as_ref().map(|r| r.get(1)),
+        chart: health_chart(now, &samples),
+        samples: samples.len() as i64,
+        sessions,
+        devices,
+        packages,
+        can_kick: user.can::<Support>(),
+        can_manage: user.can::<Noc>(),
+        error,
+    };
+    page(status, &body)
+}
+
+/// `GET /console/sites/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    user: Console<Staff>,
+    Path(id): Path<Uuid>,
+) -> Response {
+    site_page(&state, &user, id, None, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// The portal-address form.
+#[derive(Debug, Deserialize)]
+pub struct PortalForm {
+    #[serde(default)]
+    pub portal_url: String,
+}
+
+/// `POST /console/sites/{id}/portal`: a new portal address (empty: hotspotd's default), checked
+/// as when the site is made; the QR codes of vouchers printed from now on link to it.
+pub async fn set_portal(
+    State(state): State<AppState>,
+    user: Console<Noc>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<PortalForm>,
+) -> Response {
+    let lang = user.lang;
+    let result: Result<(), ApiError> = async {
+        let portal = portal_url(&form.portal_url)?;
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        let n = tx
+            .execute(
+                "UPDATE hotspots SET portal_url = $2 WHERE id = $1",
+                &[&id, &portal],
+            )
+            .await?;
+        if n == 0 {
+            return Err(ApiError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/console/sites/{id}")).into_response(),
+        Err(ApiError::Validation(errors)) => {
+            let message = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let staff = Console::<Staff>::from_other(&user);
+            site_page(
+                &state,
+                &staff,
+                id,
+                Some(form.portal_url),
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(lang))
+        }
+        Err(e) => ConsoleError::from(e).render(lang),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_health_chart_has_a_bar_per_hour_with_samples_at_the_hourly_peak() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 18, 30, 0).unwrap();
+        let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap();
+        let chart = health_chart(
+            now,
+            &[
+                (at(18, 5), 4),
+                (at(18, 25), 8),
+                (at(12, 0), 2),
+                // Older than 24 hours, or in the future: left out.
+                (Utc.with_ymd_and_hms(2026, 12, 3, 18, 59, 0).unwrap(), 50),
+                (at(19, 0), 50),
+            ],
+        );
+        assert_eq!(chart.bars.len(), 2);
+        assert_eq!(chart.max_label, "8");
+        assert_eq!(chart.first_label, "19:00");
+        assert_eq!(chart.last_label, "18:00");
+        let last = chart.bars.last().unwrap();
+        assert_eq!(last.title, "18:00: 8");
+        assert_eq!(
+            last.y + last.h,
+            Chart::HEIGHT - 16.0,
+            "bars stand on the axis"
+        );
+        assert_eq!(chart.bars[0].title, "12:00: 2");
+        assert!(chart.bars[0].h * 3.9 < last.h && last.h < chart.bars[0].h * 4.1);
+        assert_eq!(health_chart(now, &[]).bars.len(), 0);
+    }
+
+    #[test]
+    fn uptimes_read_in_days_hours_and_minutes() {
+        assert_eq!(duration_text(59), "0 h 0 min");
+        assert_eq!(duration_text(3_660), "1 h 1 min");
+        assert_eq!(duration_text(90_000), "1 d 1 h");
+    }
+}
