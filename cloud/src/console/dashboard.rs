@@ -141,48 +141,38 @@ pub fn thousands(v: f64) -> String {
 pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResult<Response> {
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
-    let today: NaiveDate = tx
+    // The tenant's date today and its time zone, as every figure below counts days.
+    let now = tx
         .query_one(
-            "SELECT (now() AT TIME ZONE coalesce((SELECT timezone FROM tenants LIMIT 1), 'UTC'))::date",
+            "SELECT (now() AT TIME ZONE z)::date, z
+             FROM (SELECT zone_or_utc((SELECT timezone FROM tenants LIMIT 1)) AS z) x",
             &[],
         )
-        .await?
-        .get(0);
+        .await?;
+    let today: NaiveDate = now.get(0);
+    let zone: String = now.get(1);
     let first = today - chrono::Days::new(29);
-    let daily = |rows: Vec<tokio_postgres::Row>| {
-        let mut values = vec![0.0; 30];
-        for r in rows {
-            let day: NaiveDate = r.get(0);
-            let v: f64 = r.get(1);
-            if let Ok(i) = usize::try_from((day - first).num_days())
-                && i < 30
-            {
-                values[i] += v;
-            }
-        }
-        values
-    };
     let money = if user.can::<Finance>() {
-        // From the first of the month or 30 days back, whichever is earlier.
+        // From the first of the month or 30 days back, whichever is earlier. Both halves are
+        // read from their indexes alone (migration 0034), from the tenant's midnight of `since`.
         let month_start = today.with_day(1).unwrap_or(today);
         let since = month_start.min(first);
         let rows = tx
             .query(
-                "WITH tz AS (SELECT coalesce((SELECT timezone FROM tenants LIMIT 1), 'UTC') AS z)
-                 SELECT day, sum(amount)::float8 FROM (
-                     SELECT (p.settled_at AT TIME ZONE tz.z)::date AS day, p.amount
-                     FROM hotspot_purchases p, tz
-                     WHERE p.status = 'paid' AND p.settled_at >= now() - interval '32 days'
+                "SELECT day, sum(amount)::float8 FROM (
+                     SELECT (p.settled_at AT TIME ZONE $1)::date AS day, p.amount
+                     FROM hotspot_purchases p
+                     WHERE p.status = 'paid'
+                       AND p.settled_at >= ($2::date::timestamp AT TIME ZONE $1)
                    UNION ALL
-                     SELECT (v.used_at AT TIME ZONE tz.z)::date, v.price
-                     FROM hotspot_vouchers v, tz
-                     WHERE v.is_used AND v.used_at >= now() - interval '32 days'
+                     SELECT (v.used_at AT TIME ZONE $1)::date, v.price
+                     FROM hotspot_vouchers v
+                     WHERE v.is_used AND v.used_at >= ($2::date::timestamp AT TIME ZONE $1)
                        AND v.price IS NOT NULL
                        AND NOT EXISTS (SELECT 1 FROM hotspot_purchases p WHERE p.voucher_id = v.id)
                  ) m
-                 WHERE day >= $1
                  GROUP BY day",
-                &[&since],
+                &[&zone, &since],
             )
             .await?;
         let mut today_sum = 0.0;
@@ -195,10 +185,10 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
             if day == today {
                 today_sum += v;
             }
-            if day > today - chrono::Days::new(7) {
+            if day > today - chrono::Days::new(7) && day <= today {
                 week += v;
             }
-            if day >= month_start {
+            if day >= month_start && day <= today {
                 month += v;
             }
             if let Ok(i) = usize::try_from((day - first).num_days())
@@ -216,17 +206,25 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
     } else {
         None
     };
-    let sessions = tx
+    // Sessions started per day, from the daily roll-up the sessions' triggers keep (migration
+    // 0034), in the tenant's time zone: a few thousand rows instead of every session.
+    let mut sessions = vec![0.0; 30];
+    for r in tx
         .query(
-            "WITH tz AS (SELECT coalesce((SELECT timezone FROM tenants LIMIT 1), 'UTC') AS z)
-             SELECT (s.start_time AT TIME ZONE tz.z)::date AS day, count(*)::float8
-             FROM hotspot_sessions s, tz
-             WHERE s.start_time >= now() - interval '31 days'
-             GROUP BY day",
-            &[],
+            "SELECT day, sum(sessions)::float8 FROM hotspot_session_days
+             WHERE day BETWEEN $1 AND $2 GROUP BY day",
+            &[&first, &today],
         )
-        .await?;
-    let sessions_chart = Chart::days(first, &daily(sessions));
+        .await?
+    {
+        let day: NaiveDate = r.get(0);
+        if let Ok(i) = usize::try_from((day - first).num_days())
+            && i < 30
+        {
+            sessions[i] = r.get(1);
+        }
+    }
+    let sessions_chart = Chart::days(first, &sessions);
     let guests_now: i64 = tx
         .query_one(
             "SELECT count(*) FROM hotspot_sessions WHERE session_status = 'active'",
@@ -238,13 +236,12 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
         .query(
             &format!(
                 "SELECT coalesce(x.name, '')::text, x.last_seen_at > now() - make_interval(mins => $1),
-                        to_char(x.last_seen_at AT TIME ZONE coalesce(
-                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'), 'YYYY-MM-DD HH24:MI'),
+                        to_char(x.last_seen_at AT TIME ZONE $2, 'YYYY-MM-DD HH24:MI'),
                         x.clients_now
                  FROM ({HOTSPOT_SELECT}) x
                  ORDER BY x.clients_now DESC, x.name, x.id"
             ),
-            &[&ONLINE_WITHIN_MINUTES],
+            &[&ONLINE_WITHIN_MINUTES, &zone],
         )
         .await?;
     let sites: Vec<SiteRow> = sites
@@ -258,10 +255,12 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
         .collect();
     let stock = tx
         .query(
-            "SELECT coalesce(p.name, '—'), count(*)
-             FROM hotspot_vouchers v LEFT JOIN service_packages p ON p.id = v.service_package_id
-             WHERE NOT v.is_used AND v.revoked_at IS NULL
-               AND (v.expiry_date IS NULL OR v.expiry_date > now())
+            "SELECT coalesce(p.name, '—'), sum(c.n)::int8
+             FROM (SELECT service_package_id, count(*) AS n FROM hotspot_vouchers
+                   WHERE NOT is_used AND revoked_at IS NULL
+                     AND (expiry_date IS NULL OR expiry_date > now())
+                   GROUP BY 1) c
+             LEFT JOIN service_packages p ON p.id = c.service_package_id
              GROUP BY 1 ORDER BY 1",
             &[],
         )

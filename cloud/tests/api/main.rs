@@ -20,4 +20,5 @@ mod radius_server;
 mod resources;
 mod rls;
 mod schema;
+mod session_days;
 mod sync;
