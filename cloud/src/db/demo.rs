@@ -416,7 +416,7 @@ INSERT INTO hotspot_purchases (tenant_id, hotspot_id, device_id, request_id, ser
     merchant_request_id, checkout_request_id, mpesa_receipt_number, callback_token_hash,
     push_sent_at, next_query_at, settled_at, settled_by, voucher_id, created_at, updated_at)
 SELECT '{T}', hotspot_id, router, md5('demo-request-' || seq)::uuid, package_id, package, price,
-       '2547' || lpad(((h1 * 31 + h2) % 100000000)::text, 8, '0'), mac, 'paid', '0',
+       '25479' || lpad(((h1 * 31 + h2) % 10000000)::text, 7, '0'), mac, 'paid', '0',
        'The service request is processed successfully.', 'demo-' || seq,
        'ws_CO_DEMO' || lpad(seq::text, 8, '0'), receipt, digest(gen_random_bytes(32), 'sha256'),
        start_time - interval '40 seconds', start_time - interval '15 seconds',
