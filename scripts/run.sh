@@ -31,21 +31,21 @@ cleanup() {
     # A second Ctrl-C must not cut the cleanup short and leave PostgreSQL running.
     trap - EXIT
     trap '' INT TERM
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
     [ -n "$pg_dir" ] && stop_cluster "$pg_dir"
     return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${DATABASE_URL:-}" ]; then
+if [ -z "${DATABASE_URL-}" ]; then
     ensure_packages postgresql postgresql-client
     step "PostgreSQL (private cluster in $state/pg)"
     pg_dir=$state/pg
     start_cluster "$pg_dir" "$(free_port 55433)"
-    psql "$DATABASE_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = 'hotspot'" | grep -q 1 \
-        || psql "$DATABASE_URL" -qc "CREATE DATABASE hotspot"
+    psql "$DATABASE_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = 'hotspot'" | grep -q 1 ||
+        psql "$DATABASE_URL" -qc "CREATE DATABASE hotspot"
     export DATABASE_URL=${DATABASE_URL%/postgres}/hotspot
 fi
 
@@ -53,8 +53,11 @@ step "build"
 cargo build --release --locked -p hotspot-edge -p hotspot-cloud -p daraja-sim
 
 # The key the cloud seals tenants' M-Pesa credentials with: made once, kept with the state.
-if [ -z "${HOTSPOT_SECRETS_KEY:-}" ]; then
-    [ -f "$state/secrets.key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$state/secrets.key")
+if [ -z "${HOTSPOT_SECRETS_KEY-}" ]; then
+    [ -f "$state/secrets.key" ] || (
+        umask 077
+        head -c 32 /dev/urandom | base64 > "$state/secrets.key"
+    )
     HOTSPOT_SECRETS_KEY=$(cat "$state/secrets.key")
     export HOTSPOT_SECRETS_KEY
 fi
@@ -62,7 +65,7 @@ fi
 if [ ! -f "$state/edge.toml" ]; then
     # This machine's own browser is the guest: 127.0.0.1 is "leased" to a made-up MAC.
     echo "0 02:00:00:00:00:99 127.0.0.1 this-machine *" > "$state/dhcp.leases"
-    cat > "$state/edge.toml" <<TOML
+    cat > "$state/edge.toml" << TOML
 # Written by scripts/run.sh for a laptop; see \`hotspotd config example\` for every setting.
 [lan]
 address = "${portal_listen%:*}"
@@ -87,7 +90,9 @@ fi
 
 step "demo data"
 # A demo tenant (hotspot, packages, vouchers, a client with devices, an operator login, M-Pesa
-# settings for the simulator); a no-op when it is already there.
+# settings for the simulator) and, for the console's dashboard, four more sites with 30 days of
+# guests, M-Pesa purchases and voucher sales. Adds nothing when it is already there; it only
+# marks the demo's simulated routers as heard from now, so their sites show online.
 target/release/hotspot-cloud seed --demo --mpesa-sandbox
 
 step "start"
@@ -99,7 +104,7 @@ HOTSPOT_PUBLIC_URL="http://$cloud_listen" HOTSPOT_DARAJA_SANDBOX_URL="http://$si
     target/release/hotspot-cloud serve --listen "$cloud_listen" &
 pids+=($!)
 for _ in $(seq 1 100); do
-    curl -fs "http://$cloud_listen/health/ready" >/dev/null 2>&1 && break
+    curl -fs "http://$cloud_listen/health/ready" > /dev/null 2>&1 && break
     sleep 0.2
 done
 if [ ! -f "$state/device.json" ]; then
@@ -109,7 +114,7 @@ if [ ! -f "$state/device.json" ]; then
 fi
 target/release/hotspotd --config "$state/edge.toml" &
 pids+=($!)
-cat <<MSG
+cat << MSG
 
   cloud API     http://$cloud_listen/health/ready
   console       http://$cloud_listen/console/   (sign in as the demo operator below)

@@ -1,12 +1,14 @@
 //! The operators' console in headless Chromium, served by the real hotspot-cloud binary on the
 //! demo tenant: signing in, the dashboard at a phone's width (360 px) and a desktop's (1280 px),
-//! a voucher batch made through the form and printed.
+//! a voucher batch made through the form and printed; the keyboard reaching every control in
+//! order with its focus shown, and the contrast of every text against its background.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use hotspot_system_tests::browser::Browser;
 use hotspot_system_tests::stack::{Db, SECRETS_KEY, cloud, free_port, serve_cloud};
+use serde_json::Value;
 
 /// Where the screenshots go (kept as test artifacts under the target directory).
 fn shot(name: &str) -> PathBuf {
@@ -41,6 +43,8 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         "{}",
         browser.url()
     );
+    assert_keyboard_reaches_every_control(&browser, "the sign-in page");
+    assert_text_contrast(&browser, "the sign-in page");
     browser.type_into("input[name=email]", "operator@demo.hotspot.test");
     browser.type_into("input[name=password]", "console-demo-pass");
     browser.screenshot(&shot("signin-360"));
@@ -59,6 +63,8 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
     let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
     assert_eq!(browser.script(fits), true, "the dashboard overflows 360 px");
     browser.screenshot(&shot("dashboard-360"));
+    assert_keyboard_reaches_every_control(&browser, "the dashboard");
+    assert_text_contrast(&browser, "the dashboard");
     // Every input of the page has a label.
     let unlabelled = "return [...document.querySelectorAll('input:not([type=hidden]),select')]\
         .filter(e => !e.closest('label') && !e.labels.length).length";
@@ -121,4 +127,92 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .split(' ').length";
     assert_eq!(browser.script(columns), 4);
     browser.screenshot(&shot("dashboard-1280"));
+}
+
+/// The WebDriver key code of Tab.
+const TAB: &str = "\u{E004}";
+
+/// A script's function naming an element: tag, then its name, link or text.
+const DESCRIBE: &str = "const describe = e => e.tagName + ' ' + (e.getAttribute('name') \
+    || e.getAttribute('href') || e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 40));";
+
+/// Tabbing from the first control of the page (the skip link) reaches every link, button and
+/// input in the order of the page, each showing its focus (an outline of 2 px or more), and the
+/// skip link comes into view when focused.
+fn assert_keyboard_reaches_every_control(browser: &Browser, page: &str) {
+    let controls = browser.script(&format!(
+        "{DESCRIBE} const c = [...document.querySelectorAll(\
+             'a[href],button,input,select,textarea,[tabindex]')]\
+             .filter(e => e.tabIndex >= 0 && !e.disabled && e.type !== 'hidden' \
+                          && e.getClientRects().length);\
+         c[0].focus();\
+         return c.map(describe);"
+    ));
+    let controls: Vec<String> = controls
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}: {controls}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(controls.len() >= 4, "{page}: {controls:?}");
+    assert!(controls[0].starts_with("A "), "{page}: {controls:?}");
+    let skip_shown = "const r = document.activeElement.getBoundingClientRect();\
+        return r.left >= 0 && r.top >= 0 && r.width > 0";
+    assert_eq!(
+        browser.script(skip_shown),
+        true,
+        "{page}: the skip link stays out of sight when focused"
+    );
+    let focused = format!(
+        "{DESCRIBE} const e = document.activeElement; const s = getComputedStyle(e);\
+         return [describe(e), s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2];"
+    );
+    for (i, expected) in controls.iter().enumerate().skip(1) {
+        browser.type_into(":focus", TAB);
+        let now = browser.script(&focused);
+        assert_eq!(
+            now[0].as_str().unwrap_or_default(),
+            expected,
+            "{page}: Tab number {i} went elsewhere"
+        );
+        assert_eq!(
+            now[1],
+            Value::Bool(true),
+            "{page}: no visible focus on {expected}"
+        );
+    }
+}
+
+/// Every visible text of the page, in the colour it is drawn in, against the first background
+/// behind it, has a WCAG 2 contrast ratio of at least 4.5:1 (the lowest is printed).
+fn assert_text_contrast(browser: &Browser, page: &str) {
+    let worst = browser.script(
+        "const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);\
+         const lum = c => { const [r, g, b] = rgb(c).map(v => v / 255)\
+             .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));\
+             return 0.2126 * r + 0.7152 * g + 0.0722 * b; };\
+         const behind = e => { for (; e; e = e.parentElement) {\
+             const c = getComputedStyle(e).backgroundColor; const v = rgb(c);\
+             if (v.length === 3 || (v.length === 4 && v[3] > 0)) return c; }\
+             return 'rgb(255, 255, 255)'; };\
+         let worst = [99, ''];\
+         for (const e of document.querySelectorAll('body *')) {\
+             if (e.closest('svg') || !e.getClientRects().length) continue;\
+             if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;\
+             const s = getComputedStyle(e);\
+             if (s.visibility !== 'visible' || e.getBoundingClientRect().left < 0) continue;\
+             const a = lum(s.color), b = lum(behind(e));\
+             const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);\
+             if (ratio < worst[0]) worst = [ratio, e.tagName + '.' + e.className + ' ' \
+                 + s.color + ' on ' + behind(e)];\
+         }\
+         return worst;",
+    );
+    let ratio = worst[0].as_f64().unwrap_or_default();
+    eprintln!("{page}: lowest text contrast {ratio:.2}:1 ({})", worst[1]);
+    assert!(
+        ratio >= 4.5,
+        "{page}: contrast {ratio:.2}:1 for {}",
+        worst[1]
+    );
 }

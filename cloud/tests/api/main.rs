@@ -21,5 +21,6 @@ mod radius_server;
 mod resources;
 mod rls;
 mod schema;
+mod session_days;
 mod shed;
 mod sync;
