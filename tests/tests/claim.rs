@@ -69,9 +69,10 @@ fn a_router_claims_its_hotspot_once_and_keeps_the_credential_private() {
     assert_eq!(stored["hotspot_id"], hotspot.as_str());
     let token = stored["token"].as_str().unwrap();
     assert!(token.starts_with("hsd_"));
-    let kept = db.query(
-        "SELECT encode(token_hash, 'hex') FROM hotspot_devices WHERE claimed_at IS NOT NULL",
-    );
+    let kept = db.query(&format!(
+        "SELECT encode(token_hash, 'hex') FROM hotspot_devices \
+         WHERE claimed_at IS NOT NULL AND hotspot_id = '{hotspot}'"
+    ));
     assert!(
         !kept.contains(token) && kept.len() == 64,
         "only the hash is kept"
