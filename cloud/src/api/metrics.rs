@@ -9,12 +9,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::InternalCause;
 use crate::AppState;
+use crate::telemetry::RateLimitedLog;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -112,6 +113,8 @@ fn escape(s: &str) -> String {
 /// Middleware: times and counts each request under its route template (never the raw path, so
 /// ids do not explode the label set), and logs 5xx answers at error level with the route and
 /// their hidden cause.
+static OVERLOAD_LOG: RateLimitedLog = RateLimitedLog::new();
+
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
@@ -128,7 +131,15 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             .get::<InternalCause>()
             .map(|c| c.0.as_str())
             .unwrap_or("");
-        tracing::error!(%route, %method, status = status.as_u16(), cause, "request failed");
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Overload (shed, or no database connection in time) answers many requests at
+            // once: one line every 10 s says so, with how many it stands for.
+            if let Some(n) = OVERLOAD_LOG.due() {
+                tracing::warn!(%route, %method, cause, requests = n, "service unavailable (overload)");
+            }
+        } else {
+            tracing::error!(%route, %method, status = status.as_u16(), cause, "request failed");
+        }
     }
     state.api.metrics.observe(
         &route,
@@ -168,6 +179,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

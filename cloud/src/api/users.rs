@@ -203,8 +203,8 @@ pub async fn deactivate(
     Ok(Json(row))
 }
 
-/// Deactivates account `id` in `tx` and revokes its tokens (`actor` may not deactivate
-/// themselves); not found for another tenant's.
+/// Deactivates account `id` in `tx`, revokes its tokens and ends its console sessions (`actor`
+/// may not deactivate themselves); not found for another tenant's.
 pub async fn deactivate_user(
     tx: &deadpool_postgres::Transaction<'_>,
     actor: Uuid,
@@ -227,5 +227,8 @@ pub async fn deactivate_user(
         &[&id],
     )
     .await?;
+    // Its console sign-ins end too (the lookup already refuses a disabled user; the rows go).
+    tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&id])
+        .await?;
     Ok(())
 }

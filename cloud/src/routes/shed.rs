@@ -20,13 +20,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
+
+use crate::telemetry::RateLimitedLog;
 
 /// How much the service takes on at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +61,10 @@ pub struct Shed {
 
 #[derive(Debug)]
 struct Counts {
-    started: Instant,
     /// Requests shed since start.
     shed: AtomicU64,
-    /// `shed` when it was last logged, and when (seconds since `started`).
-    logged: AtomicU64,
-    logged_at: AtomicU64,
+    /// The warning about them, at most every 10 s.
+    log: RateLimitedLog,
 }
 
 /// What a request is, for the cap.
@@ -93,10 +92,8 @@ impl Shed {
             callback_places: Arc::new(Semaphore::new(limits.callbacks_in_flight.max(1))),
             retry_after: HeaderValue::from(limits.retry_after_secs.max(1)),
             counts: Arc::new(Counts {
-                started: Instant::now(),
                 shed: AtomicU64::new(0),
-                logged: AtomicU64::new(0),
-                logged_at: AtomicU64::new(0),
+                log: RateLimitedLog::new(),
             }),
         }
     }
@@ -110,18 +107,9 @@ impl Shed {
     fn overloaded(&self) -> Response {
         let total = self.counts.shed.fetch_add(1, Ordering::Relaxed) + 1;
         // A warning at most every 10 s, with how many were shed since the last one.
-        let now = self.counts.started.elapsed().as_secs();
-        let last = self.counts.logged_at.load(Ordering::Relaxed);
-        if (now >= last + 10 || total == 1)
-            && self
-                .counts
-                .logged_at
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let before = self.counts.logged.swap(total, Ordering::Relaxed);
+        if let Some(shed) = self.counts.log.due() {
             tracing::warn!(
-                shed = total - before,
+                shed,
                 total,
                 "overloaded: requests answered 503 (HOTSPOT_MAX_IN_FLIGHT reached)"
             );

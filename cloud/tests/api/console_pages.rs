@@ -521,8 +521,18 @@ async fn staff_accounts_are_made_given_roles_and_disabled_by_an_administrator() 
         .await;
     assert_eq!(disabled.status, 303);
     assert!(!account(&api, "clerk@a.test").await.unwrap().2);
-    // Its console session ends with it.
+    // Its console session ends with it, its row gone.
     assert_eq!(clerk.get("/console/").await.status, 303);
+    let left: i64 = api
+        .owner
+        .query_one(
+            "SELECT count(*) FROM console_sessions WHERE user_id = $1",
+            &[&clerk_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "a disabled account's console sessions are deleted");
 
     // Another tenant's account: 404, unchanged.
     for path in ["role", "deactivate"] {
