@@ -184,6 +184,29 @@ pub fn serve_cloud(db: &Db, port: u16, env: &[(&str, String)], log: &std::path::
     child
 }
 
+/// The Daraja simulator on a free port of 127.0.0.1 (results after 1 s), once it answers; killed
+/// when dropped. Returns it and its port.
+pub fn start_daraja_sim() -> (Killed, u16) {
+    let sim_port = free_port();
+    let sim = Killed(
+        Command::new(binary("daraja-sim"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+                "--result-delay",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("daraja-sim", 20, || {
+        TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
+    });
+    (sim, sim_port)
+}
+
 /// The cloud as the payment tests need it: the Daraja simulator (results after 1 s), the demo
 /// tenant with M-Pesa sandbox credentials pointed at it, and `hotspot-cloud serve` with quick
 /// status queries and jobs every second. Both processes are killed when dropped.
@@ -198,23 +221,7 @@ pub struct PaymentsCloud {
 impl PaymentsCloud {
     /// Migrates and seeds `db`, then starts both; the cloud's log is appended to `log`.
     pub fn start(db: &Db, log: &std::path::Path) -> Self {
-        let sim_port = free_port();
-        let sim = Killed(
-            Command::new(binary("daraja-sim"))
-                .args([
-                    "--listen",
-                    &format!("127.0.0.1:{sim_port}"),
-                    "--result-delay",
-                    "1",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_until("daraja-sim", 20, || {
-            TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
-        });
+        let (sim, sim_port) = start_daraja_sim();
         let key = [("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
         cloud(db, &key, &["migrate"]);
         cloud(db, &key, &["seed", "--demo", "--mpesa-sandbox"]);

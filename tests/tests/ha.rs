@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotspot_system_tests::binary;
-use hotspot_system_tests::stack::{Killed, SECRETS_KEY, free_port, http_status, wait_until};
+use hotspot_system_tests::stack::{
+    Killed, SECRETS_KEY, free_port, http_status, start_daraja_sim, wait_until,
+};
 use serde_json::{Value, json};
 
 /// What the harness started.
@@ -500,23 +502,7 @@ fn replicas_and_the_primary_die_under_sync_and_payments_and_nothing_is_lost_or_d
         return;
     };
     let (tenant, hotspot) = prepare(&ha);
-    let sim_port = free_port();
-    let _sim = Killed(
-        Command::new(binary("daraja-sim"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{sim_port}"),
-                "--result-delay",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("daraja-sim", 20, || {
-        TcpStream::connect(("127.0.0.1", sim_port)).is_ok()
-    });
+    let (_sim, sim_port) = start_daraja_sim();
     let lb = free_port();
     let ports = [free_port(), free_port()];
     let mut cloud1 = Killed(replica(&ha, ports[0], lb, sim_port, "cloud1"));

@@ -374,6 +374,12 @@ pub(crate) fn vouchers_csv(rows: &[Value]) -> String {
         "batch_id",
         "created_at",
     ];
+    rows_csv(&columns, rows)
+}
+
+/// `rows` (JSON objects) as CSV: a header line of `columns`, then one CRLF-ended line a row of
+/// those fields, formulas defused ([`csv_field`]).
+pub(crate) fn rows_csv(columns: &[&str], rows: &[Value]) -> String {
     let mut out = columns.join(",");
     out.push_str("\r\n");
     for r in rows {

@@ -16,7 +16,7 @@ use super::{Console, ConsoleError, ConsoleResult, Frame, page};
 use crate::AppState;
 use crate::api::auth::Finance;
 use crate::api::payments::{self, PurchaseFilter};
-use crate::api::vouchers::csv_field;
+use crate::api::vouchers::rows_csv;
 use crate::api::{decode_cursor, encode_cursor, json_text};
 
 /// Purchases per page.
@@ -278,17 +278,7 @@ pub fn purchases_csv(rows: &[serde_json::Value]) -> String {
         "settled_at",
         "id",
     ];
-    let mut out = columns.join(",");
-    out.push_str("\r\n");
-    for r in rows {
-        let line: Vec<String> = columns
-            .iter()
-            .map(|c| csv_field(&json_text(&r[*c])))
-            .collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    rows_csv(&columns, rows)
 }
 
 /// `GET /console/payments/export.csv?…`: the purchases the list's filters select, unpaged.
