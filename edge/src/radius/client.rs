@@ -826,7 +826,9 @@ pub(crate) mod tests {
                 ),
             }
         };
-        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(300), 1)
+        // The timeout covers the handshake as well as the reply: under emulation a TLS
+        // handshake with client certificates takes hundreds of milliseconds.
+        let c = RadiusClient::new(vec![addr], b"radsec", Duration::from_millis(2000), 1)
             .with_tls(settings(&ca_der));
         let r = c.send(&access_request(), Some(b"pw")).await.unwrap();
         assert_eq!(r.code, Code::AccessAccept);
