@@ -73,7 +73,12 @@ pub async fn serve_with(
         routes::shed::Shed::new(limits),
         routes::shed::admit,
     ));
-    // The peer address reaches handlers (the M-Pesa callback allowlist).
+    // Bounded connections (`hotspot_listener`); `tap_io` keeps the peer address, which reaches
+    // handlers (the M-Pesa callback allowlist).
+    let listener = axum::serve::ListenerExt::tap_io(
+        hotspot_listener::Guarded::new(listener, limits.connections),
+        |_| {},
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

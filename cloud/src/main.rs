@@ -62,10 +62,20 @@ enum Command {
         #[arg(long, env = "HOTSPOT_MAX_CALLBACKS_IN_FLIGHT", default_value_t = 32,
               value_parser = clap::value_parser!(u32).range(1..=100_000))]
         max_callbacks_in_flight: u32,
+        /// Connections held open at once; past it the connection idle longest is closed for a
+        /// newcomer. Keep it well under the open-files limit (LimitNOFILE).
+        #[arg(long, env = "HOTSPOT_MAX_CONNECTIONS", default_value_t = hotspot_cloud::routes::shed::MAX_CONNECTIONS as u32,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
+        /// Seconds for a whole request to arrive, and for a kept-alive connection to sit idle;
+        /// past it the connection is closed.
+        #[arg(long, env = "HOTSPOT_REQUEST_TIMEOUT_SECS", default_value_t = hotspot_cloud::routes::shed::REQUEST_DEADLINE.as_secs() as u32,
+              value_parser = clap::value_parser!(u32).range(1..=3600))]
+        request_timeout_secs: u32,
         #[command(flatten)]
         payments: Box<PaymentArgs>,
         #[command(flatten)]
-        radius: RadiusArgs,
+        radius: Box<RadiusArgs>,
         /// Months of guest sessions (`hotspot_sessions`) kept; older monthly partitions are
         /// dropped. 0 keeps everything.
         #[arg(long, env = "HOTSPOT_RETENTION_SESSIONS_MONTHS", default_value_t = 24,
@@ -184,6 +194,8 @@ async fn main() -> anyhow::Result<()> {
             console_insecure_cookies,
             max_in_flight,
             max_callbacks_in_flight,
+            max_connections,
+            request_timeout_secs,
             payments,
             radius,
             retention_sessions_months,
@@ -225,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
             let radius = hotspot_cloud::radius::start(
                 pool.clone(),
                 cli.database_url.clone(),
-                radius.into_settings()?,
+                (*radius).into_settings()?,
             )
             .await
             .context("starting the RADIUS listeners")?;
@@ -267,6 +279,10 @@ async fn main() -> anyhow::Result<()> {
                 hotspot_cloud::routes::shed::Limits {
                     max_in_flight: max_in_flight as usize,
                     callbacks_in_flight: max_callbacks_in_flight as usize,
+                    connections: hotspot_cloud::routes::shed::connection_bounds(
+                        max_connections as usize,
+                        std::time::Duration::from_secs(u64::from(request_timeout_secs)),
+                    ),
                     ..Default::default()
                 },
             )

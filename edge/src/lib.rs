@@ -103,7 +103,7 @@ pub async fn serve_with(
     let accounting = tokio::spawn(Arc::clone(&sessions).run(stopped));
     // Bounded connections, request deadlines and sizes (`portal::limits`); `tap_io` keeps the
     // client's address available to the handlers.
-    let listener = axum::serve::ListenerExt::tap_io(portal::limits::Guarded::new(listener), |_| {});
+    let listener = axum::serve::ListenerExt::tap_io(portal::limits::guarded(listener), |_| {});
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -494,6 +494,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Seva imeshindwa kufanya hili. Jaribu tena baadaye.",
     ),
     (
+        "error.busy",
+        "The server is busy. Try again in a moment.",
+        "Seva ina shughuli nyingi. Jaribu tena baada ya muda mfupi.",
+    ),
+    (
         "error.back",
         "Back to the dashboard",
         "Rudi kwenye dashibodi",

@@ -365,6 +365,8 @@ pub enum ConsoleError {
     NotFound,
     /// A form without its token, with another's, or posted from another site.
     Csrf,
+    /// No database connection within the pool's wait: 503 with `Retry-After`, like the API.
+    Busy,
     /// Anything else (logged).
     Internal(String),
 }
@@ -375,6 +377,7 @@ impl From<ApiError> for ConsoleError {
             ApiError::Unauthorized(_) | ApiError::MfaRequired => ConsoleError::SignIn,
             ApiError::Forbidden => ConsoleError::Forbidden,
             ApiError::NotFound => ConsoleError::NotFound,
+            ApiError::Busy => ConsoleError::Busy,
             other => ConsoleError::Internal(other.to_string()),
         }
     }
@@ -422,6 +425,7 @@ impl ConsoleError {
             ConsoleError::Forbidden => (StatusCode::FORBIDDEN, "error.forbidden"),
             ConsoleError::NotFound => (StatusCode::NOT_FOUND, "error.not_found"),
             ConsoleError::Csrf => (StatusCode::FORBIDDEN, "error.csrf"),
+            ConsoleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "error.busy"),
             ConsoleError::Internal(cause) => {
                 tracing::error!(%cause, "console request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
@@ -431,10 +435,17 @@ impl ConsoleError {
             f: Frame::new(lang, String::new(), None, "/console/", ""),
             message,
         };
-        match page.render() {
+        let mut resp = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => status.into_response(),
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
+        resp
     }
 }
 

@@ -16,10 +16,20 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::mpesa::callback::C2bPayment;
 use crate::mpesa::callback::MAX_CALLBACK_BYTES;
+use crate::payments::PaymentError;
 use crate::payments::c2b::{self, Verdict};
 use crate::payments::callback::{self, CallbackRefusal};
 use crate::payments::config::client_ip;
 use crate::payments::purchase::{self, StartError};
+
+/// A purchase request the service could not work on: 503 when the database wait ran out (the
+/// router asks again, as after any 5xx), else 500.
+fn failed(e: PaymentError) -> Response {
+    match e {
+        PaymentError::Db(crate::db::DbError::Busy) => super::sync::overloaded(),
+        e => internal(e),
+    }
+}
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "payments: internal failure");
@@ -92,7 +102,7 @@ pub async fn start(
             };
             (status, Json(r)).into_response()
         }
-        Err(StartError::Failed(e)) => internal(e),
+        Err(StartError::Failed(e)) => failed(e),
     }
 }
 
@@ -113,7 +123,7 @@ pub async fn show(
             Json(json!({"error": "no such purchase at this hotspot"})),
         )
             .into_response(),
-        Err(e) => internal(e),
+        Err(e) => failed(e),
     }
 }
 

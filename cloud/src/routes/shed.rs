@@ -1,4 +1,6 @@
-//! Load shedding: a cap on the requests the service works on at once.
+//! Load shedding: a cap on the requests the service works on at once, and bounds on the
+//! connections it holds open (`hotspot_listener`: a cap with the longest-idle connection closed
+//! for a newcomer, a keep-alive idle timeout, request deadlines and sizes).
 //!
 //! Past the cap a request is answered `503 Service Unavailable` with `Retry-After` at once,
 //! before its body is read or a database connection is asked for, so an overload costs the
@@ -20,11 +22,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hotspot_listener::Bounds;
 use tokio::sync::Semaphore;
 
 use crate::telemetry::RateLimitedLog;
@@ -38,6 +42,29 @@ pub struct Limits {
     pub callbacks_in_flight: usize,
     /// Seconds a shed caller is told to wait (`Retry-After`).
     pub retry_after_secs: u32,
+    /// Connections held open at once, request deadlines and sizes (the listener's bounds, below
+    /// this cap: a connection costs a descriptor and buffers even while it sends nothing).
+    pub connections: Bounds,
+}
+
+/// Connections open at once by default: under the usual limit of 1,024 open files, with room
+/// for the database pool, the RADIUS sockets and the log.
+pub const MAX_CONNECTIONS: usize = 768;
+
+/// Time for a whole request to arrive by default, and for a kept-alive connection to sit idle:
+/// a router pushing [`hotspot_shared::sync::MAX_PUSH_BYTES`] over a slow uplink needs seconds.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The cloud's listener bounds with `max_open` connections and `request_deadline`. No cap per
+/// client address: behind a load balancer every connection comes from its address. A request
+/// may be as large as the largest body taken (a sync push) plus its headers.
+pub fn connection_bounds(max_open: usize, request_deadline: Duration) -> Bounds {
+    Bounds {
+        max_open,
+        max_per_client: usize::MAX,
+        request_deadline,
+        max_request_bytes: hotspot_shared::sync::MAX_PUSH_BYTES + 64 * 1024,
+    }
 }
 
 impl Default for Limits {
@@ -46,6 +73,7 @@ impl Default for Limits {
             max_in_flight: 64,
             callbacks_in_flight: 32,
             retry_after_secs: 1,
+            connections: connection_bounds(MAX_CONNECTIONS, REQUEST_DEADLINE),
         }
     }
 }

@@ -19,15 +19,8 @@ impl IntoResponse for SyncError {
             SyncError::Version(_) => StatusCode::BAD_REQUEST,
             SyncError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             SyncError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            SyncError::Db(crate::db::DbError::Busy) => {
-                // Overloaded: the router sends the batch again later, as after any 5xx.
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(json!({"error": "overloaded: try again shortly"})),
-                )
-                    .into_response();
-            }
+            // Overloaded: the router sends the batch again later, as after any 5xx.
+            SyncError::Db(crate::db::DbError::Busy) => return overloaded(),
             SyncError::Db(e) => {
                 tracing::error!(error = %e, "sync: database failure");
                 return (
@@ -39,6 +32,17 @@ impl IntoResponse for SyncError {
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
+}
+
+/// 503 with `Retry-After`: no database connection within the pool's wait. A router treats it
+/// as any 5xx and asks again later.
+pub(crate) fn overloaded() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        Json(json!({"error": "overloaded: try again shortly"})),
+    )
+        .into_response()
 }
 
 pub(crate) async fn device(state: &AppState, headers: &HeaderMap) -> Result<Device, SyncError> {

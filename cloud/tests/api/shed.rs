@@ -1,7 +1,8 @@
 //! Load shedding over real sockets: past the cap on requests in flight a request is answered
 //! 503 with `Retry-After` at once, health checks and M-Pesa callbacks still get through, and
 //! service is normal again once the load is gone; a request that cannot have a database
-//! connection within the pool's wait gets 503 too, while a callback waits its turn.
+//! connection within the pool's wait gets 503 too (API, sync, console), while a callback waits
+//! its turn; idle connections are closed, and past the connection cap the longest idle makes room.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -210,6 +211,13 @@ async fn no_database_connection_in_time_is_503_and_a_callback_waits_for_one() {
                 login.len()
             ),
         ),
+        (
+            "/console/",
+            format!(
+                "GET /console/ HTTP/1.1\r\nHost: cloud\r\nCookie: hs_console={}\r\n\r\n",
+                "c".repeat(43)
+            ),
+        ),
     ];
     for (path, request) in requests {
         let a = send(addr, &request).await;
@@ -236,4 +244,48 @@ async fn no_database_connection_in_time_is_503_and_a_callback_waits_for_one() {
 
     // Once the connection is free, requests are served again.
     assert_eq!(send(addr, &get("/health/ready")).await.status, 200);
+}
+
+/// Reads `s` for up to `wait`: true when the server closed (or reset) it.
+async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_past_the_cap_the_longest_idle_makes_room() {
+    let deadline = Duration::from_secs(3);
+    let limits = Limits {
+        connections: hotspot_cloud::routes::shed::connection_bounds(3, deadline),
+        ..Limits::default()
+    };
+    let (addr, _pool, _db) = spawn(limits, 2, Duration::from_secs(5)).await;
+    // Three connections that send nothing fill the cap; a fourth is answered at once (not
+    // after the silent ones' deadline), the oldest of them closed to make room for it.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let a = send(addr, &get("/health/live")).await;
+    assert_eq!(a.status, 200);
+    assert!(a.took < deadline / 2, "answered after {:?}", a.took);
+    assert!(closed_within(&mut silent[0], Duration::from_secs(1)).await);
+    assert!(!closed_within(&mut silent[2], Duration::from_millis(50)).await);
+    drop(silent);
+
+    // A kept-alive connection left idle is closed once the deadline passes.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(get("/health/live").as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(20)).await);
+    assert!(started.elapsed() >= deadline - Duration::from_millis(500));
 }
