@@ -176,7 +176,8 @@ fn check_nas(n: &NasInput) -> ApiResult<()> {
 
 /// `POST /api/v1/radius/nas`: registers a NAS with a new random secret, returned in this answer
 /// only (`secret`); afterwards it can only be replaced. With `device_id` it is one of the
-/// tenant's claimed routers (see [`NasInput::device_id`]): another tenant's router, or none, is
+/// tenant's claimed routers (hotspotd), which reports its sessions itself: they are then not
+/// copied from RADIUS accounting into the hotspot sessions. Another tenant's router, or none, is
 /// refused (422), as is a router already linked to another NAS (409).
 #[utoipa::path(post, path = "/api/v1/radius/nas", tag = "radius", request_body = NasInput,
     responses((status = 201, body = Object), (status = 409, body = super::error::Problem),
