@@ -676,10 +676,19 @@ async fn nas_page(
         }),
     );
     tx.commit().await?;
+    let mut types = choices(&NAS_TYPES, &form.nas_type);
+    if !types.iter().any(|c| c.chosen) && !form.nas_type.is_empty() {
+        // A type the list does not offer (`routeros`) stays as it is unless changed.
+        types.push(Choice {
+            value: form.nas_type.clone(),
+            label: form.nas_type.clone(),
+            chosen: true,
+        });
+    }
     let body = NasPage {
         f: user.frame(&format!("/console/settings/nas/{id}"), "settings"),
         id,
-        types: choices(&NAS_TYPES, &form.nas_type),
+        types,
         require_ma: choices(&["yes", "auto", "no"], &form.require_ma),
         limit_proxy_state: choices(&["yes", "auto", "no"], &form.limit_proxy_state),
         sites,

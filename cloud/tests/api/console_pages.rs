@@ -679,7 +679,7 @@ async fn a_nas_is_edited_linked_to_a_claimed_router_and_given_a_new_secret() {
         .owner
         .query_one(
             "INSERT INTO nas (tenant_id, nasname, shortname, secret, type)
-             VALUES ($1, '192.0.2.40', 'edge-1', 'old-secret-of-a', 'mikrotik') RETURNING id",
+             VALUES ($1, '192.0.2.40', 'edge-1', 'old-secret-of-a', 'routeros') RETURNING id",
             &[&api.a],
         )
         .await
