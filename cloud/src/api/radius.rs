@@ -35,8 +35,8 @@ pub fn router() -> Router<AppState> {
 
 /// The columns of a NAS shown by this API: everything but the secret.
 pub(crate) const NAS_SELECT: &str = "SELECT id, nasname, shortname, type, ports, server, description, \
-    require_ma, limit_proxy_state, coa_port, hotspot_id, tls_fingerprint, created_at, updated_at \
-    FROM nas";
+    require_ma, limit_proxy_state, coa_port, hotspot_id, device_id, tls_fingerprint, created_at, \
+    updated_at FROM nas";
 
 /// Characters of a generated secret: letters and digits a NAS's configuration takes as they are
 /// (no quotes, spaces or characters RouterOS or a shell would read specially).
@@ -92,6 +92,13 @@ pub struct NasInput {
     pub hotspot_id: Option<uuid::Uuid>,
     /// SHA-256 (hex) of its RadSec client certificate.
     pub tls_fingerprint: Option<String>,
+    /// The claimed router (`hotspot_devices.id`, of this tenant) this NAS is, when it is one of
+    /// the tenant's hotspotd routers that also uses this RADIUS server. While that router holds
+    /// an unrevoked device token, its RADIUS sessions are not copied into the hotspot sessions:
+    /// the router reports them itself through sync (with MAC, rates, limits and site), and a
+    /// copy would count them twice. Accounting (`radacct`) keeps them all the same. One NAS per
+    /// router; the link goes when the router is deleted.
+    pub device_id: Option<uuid::Uuid>,
 }
 
 const NAS_TYPES: [&str; 9] = [
@@ -168,7 +175,10 @@ fn check_nas(n: &NasInput) -> ApiResult<()> {
 }
 
 /// `POST /api/v1/radius/nas`: registers a NAS with a new random secret, returned in this answer
-/// only (`secret`); afterwards it can only be replaced.
+/// only (`secret`); afterwards it can only be replaced. With `device_id` it is one of the
+/// tenant's claimed routers (hotspotd), which reports its sessions itself: they are then not
+/// copied from RADIUS accounting into the hotspot sessions. Another tenant's router, or none, is
+/// refused (422), as is a router already linked to another NAS (409).
 #[utoipa::path(post, path = "/api/v1/radius/nas", tag = "radius", request_body = NasInput,
     responses((status = 201, body = Object), (status = 409, body = super::error::Problem),
               (status = 422, body = super::error::Problem)),
@@ -196,14 +206,18 @@ pub async fn insert_nas(
     n: &NasInput,
 ) -> ApiResult<(i32, String)> {
     check_nas(n)?;
+    if let Some(device) = n.device_id {
+        check_device(tx, None, device).await?;
+    }
     let secret = new_secret();
     let id: i32 = tx
         .query_one(
             "INSERT INTO nas (tenant_id, nasname, shortname, type, description, secret, coa_port, \
                               require_ma, limit_proxy_state, hotspot_id, tls_fingerprint, \
-                              created_by) \
+                              created_by, device_id) \
              VALUES (app_current_tenant(), $1, $2, COALESCE($3, 'other'), $4, $5, \
-                     COALESCE($6, 3799), COALESCE($7, 'yes'), COALESCE($8, 'auto'), $9, $10, $11) \
+                     COALESCE($6, 3799), COALESCE($7, 'yes'), COALESCE($8, 'auto'), $9, $10, $11, \
+                     $12) \
              RETURNING id",
             &[
                 &n.nasname.trim(),
@@ -217,6 +231,7 @@ pub async fn insert_nas(
                 &n.hotspot_id,
                 &n.tls_fingerprint,
                 &actor,
+                &n.device_id,
             ],
         )
         .await?
@@ -225,8 +240,9 @@ pub async fn insert_nas(
 }
 
 /// A change to a NAS: any of the fields of [`NasInput`] (the secret is replaced with
-/// `POST /api/v1/radius/nas/{id}/secret`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /api/v1/radius/nas/{id}/secret`). A field left out keeps its value; `hotspot_id` and
+/// `device_id` also take `null`, which removes the site or unlinks the router.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NasPatch {
     pub nasname: Option<String>,
@@ -237,12 +253,33 @@ pub struct NasPatch {
     pub coa_port: Option<i32>,
     pub require_ma: Option<String>,
     pub limit_proxy_state: Option<String>,
-    pub hotspot_id: Option<uuid::Uuid>,
+    /// The site it serves; `null`: none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<uuid::Uuid>, nullable)]
+    pub hotspot_id: Option<Option<uuid::Uuid>>,
     pub tls_fingerprint: Option<String>,
+    /// The claimed router of this tenant that this NAS is (see [`NasInput::device_id`]);
+    /// `null` unlinks it, and its RADIUS sessions are copied into the hotspot sessions again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<uuid::Uuid>, nullable)]
+    pub device_id: Option<Option<uuid::Uuid>>,
+}
+
+/// A field that is given: `Some` of its value, `null` included (a missing one is the
+/// `default`, `None`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// `PATCH /api/v1/radius/nas/{id}`: changes a NAS; the server's NAS table follows within
-/// moments.
+/// moments. `device_id` links the NAS to one of the tenant's claimed routers (hotspotd),
+/// whose sessions the router reports itself, so its RADIUS sessions are no longer copied into
+/// the hotspot sessions (they stay in accounting); `null` unlinks it. A router of another
+/// tenant, or none, is refused (422), as is a router already linked to another NAS (409).
 #[utoipa::path(patch, path = "/api/v1/radius/nas/{id}", tag = "radius",
     params(("id" = i32, Path)), request_body = NasPatch,
     responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
@@ -257,14 +294,29 @@ pub async fn update_nas(
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    change_nas(&tx, auth.user_id, id, &p).await?;
+    let row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    tracing::info!(nas = id, "NAS changed");
+    Ok(Json(row))
+}
+
+/// Checks and applies change `p` to NAS `id` of the tenant in `tx`, the NAS as it would be
+/// checked as a new one is; not found for another tenant's.
+pub async fn change_nas(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: uuid::Uuid,
+    id: i32,
+    p: &NasPatch,
+) -> ApiResult<()> {
     let row = tx
         .query_opt(
-            "SELECT nasname, shortname, type, tls_fingerprint FROM nas WHERE id = $1 FOR UPDATE",
+            "SELECT nasname, shortname, type, tls_fingerprint, hotspot_id, device_id \
+             FROM nas WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await?
         .ok_or(ApiError::NotFound)?;
-    // The whole NAS as it would be, checked as a new one is.
     let merged = NasInput {
         nasname: p.nasname.clone().unwrap_or_else(|| row.get(0)),
         shortname: p.shortname.clone().unwrap_or_else(|| row.get(1)),
@@ -273,17 +325,21 @@ pub async fn update_nas(
         coa_port: p.coa_port,
         require_ma: p.require_ma.clone(),
         limit_proxy_state: p.limit_proxy_state.clone(),
-        hotspot_id: p.hotspot_id,
+        hotspot_id: p.hotspot_id.unwrap_or_else(|| row.get(4)),
         tls_fingerprint: p.tls_fingerprint.clone().or_else(|| row.get(3)),
+        device_id: p.device_id.unwrap_or_else(|| row.get(5)),
     };
     check_nas(&merged)?;
+    if let Some(Some(device)) = p.device_id {
+        check_device(tx, Some(id), device).await?;
+    }
     tx.execute(
         "UPDATE nas SET nasname = $2, shortname = $3, type = COALESCE($4, type), \
                 description = COALESCE($5, description), coa_port = COALESCE($6, coa_port), \
                 require_ma = COALESCE($7, require_ma), \
                 limit_proxy_state = COALESCE($8, limit_proxy_state), \
-                hotspot_id = COALESCE($9, hotspot_id), \
-                tls_fingerprint = COALESCE($10, tls_fingerprint), updated_by = $11 \
+                hotspot_id = $9, tls_fingerprint = COALESCE($10, tls_fingerprint), \
+                updated_by = $11, device_id = $12 \
          WHERE id = $1",
         &[
             &id,
@@ -294,15 +350,50 @@ pub async fn update_nas(
             &p.coa_port,
             &p.require_ma,
             &p.limit_proxy_state,
-            &p.hotspot_id,
+            &merged.hotspot_id,
             &p.tls_fingerprint,
-            &auth.user_id,
+            &actor,
+            &merged.device_id,
         ],
     )
     .await?;
-    let row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+    Ok(())
+}
+
+/// Refuses a link of NAS `nas` (`None`: a new one) to router `device` unless the router is one
+/// of the tenant's in `tx` and no other NAS is linked to it.
+async fn check_device(
+    tx: &deadpool_postgres::Transaction<'_>,
+    nas: Option<i32>,
+    device: uuid::Uuid,
+) -> ApiResult<()> {
+    let known = tx
+        .query_opt(
+            "SELECT 1 FROM hotspot_devices WHERE id = $1 AND tenant_id = app_current_tenant()",
+            &[&device],
+        )
+        .await?;
+    if known.is_none() {
+        return Err(ApiError::field(
+            "device_id",
+            "is not a router of this organisation",
+        ));
+    }
+    let linked = tx
+        .query_opt(
+            "SELECT coalesce(shortname, nasname)::text FROM nas \
+             WHERE tenant_id = app_current_tenant() AND device_id = $1 \
+               AND id IS DISTINCT FROM $2",
+            &[&device, &nas],
+        )
+        .await?;
+    if let Some(other) = linked {
+        return Err(ApiError::Conflict(format!(
+            "the router is already linked to NAS {}",
+            other.get::<_, String>(0)
+        )));
+    }
+    Ok(())
 }
 
 /// `DELETE /api/v1/radius/nas/{id}`: the NAS is no longer a client; its packets are dropped
@@ -346,23 +437,34 @@ pub async fn rotate_secret(
     auth: Auth<Admin>,
     Path(id): Path<i32>,
 ) -> ApiResult<Json<Value>> {
-    let secret = new_secret();
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let n = tx
-        .execute(
-            "UPDATE nas SET secret = $2, updated_by = $3 WHERE id = $1",
-            &[&id, &secret, &auth.user_id],
-        )
-        .await?;
-    if n == 0 {
-        return Err(ApiError::NotFound);
-    }
+    let secret = replace_secret(&tx, auth.user_id, id).await?;
     let mut row = json_row(&tx, &format!("{NAS_SELECT} WHERE id = $1"), &[&id]).await?;
     tx.commit().await?;
     row["secret"] = Value::String(secret);
     tracing::info!(nas = id, "NAS secret replaced");
     Ok(Json(row))
+}
+
+/// Replaces the secret of NAS `id` of the tenant in `tx` with a new random one, returned to be
+/// shown once; not found for another tenant's.
+pub async fn replace_secret(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: uuid::Uuid,
+    id: i32,
+) -> ApiResult<String> {
+    let secret = new_secret();
+    let n = tx
+        .execute(
+            "UPDATE nas SET secret = $2, updated_by = $3 WHERE id = $1",
+            &[&id, &secret, &actor],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(secret)
 }
 
 /// Filters of the live session list.

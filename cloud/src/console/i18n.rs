@@ -266,6 +266,51 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("set.nas_delete", "Remove", "Ondoa"),
     ("set.new_nas", "New NAS", "NAS mpya"),
     ("set.create_nas", "Register the NAS", "Sajili NAS"),
+    ("set.nas_edit", "Edit", "Hariri"),
+    ("set.edit_nas", "Edit the NAS", "Hariri NAS"),
+    ("set.save_nas", "Save the NAS", "Hifadhi NAS"),
+    ("set.nas_coa_port", "CoA port", "Mlango wa CoA"),
+    (
+        "set.nas_require_ma",
+        "Require Message-Authenticator",
+        "Hitaji Message-Authenticator",
+    ),
+    (
+        "set.nas_limit_proxy_state",
+        "Limit Proxy-State",
+        "Zuia Proxy-State",
+    ),
+    (
+        "set.nas_fingerprint",
+        "RadSec certificate (SHA-256, hex; empty keeps it)",
+        "Cheti cha RadSec (SHA-256, hex; ukiacha wazi kinabaki)",
+    ),
+    ("set.nas_router", "Router", "Ruta"),
+    (
+        "set.nas_no_router",
+        "(not a router of ours)",
+        "(si ruta yetu)",
+    ),
+    (
+        "set.nas_router_help",
+        "When the NAS is one of your claimed routers, its sessions are counted once, as the \
+         router reports them; RADIUS accounting keeps them too.",
+        "NAS ikiwa ni mojawapo ya ruta zako zilizodaiwa, vipindi vyake huhesabiwa mara moja, \
+         kama ruta inavyoripoti; uhasibu wa RADIUS huvihifadhi pia.",
+    ),
+    ("set.nas_secret_title", "RADIUS secret", "Siri ya RADIUS"),
+    (
+        "set.nas_secret_help",
+        "A new secret replaces the old one at once: enter it in the NAS straight away.",
+        "Siri mpya inachukua nafasi ya ile ya zamani mara moja: iweke kwenye NAS papo hapo.",
+    ),
+    ("set.replace_secret", "Replace the secret", "Badilisha siri"),
+    (
+        "set.nas_new_secret",
+        "The NAS's new RADIUS secret:",
+        "Siri mpya ya RADIUS ya NAS:",
+    ),
+    ("set.back", "Back to the settings", "Rudi kwenye mipangilio"),
     ("site.uptime", "Router uptime", "Muda ruta imewaka"),
     (
         "site.outbox",

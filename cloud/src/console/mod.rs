@@ -137,6 +137,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/settings/nas", post(settings::create_nas))
         .route(
+            "/console/settings/nas/{id}",
+            get(settings::edit_nas).post(settings::update_nas),
+        )
+        .route(
+            "/console/settings/nas/{id}/secret",
+            post(settings::replace_secret),
+        )
+        .route(
             "/console/settings/nas/{id}/delete",
             post(settings::delete_nas),
         )
@@ -187,6 +195,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/settings/users/{id}/role"),
     ("POST", "/console/settings/users/{id}/deactivate"),
     ("POST", "/console/settings/nas"),
+    ("GET", "/console/settings/nas/{id}"),
+    ("POST", "/console/settings/nas/{id}"),
+    ("POST", "/console/settings/nas/{id}/secret"),
     ("POST", "/console/settings/nas/{id}/delete"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),

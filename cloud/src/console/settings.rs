@@ -1,8 +1,10 @@
 //! Settings, for the tenant's administrators (the API's [`Admin`] set): the M-Pesa credentials
 //! (secrets write-only: shown only as set or not set), the staff accounts and their roles, and
-//! the RADIUS NAS list (a new NAS's secret shown once). Every write is the API's own service
-//! function ([`business::save_mpesa`], [`users::insert_user`], [`users::update_roles`],
-//! [`users::deactivate_user`], [`radius::insert_nas`], [`radius::remove_nas`]) in the request's
+//! the RADIUS NAS list (a NAS's secret shown once, when it is made and when it is replaced; a
+//! NAS's own page to change it, including the claimed router it is). Every write is the API's
+//! own service function ([`business::save_mpesa`], [`users::insert_user`],
+//! [`users::update_roles`], [`users::deactivate_user`], [`radius::insert_nas`],
+//! [`radius::change_nas`], [`radius::replace_secret`], [`radius::remove_nas`]) in the request's
 //! tenant transaction.
 
 use askama::Template;
@@ -17,11 +19,23 @@ use crate::AppState;
 use crate::api::auth::{Admin, Role};
 use crate::api::business::{self, MpesaInput, MpesaView};
 use crate::api::error::ApiError;
-use crate::api::radius::{self, NasInput};
+use crate::api::radius::{self, NasInput, NasPatch};
 use crate::api::users::{self, NewUser};
 
 /// At most this many accounts and NAS are listed (an organisation has a handful).
 const LIST_LIMIT: i64 = 500;
+
+/// The NAS types offered (the API also takes `routeros`, an older name of `mikrotik`).
+const NAS_TYPES: [&str; 8] = [
+    "mikrotik",
+    "coovachilli",
+    "chillispot",
+    "uspot",
+    "openwrt",
+    "cisco",
+    "ubiquiti",
+    "other",
+];
 
 /// The roles an administrator can give (not the platform's own).
 pub const TENANT_ROLES: [Role; 4] = [
@@ -52,6 +66,8 @@ struct NasRow {
     name: String,
     kind: String,
     site: String,
+    /// The claimed router it is (host name), empty when none.
+    router: String,
 }
 
 /// A value shown once (a NAS's secret, the M-Pesa callback token).
@@ -158,8 +174,11 @@ async fn settings_page(
         .query(
             &format!(
                 "SELECT n.id, n.nasname::text, coalesce(n.shortname, '')::text,
-                        coalesce(n.type, '')::text, coalesce(h.name, '')::text
+                        coalesce(n.type, '')::text, coalesce(h.name, '')::text,
+                        CASE WHEN d.id IS NULL THEN ''
+                             ELSE coalesce(d.hostname, d.id::text) END::text
                  FROM ({}) n LEFT JOIN hotspots h ON h.id = n.hotspot_id
+                 LEFT JOIN hotspot_devices d ON d.id = n.device_id
                  ORDER BY n.id LIMIT $1",
                 radius::NAS_SELECT
             ),
@@ -173,6 +192,7 @@ async fn settings_page(
             name: r.get(2),
             kind: r.get(3),
             site: r.get(4),
+            router: r.get(5),
         })
         .collect();
     let sites = tx
@@ -192,16 +212,7 @@ async fn settings_page(
         nas,
         sites,
         roles: TENANT_ROLES,
-        nas_types: [
-            "mikrotik",
-            "coovachilli",
-            "chillispot",
-            "uspot",
-            "openwrt",
-            "cisco",
-            "ubiquiti",
-            "other",
-        ],
+        nas_types: NAS_TYPES,
         error,
         once,
     };
@@ -418,18 +429,7 @@ pub async fn create_nas(
 ) -> Response {
     let actor = user.user_id;
     let made = write(&state, &user, async |tx| {
-        let hotspot_id = match form.hotspot_id.trim() {
-            "" => None,
-            s => Some(Uuid::parse_str(s).map_err(|_| ApiError::field("hotspot_id", "not a site"))?),
-        };
-        if let Some(h) = hotspot_id
-            && tx
-                .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&h])
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::field("hotspot_id", "not a site"));
-        }
+        let hotspot_id = site_of(tx, &form.hotspot_id).await?;
         let input = NasInput {
             nasname: form.nasname.clone(),
             shortname: form.shortname.clone(),
@@ -440,6 +440,7 @@ pub async fn create_nas(
             limit_proxy_state: None,
             hotspot_id,
             tls_fingerprint: None,
+            device_id: None,
         };
         radius::insert_nas(tx, actor, &input).await
     })
@@ -476,6 +477,316 @@ pub async fn delete_nas(
         Ok(()) => {
             tracing::info!(nas = id, "NAS removed");
             back()
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// The site chosen in a form (empty: none), one of the tenant's in `tx`.
+async fn site_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    given: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    let site = match given.trim() {
+        "" => return Ok(None),
+        s => Uuid::parse_str(s).map_err(|_| ApiError::field("hotspot_id", "not a site"))?,
+    };
+    if tx
+        .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&site])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::field("hotspot_id", "not a site"));
+    }
+    Ok(Some(site))
+}
+
+/// A NAS's edit form: the fields of the API's change, as typed. An empty site or router
+/// removes it; an empty CoA port or certificate fingerprint keeps the stored one.
+#[derive(Debug, Default, Deserialize)]
+pub struct NasEditForm {
+    #[serde(default)]
+    pub nasname: String,
+    #[serde(default)]
+    pub shortname: String,
+    #[serde(default, rename = "type")]
+    pub nas_type: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub coa_port: String,
+    #[serde(default)]
+    pub require_ma: String,
+    #[serde(default)]
+    pub limit_proxy_state: String,
+    #[serde(default)]
+    pub hotspot_id: String,
+    #[serde(default)]
+    pub tls_fingerprint: String,
+    /// The claimed router it is (`hotspot_devices.id`; empty: none).
+    #[serde(default)]
+    pub device_id: String,
+}
+
+impl NasEditForm {
+    /// The API's change, the site checked in `tx`; a router is checked by the change itself.
+    async fn patch(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<NasPatch, ApiError> {
+        let coa_port = match self.coa_port.trim() {
+            "" => None,
+            p => Some(
+                p.parse::<i32>()
+                    .map_err(|_| ApiError::field("coa_port", "must be a port, 1 to 65535"))?,
+            ),
+        };
+        let device_id = match self.device_id.trim() {
+            "" => None,
+            d => Some(Uuid::parse_str(d).map_err(|_| {
+                ApiError::field("device_id", "is not a router of this organisation")
+            })?),
+        };
+        Ok(NasPatch {
+            nasname: Some(self.nasname.clone()),
+            shortname: Some(self.shortname.clone()),
+            nas_type: opt(&self.nas_type),
+            description: Some(self.description.trim().to_owned()),
+            coa_port,
+            require_ma: opt(&self.require_ma),
+            limit_proxy_state: opt(&self.limit_proxy_state),
+            hotspot_id: Some(site_of(tx, &self.hotspot_id).await?),
+            tls_fingerprint: opt(&self.tls_fingerprint),
+            device_id: Some(device_id),
+        })
+    }
+}
+
+/// One option of a select: value, label, whether it is the chosen one.
+#[derive(Debug)]
+struct Choice {
+    value: String,
+    label: String,
+    chosen: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/nas.html")]
+struct NasPage {
+    f: Frame,
+    id: i32,
+    form: NasEditForm,
+    types: Vec<Choice>,
+    require_ma: Vec<Choice>,
+    limit_proxy_state: Vec<Choice>,
+    sites: Vec<Choice>,
+    routers: Vec<Choice>,
+    error: Option<String>,
+}
+
+/// The options `values`, the one equal to `given` chosen.
+fn choices(values: &[&str], given: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: (*v).to_owned(),
+            label: (*v).to_owned(),
+            chosen: *v == given,
+        })
+        .collect()
+}
+
+/// The page of NAS `id`: `form` as typed, or the stored NAS when `None`; the tenant's sites and
+/// its claimed routers (and the one linked now, claimed or not) to choose from. Not found for
+/// another tenant's NAS.
+async fn nas_page(
+    state: &AppState,
+    user: &Console<Admin>,
+    id: i32,
+    form: Option<NasEditForm>,
+    error: Option<String>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT n.nasname::text, coalesce(n.shortname, '')::text,
+                        coalesce(n.type, '')::text, coalesce(n.description, '')::text,
+                        n.coa_port, coalesce(n.require_ma, '')::text,
+                        coalesce(n.limit_proxy_state, '')::text, n.hotspot_id,
+                        coalesce(n.tls_fingerprint, '')::text, n.device_id
+                 FROM ({}) n WHERE n.id = $1",
+                radius::NAS_SELECT
+            ),
+            &[&id],
+        )
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let linked: Option<Uuid> = row.get(9);
+    let text = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    let form = form.unwrap_or_else(|| NasEditForm {
+        nasname: row.get(0),
+        shortname: row.get(1),
+        nas_type: row.get(2),
+        description: row.get(3),
+        coa_port: row
+            .get::<_, Option<i32>>(4)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        require_ma: row.get(5),
+        limit_proxy_state: row.get(6),
+        hotspot_id: text(row.get(7)),
+        tls_fingerprint: row.get(8),
+        device_id: text(linked),
+    });
+    let none = |label: &str, chosen: bool| Choice {
+        value: String::new(),
+        label: label.to_owned(),
+        chosen,
+    };
+    let t = super::i18n::Tr(user.lang);
+    let mut sites = vec![none(t.get("v.any"), form.hotspot_id.is_empty())];
+    sites.extend(
+        tx.query(
+            "SELECT id::text, coalesce(name, '')::text FROM hotspots ORDER BY name, id LIMIT $1",
+            &[&LIST_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|r| Choice {
+            value: r.get(0),
+            label: r.get(1),
+            chosen: r.get::<_, String>(0) == form.hotspot_id,
+        }),
+    );
+    let mut routers = vec![none(t.get("set.nas_no_router"), form.device_id.is_empty())];
+    routers.extend(
+        tx.query(
+            "SELECT d.id::text, coalesce(d.hostname, d.id::text)::text, coalesce(h.name, '')::text
+             FROM hotspot_devices d LEFT JOIN hotspots h ON h.id = d.hotspot_id
+             WHERE (d.token_hash IS NOT NULL AND d.revoked_at IS NULL) OR d.id = $1
+             ORDER BY h.name, d.hostname, d.id LIMIT $2",
+            &[&linked, &LIST_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|r| Choice {
+            value: r.get(0),
+            label: format!("{} ({})", r.get::<_, String>(1), r.get::<_, String>(2)),
+            chosen: r.get::<_, String>(0) == form.device_id,
+        }),
+    );
+    tx.commit().await?;
+    let mut types = choices(&NAS_TYPES, &form.nas_type);
+    if !types.iter().any(|c| c.chosen) && !form.nas_type.is_empty() {
+        // A type the list does not offer (`routeros`) stays as it is unless changed.
+        types.push(Choice {
+            value: form.nas_type.clone(),
+            label: form.nas_type.clone(),
+            chosen: true,
+        });
+    }
+    let body = NasPage {
+        f: user.frame(&format!("/console/settings/nas/{id}"), "settings"),
+        id,
+        types,
+        require_ma: choices(&["yes", "auto", "no"], &form.require_ma),
+        limit_proxy_state: choices(&["yes", "auto", "no"], &form.limit_proxy_state),
+        sites,
+        routers,
+        form,
+        error,
+    };
+    page(status, &body)
+}
+
+/// `GET /console/settings/nas/{id}`: the NAS's edit form and its secret's replacement.
+pub async fn edit_nas(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<i32>,
+) -> Response {
+    nas_page(&state, &user, id, None, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// `POST /console/settings/nas/{id}`: the changes (the API's, checked as it checks them), then
+/// the settings; a refusal shows the form again with its reasons and changes nothing.
+pub async fn update_nas(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<i32>,
+    CsrfForm(form): CsrfForm<NasEditForm>,
+) -> Response {
+    let lang = user.lang;
+    let result: Result<(), ApiError> = async {
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        // Another tenant's NAS is not found, whatever the form says.
+        if tx
+            .query_opt("SELECT 1 FROM nas WHERE id = $1", &[&id])
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::NotFound);
+        }
+        let patch = form.patch(&tx).await?;
+        radius::change_nas(&tx, user.user_id, id, &patch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::info!(nas = id, "NAS changed");
+            back()
+        }
+        Err(ApiError::NotFound) => ConsoleError::NotFound.render(lang),
+        Err(e) => match reasons(&e) {
+            Some(message) => nas_page(
+                &state,
+                &user,
+                id,
+                Some(form),
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(lang)),
+            None => ConsoleError::from(e).render(lang),
+        },
+    }
+}
+
+/// `POST /console/settings/nas/{id}/secret`: replaces the NAS's secret; the new one is shown on
+/// the answer only.
+pub async fn replace_secret(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<i32>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    let done = write(&state, &user, async |tx| {
+        radius::replace_secret(tx, actor, id).await
+    })
+    .await;
+    match done {
+        Ok(secret) => {
+            tracing::info!(nas = id, "NAS secret replaced");
+            settings_page(
+                &state,
+                &user,
+                None,
+                Some(Once {
+                    label: "set.nas_new_secret",
+                    value: secret,
+                }),
+                StatusCode::OK,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(user.lang))
         }
         Err(resp) => resp,
     }

@@ -660,6 +660,183 @@ async fn nas_are_registered_with_a_secret_shown_once_and_removed() {
 }
 
 #[tokio::test]
+async fn a_nas_is_edited_linked_to_a_claimed_router_and_given_a_new_secret() {
+    use crate::radius_dynauth::claimed_router;
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    let router = claimed_router(&api, api.a, "tower-router").await;
+    let b_router = claimed_router(&api, api.b, "router-of-b").await;
+    api.owner
+        .execute(
+            "INSERT INTO hotspot_devices (tenant_id, hotspot_id, hostname)
+             VALUES ($1, $2, 'unclaimed-router')",
+            &[&api.a, &site],
+        )
+        .await
+        .unwrap();
+    let id: i32 = api
+        .owner
+        .query_one(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret, type)
+             VALUES ($1, '192.0.2.40', 'edge-1', 'old-secret-of-a', 'routeros') RETURNING id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let stored = async || {
+        api.owner
+            .query_one(
+                "SELECT nasname, shortname, type, description, coa_port, require_ma,
+                        limit_proxy_state, hotspot_id, device_id, secret
+                 FROM nas WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+    };
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let path = format!("/console/settings/nas/{id}");
+    let list = a.get("/console/settings").await;
+    assert!(
+        list.body.contains(&format!("href=\"{path}\"")),
+        "an edit link"
+    );
+    let page = a.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("value=\"192.0.2.40\"") && page.body.contains("edge-1"));
+    assert!(page.body.contains(&router.to_string()) && page.body.contains("tower-router"));
+    assert!(
+        !page.body.contains("unclaimed-router"),
+        "claimed routers only"
+    );
+    assert!(!page.body.contains("router-of-b"), "A's routers only");
+    assert!(
+        !page.body.contains("old-secret-of-a"),
+        "the secret is never shown"
+    );
+    let csrf = page.csrf();
+    let (site_s, router_s) = (site.to_string(), router.to_string());
+    let form = |changes: &[(&'static str, String)]| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("nasname", "192.0.2.41".into()),
+            ("shortname", "edge-2".into()),
+            ("type", "openwrt".into()),
+            ("description", "the mast".into()),
+            ("coa_port", "1700".into()),
+            ("require_ma", "auto".into()),
+            ("limit_proxy_state", "no".into()),
+            ("hotspot_id", site_s.clone()),
+            ("device_id", router_s.clone()),
+            ("tls_fingerprint", String::new()),
+        ];
+        for (k, v) in changes {
+            form.iter_mut().find(|(f, _)| f == k).unwrap().1 = v.clone();
+        }
+        form
+    };
+    let post = async |a: &mut Browser, form: Vec<(&str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        a.post(&path, &form).await
+    };
+
+    let saved = post(&mut a, form(&[])).await;
+    assert_eq!((saved.status, saved.location()), (303, "/console/settings"));
+    let row = stored().await;
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, Option<String>>(2),
+            row.get::<_, Option<String>>(3),
+            row.get::<_, Option<i32>>(4),
+        ),
+        (
+            "192.0.2.41".into(),
+            "edge-2".into(),
+            Some("openwrt".into()),
+            Some("the mast".into()),
+            Some(1700)
+        )
+    );
+    assert_eq!(
+        (
+            row.get::<_, Option<String>>(5).as_deref(),
+            row.get::<_, Option<String>>(6).as_deref()
+        ),
+        (Some("auto"), Some("no"))
+    );
+    assert_eq!(row.get::<_, Option<Uuid>>(7), Some(site));
+    assert_eq!(row.get::<_, Option<Uuid>>(8), Some(router));
+    assert!(
+        a.get("/console/settings")
+            .await
+            .body
+            .contains("tower-router")
+    );
+
+    // Refused with the reasons on the form again; nothing changes.
+    let before = settings_digest(&api).await;
+    for (field, value, why) in [
+        ("device_id", b_router.to_string(), "device_id"),
+        ("device_id", Uuid::new_v4().to_string(), "device_id"),
+        ("device_id", "not-a-router".to_owned(), "device_id"),
+        (
+            "hotspot_id",
+            crate::console::site_id(&api, api.b).await.to_string(),
+            "hotspot_id",
+        ),
+        ("coa_port", "70000".to_owned(), "coa_port"),
+        ("nasname", "not an address".to_owned(), "nasname"),
+        ("type", "cisco-ish".to_owned(), "type"),
+    ] {
+        let refused = post(&mut a, form(&[(field, value.clone())])).await;
+        assert_eq!(refused.status, 422, "{field} {value}: {}", refused.body);
+        assert!(
+            refused.body.contains(&format!("{why}: ")),
+            "{field}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains("id=\"edit-nas\""), "the form again");
+        if ["nasname", "coa_port"].contains(&field) {
+            assert!(refused.body.contains(&value), "as typed");
+        }
+    }
+    let refused = a.post(&path, &[("nasname", "192.0.2.42")]).await;
+    assert_eq!(refused.status, 403, "no CSRF token");
+    assert_eq!(settings_digest(&api).await, before, "nothing changed");
+
+    // The empty choices remove the site and unlink the router.
+    let saved = post(
+        &mut a,
+        form(&[("hotspot_id", String::new()), ("device_id", String::new())]),
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let row = stored().await;
+    assert_eq!(
+        (row.get::<_, Option<Uuid>>(7), row.get::<_, Option<Uuid>>(8)),
+        (None, None)
+    );
+
+    // A new secret: stored, shown on the answer only; the old one is gone.
+    let secret = format!("{path}/secret");
+    assert_eq!(a.post(&secret, &[]).await.status, 403, "no CSRF token");
+    assert_eq!(stored().await.get::<_, String>(9), "old-secret-of-a");
+    let replaced = a.post(&secret, &[("csrf", &csrf)]).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let new: String = stored().await.get(9);
+    assert_ne!(new, "old-secret-of-a");
+    assert_eq!(new.len(), 32);
+    assert!(replaced.body.contains("id=\"shown-once\"") && replaced.body.contains(&new));
+    assert!(!a.get("/console/settings").await.body.contains(&new));
+    assert!(!a.get(&path).await.body.contains(&new), "never again");
+}
+
+#[tokio::test]
 async fn settings_are_for_administrators_only() {
     let api = Api::new().await;
     api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
@@ -683,12 +860,17 @@ async fn settings_are_for_administrators_only() {
         assert!(!dash.body.contains("/console/settings"), "{email}: no link");
         let csrf = dash.csrf();
         assert_eq!(b.get("/console/settings").await.status, 403);
+        let edit = b.get(&format!("/console/settings/nas/{nas}")).await;
+        assert_eq!(edit.status, 403, "{email}");
+        assert!(!edit.body.contains("edit-nas") && !edit.body.contains("replace-secret"));
         for path in [
             "/console/settings/mpesa".to_owned(),
             "/console/settings/users".to_owned(),
             format!("/console/settings/users/{other}/role"),
             format!("/console/settings/users/{other}/deactivate"),
             "/console/settings/nas".to_owned(),
+            format!("/console/settings/nas/{nas}"),
+            format!("/console/settings/nas/{nas}/secret"),
             format!("/console/settings/nas/{nas}/delete"),
         ] {
             let refused = b

@@ -376,6 +376,158 @@ async fn a_nas_secret_is_shown_once_and_replaced_on_request() {
     assert_eq!(api.count("SELECT count(*) FROM nas").await, before - 1);
 }
 
+/// A claimed router of `tenant` (a device holding a token) at its first site, named `hostname`.
+pub(crate) async fn claimed_router(api: &Api, tenant: Uuid, hostname: &str) -> Uuid {
+    let site = api.id_of("hotspots", tenant).await;
+    api.owner
+        .query_one(
+            "INSERT INTO hotspot_devices (tenant_id, hotspot_id, hostname, claimed_at, token_hash)
+             VALUES ($1, $2, $3, now(), sha256(gen_random_uuid()::text::bytea)) RETURNING id",
+            &[&tenant, &site, &hostname],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_nas_is_linked_to_a_router_of_its_own_tenant_and_unlinked() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let router = claimed_router(&api, api.a, "tower-router").await;
+    let spare = claimed_router(&api, api.a, "spare-router").await;
+    let b_router = claimed_router(&api, api.b, "router-of-b").await;
+    let stored = async |id: i64| -> Option<Uuid> {
+        api.owner
+            .query_one("SELECT device_id FROM nas WHERE id = $1", &[&(id as i32)])
+            .await
+            .unwrap()
+            .get(0)
+    };
+
+    // Registered as the router it is; the link is listed.
+    let (status, v) = api
+        .post(
+            "/api/v1/radius/nas",
+            &admin,
+            json!({"nasname": "198.51.100.30", "shortname": "linked", "device_id": router}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["device_id"], router.to_string());
+    let linked = v["id"].as_i64().unwrap();
+    let (_, list) = api.get("/api/v1/radius/nas", &admin).await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == linked)
+        .unwrap();
+    assert_eq!(listed["device_id"], router.to_string());
+    let (status, v) = api
+        .post(
+            "/api/v1/radius/nas",
+            &admin,
+            json!({"nasname": "198.51.100.31", "shortname": "plain"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(v["device_id"].is_null(), "{v}");
+    let plain = v["id"].as_i64().unwrap();
+
+    // Another tenant's router, an unknown one, one linked to another NAS: refused, no change.
+    let before = api.count("SELECT count(*) FROM nas").await;
+    let (status, v) = api
+        .post(
+            "/api/v1/radius/nas",
+            &admin,
+            json!({"nasname": "198.51.100.32", "shortname": "x", "device_id": b_router}),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errors"][0]["field"], "device_id", "{v}");
+    assert_eq!(api.count("SELECT count(*) FROM nas").await, before);
+    let plain_path = format!("/api/v1/radius/nas/{plain}");
+    for (change, want) in [
+        (json!({"device_id": b_router, "shortname": "changed"}), 422),
+        (
+            json!({"device_id": Uuid::new_v4(), "shortname": "changed"}),
+            422,
+        ),
+        (
+            json!({"device_id": "not-a-router", "shortname": "changed"}),
+            422,
+        ),
+        (json!({"device_id": router, "shortname": "changed"}), 409),
+    ] {
+        let (status, v) = api
+            .call(
+                Method::PATCH,
+                &plain_path,
+                Some(&admin),
+                Some(change.clone()),
+            )
+            .await;
+        assert_eq!(status, want, "{change} -> {v}");
+        assert_eq!(stored(plain).await, None, "{change}");
+    }
+    let shortname: String = api
+        .owner
+        .query_one(
+            "SELECT shortname FROM nas WHERE id = $1",
+            &[&(plain as i32)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shortname, "plain", "nothing of a refused change is kept");
+
+    // Moved to another router; a change without the field keeps the link; null unlinks.
+    let path = format!("/api/v1/radius/nas/{linked}");
+    let (status, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"device_id": spare})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["device_id"], spare.to_string());
+    let (status, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"coa_port": 1700})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stored(linked).await, Some(spare), "kept");
+    let (status, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"device_id": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["device_id"].is_null(), "{v}");
+    assert_eq!(stored(linked).await, None);
+    // The router freed, the other NAS may be it now.
+    let (status, v) = api
+        .call(
+            Method::PATCH,
+            &plain_path,
+            Some(&admin),
+            Some(json!({"device_id": spare})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stored(plain).await, Some(spare));
+}
+
 #[tokio::test]
 async fn coa_and_disconnect_reach_the_nas_and_only_an_ack_ends_the_session() {
     let rig = Rig::new("mikrotik").await;
