@@ -620,6 +620,29 @@ mod tests {
     }
 
     #[test]
+    fn a_package_extends_only_the_limits_a_session_has() {
+        let p = |minutes: Option<i64>, mb: Option<i64>| Package {
+            id: "p".into(),
+            name: "p".into(),
+            duration_minutes: minutes,
+            data_limit_mb: mb,
+            price_kes: 20,
+        };
+        let (time, data, both) = (
+            p(Some(60), None),
+            p(None, Some(500)),
+            p(Some(60), Some(500)),
+        );
+        // A session limited by time alone.
+        assert!(time.extends(Some(600), None) && both.extends(Some(600), None));
+        assert!(!data.extends(Some(600), None));
+        // By data alone.
+        assert!(data.extends(None, Some(1)) && !time.extends(None, Some(1)));
+        // Unlimited: nothing to extend.
+        assert!(!both.extends(None, None));
+    }
+
+    #[test]
     fn prices_in_whole_shillings_only() {
         assert_eq!(whole_shillings("50"), Some(50));
         assert_eq!(whole_shillings("50.00"), Some(50));

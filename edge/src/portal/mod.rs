@@ -973,24 +973,18 @@ async fn buy(
     // that extends it.
     let top_up = match state.sessions.client_state(client).await {
         Ok(ClientState::Online(v)) => {
-            let fits = match payments.packages().await {
-                Ok(list) => list.iter().any(|p| {
+            let refused = match payments.packages().await {
+                Ok(list) => (!list.iter().any(|p| {
                     p.id == form["package"] && p.extends(v.seconds_remaining, v.bytes_remaining)
-                }),
+                }))
+                .then_some((StatusCode::BAD_REQUEST, t.unknown_package)),
                 Err(e) => {
                     tracing::error!(error = %e, "listing packages");
-                    false
+                    Some((StatusCode::INTERNAL_SERVER_ERROR, t.try_again))
                 }
             };
-            if !fits {
-                return status_again(
-                    &state,
-                    &reply,
-                    client,
-                    StatusCode::BAD_REQUEST,
-                    t.unknown_package,
-                )
-                .await;
+            if let Some((code, msg)) = refused {
+                return status_again(&state, &reply, client, code, msg).await;
             }
             true
         }

@@ -301,6 +301,18 @@ async fn a_failed_or_unfitting_top_up_changes_nothing() {
         r.body.contains("action=\"/logout\""),
         "still the status page"
     );
+    // A number M-Pesa cannot charge: the status page again with the reason.
+    let page = g.get("/status", "10.0.0.1:2050").await;
+    let rid = uuid::Uuid::new_v4().to_string();
+    let r = g
+        .post("/buy", &buy_body(&page.token(), HOUR, "0812345678", &rid))
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("Kenyan mobile number"), "{}", r.body);
+    assert!(
+        r.body.contains("action=\"/logout\""),
+        "still the status page"
+    );
     assert!(cloud.requests().is_empty());
     assert_eq!(edge.count("SELECT count(*) FROM purchases"), 0);
 
