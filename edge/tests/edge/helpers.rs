@@ -197,6 +197,10 @@ async fn start(
                 .with_poll_interval(std::time::Duration::from_millis(50)),
         )
     });
+    // As the daemon does at start: purchases still pending are polled again.
+    if let Some(p) = &payments {
+        p.resume().await.unwrap();
+    }
     let done = tokio::spawn(hotspot_edge::serve_with(
         sessions.clone(),
         payments,
@@ -333,7 +337,8 @@ impl Guest {
 }
 
 /// The cloud's purchase API (`hotspot_shared::purchase`) as the edge sees it: each request id
-/// gets a purchase, pending until the test settles them all with [`FakeCloud::settle`].
+/// gets a purchase, and every purchase asked about (started here or not) is pending until the
+/// test settles them all with [`FakeCloud::settle`].
 pub struct FakeCloud {
     pub url: String,
     state: Arc<std::sync::Mutex<FakeState>>,
@@ -385,11 +390,7 @@ impl FakeCloud {
             State(s): State<Shared>,
             UrlPath(id): UrlPath<uuid::Uuid>,
         ) -> axum::response::Response {
-            let s = s.lock().unwrap();
-            if !s.purchases.values().any(|p| *p == id) {
-                return StatusCode::NOT_FOUND.into_response();
-            }
-            answer(&s, id)
+            answer(&s.lock().unwrap(), id)
         }
 
         let shared: Shared = Arc::default();

@@ -360,6 +360,36 @@ async fn a_top_up_paid_after_the_session_ended_logs_the_guest_in() {
 }
 
 #[tokio::test]
+async fn a_pending_top_up_is_applied_when_paid_after_a_restart() {
+    let cloud = FakeCloud::start().await;
+    let (edge, g) = online_guest(&cloud.url).await;
+    let session = edge.text("SELECT id FROM sessions");
+    // A top-up bought before the restart, still pending.
+    let mac = g.mac.to_string();
+    edge.store
+        .blocking(move |c| {
+            c.execute(
+                "INSERT INTO purchases (id, request_id, mac_address, ip_address, plan_id,
+                                        phone_hint, amount_kes, created_at, updated_at, top_up)
+                 VALUES ('0b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d06', 'r6', ?1, '127.0.0.2', 'p',
+                         '0712 *** 678', 20, ?2, ?2, 1)",
+                rusqlite::params![mac, T0],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let edge = edge.restart().await;
+    cloud.settle(paid("TOPUP23456"));
+    eventually("the paid hour is added to the restored session", || {
+        edge.count(ENDS_AT) == T0 + 7200
+    })
+    .await;
+    assert_eq!(edge.count("SELECT count(*) FROM sessions"), 1);
+    assert_eq!(edge.text("SELECT id FROM sessions"), session);
+    assert_eq!(redemptions(&edge, "TOPUP23456"), 1);
+}
+
+#[tokio::test]
 async fn there_is_no_m_pesa_top_up_where_m_pesa_is_off() {
     let edge = spawn_edge("").await;
     add_packages(&edge);
