@@ -6,6 +6,11 @@
 //! for the guest's device, exactly like a typed code, so the guest is let in even if they closed
 //! the portal. Pending purchases survive a restart: [`Payments::resume`] polls them again.
 //!
+//! A purchase started by a guest already online (from the status page) is a top-up: its voucher
+//! extends the running session in place ([`Sessions::top_up`]), or logs the guest in if that
+//! session ended meanwhile. The voucher's first use is what applies it, so it is applied once
+//! however many times the poll and the portal see it paid.
+//!
 //! Only a hint of the phone number is kept on the router (`0712 *** 678`), enough for the guest
 //! to recognise it.
 
@@ -41,6 +46,16 @@ pub struct Package {
     pub price_kes: u64,
 }
 
+impl Package {
+    /// Whether this package adds something to a session whose time and data left are these
+    /// (a limit it does not have cannot be extended: a data package adds nothing to a session
+    /// limited by time alone).
+    pub fn extends(&self, seconds_left: Option<u64>, bytes_left: Option<u64>) -> bool {
+        (seconds_left.is_some() && self.duration_minutes.is_some())
+            || (bytes_left.is_some() && self.data_limit_mb.is_some())
+    }
+}
+
 /// The router's record of a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Purchase {
@@ -54,6 +69,8 @@ pub struct Purchase {
     pub voucher_code: Option<String>,
     pub receipt: Option<String>,
     pub created_at: i64,
+    /// Bought by a guest already online: when paid, it extends their running session.
+    pub top_up: bool,
 }
 
 /// Where a purchase stands, as the portal shows it.
@@ -137,13 +154,15 @@ impl Payments {
 
     /// Starts a purchase of `package_id` for `client`, charged to the phone number typed.
     /// `request_id` comes from the form, so a second tap of the same form answers the same
-    /// purchase and the cloud sends one push.
+    /// purchase and the cloud sends one push. `top_up`: the guest is online and this extends
+    /// their session.
     pub async fn start(
         self: &Arc<Self>,
         client: Client,
         package_id: &str,
         phone_typed: &str,
         request_id: Uuid,
+        top_up: bool,
     ) -> Result<Purchase, BuyError> {
         let phone = Msisdn::parse(phone_typed)?;
         let store = self.sessions.store().clone();
@@ -191,12 +210,13 @@ impl Payments {
             voucher_code: None,
             receipt: None,
             created_at: now,
+            top_up,
         };
         let (insert, rid) = (row.clone(), request_id.to_string());
         store
             .write(move |c| insert_purchase(c, &insert, &rid))
             .await?;
-        tracing::info!(purchase = %row.id, mac = %row.mac, amount = row.amount_kes, "purchase started");
+        tracing::info!(purchase = %row.id, mac = %row.mac, amount = row.amount_kes, top_up, "purchase started");
         self.settle(&row.id, &state).await;
         if !state.status.is_final() {
             self.watch(row.id.clone());
@@ -328,7 +348,8 @@ impl Payments {
     }
 
     /// Lets the buyer of a paid purchase in if they are not yet (a crash between storing the
-    /// voucher and the login; the status page calls this while it waits).
+    /// voucher and the login; the status page calls this while it waits), or applies a paid
+    /// top-up not applied yet.
     pub async fn ensure_in(&self, p: &Purchase, client: Client) {
         if let (Status::Paid, Some(code)) = (p.status, p.voucher_code.as_deref())
             && p.mac == client.mac.to_string()
@@ -352,6 +373,18 @@ impl Payments {
         let mac = client.mac;
         // A guest who mistyped codes before paying is not kept waiting by the guessing throttle.
         self.sessions.forgive(mac);
+        if row.top_up {
+            // Extends the running session, or logs in when it has ended. A voucher already
+            // used is a top-up already applied.
+            match self.sessions.top_up(client, code, None).await {
+                Ok(_) => tracing::info!(purchase = %row.id, %mac, "paid top-up applied"),
+                Err(LoginError::Refused(crate::vouchers::Refusal::UsedUp)) => {
+                    tracing::debug!(purchase = %row.id, "paid top-up already applied")
+                }
+                Err(e) => tracing::warn!(purchase = %row.id, error = %e, "applying a paid top-up"),
+            }
+            return;
+        }
         match self.sessions.login(client, code, None).await {
             Ok(_) => tracing::info!(purchase = %row.id, %mac, "paid guest let in"),
             Err(LoginError::Refused(r)) => {
@@ -415,7 +448,7 @@ fn whole_shillings(price: &str) -> Option<u64> {
 }
 
 const COLUMNS: &str = "id, mac_address, ip_address, plan_id, phone_hint, amount_kes, status, \
-                       failure, voucher_code, receipt, created_at";
+                       failure, voucher_code, receipt, created_at, top_up";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Purchase> {
     let status: String = r.get(6)?;
@@ -440,6 +473,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Purchase> {
         voucher_code: r.get(8)?,
         receipt: r.get(9)?,
         created_at: r.get(10)?,
+        top_up: r.get(11)?,
     })
 }
 
@@ -473,8 +507,8 @@ fn pending_since(c: &Connection, since: i64) -> Result<Vec<String>, StoreError> 
 fn insert_purchase(c: &Connection, p: &Purchase, request_id: &str) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO purchases (id, request_id, mac_address, ip_address, plan_id, phone_hint,
-                                amount_kes, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)
+                                amount_kes, status, created_at, updated_at, top_up)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?9)
          ON CONFLICT (id) DO NOTHING",
         params![
             p.id,
@@ -484,7 +518,8 @@ fn insert_purchase(c: &Connection, p: &Purchase, request_id: &str) -> Result<(),
             p.plan_id,
             p.phone_hint,
             p.amount_kes as i64,
-            p.created_at
+            p.created_at,
+            p.top_up
         ],
     )?;
     Ok(())
@@ -582,6 +617,29 @@ mod tests {
         assert_eq!(phone_hint(&p), "0712 *** 678");
         let p = Msisdn::parse("0110123456").unwrap();
         assert_eq!(phone_hint(&p), "0110 *** 456");
+    }
+
+    #[test]
+    fn a_package_extends_only_the_limits_a_session_has() {
+        let p = |minutes: Option<i64>, mb: Option<i64>| Package {
+            id: "p".into(),
+            name: "p".into(),
+            duration_minutes: minutes,
+            data_limit_mb: mb,
+            price_kes: 20,
+        };
+        let (time, data, both) = (
+            p(Some(60), None),
+            p(None, Some(500)),
+            p(Some(60), Some(500)),
+        );
+        // A session limited by time alone.
+        assert!(time.extends(Some(600), None) && both.extends(Some(600), None));
+        assert!(!data.extends(Some(600), None));
+        // By data alone.
+        assert!(data.extends(None, Some(1)) && !time.extends(None, Some(1)));
+        // Unlimited: nothing to extend.
+        assert!(!both.extends(None, None));
     }
 
     #[test]

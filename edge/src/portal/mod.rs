@@ -434,7 +434,14 @@ fn code_from_link(uri: &Uri) -> String {
         .to_owned()
 }
 
-fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
+/// The status page of an online guest: what is left, the voucher top-up form, the packages for
+/// sale when M-Pesa is available here and one would extend this session, and log out.
+async fn status_body(state: &AppState, lang: Language, v: &SessionView, token: &str) -> String {
+    let shop = shop_body(state, lang, token, Some(v)).await;
+    status_html(lang, v, token, &shop)
+}
+
+fn status_html(lang: Language, v: &SessionView, token: &str, shop: &str) -> String {
     let t = text(lang);
     let notice = v
         .notice
@@ -453,7 +460,7 @@ fn status_body(lang: Language, v: &SessionView, token: &str) -> String {
          <form method=\"post\" action=\"/topup\"><p>{more}</p><label>{cl} \
          <input name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required></label>\
          <input type=\"hidden\" name=\"token\" value=\"{token}\"><button type=\"submit\">{add}</button>\
-         </form>\
+         </form>{shop}\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"token\" \
          value=\"{token}\"><button type=\"submit\">{out}</button></form>",
         more = t.top_up_title,
@@ -501,14 +508,14 @@ async fn index(
                 return page(&state, lang, remember, StatusCode::FORBIDDEN, &body);
             }
             Ok(ClientState::Online(v)) => {
-                let body = status_body(lang, &v, &token);
+                let body = status_body(&state, lang, &v, &token).await;
                 return page(&state, lang, remember, StatusCode::OK, &body);
             }
             Ok(ClientState::Offline) => {}
             Err(e) => tracing::error!(error = %e, "reading client state"),
         }
     }
-    let shop = shop_body(&state, lang, &token).await;
+    let shop = shop_body(&state, lang, &token, None).await;
     let body = login_body_with(&state, lang, &token, None, &shop, &code_from_link(&uri));
     page(&state, lang, remember, StatusCode::OK, &body)
 }
@@ -524,7 +531,7 @@ async fn status(
         && let Ok(ClientState::Online(v)) = state.sessions.client_state(client).await
     {
         let token = state.tokens.issue(&client_key(addr), state.sessions.now());
-        let body = status_body(lang, &v, &token);
+        let body = status_body(&state, lang, &v, &token).await;
         return page(&state, lang, remember, StatusCode::OK, &body);
     }
     see_other("/")
@@ -681,7 +688,7 @@ async fn top_up(
     let refused = match result {
         Ok(mut v) => {
             v.notice = Some(t.topped_up.to_owned());
-            let body = status_body(lang, &v, &f.reply.token);
+            let body = status_body(&state, lang, &v, &f.reply.token).await;
             return page(&state, lang, false, StatusCode::OK, &body);
         }
         Err(LoginError::Refused(r)) => (StatusCode::FORBIDDEN, text::refusal(lang, &r)),
@@ -691,14 +698,25 @@ async fn top_up(
         ),
         Err(e) => return login_answer(&state, &f.reply, lang, Err(e)).await,
     };
-    // Still online: the status page again, with the reason.
-    match state.sessions.client_state(f.client).await {
+    status_again(&state, &f.reply, f.client, refused.0, &refused.1).await
+}
+
+/// The answer to a status page form that did not go through: the status page again with the
+/// reason while the guest is online, else the login page with it.
+async fn status_again(
+    state: &AppState,
+    reply: &FormReply<'_>,
+    client: Client,
+    status: StatusCode,
+    msg: &str,
+) -> Response {
+    match state.sessions.client_state(client).await {
         Ok(ClientState::Online(mut v)) => {
-            v.notice = Some(refused.1);
-            let body = status_body(lang, &v, &f.reply.token);
-            page(&state, lang, false, refused.0, &body)
+            v.notice = Some(msg.to_owned());
+            let body = status_body(state, reply.lang, &v, &reply.token).await;
+            page(state, reply.lang, false, status, &body)
         }
-        _ => f.reply.again(refused.0, &refused.1).await,
+        _ => reply.again(status, msg).await,
     }
 }
 
@@ -713,7 +731,7 @@ async fn login_answer(
     let t = text(lang);
     match result {
         Ok(v) if v.notice.is_some() => {
-            let body = status_body(lang, &v, &reply.token);
+            let body = status_body(state, lang, &v, &reply.token).await;
             page(state, lang, false, StatusCode::OK, &body)
         }
         Ok(_) => see_other("/status"),
@@ -823,7 +841,7 @@ impl<'a> FormReply<'a> {
     }
 
     async fn again(&self, status: StatusCode, msg: &str) -> Response {
-        let shop = shop_body(self.state, self.lang, &self.token).await;
+        let shop = shop_body(self.state, self.lang, &self.token, None).await;
         let body = login_body_with(
             self.state,
             self.lang,
@@ -847,24 +865,41 @@ impl<'a> FormReply<'a> {
 }
 
 /// The packages for sale with the phone form, or nothing when M-Pesa is not available here.
-async fn shop_body(state: &AppState, lang: Language, token: &str) -> String {
+/// For a guest online (`session`), only the packages that would extend their session: bought
+/// there, they are a top-up.
+async fn shop_body(
+    state: &AppState,
+    lang: Language,
+    token: &str,
+    session: Option<&SessionView>,
+) -> String {
     let Some(payments) = &state.payments else {
         return String::new();
     };
     let packages = match payments.packages().await {
-        Ok(p) if !p.is_empty() => p,
-        Ok(_) => return String::new(),
+        Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "listing packages");
             return String::new();
         }
     };
+    let packages: Vec<_> = packages
+        .iter()
+        .filter(|p| session.is_none_or(|v| p.extends(v.seconds_remaining, v.bytes_remaining)))
+        .collect();
+    if packages.is_empty() {
+        return String::new();
+    }
     let t = text(lang);
     let mut html = String::with_capacity(512 + 160 * packages.len());
     let _ = write!(
         html,
         "<h2>{}</h2><form method=\"post\" action=\"/buy\">",
-        t.buy_title
+        if session.is_some() {
+            t.buy_more
+        } else {
+            t.buy_title
+        }
     );
     for (i, p) in packages.iter().enumerate() {
         let mut what = Vec::new();
@@ -934,47 +969,55 @@ async fn buy(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    match state.sessions.client_state(client).await {
-        Ok(ClientState::Online(_)) => return see_other("/status"),
+    // A guest online buys from the status page: a top-up of their session, with a package
+    // that extends it.
+    let top_up = match state.sessions.client_state(client).await {
+        Ok(ClientState::Online(v)) => {
+            let refused = match payments.packages().await {
+                Ok(list) => (!list.iter().any(|p| {
+                    p.id == form["package"] && p.extends(v.seconds_remaining, v.bytes_remaining)
+                }))
+                .then_some((StatusCode::BAD_REQUEST, t.unknown_package)),
+                Err(e) => {
+                    tracing::error!(error = %e, "listing packages");
+                    Some((StatusCode::INTERNAL_SERVER_ERROR, t.try_again))
+                }
+            };
+            if let Some((code, msg)) = refused {
+                return status_again(&state, &reply, client, code, msg).await;
+            }
+            true
+        }
         Ok(ClientState::Blocked { reason }) => {
             let body = blocked_body(lang, reason.as_deref());
             return page(&state, lang, false, StatusCode::FORBIDDEN, &body);
         }
-        _ => {}
-    }
-    match payments
-        .start(client, &form["package"], &form["phone"], request_id)
-        .await
-    {
-        Ok(p) => see_other(&format!("/pay/{}", p.id)),
+        _ => false,
+    };
+    let result = payments
+        .start(client, &form["package"], &form["phone"], request_id, top_up)
+        .await;
+    let (code, msg) = match result {
+        Ok(p) => return see_other(&format!("/pay/{}", p.id)),
         Err(BuyError::Phone(hotspot_shared::phone::PhoneError::Empty)) => {
-            reply.again(StatusCode::BAD_REQUEST, t.phone_empty).await
+            (StatusCode::BAD_REQUEST, t.phone_empty)
         }
         Err(
             BuyError::Phone(_)
             | BuyError::Refused(hotspot_shared::purchase::RefusalReason::InvalidPhone),
-        ) => reply.again(StatusCode::BAD_REQUEST, t.phone_invalid).await,
-        Err(BuyError::UnknownPackage) => {
-            reply
-                .again(StatusCode::BAD_REQUEST, t.unknown_package)
-                .await
-        }
-        Err(BuyError::Unavailable) => {
-            reply
-                .again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable)
-                .await
-        }
-        Err(BuyError::Unreachable(_)) => {
-            reply
-                .again(StatusCode::SERVICE_UNAVAILABLE, t.payments_unreachable)
-                .await
-        }
+        ) => (StatusCode::BAD_REQUEST, t.phone_invalid),
+        Err(BuyError::UnknownPackage) => (StatusCode::BAD_REQUEST, t.unknown_package),
+        Err(BuyError::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, t.payments_unavailable),
+        Err(BuyError::Unreachable(_)) => (StatusCode::SERVICE_UNAVAILABLE, t.payments_unreachable),
         Err(e @ (BuyError::Refused(_) | BuyError::Store(_))) => {
             tracing::error!(error = %e, "starting a purchase");
-            reply
-                .again(StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
-                .await
+            (StatusCode::INTERNAL_SERVER_ERROR, t.try_again)
         }
+    };
+    if top_up {
+        status_again(&state, &reply, client, code, msg).await
+    } else {
+        reply.again(code, msg).await
     }
 }
 
@@ -1018,14 +1061,19 @@ async fn pay_status(
         t.check_again
     );
     let (body, refresh) = match purchase.status {
-        Status::Paid if online => return see_other("/status"),
+        Status::Paid if online && !purchase.top_up => return see_other("/status"),
         Status::Paid => {
+            // A top-up is applied here too if the poll has not yet: once either way.
             payments.ensure_in(&purchase, client).await;
-            if matches!(
-                state.sessions.client_state(client).await,
-                Ok(ClientState::Online(_))
-            ) {
-                return see_other("/status");
+            match state.sessions.client_state(client).await {
+                Ok(ClientState::Online(mut v)) if purchase.top_up => {
+                    v.notice = Some(t.paid_topped_up.to_owned());
+                    let token = state.tokens.issue(&client_key(addr), state.sessions.now());
+                    let body = status_body(&state, lang, &v, &token).await;
+                    return page(&state, lang, remember, StatusCode::OK, &body);
+                }
+                Ok(ClientState::Online(_)) => return see_other("/status"),
+                _ => {}
             }
             (
                 format!(
@@ -1083,8 +1131,8 @@ async fn captive_api(
         if let Some(b) = v.bytes_remaining {
             doc["bytes-remaining"] = b.into();
         }
-        // A session with a time or data limit can be extended by another voucher on the
-        // status page.
+        // A session with a time or data limit can be extended on the status page: by another
+        // voucher always, and by an M-Pesa purchase where packages are for sale here.
         let extendable = v.seconds_remaining.is_some() || v.bytes_remaining.is_some();
         doc["can-extend-session"] = extendable.into();
     }

@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_throttle",
         include_str!("../../../migrations/edge/0008_throttle.sql"),
     ),
+    (
+        "0010_purchase_top_up",
+        include_str!("../../../migrations/edge/0010_purchase_top_up.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.

@@ -191,12 +191,16 @@ async fn start(
     let (stop, stopped) = oneshot::channel::<()>();
     let payments = cloud.as_deref().map(|url| {
         let client = hotspot_edge::sync::client::CloudClient::new(url, None).unwrap();
-        Arc::new(hotspot_edge::payments::Payments::new(
-            client,
-            "hsd_test".into(),
-            sessions.clone(),
-        ))
+        // Polls a pending purchase often, so a test sees it settled soon after the cloud does.
+        Arc::new(
+            hotspot_edge::payments::Payments::new(client, "hsd_test".into(), sessions.clone())
+                .with_poll_interval(std::time::Duration::from_millis(50)),
+        )
     });
+    // As the daemon does at start: purchases still pending are polled again.
+    if let Some(p) = &payments {
+        p.resume().await.unwrap();
+    }
     let done = tokio::spawn(hotspot_edge::serve_with(
         sessions.clone(),
         payments,
@@ -330,4 +334,106 @@ impl Guest {
         self.post("/login", format!("code={code}&token={token}").as_bytes())
             .await
     }
+}
+
+/// The cloud's purchase API (`hotspot_shared::purchase`) as the edge sees it: each request id
+/// gets a purchase, and every purchase asked about (started here or not) is pending until the
+/// test settles them all with [`FakeCloud::settle`].
+pub struct FakeCloud {
+    pub url: String,
+    state: Arc<std::sync::Mutex<FakeState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// Purchase ids by request id.
+    purchases: std::collections::HashMap<uuid::Uuid, uuid::Uuid>,
+    requests: Vec<hotspot_shared::purchase::PurchaseRequest>,
+    settled: Option<hotspot_shared::purchase::PurchaseStatus>,
+}
+
+impl FakeCloud {
+    pub async fn start() -> FakeCloud {
+        use axum::body::Bytes;
+        use axum::extract::{Path as UrlPath, State};
+        use axum::http::{StatusCode, header};
+        use axum::response::IntoResponse;
+        use hotspot_shared::purchase::{PurchaseRequest, PurchaseState, PurchaseStatus};
+        type Shared = Arc<std::sync::Mutex<FakeState>>;
+
+        fn answer(s: &FakeState, purchase_id: uuid::Uuid) -> axum::response::Response {
+            let state = PurchaseState {
+                purchase_id,
+                amount_kes: 20,
+                status: s.settled.clone().unwrap_or(PurchaseStatus::Pending),
+            };
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::to_string(&state).unwrap(),
+            )
+                .into_response()
+        }
+        async fn start(State(s): State<Shared>, body: Bytes) -> axum::response::Response {
+            let Ok(req) = serde_json::from_slice::<PurchaseRequest>(&body) else {
+                return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+            };
+            let mut s = s.lock().unwrap();
+            let id = *s
+                .purchases
+                .entry(req.request_id)
+                .or_insert_with(uuid::Uuid::new_v4);
+            s.requests.push(req);
+            answer(&s, id)
+        }
+        async fn state(
+            State(s): State<Shared>,
+            UrlPath(id): UrlPath<uuid::Uuid>,
+        ) -> axum::response::Response {
+            answer(&s.lock().unwrap(), id)
+        }
+
+        let shared: Shared = Arc::default();
+        let app = axum::Router::new()
+            .route("/sync/v1/purchases", axum::routing::post(start))
+            .route("/sync/v1/purchases/{id}", axum::routing::get(state))
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeCloud {
+            url,
+            state: shared,
+            task,
+        }
+    }
+
+    /// Every purchase, started or to come, now has this outcome.
+    pub fn settle(&self, status: hotspot_shared::purchase::PurchaseStatus) {
+        self.state.lock().unwrap().settled = Some(status);
+    }
+
+    /// The purchase requests the edge sent.
+    pub fn requests(&self) -> Vec<hotspot_shared::purchase::PurchaseRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+impl Drop for FakeCloud {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits up to 10 s for `done` to hold, checking every 50 ms.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not within 10 s: {what}");
 }

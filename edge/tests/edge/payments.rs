@@ -5,14 +5,14 @@
 use crate::helpers::*;
 
 /// A cloud URL on which nothing listens (a closed loopback port).
-fn dead_cloud() -> String {
+pub fn dead_cloud() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", l.local_addr().unwrap());
     drop(l);
     url
 }
 
-fn add_packages(edge: &TestEdge) {
+pub fn add_packages(edge: &TestEdge) {
     edge.store
         .blocking(|c| {
             c.execute_batch(
@@ -29,11 +29,11 @@ fn add_packages(edge: &TestEdge) {
         .unwrap();
 }
 
-fn buy_body(token: &str, package: &str, phone: &str, rid: &str) -> Vec<u8> {
+pub fn buy_body(token: &str, package: &str, phone: &str, rid: &str) -> Vec<u8> {
     format!("package={package}&phone={phone}&rid={rid}&token={token}").into_bytes()
 }
 
-const HOUR: &str = "9a7b6c5d-4e3f-4a1b-8c9d-0e1f2a3b4c01";
+pub const HOUR: &str = "9a7b6c5d-4e3f-4a1b-8c9d-0e1f2a3b4c01";
 const RID: &str = "6d1f0c2a-3b4e-4f5a-9b8c-7d6e5f4a3b01";
 
 #[tokio::test]
