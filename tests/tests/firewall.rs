@@ -728,3 +728,161 @@ fn nft_failures_carry_its_stderr_and_a_missing_program_is_named() {
         .to_string();
     assert!(err.contains("/nonexistent/nft"), "{err}");
 }
+
+#[path = "../../edge/tests/support/freeradius.rs"]
+mod freeradius;
+
+const RADIUS_SECRET: &str = "netns-nas-secret-0123";
+
+/// FreeRADIUS's users for the rate test: WISPr rates in bits/s, MikroTik's `rx/tx` from the
+/// router's side (the guest's upload, then download).
+const RADIUS_USERS: &str = "wispr\tCleartext-Password := \"pw-wispr\"\n\
+    \tWISPr-Bandwidth-Max-Up = 2500000,\n\tWISPr-Bandwidth-Max-Down = 5000000\n\n\
+    mikro\tCleartext-Password := \"pw-mikro\"\n\tMikrotik-Rate-Limit = \"2M/4M\"\n\n";
+
+/// `curl` in `ns` (the guest's own client): the body, or the status code with `-w`.
+fn curl(ns: &netns::Netns, args: &[&str]) -> String {
+    let mut all = vec!["curl", "-s", "--max-time", "20"];
+    all.extend_from_slice(args);
+    let out = ns.output(&all);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One iperf3 run of 10 s (as the plan-rate test's) from `g` to the upstream server on `port`.
+fn iperf(g: &netns::Netns, port: &str, reverse: bool, who: &str) -> Iperf {
+    let mut args = vec!["iperf3", "-c", UPSTREAM_V4, "-p", port, "-t", "10", "-J"];
+    if reverse {
+        args.push("-R");
+    }
+    iperf_result(&g.spawn(&args).finish(Duration::from_secs(40)), who)
+}
+
+/// The whole chain, with the real daemon: a guest signs in on the portal with a username and
+/// password, `hotspotd` (nftables backend) asks a real FreeRADIUS, and the rates of its
+/// Access-Accept (WISPr for one guest, MikroTik for the other) are what iperf3 measures through
+/// the table.
+#[test]
+fn rates_from_freeradius_replies_hold_through_nftables() {
+    require_netns!();
+    if !netns::have("iperf3") {
+        eprintln!("SKIPPED: rate test needs iperf3");
+        return;
+    }
+    let Some(stock) = freeradius::installed_or_skip() else {
+        return;
+    };
+    let _serial = serial();
+    let mut t = Topology::new();
+    let fr =
+        freeradius::FreeRadius::start_under(&stock, RADIUS_SECRET, RADIUS_USERS, &t.edge.prefix());
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n\
+             [portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n\
+             [clients]\nrequire_lease = false\n\
+             [radius]\nenabled = true\nauth_servers = [\"{}\"]\nacct_servers = [\"{}\"]\n\
+             secret = \"{RADIUS_SECRET}\"\nlogin = \"radius\"\n",
+            state.path().join("edge.db"),
+            fr.auth,
+            fr.acct,
+        ),
+    )
+    .unwrap();
+    let hotspotd = binary("hotspotd");
+    let daemon = t.edge.spawn(&[
+        hotspotd.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    t.keep(daemon);
+    let port = PORTAL_PORT.to_string();
+    assert!(
+        wait_until(Duration::from_secs(20), || t.edge.ok(&[
+            PROBE,
+            "http-get",
+            "127.0.0.1",
+            &port
+        ])),
+        "the portal did not start in the edge namespace"
+    );
+    let up = t.upstream.spawn(&[PROBE, "serve-upstream"]);
+    t.keep(up);
+    for port in ["5211", "5212"] {
+        let server = t.upstream.spawn(&["iperf3", "-s", "-p", port]);
+        t.keep(server);
+        assert!(
+            wait_until(Duration::from_secs(5), || t.upstream.ok(&[
+                PROBE,
+                "tcp-open",
+                "127.0.0.1",
+                port,
+                "300"
+            ])),
+            "iperf3 server on {port} did not start"
+        );
+    }
+    let portal = format!("http://{EDGE_LAN_V4}:{PORTAL_PORT}");
+    let guests = [
+        (
+            &t.guest1,
+            "wispr",
+            "pw-wispr",
+            2_500_000.0,
+            5_000_000.0,
+            "5211",
+        ),
+        (
+            &t.guest2,
+            "mikro",
+            "pw-mikro",
+            2_000_000.0,
+            4_000_000.0,
+            "5212",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (g, user, password, up, down, port) in guests {
+        // Held before signing in.
+        assert!(
+            !tcp(g, UPSTREAM_V4),
+            "{}: through before signing in",
+            g.name
+        );
+        let page = curl(g, &[&format!("{portal}/")]);
+        let at = page.find("name=\"token\" value=\"").expect("a form token") + 20;
+        let token = &page[at..at + 32];
+        let answer = curl(
+            g,
+            &[
+                "-i",
+                "--data",
+                &format!("user={user}&password={password}&token={token}"),
+                &format!("{portal}/login/user"),
+            ],
+        );
+        assert!(
+            wait_until(Duration::from_secs(5), || tcp(g, UPSTREAM_V4)),
+            "{user}: not through after signing in; the portal answered:\n{answer}\n\
+             FreeRADIUS logged:\n{}",
+            fr.log()
+        );
+        for (direction, reverse, plan) in [("upload", false, up), ("download", true, down)] {
+            let who = format!("{user} {direction}");
+            let r = iperf(g, port, reverse, &who);
+            let ratio = r.bits_per_second / plan;
+            eprintln!(
+                "{who}: FreeRADIUS {:.1} Mbit/s, iperf3 {:.3} Mbit/s ({:+.1}%)",
+                plan / 1e6,
+                r.bits_per_second / 1e6,
+                (ratio - 1.0) * 100.0
+            );
+            if !(0.85..=1.15).contains(&ratio) {
+                failures.push(format!("{who}: rate {ratio:.3} of FreeRADIUS's"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -8,53 +8,16 @@
 //! it must run.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
+#[path = "../support/freeradius.rs"]
+mod support;
+use support::{FreeRadius, installed_or_skip};
+
 const SECRET: &str = "freeradius-nas-secret-01";
-
-/// Where Debian keeps the stock configuration (for the `mods-config` tree).
-const RADDB_DIRS: &[&str] = &["/etc/freeradius/3.0", "/etc/freeradius", "/etc/raddb"];
-
-/// The stock configuration directory, when FreeRADIUS and `radclient` are installed; `None`
-/// (after saying why) when the test is skipped. Under CI a missing FreeRADIUS fails the test.
-fn installed_or_skip() -> Option<PathBuf> {
-    let runs = |cmd: &str, arg: &str| {
-        Command::new(cmd)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    };
-    let found = (runs("freeradius", "-v") && runs("radclient", "-h"))
-        .then(|| {
-            RADDB_DIRS
-                .iter()
-                .map(PathBuf::from)
-                .find(|d| d.join("mods-config").is_dir())
-        })
-        .flatten();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: FreeRADIUS 3.2 and radclient must be installed (Debian: freeradius freeradius-utils)"
-        );
-        eprintln!("skipped: FreeRADIUS is not installed (Debian: freeradius freeradius-utils)");
-    }
-    found
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The users FreeRADIUS knows: one per reply dialect, a MAC for MAC authentication, and a
 /// Reply-Message on every reject.
@@ -79,225 +42,37 @@ mikro	Cleartext-Password := "pw-mikro"
 	Session-Timeout = 1800
 "#;
 
-/// A FreeRADIUS process serving a configuration written in a temporary directory; killed when
-/// dropped.
-struct FreeRadius {
-    child: Option<Child>,
-    auth: SocketAddr,
-    acct: SocketAddr,
-    dir: tempfile::TempDir,
+/// FreeRADIUS with [`USERS`], trusting this test's NAS.
+fn start(stock: &std::path::Path) -> FreeRadius {
+    FreeRadius::start(stock, SECRET, USERS)
 }
 
-impl FreeRadius {
-    fn start(stock: &Path) -> FreeRadius {
-        let dir = tempfile::tempdir().unwrap();
-        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        let mut fr = FreeRadius {
-            child: None,
-            auth,
-            acct,
-            dir,
-        };
-        fr.run(stock);
-        fr
-    }
-
-    /// Writes the configuration and starts the server on its ports; waits (bounded) until it
-    /// is ready.
-    fn run(&mut self, stock: &Path) {
-        let d = self.dir.path();
-        let dir_s = d.display();
-        let stock = stock.display();
-        let conf = format!(
-            r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = {dir_s}
-sbindir = /usr/sbin
-logdir = {dir_s}
-raddbdir = {dir_s}
-radacctdir = {dir_s}
-name = freeradius
-confdir = {dir_s}
-modconfdir = {stock}/mods-config
-certdir = {dir_s}
-cadir = {dir_s}
-run_dir = {dir_s}
-db_dir = {dir_s}
-libdir = /usr/lib/freeradius
-pidfile = {dir_s}/freeradius.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-    destination = files
-    file = {dir_s}/radius.log
-    colourise = no
-    auth = yes
-}}
-security {{
-    allow_core_dumps = no
-    max_attributes = 200
-    reject_delay = 0
-    status_server = yes
-}}
-proxy_requests = no
-client nas {{
-    ipaddr = 127.0.0.1
-    secret = {SECRET}
-    require_message_authenticator = yes
-}}
-thread pool {{
-    start_servers = 2
-    max_servers = 4
-    min_spare_servers = 1
-    max_spare_servers = 2
-}}
-modules {{
-    $INCLUDE {stock}/mods-available/always
-    $INCLUDE {stock}/mods-available/expr
-    $INCLUDE {stock}/mods-available/pap
-    $INCLUDE {stock}/mods-available/preprocess
-    files {{
-        moddir = ${{modconfdir}}/${{.:instance}}
-        filename = {dir_s}/users
-    }}
-    detail {{
-        filename = {dir_s}/detail
-        escape_filenames = no
-        permissions = 0600
-        header = "%t"
-    }}
-}}
-policy {{
-    $INCLUDE {stock}/policy.d/accounting
-}}
-server default {{
-    listen {{
-        type = auth
-        ipaddr = {auth_ip}
-        port = {auth_port}
-    }}
-    listen {{
-        type = acct
-        ipaddr = {acct_ip}
-        port = {acct_port}
-    }}
-    authorize {{
-        preprocess
-        files
-        pap
-    }}
-    authenticate {{
-        Auth-Type PAP {{
-            pap
-        }}
-    }}
-    preacct {{
-        preprocess
-        acct_unique
-    }}
-    accounting {{
-        detail
-    }}
-    post-auth {{
-        update reply {{
-            Message-Authenticator := 0x00
-        }}
-        Post-Auth-Type REJECT {{
-            update reply {{
-                Reply-Message := "Unknown user or wrong password"
-                Message-Authenticator := 0x00
-            }}
-        }}
-    }}
-}}
-"#,
-            auth_ip = self.auth.ip(),
-            auth_port = self.auth.port(),
-            acct_ip = self.acct.ip(),
-            acct_port = self.acct.port(),
-        );
-        std::fs::write(d.join("radiusd.conf"), conf).unwrap();
-        std::fs::write(d.join("users"), USERS).unwrap();
-        std::fs::write(d.join("dictionary"), "").unwrap();
-        let _ = std::fs::remove_file(d.join("radius.log"));
-        let out = std::fs::File::create(d.join("stdout.log")).unwrap();
-        let mut child = Command::new("freeradius")
-            .args(["-f", "-l", "stdout", "-d"])
-            .arg(d)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(d.join("stdout.log")).unwrap_or_default();
-            if text.contains("Ready to process requests") {
-                break;
-            }
-            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("FreeRADIUS did not start:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits (up to 5 s) for `n` accounting records.
+async fn wait_detail(fr: &FreeRadius, n: usize) -> Vec<String> {
+    for _ in 0..250 {
+        if fr.detail().len() >= n {
+            break;
         }
-        self.child = Some(child);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// FreeRADIUS's accounting records (the `detail` file), one text block each.
-    fn detail(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("detail"))
-            .unwrap_or_default()
-            .split("\n\n")
-            .filter(|b| b.contains("Acct-Status-Type"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Waits (up to 5 s) for `n` accounting records.
-    async fn wait_detail(&self, n: usize) -> Vec<String> {
-        for _ in 0..250 {
-            if self.detail().len() >= n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.detail()
-    }
-
-    /// The `[radius]` section of an edge that uses this server (`first`, when given, as the
-    /// preferred server that is tried before it).
-    fn config(&self, first: Option<SocketAddr>, extra: &str) -> String {
-        let auth: Vec<String> = first
-            .into_iter()
-            .chain([self.auth])
-            .map(|a| format!("\"{a}\""))
-            .collect();
-        format!(
-            "[radius]\nenabled = true\nauth_servers = [{}]\nacct_servers = [\"{}\"]\n\
-             secret = \"{SECRET}\"\nnas_identifier = \"cafe-1\"\ncalled_station_id = \"Cafe WiFi\"\n\
-             timeout_ms = 300\nretries = 1\ndas_listen = \"127.0.0.1:0\"\n{extra}",
-            auth.join(", "),
-            self.acct
-        )
-    }
+    fr.detail()
 }
 
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// The `[radius]` section of an edge that uses `fr` (`first`, when given, as the preferred
+/// server that is tried before it).
+fn config(fr: &FreeRadius, first: Option<SocketAddr>, extra: &str) -> String {
+    let auth: Vec<String> = first
+        .into_iter()
+        .chain([fr.auth])
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    format!(
+        "[radius]\nenabled = true\nauth_servers = [{}]\nacct_servers = [\"{}\"]\n\
+         secret = \"{SECRET}\"\nnas_identifier = \"cafe-1\"\ncalled_station_id = \"Cafe WiFi\"\n\
+         timeout_ms = 300\nretries = 1\ndas_listen = \"127.0.0.1:0\"\n{extra}",
+        auth.join(", "),
+        fr.acct
+    )
 }
 
 async fn login_user(g: &Guest, user: &str, password: &str) -> Resp {
@@ -357,8 +132,8 @@ async fn logins_accounting_and_dynamic_authorization_with_freeradius() {
     let Some(stock) = installed_or_skip() else {
         return;
     };
-    let fr = FreeRadius::start(&stock);
-    let edge = spawn_edge(&fr.config(None, "mac_auth = true\n")).await;
+    let fr = start(&stock);
+    let edge = spawn_edge(&config(&fr, None, "mac_auth = true\n")).await;
 
     // ChilliSpot attributes: rates in kbit/s, time, data; Class kept; Reply-Message shown.
     let alice = edge.guest(5);
@@ -398,7 +173,7 @@ async fn logins_accounting_and_dynamic_authorization_with_freeradius() {
     assert!(page.body.contains("/logout"), "{}", page.body);
 
     // Accounting: On, then a Start per session, as FreeRADIUS recorded them.
-    let detail = fr.wait_detail(5).await;
+    let detail = wait_detail(&fr, 5).await;
     assert!(
         detail[0].contains("Acct-Status-Type = Accounting-On"),
         "{detail:?}"
@@ -441,7 +216,7 @@ async fn logins_accounting_and_dynamic_authorization_with_freeradius() {
     let out = radclient(&edge, "disconnect", "User-Name = \"wispr\"\n").await;
     assert!(out.contains("Disconnect-ACK"), "{out}");
     assert!(!edge.granted().contains(&w.mac.to_string()));
-    let detail = fr.wait_detail(6).await;
+    let detail = wait_detail(&fr, 6).await;
     let stop = detail
         .iter()
         .find(|b| b.contains("Acct-Status-Type = Stop"))
@@ -462,13 +237,13 @@ async fn a_silent_server_then_freeradius_and_accounting_replayed_once() {
     let Some(stock) = installed_or_skip() else {
         return;
     };
-    let mut fr = FreeRadius::start(&stock);
+    let mut fr = start(&stock);
     // The preferred server is a socket that never answers.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     silent
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    let edge = spawn_edge(&fr.config(Some(silent.local_addr().unwrap()), "")).await;
+    let edge = spawn_edge(&config(&fr, Some(silent.local_addr().unwrap()), "")).await;
     let g = edge.guest(5);
     let started = Instant::now();
     let r = login_user(&g, "alice", "wonderland").await;
@@ -492,7 +267,7 @@ async fn a_silent_server_then_freeradius_and_accounting_replayed_once() {
     );
     assert!(started.elapsed() < Duration::from_millis(300));
     assert!(silent.recv(&mut buf).is_err());
-    fr.wait_detail(3).await;
+    wait_detail(&fr, 3).await;
 
     // FreeRADIUS goes down; the guest logs out; the Stop waits in the database.
     fr.stop();
@@ -506,7 +281,7 @@ async fn a_silent_server_then_freeradius_and_accounting_replayed_once() {
     edge.sessions.radius_flush().await.unwrap();
     let _ = edge.sessions.radius_flush().await;
     assert_eq!(edge.count("SELECT count(*) FROM radius_acct_queue"), 0);
-    let detail = fr.wait_detail(4).await;
+    let detail = wait_detail(&fr, 4).await;
     let stops: Vec<&String> = detail
         .iter()
         .filter(|b| b.contains("Acct-Status-Type = Stop"))
