@@ -38,7 +38,13 @@ struct Site {
 
 impl Site {
     fn start() -> Site {
-        let mut t = Topology::new();
+        Site::start_with(Topology::new(), "[firewall]\nbackend = \"off\"\n", false)
+    }
+
+    /// `t` with the servers and the portal running, configured with `extra` besides the LAN,
+    /// the portal and the store. Unless the daemon is `enforcing` (its own nftables table), both
+    /// guests are first seen to reach the upstream without a firewall.
+    fn start_with(mut t: Topology, extra: &str, enforcing: bool) -> Site {
         let up = t.upstream.spawn(&[PROBE, "serve-upstream"]);
         t.keep(up);
         let dns = t.edge.spawn(&[PROBE, "serve-dns"]);
@@ -51,7 +57,7 @@ impl Site {
         std::fs::write(
             &config,
             format!(
-                "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n[portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n[firewall]\nbackend = \"off\"\n",
+                "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n[portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n{extra}",
                 state.path().join("edge.db")
             ),
         )
@@ -83,15 +89,17 @@ impl Site {
             ])),
             "upstream servers did not start"
         );
-        // No table yet: both guests reach the upstream over both families once neighbour
-        // discovery has settled. Later "dropped" results mean the firewall dropped them.
-        for g in [&t.guest1, &t.guest2] {
-            for a in [UPSTREAM_V4, UPSTREAM_V6] {
-                assert!(
-                    wait_until(Duration::from_secs(10), || tcp(g, a)),
-                    "{a} not reachable from {} without a firewall",
-                    g.name
-                );
+        if !enforcing {
+            // No table yet: both guests reach the upstream over both families once neighbour
+            // discovery has settled. Later "dropped" results mean the firewall dropped them.
+            for g in [&t.guest1, &t.guest2] {
+                for a in [UPSTREAM_V4, UPSTREAM_V6] {
+                    assert!(
+                        wait_until(Duration::from_secs(10), || tcp(g, a)),
+                        "{a} not reachable from {} without a firewall",
+                        g.name
+                    );
+                }
             }
         }
         Site { t, _state: state }
@@ -772,49 +780,24 @@ fn rates_from_freeradius_replies_hold_through_nftables() {
         return;
     };
     let _serial = serial();
-    let mut t = Topology::new();
+    let t = Topology::new();
     let fr =
         freeradius::FreeRadius::start_under(&stock, RADIUS_SECRET, RADIUS_USERS, &t.edge.prefix());
-    let state = tempfile::tempdir().unwrap();
-    let config = state.path().join("edge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[lan]\ninterface = \"{LAN}\"\naddress = \"{EDGE_LAN_V4}\"\n\
-             [portal]\nlisten = \"[::]:{PORTAL_PORT}\"\n[store]\npath = {:?}\n\
-             [clients]\nrequire_lease = false\n\
+    let mut site = Site::start_with(
+        t,
+        &format!(
+            "[clients]\nrequire_lease = false\n\
              [radius]\nenabled = true\nauth_servers = [\"{}\"]\nacct_servers = [\"{}\"]\n\
              secret = \"{RADIUS_SECRET}\"\nlogin = \"radius\"\n",
-            state.path().join("edge.db"),
-            fr.auth,
-            fr.acct,
+            fr.auth, fr.acct,
         ),
-    )
-    .unwrap();
-    let hotspotd = binary("hotspotd");
-    let daemon = t.edge.spawn(&[
-        hotspotd.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    t.keep(daemon);
-    let port = PORTAL_PORT.to_string();
-    assert!(
-        wait_until(Duration::from_secs(20), || t.edge.ok(&[
-            PROBE,
-            "http-get",
-            "127.0.0.1",
-            &port
-        ])),
-        "the portal did not start in the edge namespace"
+        true,
     );
-    let up = t.upstream.spawn(&[PROBE, "serve-upstream"]);
-    t.keep(up);
     for port in ["5211", "5212"] {
-        let server = t.upstream.spawn(&["iperf3", "-s", "-p", port]);
-        t.keep(server);
+        let server = site.t.upstream.spawn(&["iperf3", "-s", "-p", port]);
+        site.t.keep(server);
         assert!(
-            wait_until(Duration::from_secs(5), || t.upstream.ok(&[
+            wait_until(Duration::from_secs(5), || site.t.upstream.ok(&[
                 PROBE,
                 "tcp-open",
                 "127.0.0.1",
@@ -824,6 +807,7 @@ fn rates_from_freeradius_replies_hold_through_nftables() {
             "iperf3 server on {port} did not start"
         );
     }
+    let t = &site.t;
     let portal = format!("http://{EDGE_LAN_V4}:{PORTAL_PORT}");
     let guests = [
         (
