@@ -208,6 +208,32 @@ impl Browser {
             .to_owned()
     }
 
+    /// A PNG of each element matching the CSS `selector`, as drawn on the page now.
+    pub fn element_screenshots(&self, selector: &str) -> Vec<Vec<u8>> {
+        use base64::Engine;
+        let found = self.call(
+            "POST",
+            &self.session_path("/elements"),
+            Some(&json!({"using": "css selector", "value": selector})),
+        );
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e[ELEMENT].as_str())
+            .map(|el| {
+                let b64 = self.call(
+                    "GET",
+                    &self.session_path(&format!("/element/{el}/screenshot")),
+                    None,
+                );
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_str().unwrap_or_default())
+                    .expect("a base64 screenshot")
+            })
+            .collect()
+    }
+
     pub fn type_into(&self, selector: &str, text: &str) {
         let el = self.find(selector);
         self.call(

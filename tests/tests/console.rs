@@ -1,6 +1,7 @@
 //! The operators' console in headless Chromium, served by the real hotspot-cloud binary on the
 //! demo tenant: signing in, the dashboard at a phone's width (360 px) and a desktop's (1280 px),
-//! a voucher batch made through the form and printed; the keyboard reaching every control in
+//! a voucher batch made through the form and printed, each card's QR code read back from the
+//! browser's drawing and decoded to the portal link with its code; the keyboard reaching every control in
 //! order with its focus shown, and the contrast of every text against its background.
 
 use std::path::PathBuf;
@@ -115,6 +116,45 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         4
     );
     browser.screenshot(&shot("print-a4-360"));
+    // Each card's QR code, as the browser draws it, decodes to the portal's link with that
+    // card's code: the four codes of the batch, each once.
+    let mut codes: Vec<String> = db
+        .query(&format!(
+            "SELECT string_agg(voucher_code, ',') FROM hotspot_vouchers WHERE batch_id = '{batch}'"
+        ))
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    // Drawn larger on a desktop-wide window, so each module is several pixels.
+    browser.set_size(1280, 1200);
+    browser.script(
+        "document.querySelectorAll('.voucher svg.qr')\
+         .forEach(q => { q.style.width = '200px'; q.style.height = '200px'; })",
+    );
+    let mut decoded: Vec<String> = browser
+        .element_screenshots(".voucher svg.qr")
+        .iter()
+        .enumerate()
+        .map(|(i, png)| {
+            std::fs::write(shot(&format!("qr-{i}")), png).unwrap();
+            decode_qr(png)
+        })
+        .collect();
+    for link in &decoded {
+        assert!(
+            link.starts_with("http") && link.contains("/?code="),
+            "a QR code holds {link:?}, not a portal link"
+        );
+    }
+    decoded.iter_mut().for_each(|l| {
+        *l = l.rsplit("code=").next().unwrap_or_default().to_owned();
+    });
+    decoded.sort();
+    codes.sort();
+    assert_eq!(
+        decoded, codes,
+        "the printed QR codes are not the batch's codes"
+    );
 
     // On a desktop the figures stand in four columns.
     browser.set_size(1280, 900);
@@ -215,4 +255,29 @@ fn assert_text_contrast(browser: &Browser, page: &str) {
         "{page}: contrast {ratio:.2}:1 for {}",
         worst[1]
     );
+}
+
+/// The text of the one QR code in a PNG screenshot.
+fn decode_qr(png: &[u8]) -> String {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("a PNG frame");
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let grey = |x: usize, y: usize| {
+        let i = (y * w + x) * channels;
+        let px = &buf[i..i + channels.min(3)];
+        (px.iter().map(|&v| u32::from(v)).sum::<u32>() / px.len() as u32) as u8
+    };
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, grey);
+    let grids = img.detect_grids();
+    assert_eq!(
+        grids.len(),
+        1,
+        "{} QR codes in one card's image",
+        grids.len()
+    );
+    grids[0].decode().expect("a readable QR code").1
 }
