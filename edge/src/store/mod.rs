@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_throttle",
         include_str!("../../../migrations/edge/0008_throttle.sql"),
     ),
+    (
+        "0009_session_extensions",
+        include_str!("../../../migrations/edge/0009_session_extensions.sql"),
+    ),
 ];
 
 /// A store failure, with the operation that failed.
