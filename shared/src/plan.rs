@@ -61,6 +61,23 @@ impl Limits {
         self.data_bytes.map(|limit| limit.saturating_sub(used))
     }
 
+    /// These limits with `secs` more time and `bytes` more data at `now` (a voucher top-up, an
+    /// operator's extension): time from the later of now and the current end, so time already
+    /// run out is not given back twice; a limit the session does not have (unlimited) stays
+    /// unlimited.
+    pub fn extended(self, secs: Option<i64>, bytes: Option<u64>, now: i64) -> Limits {
+        Limits {
+            ends_at: match (self.ends_at, secs) {
+                (Some(end), Some(more)) => Some(end.max(now).saturating_add(more.max(0))),
+                (end, _) => end,
+            },
+            data_bytes: match (self.data_bytes, bytes) {
+                (Some(d), Some(more)) => Some(d.saturating_add(more)),
+                (d, _) => d,
+            },
+        }
+    }
+
     /// Whether a session with these limits, having moved `used` bytes and last seen moving
     /// traffic at `last_activity`, must end at `now`, and why. Time is checked before data and
     /// data before idleness, so the guest is told the most useful reason.
@@ -115,6 +132,36 @@ pub fn mbps_to_kbps(mbps: i64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extension_adds_to_what_is_left_and_keeps_unlimited_unlimited() {
+        let l = Limits {
+            ends_at: Some(1_000),
+            data_bytes: Some(5 * MB),
+        };
+        // Before the end: added to the end. After it: counted from now.
+        assert_eq!(l.extended(Some(600), None, 900).ends_at, Some(1_600));
+        assert_eq!(l.extended(Some(600), None, 1_200).ends_at, Some(1_800));
+        assert_eq!(
+            l.extended(None, Some(3 * MB), 900),
+            Limits {
+                ends_at: Some(1_000),
+                data_bytes: Some(8 * MB)
+            }
+        );
+        let unlimited = Limits::default();
+        assert_eq!(
+            unlimited.extended(Some(600), Some(MB), 900),
+            Limits::default()
+        );
+        assert_eq!(
+            l.extended(Some(i64::MAX), Some(u64::MAX), 0),
+            Limits {
+                ends_at: Some(i64::MAX),
+                data_bytes: Some(u64::MAX)
+            }
+        );
+    }
 
     #[test]
     fn time_then_data_then_idle() {

@@ -15,6 +15,11 @@
 //!
 //! The committed JSON fixtures in `shared/fixtures/sync/` are decoded by the tests of this crate
 //! and of the cloud, so a change to these types that breaks the wire format fails CI.
+//!
+//! Within version 1 the protocol only grows by optional fields: a field a router may not know is
+//! sent only to a router that asked for it, and one the cloud may not send defaults to empty.
+//! So [`PullResponse::extensions`] goes only to a pull with `extensions=1` (routers that predate
+//! it refuse unknown fields), and a router asking an older cloud simply receives none.
 
 use std::net::IpAddr;
 
@@ -262,6 +267,23 @@ pub struct PullResponse {
     /// More changes are waiting: pull again at once.
     pub more: bool,
     pub changes: Vec<Change>,
+    /// Operators' extensions of live sessions, applied after `changes`. Only for a pull that
+    /// asked with `extensions=1`; absent means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Extension>,
+}
+
+/// An operator's extension of a live session (`hotspot_session_extensions`): more time, more
+/// data or both, added to what the session has left. A router applies each one once, by `id`,
+/// and only to that session while it is live on that device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub mac: MacAddr,
+    pub minutes: Option<u32>,
+    pub data_mb: Option<u32>,
 }
 
 /// One change made in the cloud, to apply at the edge in order.
@@ -397,8 +419,28 @@ mod tests {
         let pull: PullResponse = serde_json::from_str(PULL).unwrap();
         assert_eq!(pull.changes.len(), 8, "one of each change");
         assert!(matches!(pull.changes.last(), Some(Change::Kick { .. })));
+        assert_eq!(pull.extensions.len(), 1);
+        assert_eq!(pull.extensions[0].minutes, Some(30));
+        let again: PullResponse =
+            serde_json::from_str(&serde_json::to_string(&pull).unwrap()).unwrap();
+        assert_eq!(again, pull);
         let resp: PushResponse = serde_json::from_str(PUSH_RESPONSE).unwrap();
         assert!(matches!(resp.actions[0], EdgeAction::EndSession { .. }));
+    }
+
+    #[test]
+    fn a_pull_without_extensions_decodes_and_none_are_sent() {
+        // An older cloud sends no `extensions`; a page without any does not mention them, so a
+        // router that predates them (it refuses unknown fields) still reads it.
+        let mut v: serde_json::Value = serde_json::from_str(PULL).unwrap();
+        v.as_object_mut().unwrap().remove("extensions");
+        let pull: PullResponse = serde_json::from_value(v).unwrap();
+        assert!(pull.extensions.is_empty());
+        let json = serde_json::to_value(&pull).unwrap();
+        assert!(json.get("extensions").is_none(), "{json}");
+        let mut v: serde_json::Value = serde_json::from_str(PULL).unwrap();
+        v["extensions"][0]["hours"] = 1.into();
+        assert!(serde_json::from_value::<PullResponse>(v).is_err());
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   killed; after a restart the batch is sent again, answered as duplicates, and nothing is lost
 //!   or doubled;
 //! - a pull: a voucher, a plan, a registered device and a kick made in PostgreSQL reach the
-//!   router's SQLite, and the kicked device's session ends.
+//!   router's SQLite, and the kicked device's session ends;
+//! - an operator's extension of a live session reaches the router's SQLite once: the session's
+//!   end moves by the minutes added, while the session runs on.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -463,6 +465,71 @@ fn kill_9_while_a_push_is_in_flight_loses_and_doubles_nothing() {
         ),
         0,
         "codes the cloud does not hold are not counted"
+    );
+}
+
+#[test]
+fn an_operators_extension_reaches_the_router_and_moves_the_sessions_end_once() {
+    let Some(db) = Db::new("extend") else { return };
+    let port = free_port();
+    let _cloud = serve(&db, port);
+    let router = Router::claim(&db, port, port);
+    // A guest online now with an hour left.
+    let mac = MacAddr([2, 0x6b, 0, 0, 0, 2]);
+    let ends_at = hotspot_edge::clock::SystemClock.now() + 3600;
+    let session = router
+        .store()
+        .blocking(move |c| {
+            let clock = hotspot_edge::clock::SystemClock;
+            Ok(q::start_session(
+                c,
+                &NewSession {
+                    mac,
+                    ip: Some("10.9.0.3".into()),
+                    session_type: SessionType::Guest,
+                    voucher: None,
+                    limits: Limits {
+                        ends_at: Some(ends_at),
+                        data_bytes: None,
+                    },
+                    down_kbps: 0,
+                    up_kbps: 0,
+                    user_agent: None,
+                },
+                &clock.reading(),
+            )?
+            .id)
+        })
+        .unwrap();
+    let _edge = router.start();
+    let (h, t) = (&router.hotspot, &router.tenant);
+    db.query(&format!(
+        "INSERT INTO hotspot_session_extensions (tenant_id, hotspot_id, session_id, \
+         session_start, mac_address, minutes) \
+         VALUES ('{t}', '{h}', '{session}', now(), '{mac}', 30) RETURNING id"
+    ));
+    let extended = ends_at + 30 * 60;
+    wait_until("the extension reaches the router", 30, || {
+        router.count(&format!(
+            "SELECT count(*) FROM sessions WHERE id = '{session}' \
+             AND session_status = 'active' AND ends_at = {extended}"
+        )) == 1
+    });
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM hotspot_session_extensions \
+             WHERE session_id = '{session}' AND delivered_at IS NOT NULL"
+        )),
+        1
+    );
+    // Later rounds (one a second) pull it no more, and would not apply it twice if they did.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        router.count(&format!(
+            "SELECT count(*) FROM sessions WHERE id = '{session}' AND ends_at = {extended}"
+        )),
+        1,
+        "applied once"
     );
 }
 

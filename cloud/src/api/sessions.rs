@@ -1,11 +1,16 @@
-//! Guest sessions (filters, active now, kick) and registered client devices (MAC access: add,
-//! block with a reason, unblock).
+//! Guest sessions (filters, active now, kick, extend) and registered client devices (MAC
+//! access: add, block with a reason, unblock).
 //!
 //! A kick ends the session in the cloud at once (`session_status = 'terminated'`) and records a
 //! row in `hotspot_session_kicks` for the site's router: the edge's change pull reads its
 //! hotspot's undelivered kicks and marks them delivered once applied. A voucher session on an
 //! operator's own NAS (RADIUS, `radius_session` set) is kicked with a Disconnect-Request to that
 //! NAS instead; the answer says what the NAS replied.
+//!
+//! An extension (more minutes, more data MB) follows the kick's path: the session row counts it
+//! at once (`added_minutes`, `added_data_mb`) and a row in `hotspot_session_extensions` waits
+//! for the router, which adds it to what the session has left, in place, on its next pull. A
+//! RADIUS session is refused (409): the cloud does not know what its NAS has left to grant.
 
 use axum::Json;
 use axum::Router;
@@ -29,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions", get(list))
         .route("/api/v1/sessions/{id}", get(show))
         .route("/api/v1/sessions/{id}/kick", post(kick))
+        .route("/api/v1/sessions/{id}/extend", post(extend))
         .route("/api/v1/hotspots/{id}/sessions/active", get(active))
         .route("/api/v1/access", get(list_access).post(add_access))
         .route("/api/v1/access/{id}", get(show_access))
@@ -333,6 +339,148 @@ pub async fn kick_session(
     Ok(row)
 }
 
+/// Most minutes one extension adds (a week).
+pub const MAX_EXTEND_MINUTES: i64 = 7 * 24 * 60;
+/// Most data one extension adds, in MB (100 GB).
+pub const MAX_EXTEND_MB: i64 = 100 * 1024;
+
+/// More time, more data or both for a live session.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// Minutes to add, 1 to 10080.
+    pub minutes: Option<i64>,
+    /// Megabytes to add, 1 to 102400.
+    pub data_mb: Option<i64>,
+}
+
+/// `POST /api/v1/sessions/{id}/extend`: adds minutes and/or data to an active session now and
+/// queues the extension for the site's router (`hotspot_session_extensions`), which applies it
+/// in place within a sync cycle. The answer is the session with `extension`, the queued row.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/extend", tag = "sessions",
+    params(("id" = Uuid, Path)), request_body = ExtendRequest,
+    responses((status = 200, body = Object), (status = 400, body = super::error::Problem),
+              (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn extend(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<Uuid>,
+    Body(req): Body<ExtendRequest>,
+) -> ApiResult<Json<Value>> {
+    let row = extend_session(
+        &state,
+        auth.tenant_id,
+        auth.user_id,
+        id,
+        req.minutes,
+        req.data_mb,
+    )
+    .await?;
+    Ok(Json(row))
+}
+
+/// Checks an extension's amounts: each given one within its bounds, at least one given.
+pub fn check_extension(
+    minutes: Option<i64>,
+    megabytes: Option<i64>,
+) -> ApiResult<(Option<i32>, Option<i32>)> {
+    let mut errors = Vec::new();
+    let mut bounded = |field: &str, v: Option<i64>, max: i64| match v {
+        Some(n) if !(1..=max).contains(&n) => {
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!("must be a whole number from 1 to {max}"),
+            });
+            None
+        }
+        v => v.and_then(|n| i32::try_from(n).ok()),
+    };
+    let minutes = bounded("minutes", minutes, MAX_EXTEND_MINUTES);
+    let megabytes = bounded("data_mb", megabytes, MAX_EXTEND_MB);
+    if errors.is_empty() && minutes.is_none() && megabytes.is_none() {
+        errors.push(FieldError {
+            field: "minutes".into(),
+            message: "give minutes, data_mb or both".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok((minutes, megabytes))
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Extends a live session for an operator (the API's and the console's): the session row counts
+/// the added minutes and MB, and the extension is queued for its router, which adds them to
+/// what the session has left. 422 for amounts out of bounds (nothing changes), 404 for another
+/// tenant's session, 409 for one not active or on an operator's own NAS (RADIUS).
+pub async fn extend_session(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+    minutes: Option<i64>,
+    megabytes: Option<i64>,
+) -> ApiResult<Value> {
+    let (minutes, megabytes) = check_extension(minutes, megabytes)?;
+    let mut client = state.pool.get().await?;
+    let tx = crate::db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
+    let row = tx
+        .query_opt(
+            "SELECT start_time, session_status, hotspot_id, mac_address,
+                    radius_session IS NOT NULL
+             FROM hotspot_sessions WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let start: DateTime<Utc> = row.get(0);
+    let status: String = row.get(1);
+    if status != "active" {
+        return Err(ApiError::Conflict(format!(
+            "the session is {status}: only an active session can be extended"
+        )));
+    }
+    if row.get::<_, bool>(4) {
+        return Err(ApiError::Conflict(
+            "the session runs on the operator's own NAS (RADIUS), whose remaining allowance the              cloud does not track: send the NAS a CoA with the new Session-Timeout or data limit              (POST /api/v1/radius/sessions/{radacctid}/coa)"
+                .into(),
+        ));
+    }
+    let hotspot: Uuid = row.get(2);
+    let mac: String = row.get(3);
+    tx.execute(
+        "UPDATE hotspot_sessions
+         SET added_minutes = added_minutes + coalesce($3::int, 0),
+             added_data_mb = added_data_mb + coalesce($4::int, 0)
+         WHERE id = $1 AND start_time = $2",
+        &[&id, &start, &minutes, &megabytes],
+    )
+    .await?;
+    let extension = json_row(
+        &tx,
+        "INSERT INTO hotspot_session_extensions (tenant_id, hotspot_id, session_id, session_start,
+                                                 mac_address, minutes, data_mb, requested_by)
+         VALUES (app_current_tenant(), $1, $2, $3, $4, $5, $6, $7)
+         RETURNING *",
+        &[&hotspot, &id, &start, &mac, &minutes, &megabytes, &user_id],
+    )
+    .await?;
+    let mut row = json_row(
+        &tx,
+        "SELECT * FROM hotspot_sessions WHERE id = $1 AND start_time = $2",
+        &[&id, &start],
+    )
+    .await?;
+    tx.commit().await?;
+    row["extension"] = extension;
+    tracing::info!(session = %id, %hotspot, ?minutes, ?megabytes, "session extended");
+    Ok(row)
+}
+
 /// Filters of the device list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -567,5 +715,26 @@ mod tests {
         );
         assert!(normalise_mac("m", "aa:bb:cc:dd:ee").is_err());
         assert!(normalise_mac("m", "aa:bb:cc:dd:ee:fg").is_err());
+    }
+
+    #[test]
+    fn extensions_are_bounded_and_need_an_amount() {
+        assert_eq!(check_extension(Some(30), None).unwrap(), (Some(30), None));
+        assert_eq!(
+            check_extension(None, Some(MAX_EXTEND_MB)).unwrap(),
+            (None, Some(102_400))
+        );
+        for (m, d) in [
+            (None, None),
+            (Some(0), None),
+            (Some(-5), Some(10)),
+            (Some(MAX_EXTEND_MINUTES + 1), None),
+            (None, Some(i64::MAX)),
+        ] {
+            assert!(
+                matches!(check_extension(m, d), Err(ApiError::Validation(_))),
+                "{m:?} {d:?}"
+            );
+        }
     }
 }

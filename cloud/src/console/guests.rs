@@ -1,7 +1,8 @@
-//! Guests: the sessions live now (newest first, keyset-paged) with a kick for each, and the
-//! registered devices with block (with a reason) and unblock. The actions are the API's
-//! ([`sessions::kick_session`], [`sessions::set_device_blocked`]) and need its [`Support`]
-//! roles; anyone on the staff may read the lists.
+//! Guests: the sessions live now (newest first, keyset-paged) with a kick and an extension
+//! (minutes, MB) for each, and the registered devices with block (with a reason) and unblock.
+//! The actions are the API's ([`sessions::kick_session`], [`sessions::extend_session`],
+//! [`sessions::set_device_blocked`]) and need its [`Support`] roles; anyone on the staff may
+//! read the lists.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -45,6 +46,7 @@ struct SessionsPage {
     rows: Vec<SessionRow>,
     next: Option<String>,
     can_kick: bool,
+    error: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -105,7 +107,7 @@ pub async fn list_sessions(
     user: Console<Staff>,
     Query(q): Query<After>,
 ) -> Response {
-    sessions_page(&state, &user, q.after.as_deref())
+    sessions_page(&state, &user, q.after.as_deref(), None, StatusCode::OK)
         .await
         .unwrap_or_else(|e| e.render(user.lang))
 }
@@ -114,6 +116,8 @@ async fn sessions_page(
     state: &AppState,
     user: &Console<Staff>,
     after: Option<&str>,
+    error: Option<&'static str>,
+    status: StatusCode,
 ) -> ConsoleResult<Response> {
     let (after_t, after_id) = cursor_of(after)?;
     let mut client = state.pool.get().await?;
@@ -156,8 +160,9 @@ async fn sessions_page(
         rows,
         next,
         can_kick: user.can::<Support>(),
+        error,
     };
-    page(StatusCode::OK, &body)
+    page(status, &body)
 }
 
 /// `POST /console/sessions/{id}/kick`
@@ -170,6 +175,55 @@ pub async fn kick(
     match sessions::kick_session(&state, user.tenant_id, user.user_id, id, Some("console")).await {
         // Already over: the list shows it is gone; nothing to undo.
         Ok(_) | Err(ApiError::Conflict(_)) => Redirect::to("/console/sessions").into_response(),
+        Err(e) => ConsoleError::from(e).render(user.lang),
+    }
+}
+
+/// The extension form: minutes and MB, either may be left empty.
+#[derive(Debug, Deserialize)]
+pub struct ExtendForm {
+    #[serde(default)]
+    pub minutes: String,
+    #[serde(default)]
+    pub megabytes: String,
+}
+
+/// An amount typed in the form: empty is none, anything else must be a whole number.
+fn amount(text: &str) -> Result<Option<i64>, ()> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse().map(Some).map_err(|_| ())
+}
+
+/// `POST /console/sessions/{id}/extend`
+pub async fn extend(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ExtendForm>,
+) -> Response {
+    let refused = |key: &'static str, status: StatusCode| {
+        let state = state.clone();
+        let staff = Console::<Staff>::from_other(&user);
+        async move {
+            sessions_page(&state, &staff, None, Some(key), status)
+                .await
+                .unwrap_or_else(|e| e.render(staff.lang))
+        }
+    };
+    let (Ok(minutes), Ok(megabytes)) = (amount(&form.minutes), amount(&form.megabytes)) else {
+        return refused("ses.extend_invalid", StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    match sessions::extend_session(&state, user.tenant_id, user.user_id, id, minutes, megabytes)
+        .await
+    {
+        Ok(_) => Redirect::to("/console/sessions").into_response(),
+        Err(ApiError::Validation(_)) => {
+            refused("ses.extend_invalid", StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(ApiError::Conflict(_)) => refused("ses.extend_refused", StatusCode::CONFLICT).await,
         Err(e) => ConsoleError::from(e).render(user.lang),
     }
 }

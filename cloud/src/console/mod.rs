@@ -10,7 +10,7 @@
 //! - [`site`]: one site's page: router health graph, guests, devices, packages, portal address.
 //! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
-//! - [`guests`]: live sessions (kick) and registered devices (block, unblock).
+//! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock).
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
@@ -121,6 +121,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/sessions", get(guests::list_sessions))
         .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
+        .route("/console/sessions/{id}/extend", post(guests::extend))
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
@@ -186,6 +187,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/sessions"),
     ("GET", "/console/sessions/history"),
     ("POST", "/console/sessions/{id}/kick"),
+    ("POST", "/console/sessions/{id}/extend"),
     ("GET", "/console/devices"),
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),

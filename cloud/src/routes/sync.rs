@@ -84,9 +84,11 @@ pub async fn push(
 pub struct PullQuery {
     cursor: Option<String>,
     limit: Option<usize>,
+    /// `1`: the router applies operators' extensions of sessions (`PullResponse::extensions`).
+    extensions: Option<u8>,
 }
 
-/// `GET /sync/v1/changes?cursor=…&limit=…`
+/// `GET /sync/v1/changes?cursor=…&limit=…&extensions=1`
 pub async fn changes(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -98,7 +100,14 @@ pub async fn changes(
     // A pull only reads (and marks kicks delivered, idempotently): safe to do again.
     let page = crate::db::retry_transient(|| async {
         let device = device(&state, &headers).await?;
-        pull::pull(&state.pool, &device, q.cursor.as_deref(), limit).await
+        pull::pull(
+            &state.pool,
+            &device,
+            q.cursor.as_deref(),
+            limit,
+            q.extensions == Some(1),
+        )
+        .await
     })
     .await?;
     Ok(Json(page))

@@ -2,7 +2,7 @@
 //!
 //! A pull answers each entity's current state, so a change row followed by a later one for the
 //! same entity and the same hotspot tells no router anything: it is removed. So is a kick's row
-//! once the kick is past the hour it is delivered for. Plans keep every row (a tenant has
+//! once the kick is past the hour it is delivered for, and an extension's once past the day. Plans keep every row (a tenant has
 //! few), so a plan's first row still comes before the vouchers that name it; a router also links
 //! a voucher that arrives first when its plan comes. What stays is about one row per entity ever synced, a deletion's
 //! row included (routers still holding the entity need it), so the log grows with the data and
@@ -64,6 +64,7 @@ async fn compact_all(pool: &Pool) -> Result<u64, SyncError> {
                          SELECT c.tenant_id, c.id FROM sync_changes c, h
                          WHERE c.xid < h.horizon
                            AND ((c.entity = 'kick' AND c.changed_at < now() - interval '1 hour')
+                                OR (c.entity = 'extend' AND c.changed_at < now() - interval '1 day')
                                 OR (c.entity <> 'plan' AND EXISTS (
                                     SELECT 1 FROM sync_changes l
                                     WHERE l.tenant_id = c.tenant_id

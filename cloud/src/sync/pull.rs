@@ -6,12 +6,20 @@
 //! so a transaction that commits after a later one is still delivered, on the next pull. Each
 //! change is answered with the entity's current state (or its deletion), so delivering one twice is
 //! harmless.
+//!
+//! An operator's extension of a session (entity `extend`) is answered in
+//! [`PullResponse::extensions`], and only to a router that asked for them (`extensions`): a
+//! router that predates them would refuse the field, so it passes over them. A page pulled again
+//! (the router crashed before storing the cursor) carries them again; the router applies each
+//! one once, by its id.
 
 use std::collections::HashMap;
 
 use deadpool_postgres::{Pool, Transaction};
 use hotspot_shared::MacAddr;
-use hotspot_shared::sync::{self, Access, Change, Plan, PullResponse, Voucher, VoucherType};
+use hotspot_shared::sync::{
+    self, Access, Change, Extension, Plan, PullResponse, Voucher, VoucherType,
+};
 use uuid::Uuid;
 
 use super::SyncError;
@@ -50,12 +58,18 @@ impl Cursor {
 /// Kicks older than this are not delivered: they were meant for then.
 const KICK_TTL: &str = "1 hour";
 
-/// Up to `limit` changes after `cursor` (none: from the beginning) for the device's hotspot.
+/// Extensions older than this are not delivered: the session they were for is long over
+/// (compaction removes their change rows after the same time).
+const EXTENSION_TTL: &str = "1 day";
+
+/// Up to `limit` changes after `cursor` (none: from the beginning) for the device's hotspot;
+/// with `extensions`, the operators' extensions of sessions among them too.
 pub async fn pull(
     pool: &Pool,
     device: &Device,
     cursor: Option<&str>,
     limit: usize,
+    extensions: bool,
 ) -> Result<PullResponse, SyncError> {
     let cursor = cursor.map(Cursor::parse).transpose()?.unwrap_or_default();
     let limit = limit.clamp(1, sync::MAX_CHANGES_PER_PULL);
@@ -122,10 +136,20 @@ pub async fn pull(
     let access = access(&tx, device, &ids("access")).await?;
     let settings = settings(&tx, &ids("setting")).await?;
     let kicks = kicks(&tx, &ids("kick")).await?;
+    let extended = if extensions {
+        extensions_of(&tx, device, &ids("extend")).await?
+    } else {
+        HashMap::new()
+    };
     tx.commit().await?;
 
     let mut changes = Vec::with_capacity(order.len());
+    let mut extensions = Vec::new();
     for (entity, id, key) in order {
+        if entity == "extend" {
+            extensions.extend(extended.get(&id).cloned());
+            continue;
+        }
         let change = match entity.as_str() {
             "plan" => Some(
                 plans
@@ -165,6 +189,7 @@ pub async fn pull(
         cursor: next.encode(),
         more,
         changes,
+        extensions,
     })
 }
 
@@ -342,6 +367,46 @@ async fn kicks(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, MacAd
     Ok(rows
         .iter()
         .filter_map(|r| r.get::<_, String>(1).parse().ok().map(|m| (r.get(0), m)))
+        .collect())
+}
+
+async fn extensions_of(
+    tx: &Transaction<'_>,
+    device: &Device,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Extension>, SyncError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Marked delivered when sent, as kicks are; a page pulled again carries them again.
+    let rows = tx
+        .query(
+            &format!(
+                "UPDATE hotspot_session_extensions
+                 SET delivered_at = COALESCE(delivered_at, now())
+                 WHERE id = ANY($1) AND hotspot_id = $2
+                   AND requested_at > now() - interval '{EXTENSION_TTL}'
+                 RETURNING id, session_id, mac_address, minutes, data_mb"
+            ),
+            &[&ids, &device.hotspot_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let mac = r.get::<_, String>(2).parse().ok()?;
+            let id: Uuid = r.get(0);
+            Some((
+                id,
+                Extension {
+                    id,
+                    session_id: r.get(1),
+                    mac,
+                    minutes: count(r.get(3)),
+                    data_mb: count(r.get(4)),
+                },
+            ))
+        })
         .collect())
 }
 

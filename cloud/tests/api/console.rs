@@ -1022,6 +1022,111 @@ async fn the_voucher_list_is_paged_by_keyset_and_filtered_by_status() {
 }
 
 #[tokio::test]
+async fn live_sessions_are_extended_by_support_of_their_tenant_only() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    api.user(api.b, "desk@b.test", &["support_agent"]).await;
+    let session: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE tenant_id = $1 AND session_status = 'active' LIMIT 1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let path = format!("/console/sessions/{session}/extend");
+    let added = || async {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT added_minutes, added_data_mb,
+                        (SELECT count(*) FROM hotspot_session_extensions WHERE session_id = $1)
+                 FROM hotspot_sessions WHERE id = $1",
+                &[&session],
+            )
+            .await
+            .unwrap();
+        (r.get::<_, i32>(0), r.get::<_, i32>(1), r.get::<_, i64>(2))
+    };
+
+    // Another tenant's support agent, by URL: 404. A read-only role: no form, 403.
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    let b_csrf = b.get("/console/sessions").await.csrf();
+    let foreign = b.post(&path, &[("csrf", &b_csrf), ("minutes", "30")]).await;
+    assert_eq!(foreign.status, 404);
+    let mut t = Browser::new(&api);
+    t.sign_in("tech@a.test").await;
+    let t_list = t.get("/console/sessions").await;
+    assert!(!t_list.body.contains("/extend"));
+    let refused = t
+        .post(&path, &[("csrf", &t_list.csrf()), ("minutes", "30")])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(added().await, (0, 0, 0));
+
+    // Support of A: bad amounts are refused on the list with a reason, a good one is queued.
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/sessions").await;
+    assert!(list.body.contains(&format!("action=\"{path}\"")));
+    assert!(list.body.contains("name=\"megabytes\""));
+    let csrf = list.csrf();
+    for (minutes, megabytes) in [
+        ("", ""),
+        ("abc", ""),
+        ("0", ""),
+        ("30", "-1"),
+        ("99999", ""),
+    ] {
+        let bad = a
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("minutes", minutes),
+                    ("megabytes", megabytes),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{minutes:?} {megabytes:?}");
+        assert!(
+            bad.body.contains("Give minutes (1 to 10080)"),
+            "{}",
+            bad.body
+        );
+    }
+    let no_token = a.post(&path, &[("minutes", "30")]).await;
+    assert_eq!(no_token.status, 403);
+    assert_eq!(added().await, (0, 0, 0));
+    let extended = a
+        .post(
+            &path,
+            &[("csrf", &csrf), ("minutes", " 30 "), ("megabytes", "250")],
+        )
+        .await;
+    assert_eq!(
+        (extended.status, extended.location()),
+        (303, "/console/sessions")
+    );
+    assert_eq!(added().await, (30, 250, 1));
+    // Once over, an extension is refused with a reason.
+    api.owner
+        .execute(
+            "UPDATE hotspot_sessions SET session_status = 'ended', end_time = now() WHERE id = $1",
+            &[&session],
+        )
+        .await
+        .unwrap();
+    let over = a.post(&path, &[("csrf", &csrf), ("minutes", "30")]).await;
+    assert_eq!(over.status, 409);
+    assert!(over.body.contains("cannot be extended"), "{}", over.body);
+    assert_eq!(added().await, (30, 250, 1));
+}
+
+#[tokio::test]
 async fn live_sessions_are_kicked_and_devices_blocked_by_support_of_their_tenant_only() {
     let api = Api::new().await;
     api.user(api.a, "desk@a.test", &["support_agent"]).await;
@@ -1652,6 +1757,8 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                     ("ssid", "B-WiFi"),
                     ("reason", "by URL"),
                     ("role", "field_tech"),
+                    ("minutes", "30"),
+                    ("megabytes", "100"),
                 ],
             )
             .await

@@ -22,5 +22,6 @@ mod resources;
 mod rls;
 mod schema;
 mod session_days;
+mod sessions;
 mod shed;
 mod sync;

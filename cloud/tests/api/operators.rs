@@ -135,7 +135,7 @@ impl Api {
     }
 }
 
-fn assert_problem(status: u16, body: &Value, expected: u16) {
+pub fn assert_problem(status: u16, body: &Value, expected: u16) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["status"], expected, "{body}");
     assert!(

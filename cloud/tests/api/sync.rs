@@ -27,6 +27,16 @@ async fn site(app: &TestApp, owner: &tokio_postgres::Client, n: u8) -> Site {
         .await
         .unwrap()
         .get(0);
+    let token = claim_router(app, tenant, hotspot).await;
+    Site {
+        tenant,
+        hotspot,
+        token,
+    }
+}
+
+/// Claims a router for `hotspot` over HTTP; returns its token.
+pub async fn claim_router(app: &TestApp, tenant: Uuid, hotspot: Uuid) -> String {
     let code = device::create_claim_code(
         &app.pool,
         tenant,
@@ -45,11 +55,7 @@ async fn site(app: &TestApp, owner: &tokio_postgres::Client, n: u8) -> Site {
     assert_eq!(resp.status(), 200);
     let claimed: device::ClaimResponse = resp.json().await.unwrap();
     assert_eq!(claimed.hotspot_id, hotspot);
-    Site {
-        tenant,
-        hotspot,
-        token: claimed.token,
-    }
+    claimed.token
 }
 
 fn http() -> reqwest::Client {

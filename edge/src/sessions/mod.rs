@@ -464,15 +464,12 @@ impl Sessions {
                 if !admission.first_use || v.id.as_str() == s.voucher_id.as_deref().unwrap_or("") {
                     return Ok(Step::Refused(Refusal::UsedUp));
                 }
-                let ends_at = match (s.limits.ends_at, admission.limits.ends_at) {
-                    (Some(end), Some(v_end)) => Some(end.max(now) + (v_end - now)),
-                    (end, _) => end,
-                };
-                let data = match (s.limits.data_bytes, admission.limits.data_bytes) {
-                    (Some(d), Some(more)) => Some(d.saturating_add(more)),
-                    (d, _) => d,
-                };
-                q::extend_session(tx, &s.id, ends_at, data)?;
+                let more = s.limits.extended(
+                    admission.limits.ends_at.map(|end| end - now),
+                    admission.limits.data_bytes,
+                    now,
+                );
+                q::extend_session(tx, &s.id, more.ends_at, more.data_bytes)?;
                 q::redeem(tx, &v, client.mac, &s.id, &at)?;
                 let s = q::session_by_id(tx, &s.id)?.unwrap_or(s);
                 let used = used_against_limit(tx, &s)?;
@@ -900,12 +897,14 @@ impl Sessions {
         &self.clock
     }
 
-    /// Applies a page of pulled changes and stores `cursor`, in one transaction; then makes the
-    /// firewall follow (ended sessions removed, changed rates granted again). Returns how many
-    /// sessions it ended.
+    /// Applies a page of pulled changes and operators' extensions of sessions and stores
+    /// `cursor`, in one transaction; then makes the firewall follow (ended sessions removed,
+    /// changed rates granted again). An extension takes effect in place: the session's limits
+    /// grow and the next accounting cycle lets it run on. Returns how many sessions it ended.
     pub async fn apply_pull(
         self: &Arc<Self>,
         changes: Vec<hotspot_shared::sync::Change>,
+        extensions: Vec<hotspot_shared::sync::Extension>,
         cursor: String,
     ) -> Result<usize, LoginError> {
         use hotspot_shared::sync::Change;
@@ -915,7 +914,7 @@ impl Sessions {
             .any(|c| matches!(c, Change::PlanUpsert(_) | Change::PlanDelete { .. }));
         let effects = self
             .store
-            .write(move |c| crate::store::cloud::apply_page(c, &changes, &cursor, &at))
+            .write(move |c| crate::store::cloud::apply_page(c, &changes, &extensions, &cursor, &at))
             .await?;
         if plans_changed {
             self.plans_generation

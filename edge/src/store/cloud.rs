@@ -1,10 +1,10 @@
 //! Applying what the cloud sends to the site's database: the changes of a pull (plans, vouchers,
-//! the access list, settings, kicks) and the cursor to pull from next, and the actions of a push
-//! answer. Plain functions on a connection; the caller puts a whole pull page and its cursor in
+//! the access list, settings, kicks, operators' extensions of sessions) and the cursor to pull
+//! from next, and the actions of a push answer. Plain functions on a connection; the caller puts a whole pull page and its cursor in
 //! one transaction, so a crash never stores a cursor past changes it did not apply.
 //!
 //! Every change is the entity's current state (or its deletion), so applying one twice is
-//! harmless. Values the local schema cannot hold are made to fit rather than refused: a bad
+//! harmless; an extension adds to a session, so it is recorded by its id and applied once. Values the local schema cannot hold are made to fit rather than refused: a bad
 //! value must not stop the pull forever. What the live sessions must do as a result (end one,
 //! change its rates) is returned as [`Effect`]s for the caller to apply to the firewall after the
 //! commit.
@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use hotspot_shared::MacAddr;
-use hotspot_shared::plan::{EndReason, mbps_to_kbps};
-use hotspot_shared::sync::{Access, Change, EdgeClock, Plan, Voucher, VoucherType};
+use hotspot_shared::plan::{EndReason, MB, mbps_to_kbps};
+use hotspot_shared::sync::{Access, Change, EdgeClock, Extension, Plan, Voucher, VoucherType};
 
 use super::StoreError;
 use super::access::{self as q, SessionType};
@@ -28,6 +28,9 @@ pub enum Effect {
     /// Its session's rates changed: grant it again with the session's new rates.
     Regrant(MacAddr),
 }
+
+/// How long an applied extension's id is remembered, in seconds (a week).
+const EXTENSIONS_KEPT_S: i64 = 7 * 86_400;
 
 /// The `sync_state` key of the pull cursor.
 const CURSOR: &str = "pull_cursor";
@@ -321,10 +324,44 @@ pub fn apply(c: &Connection, change: &Change, at: &EdgeClock) -> Result<Vec<Effe
     Ok(Vec::new())
 }
 
-/// Applies a pull page and stores its cursor; the caller commits both together.
+/// Applies an operator's extension to its session, as a voucher top-up is applied: the minutes
+/// from the later of now and the session's end, the data added to its allowance; a limit the
+/// session does not have stays unlimited. Once per extension id: true when it was applied now,
+/// false when it was applied before or its session is no longer live on that device (nothing to
+/// extend; recorded all the same, so it is not looked at again).
+pub fn apply_extension(c: &Connection, e: &Extension, at: &EdgeClock) -> Result<bool, StoreError> {
+    let now = crate::clock::secs_of(at);
+    let session = e.session_id.to_string();
+    let fresh = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO applied_extensions (id, session_id, applied_at)
+             VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![e.id.to_string(), session, now])?
+        == 1;
+    if !fresh {
+        return Ok(false);
+    }
+    let Some(s) = q::active_session(c, e.mac)?.filter(|s| s.id == session) else {
+        tracing::info!(mac = %e.mac, session = %e.session_id, "extension for a session no longer live");
+        return Ok(false);
+    };
+    let more = s.limits.extended(
+        e.minutes.map(|m| i64::from(m) * 60),
+        e.data_mb.map(|mb| u64::from(mb).saturating_mul(MB)),
+        now,
+    );
+    q::extend_session(c, &s.id, more.ends_at, more.data_bytes)?;
+    tracing::info!(mac = %e.mac, minutes = ?e.minutes, data_mb = ?e.data_mb, "session extended by an operator");
+    Ok(true)
+}
+
+/// Applies a pull page (its changes, then its extensions) and stores its cursor; the caller
+/// commits them together.
 pub fn apply_page(
     c: &Connection,
     changes: &[Change],
+    extensions: &[Extension],
     next_cursor: &str,
     at: &EdgeClock,
 ) -> Result<Vec<Effect>, StoreError> {
@@ -333,6 +370,17 @@ pub fn apply_page(
     let mut effects = Vec::new();
     for change in changes {
         effects.extend(apply(c, change, at)?);
+    }
+    // The limits live in the session row, which the accounting cycle checks: the firewall
+    // needs no change to let the session run on.
+    if !extensions.is_empty() {
+        // The cloud delivers an extension for a day at most: its id can come back only
+        // within that day, so a week's record is plenty.
+        c.prepare_cached("DELETE FROM applied_extensions WHERE applied_at < ?1")?
+            .execute([crate::clock::secs_of(at).saturating_sub(EXTENSIONS_KEPT_S)])?;
+    }
+    for e in extensions {
+        apply_extension(c, e, at)?;
     }
     set_cursor(c, next_cursor)?;
     Ok(effects)
@@ -463,6 +511,7 @@ mod tests {
                 apply_page(
                     &tx,
                     &[Change::VoucherUpsert(voucher()), Change::PlanUpsert(plan())],
+                    &[],
                     "c1.9.0.0",
                     &at(100),
                 )?;
@@ -484,6 +533,7 @@ mod tests {
                 apply_page(
                     &tx,
                     &[Change::VoucherUpsert(voucher())],
+                    &[],
                     "c1.8.0.0",
                     &at(100),
                 )?;
@@ -491,7 +541,13 @@ mod tests {
                 let early = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
                 assert_eq!(early.plan_id, None, "no such plan here yet");
                 let tx = c.transaction()?;
-                apply_page(&tx, &[Change::PlanUpsert(plan())], "c1.9.0.0", &at(101))?;
+                apply_page(
+                    &tx,
+                    &[Change::PlanUpsert(plan())],
+                    &[],
+                    "c1.9.0.0",
+                    &at(101),
+                )?;
                 tx.commit()?;
                 let linked = q::find_voucher(c, "ABCDEFGHJK")?.expect("stored");
                 assert_eq!(linked.plan_id, Some(plan().id.to_string()));
@@ -546,6 +602,7 @@ mod tests {
                             value: Some("Cafe".into()),
                         },
                     ],
+                    &[],
                     "c1.5.0.0",
                     &at(200),
                 )?;
@@ -560,6 +617,78 @@ mod tests {
                 assert_eq!(reasons, ["kick", "blocked"]);
                 // A kick of a device with no live session does nothing.
                 assert!(apply(c, &Change::Kick { mac }, &at(300))?.is_empty());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_pulled_extension_raises_the_live_sessions_allowance_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.db")).unwrap();
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        store
+            .blocking(|c| {
+                let tx = c.transaction()?;
+                let s = q::start_session(
+                    &tx,
+                    &q::NewSession {
+                        mac,
+                        ip: None,
+                        session_type: SessionType::Voucher,
+                        voucher: None,
+                        limits: hotspot_shared::plan::Limits {
+                            ends_at: Some(1_000),
+                            data_bytes: Some(10 * MB),
+                        },
+                        down_kbps: 0,
+                        up_kbps: 0,
+                        user_agent: None,
+                    },
+                    &at(100),
+                )?;
+                tx.commit()?;
+                let session_id: Uuid = s.id.parse().unwrap();
+                let extension = Extension {
+                    id: Uuid::from_u128(77),
+                    session_id,
+                    mac,
+                    minutes: Some(30),
+                    data_mb: Some(100),
+                };
+                let limits = |c: &Connection| -> Result<(Option<i64>, Option<i64>), StoreError> {
+                    Ok(c.query_row(
+                        "SELECT ends_at, data_limit_bytes FROM sessions WHERE id = ?1",
+                        [&s.id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?)
+                };
+                let raised = (Some(1_000 + 30 * 60), Some(110 * MB as i64));
+                // The same page pulled twice (the first cursor never stored): applied once.
+                for cursor in ["c1.6.0.0", "c1.6.0.0"] {
+                    let tx = c.transaction()?;
+                    let effects =
+                        apply_page(&tx, &[], std::slice::from_ref(&extension), cursor, &at(200))?;
+                    tx.commit()?;
+                    assert!(effects.is_empty(), "the session runs on: nothing to revoke");
+                    assert_eq!(limits(c)?, raised);
+                }
+                assert_eq!(q::active_sessions(c)?.len(), 1);
+                // Another extension of it adds again; one for another session changes nothing.
+                let more = Extension {
+                    id: Uuid::from_u128(78),
+                    data_mb: None,
+                    ..extension.clone()
+                };
+                assert!(apply_extension(c, &more, &at(300))?);
+                assert_eq!(limits(c)?, (Some(1_000 + 60 * 60), raised.1));
+                let elsewhere = Extension {
+                    id: Uuid::from_u128(79),
+                    session_id: Uuid::from_u128(1),
+                    ..extension.clone()
+                };
+                assert!(!apply_extension(c, &elsewhere, &at(300))?);
+                assert_eq!(limits(c)?, (Some(1_000 + 60 * 60), raised.1));
                 Ok(())
             })
             .unwrap();

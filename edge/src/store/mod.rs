@@ -52,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/edge/0008_throttle.sql"),
     ),
     (
+        "0009_session_extensions",
+        include_str!("../../../migrations/edge/0009_session_extensions.sql"),
+    ),
+    (
         "0010_purchase_top_up",
         include_str!("../../../migrations/edge/0010_purchase_top_up.sql"),
     ),

@@ -125,9 +125,11 @@ impl CloudClient {
         read_json(resp).await
     }
 
-    /// Changes after `cursor` (none: everything).
+    /// Changes after `cursor` (none: everything), with operators' extensions of sessions (this
+    /// router applies them; a cloud that predates them ignores the parameter).
     pub async fn pull(&self, token: &str, cursor: Option<&str>) -> Result<PullResponse, SyncError> {
         let mut url = self.url("sync/v1/changes")?;
+        url.query_pairs_mut().append_pair("extensions", "1");
         if let Some(c) = cursor {
             url.query_pairs_mut().append_pair("cursor", c);
         }

@@ -157,8 +157,10 @@ impl Syncer {
             }
             .into());
         }
-        let n = page.changes.len();
-        self.sessions.apply_pull(page.changes, page.cursor).await?;
+        let n = page.changes.len() + page.extensions.len();
+        self.sessions
+            .apply_pull(page.changes, page.extensions, page.cursor)
+            .await?;
         Ok((n, page.more))
     }
 

@@ -95,10 +95,13 @@ async fn fuzz_pull_body() {
         }
         let before = snapshot(&edge);
         let sessions = std::sync::Arc::clone(&edge.sessions);
-        let result =
-            tokio::spawn(async move { sessions.apply_pull(page.changes, page.cursor).await })
+        let result = tokio::spawn(async move {
+            sessions
+                .apply_pull(page.changes, page.extensions, page.cursor)
                 .await
-                .unwrap_or_else(|e| panic!("{e}: {}", mutate::finding("pull_body", &input)));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", mutate::finding("pull_body", &input)));
         match result {
             Ok(_) => applied += 1,
             Err(_) => assert_eq!(

@@ -108,7 +108,7 @@ async fn a_plan_pulled_from_the_cloud_shows_on_the_next_page_and_a_deleted_one_g
         active: true,
     };
     edge.sessions
-        .apply_pull(vec![Change::PlanUpsert(plan)], "c1".into())
+        .apply_pull(vec![Change::PlanUpsert(plan)], vec![], "c1".into())
         .await
         .unwrap();
     let after = g.get("/", "10.0.0.1:2050").await;
@@ -118,7 +118,7 @@ async fn a_plan_pulled_from_the_cloud_shows_on_the_next_page_and_a_deleted_one_g
         after.body
     );
     edge.sessions
-        .apply_pull(vec![Change::PlanDelete { id: week }], "c2".into())
+        .apply_pull(vec![Change::PlanDelete { id: week }], vec![], "c2".into())
         .await
         .unwrap();
     let gone = g.get("/", "10.0.0.1:2050").await;

@@ -167,6 +167,11 @@ BEGIN
     INSERT INTO hotspot_session_kicks (tenant_id, hotspot_id, session_id, session_start,
                                        mac_address, requested_by)
         VALUES (t, hs, gen_random_uuid(), now(), 'AA:BB:CC:00:00:09', u_admin);
+    -- Session extensions (0039): one for a session long over, past the day it is delivered for.
+    INSERT INTO hotspot_session_extensions (tenant_id, hotspot_id, session_id, session_start,
+                                            mac_address, minutes, requested_by, requested_at)
+        VALUES (t, hs, gen_random_uuid(), now() - interval '3 days', 'AA:BB:CC:00:00:08', 30,
+                u_admin, now() - interval '2 days');
     -- The web console (0030): a signed-in session.
     INSERT INTO console_sessions (tenant_id, user_id, session_hash, expires_at)
         VALUES (t, u_admin, digest('console-session-{S}', 'sha256'), now() + interval '1 hour');
