@@ -158,7 +158,7 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
         if user.can::<Finance>() {
             let mut client = state.pool.get().await?;
             let tx = user.begin(&mut client).await?;
-            let money = revenue(&tx, today, &zone).await?;
+            let money = revenue(&tx, today).await?;
             tx.commit().await?;
             Ok::<_, ConsoleError>(Some(money))
         } else {
@@ -213,15 +213,23 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
                 guests: r.get(3),
             })
             .collect();
+        // Unused vouchers per package, from the stock roll-up (migration 0040) for the days
+        // after today (UTC) and from the vouchers themselves for those expiring today, which
+        // expire while the page is looked at.
         let stock: Vec<(String, i64)> = tx
             .query(
                 "SELECT coalesce(p.name, '—'), sum(c.n)::int8
-                 FROM (SELECT service_package_id, count(*) AS n FROM hotspot_vouchers
+                 FROM (SELECT service_package_id, vouchers AS n FROM hotspot_voucher_stock
+                       WHERE expires_on > (now() AT TIME ZONE 'UTC')::date
+                     UNION ALL
+                       SELECT service_package_id, count(*) FROM hotspot_vouchers
                        WHERE NOT is_used AND revoked_at IS NULL
-                         AND (expiry_date IS NULL OR expiry_date > now())
+                         AND expiry_date > now()
+                         AND expiry_date < (((now() AT TIME ZONE 'UTC')::date + 1)::timestamp
+                                            AT TIME ZONE 'UTC')
                        GROUP BY 1) c
                  LEFT JOIN service_packages p ON p.id = c.service_package_id
-                 GROUP BY 1 ORDER BY 1",
+                 GROUP BY 1 HAVING sum(c.n) > 0 ORDER BY 1",
                 &[],
             )
             .await?
@@ -247,34 +255,21 @@ pub async fn page_handler(state: AppState, user: Console<Staff>) -> ConsoleResul
 }
 
 /// Revenue for today, 7 days and this month, and the 30-day chart: paid purchases by settlement
-/// and used vouchers no purchase issued by use, in the tenant's zone, from the tenant's midnight
-/// of the earlier of the month's first day and 30 days back.
+/// and used vouchers no purchase names by use, per day in the tenant's zone, from the revenue
+/// roll-up the purchases' and vouchers' triggers keep (migration 0040), from the earlier of the
+/// month's first day and 30 days back.
 async fn revenue(
     tx: &deadpool_postgres::Transaction<'_>,
     today: NaiveDate,
-    zone: &str,
 ) -> ConsoleResult<Money> {
     let first = today - chrono::Days::new(29);
-    // From the first of the month or 30 days back, whichever is earlier. Both halves are
-    // read from their indexes alone (migration 0034), from the tenant's midnight of `since`.
     let month_start = today.with_day(1).unwrap_or(today);
     let since = month_start.min(first);
     let rows = tx
         .query(
-            "SELECT day, sum(amount)::float8 FROM (
-                 SELECT (p.settled_at AT TIME ZONE $1)::date AS day, p.amount
-                 FROM hotspot_purchases p
-                 WHERE p.status = 'paid'
-                   AND p.settled_at >= ($2::date::timestamp AT TIME ZONE $1)
-               UNION ALL
-                 SELECT (v.used_at AT TIME ZONE $1)::date, v.price
-                 FROM hotspot_vouchers v
-                 WHERE v.is_used AND v.used_at >= ($2::date::timestamp AT TIME ZONE $1)
-                   AND v.price IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM hotspot_purchases p WHERE p.voucher_id = v.id)
-             ) m
-             GROUP BY day",
-            &[&zone, &since],
+            "SELECT day, sum(amount)::float8 FROM hotspot_revenue_days
+             WHERE day >= $1 GROUP BY day",
+            &[&since],
         )
         .await?;
     let mut today_sum = 0.0;

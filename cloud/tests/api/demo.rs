@@ -9,12 +9,14 @@ use hotspot_cloud::db::demo::{self, DEMO_CLIENT, DEMO_HOTSPOT, DEMO_TENANT};
 use crate::helpers::{begin_as, migrated_db, spawn_app};
 
 /// The tables of the demo's 30 days of trade.
-const TRADE: [&str; 5] = [
+const TRADE: [&str; 7] = [
     "hotspot_devices",
     "hotspot_sessions",
     "hotspot_purchases",
     "hotspot_session_days",
     "hotspot_vouchers",
+    "hotspot_revenue_days",
+    "hotspot_voucher_stock",
 ];
 
 /// Rows of the demo tenant per table, counted by the owner, then a digest of each trade table's

@@ -19,6 +19,7 @@ mod radius;
 mod radius_dynauth;
 mod radius_server;
 mod resources;
+mod revenue_days;
 mod rls;
 mod schema;
 mod session_days;

@@ -67,6 +67,16 @@ async fn a_tenant_reads_none_of_another_tenants_rows_in_any_table() {
     let b = seed_tenant(&owner, 2).await;
     let tables = tenant_tables(&owner).await;
     assert!(tables.len() >= 60, "{tables:?}");
+    // The fixture sells nothing: a voucher sold at each site, so the revenue roll-up has rows.
+    owner
+        .batch_execute(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes,
+                                           price, is_used, used_at)
+             SELECT tenant_id, id, 'SOLD' || left(md5(id::text), 8), 60, 20, true, now()
+             FROM hotspots",
+        )
+        .await
+        .unwrap();
 
     // The fixture really put rows of both tenants everywhere (partitions may be empty), so the
     // checks below can fail.
