@@ -397,11 +397,13 @@ async fn pulls_deliver_every_change_once_in_pages_and_never_skip_a_late_commit()
     let empty = pull(&app, &a.token, Some(&cursor), 100).await;
     assert!(empty.changes.is_empty() && !empty.more);
 
-    // A transaction that started first but commits last is delivered on a later pull.
+    // A transaction that started first but commits last is delivered on a later pull. Its
+    // voucher expires on another day than Vt1, so the two writers count into different rows
+    // of the voucher stock roll-up (0040) and the delete does not wait for this transaction.
     let mut slow = app.owner().await;
     let tx = slow.transaction().await.unwrap();
     tx.execute(
-        "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes) VALUES ($1, $2, 'LATE234567', 30)",
+        "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes, expiry_date) VALUES ($1, $2, 'LATE234567', 30, now() + interval '30 days')",
         &[&a.tenant, &a.hotspot],
     )
     .await
