@@ -57,6 +57,8 @@ struct Tally {
     ok_us: Mutex<Vec<u32>>,
     /// Latencies of 503 answers, microseconds.
     shed_us: Mutex<Vec<u32>>,
+    /// Why requests failed (the transport error's text, its source chain), with counts.
+    causes: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Counts of one window (or of the whole run).
@@ -174,8 +176,15 @@ fn drive(
                     Ok(Ok(_)) => {
                         tally.client_error.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(Err(_)) => {
+                    Ok(Err(e)) => {
                         tally.failed.fetch_add(1, Ordering::Relaxed);
+                        let mut cause = e.to_string();
+                        let mut source = std::error::Error::source(&e);
+                        while let Some(s) = source {
+                            cause = format!("{cause}: {s}");
+                            source = s.source();
+                        }
+                        *tally.causes.lock().unwrap().entry(cause).or_default() += 1;
                     }
                     Err(_) => {
                         tally.timeout.fetch_add(1, Ordering::Relaxed);
@@ -395,6 +404,11 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
         rss.max,
         rss.last
     );
+    for (kind, tally) in [("api", &api), ("sync", &sync)] {
+        for (cause, n) in tally.causes.lock().unwrap().iter() {
+            println!("failed {kind}: {n} × {cause}");
+        }
+    }
     server.stop().await;
     pool.close();
     Ok(())
