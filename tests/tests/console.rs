@@ -39,6 +39,8 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
     let dir = tempfile::tempdir().unwrap();
     let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
     let base = format!("http://127.0.0.1:{port}");
+    // Exactly a phone's width: the window Chromium starts with headless may be wider.
+    browser.set_size(360, 740);
 
     browser.goto(&format!("{base}/console/"));
     assert!(
