@@ -2,7 +2,9 @@
 //! demo tenant: signing in, the dashboard at a phone's width (360 px) and a desktop's (1280 px),
 //! a voucher batch made through the form and printed, each card's QR code read back from the
 //! browser's drawing and decoded to the portal link with its code; the keyboard reaching every control in
-//! order with its focus shown, and the contrast of every text against its background.
+//! order with its focus shown, and the contrast of every text against its background; a second
+//! factor enrolled from the QR code on the account page and then asked at sign-in, a site and a
+//! package made through their forms.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +39,8 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
     let dir = tempfile::tempdir().unwrap();
     let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
     let base = format!("http://127.0.0.1:{port}");
+    // Exactly a phone's width: the window Chromium starts with headless may be wider.
+    browser.set_size(360, 740);
 
     browser.goto(&format!("{base}/console/"));
     assert!(
@@ -167,6 +171,327 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .split(' ').length";
     assert_eq!(browser.script(columns), 4);
     browser.screenshot(&shot("dashboard-1280"));
+}
+
+/// The demo operator, at 360 px: enrols a second factor on the account page (the QR code read
+/// back from the browser's drawing, the code computed from its secret), signs out, signs in again
+/// with the password and a code (a wrong code refused first), then makes a site (its claim code
+/// and QR shown) and, at 1280 px, a package through the forms, and finds both listed.
+#[test]
+fn an_operator_enrols_totp_signs_in_with_it_and_makes_a_site_and_a_package() {
+    let Some(db) = Db::new("console_totp") else {
+        return;
+    };
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let env = [
+        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
+        ("HOTSPOT_DEMO_PASSWORD", "console-demo-pass".to_owned()),
+        ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
+    ];
+    cloud(&db, &env, &["seed", "--demo"]);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    // Exactly a phone's width: the window Chromium starts with headless may be wider.
+    browser.set_size(360, 740);
+    let email = "operator@demo.hotspot.test";
+    let mfa_enabled = || {
+        db.query(&format!(
+            "SELECT coalesce(mfa_enabled, false) FROM users WHERE email = '{email}'"
+        ))
+    };
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+    let unlabelled = "return [...document.querySelectorAll('input:not([type=hidden]),select')]\
+        .filter(e => !e.closest('label') && !e.labels.length).length";
+    let wait = |text: &str| {
+        browser
+            .wait_for_text(text, Duration::from_secs(15))
+            .unwrap_or_else(|seen| panic!("{text:?} not shown; the page: {seen}"))
+    };
+
+    let sign_in_with_password = || {
+        browser.goto(&format!("{base}/console/signin"));
+        wait("Password");
+        browser.type_into("input[name=email]", email);
+        browser.type_into("input[name=password]", "console-demo-pass");
+        browser.click("form[action='/console/signin'] button[type=submit]");
+    };
+    sign_in_with_password();
+    wait("Guests online now");
+
+    // The account page, linked from the header.
+    browser.click("header.top a[href='/console/account']");
+    wait("Two-step sign-in");
+    assert_eq!(mfa_enabled(), "f");
+    browser.click("#mfa-start button[type=submit]");
+    wait("Key (to type in");
+    assert_eq!(browser.script(fits), true, "the enrolment overflows 360 px");
+    assert_eq!(browser.script(unlabelled), 0);
+    assert_eq!(
+        browser.script("return document.querySelectorAll('#mfa-enrol svg.qr').length"),
+        1
+    );
+    browser.script("document.querySelector('#mfa-enrol').scrollIntoView()");
+    browser.screenshot(&shot("account-enrol-360"));
+    assert_keyboard_reaches_every_control(&browser, "the enrolment page");
+    assert_text_contrast(&browser, "the enrolment page");
+    let typed = browser
+        .script("return document.querySelector('#mfa-secret').textContent")
+        .as_str()
+        .unwrap_or_default()
+        .replace(char::is_whitespace, "");
+
+    // The QR code as the browser draws it holds the otpauth URI of the same secret.
+    browser.set_size(1280, 1200);
+    browser.script(
+        "const q = document.querySelector('#mfa-enrol svg.qr');\
+         q.style.width = '320px'; q.style.height = '320px';",
+    );
+    let png = browser.element_screenshots("#mfa-enrol svg.qr").remove(0);
+    std::fs::write(shot("account-qr"), &png).unwrap();
+    let uri = decode_qr(&png);
+    let prefix = format!("otpauth://totp/Hotspot:{email}?");
+    assert!(uri.starts_with(&prefix), "the QR code holds {uri:?}");
+    let params: Vec<(&str, &str)> = uri[prefix.len()..]
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    for expected in [("issuer", "Hotspot"), ("digits", "6"), ("period", "30")] {
+        assert!(params.contains(&expected), "{uri} lacks {expected:?}");
+    }
+    let secret = params
+        .iter()
+        .find(|(k, _)| *k == "secret")
+        .map(|(_, v)| v.to_string())
+        .expect("a secret in the URI");
+    assert_eq!(secret, typed, "the QR code and the text give one secret");
+    let seed = base32_decode(&secret);
+    assert_eq!(seed.len(), 20);
+    browser.set_size(360, 740);
+    browser.goto(&format!("{base}/console/account"));
+    wait("Key (to type in");
+
+    // A wrong code is refused and enables nothing; the right one turns it on.
+    browser.type_into("#mfa-confirm input[name=code]", &wrong_code(&seed));
+    browser.click("#mfa-confirm button[type=submit]");
+    wait("Wrong or expired code");
+    assert_eq!(mfa_enabled(), "f");
+    browser.type_into("#mfa-confirm input[name=code]", &totp_now(&seed));
+    browser.click("#mfa-confirm button[type=submit]");
+    wait("Two-step sign-in is on");
+    assert_eq!(mfa_enabled(), "t");
+    assert_eq!(
+        browser.script("return document.querySelector('#mfa-state').textContent"),
+        "On"
+    );
+    assert_eq!(
+        browser.script("return document.querySelectorAll('#mfa-secret, svg.qr').length"),
+        0,
+        "the secret of an enabled second factor is not shown"
+    );
+    browser.script("document.querySelector('#mfa').scrollIntoView()");
+    browser.screenshot(&shot("account-on-360"));
+
+    // Signed out, the password alone no longer opens the console.
+    browser.click("form[action='/console/signout'] button[type=submit]");
+    wait("Password");
+    assert!(
+        browser.url().ends_with("/console/signin"),
+        "{}",
+        browser.url()
+    );
+    sign_in_with_password();
+    wait("The 6-digit code from your authenticator app");
+    browser.goto(&format!("{base}/console/sites"));
+    assert!(
+        browser.url().ends_with("/console/signin/code"),
+        "a page opened before the code: {}",
+        browser.url()
+    );
+    wait("The 6-digit code from your authenticator app");
+    browser.screenshot(&shot("signin-code-360"));
+    browser.type_into("input[name=code]", &wrong_code(&seed));
+    browser.click("form[action='/console/signin/code'] button[type=submit]");
+    wait("Wrong or expired code.");
+    assert!(
+        browser.url().ends_with("/console/signin/code"),
+        "{}",
+        browser.url()
+    );
+    browser.type_into("input[name=code]", &totp_now(&seed));
+    browser.click("form[action='/console/signin/code'] button[type=submit]");
+    wait("Guests online now");
+
+    // A site through the form: its claim code shown once, with a QR code of it, and stored
+    // (as its hash) for the new site; the site listed.
+    browser.goto(&format!("{base}/console/sites"));
+    wait("New site");
+    assert_eq!(
+        browser.script(fits),
+        true,
+        "the sites page overflows 360 px"
+    );
+    browser.type_into("#new-site input[name=name]", "Nakuru Kiosk");
+    browser.type_into("#new-site input[name=location]", "Nakuru bus park");
+    browser.type_into("#new-site input[name=ssid]", "Kiosk-WiFi");
+    browser.click("#new-site button[type=submit]");
+    wait("Router claim code");
+    let claim = browser
+        .script("return document.querySelector('#claim-code').textContent")
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(claim.len() >= 8, "a claim code: {claim:?}");
+    browser.screenshot(&shot("site-claim-360"));
+    let normalized: String = claim
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM hotspot_devices d JOIN hotspots h ON h.id = d.hotspot_id \
+             WHERE h.name = 'Nakuru Kiosk' AND h.location = 'Nakuru bus park' \
+               AND d.claim_code_hash = sha256(convert_to('{normalized}', 'UTF8'))"
+        )),
+        1,
+        "the claim code shown is the new site's"
+    );
+    browser.set_size(1280, 1200);
+    browser.script(
+        "const q = document.querySelector('.qr-box svg.qr');\
+         q.style.width = '320px'; q.style.height = '320px';",
+    );
+    let png = browser.element_screenshots(".qr-box svg.qr").remove(0);
+    assert_eq!(decode_qr(&png), claim, "the QR code holds the claim code");
+    browser.set_size(360, 740);
+    // Back to the list by the claim page's own link (the claim page names the site too: wait
+    // for the list's row, not the name).
+    browser.click("main a[href='/console/sites']");
+    let listed = "return [...document.querySelectorAll('#sites tbody tr')]\
+        .map(r => r.textContent).filter(t => t.includes('Nakuru Kiosk') && t.includes('Kiosk-WiFi'))\
+        .length";
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while browser.script(listed) != 1 {
+        assert!(std::time::Instant::now() < deadline, "{}", browser.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        browser.url().ends_with("/console/sites"),
+        "{}",
+        browser.url()
+    );
+
+    // A package through the form on a desktop, then listed with what was typed.
+    browser.set_size(1280, 900);
+    browser.goto(&format!("{base}/console/packages"));
+    wait("New package");
+    browser.type_into("#new-package input[name=name]", "Evening 3 hours");
+    browser.type_into("#new-package input[name=price]", "30");
+    browser.type_into("#new-package input[name=download_mbps]", "5");
+    browser.type_into("#new-package input[name=upload_mbps]", "2");
+    browser.type_into("#new-package input[name=duration_minutes]", "180");
+    browser.script("document.querySelector('#new-package input[name=validity_days]').value = ''");
+    browser.type_into("#new-package input[name=validity_days]", "1");
+    browser.screenshot(&shot("package-form-1280"));
+    browser.click("#new-package button[type=submit]");
+    let row = "return [...document.querySelectorAll('#packages tbody tr')]\
+        .filter(r => r.textContent.includes('Evening 3 hours'))\
+        .map(r => [...r.cells].map(c => c.textContent.trim()))";
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let cells = loop {
+        let rows = browser.script(row);
+        if let Some(r) = rows.as_array().and_then(|a| a.first()) {
+            break r.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", browser.text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let cells: Vec<&str> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(cells[0], "Evening 3 hours");
+    assert!(cells[1].starts_with("30"), "price {cells:?}");
+    assert_eq!(cells[2], "5 / 2");
+    assert_eq!(cells[3], "180");
+    assert_eq!(cells[5], "1");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM service_packages WHERE name = 'Evening 3 hours' \
+             AND is_active AND duration_minutes = 180 AND validity_days = 1"
+        ),
+        1
+    );
+    assert_eq!(browser.script(fits), true);
+    browser.screenshot(&shot("packages-1280"));
+}
+
+/// RFC 6238 (HMAC-SHA1, 6 digits, 30-second steps), the way an authenticator app computes it.
+fn totp_at(seed: &[u8], unix_seconds: u64) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(seed).unwrap();
+    mac.update(&(unix_seconds / 30).to_be_bytes());
+    let d = mac.finalize().into_bytes();
+    let o = usize::from(d[19] & 0x0f);
+    let bin = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn totp_now(seed: &[u8]) -> String {
+    totp_at(seed, unix_now())
+}
+
+/// A 6-digit code that is none of `seed`'s within a minute either way.
+fn wrong_code(seed: &[u8]) -> String {
+    let t = unix_now();
+    let near: Vec<String> = (0..5).map(|i| totp_at(seed, t + i * 30 - 60)).collect();
+    ["000000", "111111", "999999", "123456"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
+/// RFC 4648 base32 without padding, as otpauth URIs carry the secret.
+fn base32_decode(s: &str) -> Vec<u8> {
+    let (mut out, mut buf, mut bits) = (Vec::new(), 0u32, 0);
+    for c in s.bytes() {
+        let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .iter()
+            .position(|&a| a == c)
+            .unwrap_or_else(|| panic!("{s:?} is not base32"));
+        buf = (buf << 5) | v as u32;
+        bits += 5;
+        if bits >= 8 {
+            out.push((buf >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_tests_totp_matches_rfc_6238() {
+    // RFC 6238 appendix B, SHA-1 (the last six of its 8-digit values).
+    let seed = b"12345678901234567890";
+    assert_eq!(totp_at(seed, 59), "287082");
+    assert_eq!(totp_at(seed, 1_111_111_109), "081804");
+    assert_eq!(totp_at(seed, 2_000_000_000), "279037");
+    assert_eq!(base32_decode("MZXW6YTBOI"), b"foobar");
 }
 
 /// The WebDriver key code of Tab.

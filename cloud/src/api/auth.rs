@@ -532,6 +532,124 @@ pub struct MfaEnrollment {
     pub otpauth_uri: String,
 }
 
+impl MfaEnrollment {
+    /// What an authenticator app needs of `secret`, labelled with the account's address.
+    fn of(secret: &[u8], email: &str) -> Self {
+        let b32 = totp::base32(secret);
+        MfaEnrollment {
+            otpauth_uri: format!(
+                "otpauth://totp/Hotspot:{email}?secret={b32}&issuer=Hotspot&digits=6&period=30"
+            ),
+            secret: b32,
+        }
+    }
+}
+
+/// Starts enrolling `user_id`'s second factor in the caller's tenant transaction: a new random
+/// seed, sealed into `users.mfa_secret` and not yet required at sign-in (a seed of an earlier,
+/// unfinished enrolment is replaced). Refused with 409 while a second factor is enabled, so a
+/// session alone cannot swap the seed of an account that has one. The API's enrol and the
+/// console's account page both call this.
+pub async fn start_mfa_enrolment(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+) -> ApiResult<MfaEnrollment> {
+    let mut secret = [0u8; 20];
+    rand::fill(&mut secret);
+    let sealed = state.api.secrets()?.seal(MFA_PURPOSE, &secret);
+    let row = tx
+        .query_opt(
+            "UPDATE users SET mfa_secret = $2
+             WHERE id = $1 AND NOT coalesce(mfa_enabled, false)
+             RETURNING email",
+            &[&user_id, &sealed],
+        )
+        .await?
+        .ok_or_else(|| ApiError::Conflict("a second factor is already enabled".into()))?;
+    let email: String = row.get(0);
+    Ok(MfaEnrollment::of(&secret, &email))
+}
+
+/// The enrolment `user_id` started and has not confirmed yet (a seed stored, not enabled), to
+/// show again; `None` when there is none or the second factor is already enabled.
+pub async fn pending_mfa_enrolment(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+) -> ApiResult<Option<MfaEnrollment>> {
+    let row = tx
+        .query_opt(
+            "SELECT mfa_secret, email FROM users
+             WHERE id = $1 AND NOT coalesce(mfa_enabled, false) AND mfa_secret IS NOT NULL",
+            &[&user_id],
+        )
+        .await?;
+    match row {
+        Some(row) => {
+            let sealed: String = row.get(0);
+            let email: String = row.get(1);
+            let secret = open_mfa_secret(state.api.secrets()?, &sealed)?;
+            Ok(Some(MfaEnrollment::of(&secret, &email)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Confirms `user_id`'s enrolment with a `code` of its seed (RFC 6238, one step of drift): from
+/// then on sign-in needs a code. Without a started enrolment 409; a wrong code is a validation
+/// error of the field `code` and enables nothing. The API's verify and the console's account
+/// page both call this.
+pub async fn confirm_mfa_enrolment(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    code: &str,
+) -> ApiResult<()> {
+    let row = tx
+        .query_opt(
+            "SELECT mfa_secret, coalesce(mfa_enabled, false) FROM users WHERE id = $1",
+            &[&user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let sealed: Option<String> = row.get(0);
+    let sealed = sealed.ok_or_else(|| ApiError::Conflict("enroll first".into()))?;
+    let secret = open_mfa_secret(state.api.secrets()?, &sealed)?;
+    if !totp::verify(&secret, code, unix_now()) {
+        return Err(ApiError::field("code", "wrong or expired one-time code"));
+    }
+    tx.execute(
+        "UPDATE users SET mfa_enabled = true WHERE id = $1",
+        &[&user_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Turns `user_id`'s second factor off, given a current `code` of it: checked by
+/// [`check_second_factor`], so wrong codes count in the sign-in throttle of `email` and a
+/// session alone cannot guess its way to removing the factor. The seed is erased. Without an
+/// enabled second factor 409.
+pub async fn disable_second_factor(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    email: &str,
+    code: &str,
+) -> ApiResult<()> {
+    let secret = second_factor_of(state, tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("no second factor is enabled".into()))?;
+    check_second_factor(state, email, &secret, code)?;
+    tx.execute(
+        "UPDATE users SET mfa_enabled = false, mfa_secret = NULL WHERE id = $1",
+        &[&user_id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// `POST /api/v1/auth/mfa/enroll`: makes a new TOTP secret (not yet required at sign-in).
 #[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "auth",
     responses((status = 200, body = MfaEnrollment), (status = 409, body = super::error::Problem)),
@@ -540,29 +658,11 @@ pub async fn mfa_enroll(
     State(state): State<AppState>,
     auth: Auth<AnyUser>,
 ) -> ApiResult<Json<MfaEnrollment>> {
-    let mut secret = [0u8; 20];
-    rand::fill(&mut secret);
-    let sealed = state.api.secrets()?.seal(MFA_PURPOSE, &secret);
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let row = tx
-        .query_opt(
-            "UPDATE users SET mfa_secret = $2
-             WHERE id = $1 AND NOT coalesce(mfa_enabled, false)
-             RETURNING email",
-            &[&auth.user_id, &sealed],
-        )
-        .await?
-        .ok_or_else(|| ApiError::Conflict("a second factor is already enabled".into()))?;
+    let enrollment = start_mfa_enrolment(&state, &tx, auth.user_id).await?;
     tx.commit().await?;
-    let email: String = row.get(0);
-    let b32 = totp::base32(&secret);
-    Ok(Json(MfaEnrollment {
-        otpauth_uri: format!(
-            "otpauth://totp/Hotspot:{email}?secret={b32}&issuer=Hotspot&digits=6&period=30"
-        ),
-        secret: b32,
-    }))
+    Ok(Json(enrollment))
 }
 
 /// A TOTP code.
@@ -584,24 +684,7 @@ pub async fn mfa_verify(
 ) -> ApiResult<StatusCode> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let row = tx
-        .query_opt(
-            "SELECT mfa_secret, coalesce(mfa_enabled, false) FROM users WHERE id = $1",
-            &[&auth.user_id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let sealed: Option<String> = row.get(0);
-    let sealed = sealed.ok_or_else(|| ApiError::Conflict("enroll first".into()))?;
-    let secret = open_mfa_secret(state.api.secrets()?, &sealed)?;
-    if !totp::verify(&secret, &req.code, unix_now()) {
-        return Err(ApiError::field("code", "wrong or expired one-time code"));
-    }
-    tx.execute(
-        "UPDATE users SET mfa_enabled = true WHERE id = $1",
-        &[&auth.user_id],
-    )
-    .await?;
+    confirm_mfa_enrolment(&state, &tx, auth.user_id, &req.code).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -615,6 +615,97 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("dash.offline", "offline", "nje ya mtandao"),
     ("dash.never", "never", "haijawahi"),
     ("dash.no_sites", "No sites yet.", "Bado hakuna vituo."),
+    // The account page and its second factor (TOTP).
+    ("nav.account", "Your account", "Akaunti yako"),
+    ("acct.title", "Your account", "Akaunti yako"),
+    (
+        "acct.mfa",
+        "Two-step sign-in (one-time codes)",
+        "Kuingia kwa hatua mbili (nambari za mara moja)",
+    ),
+    ("acct.on", "On", "Imewashwa"),
+    ("acct.off", "Off", "Imezimwa"),
+    (
+        "acct.on_help",
+        "Signing in asks for a code from your authenticator app after the password. To turn this off, enter a current code.",
+        "Kuingia kunauliza nambari kutoka programu yako ya uthibitishaji baada ya nenosiri. Ili kuzima hili, weka nambari ya sasa.",
+    ),
+    (
+        "acct.off_help",
+        "Protect your account with an authenticator app (such as Google Authenticator, Microsoft Authenticator or FreeOTP): signing in will then ask for its 6-digit code after the password.",
+        "Linda akaunti yako kwa programu ya uthibitishaji (kama Google Authenticator, Microsoft Authenticator au FreeOTP): kuingia kutauliza nambari yake ya tarakimu 6 baada ya nenosiri.",
+    ),
+    (
+        "acct.start",
+        "Set up two-step sign-in",
+        "Weka kuingia kwa hatua mbili",
+    ),
+    (
+        "acct.step_scan",
+        "Scan this QR code with your authenticator app, or type the key below into it.",
+        "Changanua msimbo huu wa QR kwa programu yako ya uthibitishaji, au andika ufunguo ulio hapa chini ndani yake.",
+    ),
+    (
+        "acct.step_code",
+        "Enter the 6-digit code the app shows to turn two-step sign-in on.",
+        "Weka nambari ya tarakimu 6 ambayo programu inaonyesha ili kuwasha kuingia kwa hatua mbili.",
+    ),
+    (
+        "acct.qr",
+        "QR code of the key for your authenticator app",
+        "Msimbo wa QR wa ufunguo kwa programu yako ya uthibitishaji",
+    ),
+    (
+        "acct.key",
+        "Key (to type in instead of scanning):",
+        "Ufunguo (wa kuandika badala ya kuchanganua):",
+    ),
+    ("acct.turn_on", "Turn on", "Washa"),
+    (
+        "acct.restart",
+        "Start again with a new key",
+        "Anza upya kwa ufunguo mpya",
+    ),
+    (
+        "acct.current_code",
+        "A current 6-digit code from your authenticator app",
+        "Nambari ya sasa ya tarakimu 6 kutoka programu yako ya uthibitishaji",
+    ),
+    (
+        "acct.turn_off",
+        "Turn two-step sign-in off",
+        "Zima kuingia kwa hatua mbili",
+    ),
+    (
+        "acct.code_wrong",
+        "Wrong or expired code: nothing was changed. Check the time on your phone and try the code now shown.",
+        "Nambari si sahihi au imepitwa na wakati: hakuna kilichobadilishwa. Angalia saa ya simu yako na ujaribu nambari inayoonyeshwa sasa.",
+    ),
+    (
+        "acct.now_on",
+        "Two-step sign-in is on: signing in now asks for a code.",
+        "Kuingia kwa hatua mbili kumewashwa: kuingia sasa kunauliza nambari.",
+    ),
+    (
+        "acct.now_off",
+        "Two-step sign-in is off.",
+        "Kuingia kwa hatua mbili kumezimwa.",
+    ),
+    (
+        "acct.already_on",
+        "Two-step sign-in is already on. To use another app, turn it off first.",
+        "Kuingia kwa hatua mbili tayari kumewashwa. Ili kutumia programu nyingine, zima kwanza.",
+    ),
+    (
+        "acct.not_started",
+        "Start the setup first.",
+        "Anza kuweka kwanza.",
+    ),
+    (
+        "acct.not_on",
+        "Two-step sign-in is not on.",
+        "Kuingia kwa hatua mbili hakujawashwa.",
+    ),
 ];
 
 #[cfg(test)]

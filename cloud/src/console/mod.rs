@@ -14,6 +14,7 @@
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
+//! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -24,6 +25,7 @@
 //! It must not query the database outside [`Console::begin`]'s tenant transaction (or, before
 //! sign-in, the API's own SECURITY DEFINER lookups).
 
+pub mod account;
 pub mod assets;
 pub mod dashboard;
 pub mod guests;
@@ -149,6 +151,10 @@ pub fn router() -> Router<AppState> {
             "/console/settings/nas/{id}/delete",
             post(settings::delete_nas),
         )
+        .route("/console/account", get(account::show))
+        .route("/console/account/mfa", post(account::start))
+        .route("/console/account/mfa/confirm", post(account::confirm))
+        .route("/console/account/mfa/disable", post(account::disable))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -201,6 +207,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/settings/nas/{id}"),
     ("POST", "/console/settings/nas/{id}/secret"),
     ("POST", "/console/settings/nas/{id}/delete"),
+    ("GET", "/console/account"),
+    ("POST", "/console/account/mfa"),
+    ("POST", "/console/account/mfa/confirm"),
+    ("POST", "/console/account/mfa/disable"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),

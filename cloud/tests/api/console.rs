@@ -351,6 +351,228 @@ async fn an_enrolled_second_factor_is_asked_for_before_any_page() {
     assert!(dash.body.contains("id=\"revenue-today\""));
 }
 
+/// A 6-digit code that is none of `seed`'s codes within the step of drift the check allows.
+fn wrong_code(seed: &[u8]) -> String {
+    let t = now();
+    let near: Vec<String> = [t - 60, t - 30, t, t + 30, t + 60]
+        .iter()
+        .map(|s| totp::code_at(seed, *s))
+        .collect();
+    ["000000", "111111", "999999", "123456"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
+/// `users.mfa_enabled` and the opened `users.mfa_secret` of `user`.
+async fn second_factor(api: &Api, user: Uuid) -> (bool, Option<Vec<u8>>) {
+    let row = api
+        .owner
+        .query_one(
+            "SELECT coalesce(mfa_enabled, false), mfa_secret FROM users WHERE id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    let sealed: Option<String> = row.get(1);
+    let seed = sealed.map(|s| {
+        SecretsKey::from_bytes(TEST_SECRETS_KEY)
+            .open("users.mfa_secret", &s)
+            .unwrap()
+    });
+    (row.get(0), seed)
+}
+
+/// The text of the element with `id` (no nested elements).
+fn element_text(body: &str, id: &str) -> String {
+    let start = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[start..];
+    let open = rest.find('>').unwrap() + 1;
+    let close = rest[open..].find('<').unwrap() + open;
+    rest[open..close].to_owned()
+}
+
+#[tokio::test]
+async fn the_account_page_enrols_a_second_factor_with_a_qr_code_and_turns_it_off() {
+    let api = Api::new().await;
+    // A read-only role: the account page is for every signed-in user.
+    let user = api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("tech@a.test").await;
+
+    let dash = b.get("/console/").await;
+    assert!(
+        dash.body.contains("href=\"/console/account\""),
+        "linked from the header"
+    );
+    let page = b.get("/console/account").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("tech@a.test") && page.body.contains("field_tech"));
+    assert_eq!(element_text(&page.body, "mfa-state"), "Off");
+    assert!(page.body.contains("id=\"mfa-start\"") && !page.body.contains("mfa-secret"));
+    let csrf = page.csrf();
+
+    // Nothing happens without the form's token; confirming or turning off what is not there
+    // is refused.
+    assert_eq!(b.post("/console/account/mfa", &[]).await.status, 403);
+    assert_eq!(second_factor(&api, user).await, (false, None));
+    let early = b
+        .post(
+            "/console/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(early.status, 409);
+    assert!(early.body.contains("Start the setup first."));
+    let early = b
+        .post(
+            "/console/account/mfa/disable",
+            &[("csrf", &csrf), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(early.status, 409);
+    assert!(early.body.contains("Two-step sign-in is not on."));
+    assert_eq!(second_factor(&api, user).await, (false, None));
+
+    // Started: a seed stored sealed, not yet enabled, shown as a QR code of its otpauth URI and
+    // as base32 text.
+    let started = b.post("/console/account/mfa", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (started.status, started.location()),
+        (303, "/console/account")
+    );
+    let (enabled, seed) = second_factor(&api, user).await;
+    let seed = seed.expect("a seed stored");
+    assert!(!enabled);
+    assert_eq!(seed.len(), 20);
+    let page = b.get("/console/account").await;
+    assert_eq!(page.status, 200);
+    let shown = element_text(&page.body, "mfa-secret");
+    assert_eq!(
+        crate::operators::base32_decode(&shown.replace(' ', "")),
+        seed
+    );
+    let uri = format!(
+        "otpauth://totp/Hotspot:tech@a.test?secret={}&issuer=Hotspot&digits=6&period=30",
+        totp::base32(&seed)
+    );
+    let label = console::i18n::lookup(console::i18n::Lang::En, "acct.qr").unwrap();
+    let qr = console::qr::svg(&uri, 200, label).unwrap();
+    assert!(page.body.contains(&qr), "the QR code of {uri}");
+    // Still off: sign-in asks no code yet.
+    let mut other = Browser::new(&api);
+    other.sign_in("tech@a.test").await;
+
+    // A wrong code: a clear error, nothing enabled, the same seed still shown.
+    let wrong = wrong_code(&seed);
+    let refused = b
+        .post(
+            "/console/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Wrong or expired code: nothing was changed.")
+    );
+    assert!(refused.body.contains(&qr));
+    assert_eq!(second_factor(&api, user).await, (false, Some(seed.clone())));
+    let refused = b
+        .post(
+            "/console/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(second_factor(&api, user).await, (false, Some(seed.clone())));
+
+    // The right code turns it on; the page says so and no longer shows the seed.
+    let code = totp::code_at(&seed, now());
+    let on = b
+        .post(
+            "/console/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!((on.status, on.location()), (303, "/console/account?m=on"));
+    assert_eq!(second_factor(&api, user).await, (true, Some(seed.clone())));
+    let page = b.get("/console/account?m=on").await;
+    assert!(
+        page.body
+            .contains("Two-step sign-in is on: signing in now asks for a code.")
+    );
+    assert_eq!(element_text(&page.body, "mfa-state"), "On");
+    assert!(!page.body.contains("mfa-secret") && !page.body.contains("<svg"));
+    assert!(!page.body.contains(&totp::base32(&seed)[..8]));
+    assert!(page.body.contains("id=\"mfa-disable\"") && !page.body.contains("id=\"mfa-start\""));
+
+    // Enrolling again while it is on is refused (409, as the API), the seed kept.
+    let again = b.post("/console/account/mfa", &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("Two-step sign-in is already on."));
+    assert_eq!(second_factor(&api, user).await, (true, Some(seed.clone())));
+
+    // Signing in now takes the code.
+    let mut fresh = Browser::new(&api);
+    let form = fresh.get("/console/signin").await.csrf();
+    let step = fresh
+        .post(
+            "/console/signin",
+            &[
+                ("csrf", &form),
+                ("email", "tech@a.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(step.location(), "/console/signin/code");
+    let form = fresh.get("/console/signin/code").await.csrf();
+    let done = fresh
+        .post(
+            "/console/signin/code",
+            &[("csrf", &form), ("code", &totp::code_at(&seed, now()))],
+        )
+        .await;
+    assert_eq!(done.location(), "/console/");
+
+    // Turning it off takes a current code: a wrong one changes nothing.
+    let refused = b
+        .post(
+            "/console/account/mfa/disable",
+            &[("csrf", &csrf), ("code", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Wrong or expired code: nothing was changed.")
+    );
+    assert_eq!(second_factor(&api, user).await, (true, Some(seed.clone())));
+    let code = totp::code_at(&seed, now());
+    let off = b
+        .post(
+            "/console/account/mfa/disable",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(
+        (off.status, off.location()),
+        (303, "/console/account?m=off")
+    );
+    assert_eq!(second_factor(&api, user).await, (false, None));
+    let page = b.get("/console/account?m=off").await;
+    assert!(page.body.contains("Two-step sign-in is off."));
+    assert!(page.body.contains("id=\"mfa-start\""));
+    // And sign-in takes the password alone again.
+    Browser::new(&api).sign_in("tech@a.test").await;
+}
+
 #[tokio::test]
 async fn forms_without_their_token_or_from_another_site_change_nothing() {
     let api = Api::new().await;

@@ -237,7 +237,7 @@ async fn tokens_are_refused_when_missing_unknown_expired_or_revoked() {
     assert_eq!(v["detail"], "token revoked");
 }
 
-fn base32_decode(s: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut buf, mut bits) = (0u32, 0);
     for c in s.bytes() {
