@@ -221,12 +221,19 @@ pub struct PaymentsCloud {
 impl PaymentsCloud {
     /// Migrates and seeds `db`, then starts both; the cloud's log is appended to `log`.
     pub fn start(db: &Db, log: &std::path::Path) -> Self {
+        Self::start_with(db, log, &[])
+    }
+
+    /// [`Self::start`], with `extra` in the environment of the seed and of the service (the
+    /// demo operator's password, the console's cookie setting).
+    pub fn start_with(db: &Db, log: &std::path::Path, extra: &[(&str, String)]) -> Self {
         let (sim, sim_port) = start_daraja_sim();
-        let key = [("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
+        let mut key = vec![("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned())];
+        key.extend(extra.iter().cloned());
         cloud(db, &key, &["migrate"]);
         cloud(db, &key, &["seed", "--demo", "--mpesa-sandbox"]);
         let port = free_port();
-        let env = [
+        let mut env = vec![
             ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
             ("HOTSPOT_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
             (
@@ -238,6 +245,7 @@ impl PaymentsCloud {
             ("HOTSPOT_MPESA_QUERY_MAX_SECS", "2".to_owned()),
             ("HOTSPOT_JOBS_INTERVAL_SECS", "1".to_owned()),
         ];
+        env.extend(extra.iter().cloned());
         let cloud = serve_cloud(db, port, &env, log);
         Self {
             port,

@@ -2,7 +2,8 @@
 //! (minutes, MB) for each, and the registered devices with block (with a reason) and unblock.
 //! The actions are the API's ([`sessions::kick_session`], [`sessions::extend_session`],
 //! [`sessions::set_device_blocked`]) and need its [`Support`] roles; anyone on the staff may
-//! read the lists.
+//! read the lists. A site's page offers the same kick and extension; its forms name the page
+//! in a `back` field so the operator returns there ([`back_to_site`]).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -165,27 +166,56 @@ async fn sessions_page(
     page(status, &body)
 }
 
+/// The site whose page a session's action came from: a `back` field of exactly
+/// `/console/sites/<uuid>`. Anything else (another host, a scheme, another console path, a
+/// query, a path that merely starts so) is ignored, so the field cannot redirect anywhere but to
+/// a site's page; a site the user cannot see answers 404 there as it would by its link.
+pub fn back_to_site(back: Option<&str>) -> Option<Uuid> {
+    let id = back?.strip_prefix("/console/sites/")?;
+    // Only the hyphenated form the page writes (`Uuid::parse_str` takes others too).
+    if id.len() != 36 {
+        return None;
+    }
+    Uuid::parse_str(id).ok()
+}
+
+/// Where the browser goes after a session's action: the site's page it came from, else the
+/// guests online.
+fn after_action(back: Option<&str>) -> Redirect {
+    match back_to_site(back) {
+        Some(site) => Redirect::to(&format!("/console/sites/{site}")),
+        None => Redirect::to("/console/sessions"),
+    }
+}
+
+/// The kick form: its token and, from a site's page, that page.
+#[derive(Debug, Deserialize)]
+pub struct KickForm {
+    pub back: Option<String>,
+}
+
 /// `POST /console/sessions/{id}/kick`
 pub async fn kick(
     State(state): State<AppState>,
     user: Console<Support>,
     Path(id): Path<Uuid>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(form): CsrfForm<KickForm>,
 ) -> Response {
     match sessions::kick_session(&state, user.tenant_id, user.user_id, id, Some("console")).await {
         // Already over: the list shows it is gone; nothing to undo.
-        Ok(_) | Err(ApiError::Conflict(_)) => Redirect::to("/console/sessions").into_response(),
+        Ok(_) | Err(ApiError::Conflict(_)) => after_action(form.back.as_deref()).into_response(),
         Err(e) => ConsoleError::from(e).render(user.lang),
     }
 }
 
-/// The extension form: minutes and MB, either may be left empty.
+/// The extension form: minutes and MB, either may be left empty; from a site's page, that page.
 #[derive(Debug, Deserialize)]
 pub struct ExtendForm {
     #[serde(default)]
     pub minutes: String,
     #[serde(default)]
     pub megabytes: String,
+    pub back: Option<String>,
 }
 
 /// An amount typed in the form: empty is none, anything else must be a whole number.
@@ -204,13 +234,20 @@ pub async fn extend(
     Path(id): Path<Uuid>,
     CsrfForm(form): CsrfForm<ExtendForm>,
 ) -> Response {
+    // A refusal is shown on the page the form was on, with the reason.
+    let site = back_to_site(form.back.as_deref());
     let refused = |key: &'static str, status: StatusCode| {
         let state = state.clone();
         let staff = Console::<Staff>::from_other(&user);
         async move {
-            sessions_page(&state, &staff, None, Some(key), status)
-                .await
-                .unwrap_or_else(|e| e.render(staff.lang))
+            let shown = match site {
+                Some(site) => {
+                    super::site::site_page(&state, &staff, site, None, None, Some(key), status)
+                        .await
+                }
+                None => sessions_page(&state, &staff, None, Some(key), status).await,
+            };
+            shown.unwrap_or_else(|e| e.render(staff.lang))
         }
     };
     let (Ok(minutes), Ok(megabytes)) = (amount(&form.minutes), amount(&form.megabytes)) else {
@@ -219,7 +256,7 @@ pub async fn extend(
     match sessions::extend_session(&state, user.tenant_id, user.user_id, id, minutes, megabytes)
         .await
     {
-        Ok(_) => Redirect::to("/console/sessions").into_response(),
+        Ok(_) => after_action(form.back.as_deref()).into_response(),
         Err(ApiError::Validation(_)) => {
             refused("ses.extend_invalid", StatusCode::UNPROCESSABLE_ENTITY).await
         }

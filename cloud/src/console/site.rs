@@ -1,7 +1,7 @@
 //! A site's own page: its router's status and health (guests online by hour over the last 24
 //! hours, drawn on the server as SVG from the routers' `device_health` samples, with the latest
-//! uptime and outbox), the guests online now (with a kick for the API's [`Support`] roles), its
-//! registered devices, the packages it sells, and changing its portal address ([`Noc`]).
+//! uptime and outbox), the guests online now (with a kick and an extension for the API's
+//! [`Support`] roles, returning to this page), its registered devices, the packages it sells, and changing its portal address ([`Noc`]).
 //! Every query runs in the request's tenant transaction; another tenant's site is 404.
 
 use askama::Template;
@@ -73,6 +73,8 @@ struct SitePage {
     can_kick: bool,
     can_manage: bool,
     error: Option<String>,
+    /// Why a kick or extension from this page was refused (a catalogue id).
+    session_error: Option<&'static str>,
 }
 
 /// Bars of the largest number of guests online each hour, oldest first, ending with the hour of
@@ -130,12 +132,15 @@ fn duration_text(s: i64) -> String {
     }
 }
 
-async fn site_page(
+/// The page of site `id`: `portal_given` and `error` refill the portal form after a refusal,
+/// `session_error` says why an action on one of its guests was refused.
+pub(super) async fn site_page(
     state: &AppState,
     user: &Console<Staff>,
     id: Uuid,
     portal_given: Option<String>,
     error: Option<String>,
+    session_error: Option<&'static str>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
     let mut client = state.pool.get().await?;
@@ -252,6 +257,7 @@ async fn site_page(
         can_kick: user.can::<Support>(),
         can_manage: user.can::<Noc>(),
         error,
+        session_error,
     };
     page(status, &body)
 }
@@ -262,7 +268,7 @@ pub async fn show(
     user: Console<Staff>,
     Path(id): Path<Uuid>,
 ) -> Response {
-    site_page(&state, &user, id, None, None, StatusCode::OK)
+    site_page(&state, &user, id, None, None, None, StatusCode::OK)
         .await
         .unwrap_or_else(|e| e.render(user.lang))
 }
@@ -316,6 +322,7 @@ pub async fn set_portal(
                 id,
                 Some(form.portal_url),
                 Some(message),
+                None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

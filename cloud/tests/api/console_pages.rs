@@ -1054,7 +1054,11 @@ async fn a_read_only_role_sees_a_site_without_actions_and_is_refused_them() {
     let page = t.get(&format!("/console/sites/{site}")).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Cafe t1"));
-    assert!(!page.body.contains("/kick") && !page.body.contains("id=\"portal-form\""));
+    assert!(
+        !page.body.contains("/kick")
+            && !page.body.contains("/extend")
+            && !page.body.contains("id=\"portal-form\"")
+    );
     assert!(page.body.contains("id=\"chart-health\""));
     let refused = t
         .post(
@@ -1070,6 +1074,162 @@ async fn a_read_only_role_sees_a_site_without_actions_and_is_refused_them() {
     )
     .await;
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_sites_page_kicks_and_extends_its_guests_and_returns_only_to_a_sites_page() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    let session: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE hotspot_id = $1 AND session_status = 'active'
+             ORDER BY start_time DESC, id DESC LIMIT 1",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let added = || async {
+        count(
+            &api,
+            "SELECT added_minutes::int8 FROM hotspot_sessions WHERE id = $1",
+            session,
+        )
+        .await
+    };
+    let site_path = format!("/console/sites/{site}");
+    let extend = format!("/console/sessions/{session}/extend");
+    let kick = format!("/console/sessions/{session}/kick");
+
+    // The page's forms: kick and extend for each guest, each naming the page to return to.
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let page = a.get(&site_path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!("action=\"{kick}\"")));
+    assert!(page.body.contains(&format!("action=\"{extend}\"")));
+    assert!(page.body.contains("name=\"minutes\"") && page.body.contains("name=\"megabytes\""));
+    assert!(
+        page.body
+            .contains(&format!("name=\"back\" value=\"{site_path}\""))
+    );
+    let csrf = page.csrf();
+
+    // Extended from the site's page: back to it.
+    let extended = a
+        .post(
+            &extend,
+            &[("csrf", &csrf), ("minutes", "15"), ("back", &site_path)],
+        )
+        .await;
+    assert_eq!(
+        (extended.status, extended.location()),
+        (303, site_path.as_str())
+    );
+    assert_eq!(added().await, 15);
+    // A refusal is shown on the site's page, with the reason.
+    let refused = a
+        .post(
+            &extend,
+            &[("csrf", &csrf), ("minutes", "abc"), ("back", &site_path)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Cafe t1") && refused.body.contains("id=\"site-sessions\""));
+    assert!(
+        refused.body.contains("Give minutes (1 to 10080)"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(added().await, 15);
+
+    // Anything but a site's page as `back` is ignored: the guests' list, never elsewhere.
+    for foreign in [
+        "https://evil.test/".to_owned(),
+        format!("https://evil.test{site_path}"),
+        format!("//evil.test{site_path}"),
+        format!("/\\evil.test{site_path}"),
+        format!("{site_path}/../../../x"),
+        format!("{site_path}?next=https://evil.test/"),
+        format!("{site_path}#x"),
+        format!("{site_path}/portal"),
+        format!(" {site_path}"),
+        format!("/console/sites/{{{site}}}"),
+        format!("/console/sites/{}", site.simple()),
+        "/console/sites/not-a-site".to_owned(),
+        "/console/settings".to_owned(),
+        "javascript:alert(1)".to_owned(),
+        String::new(),
+    ] {
+        let ignored = a
+            .post(
+                &extend,
+                &[("csrf", &csrf), ("minutes", "1"), ("back", &foreign)],
+            )
+            .await;
+        assert_eq!(
+            (ignored.status, ignored.location()),
+            (303, "/console/sessions"),
+            "extend, back {foreign:?}"
+        );
+        let refused = a
+            .post(
+                &extend,
+                &[("csrf", &csrf), ("minutes", "0"), ("back", &foreign)],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{foreign:?}");
+        assert!(
+            !refused.body.contains("id=\"site-sessions\""),
+            "{foreign:?}"
+        );
+        assert!(refused.body.contains("id=\"sessions\""), "{foreign:?}");
+    }
+    assert_eq!(added().await, 15 + 15);
+
+    // Kicked from the site's page: back to it, the guest gone from it.
+    let kicked = a
+        .post(&kick, &[("csrf", &csrf), ("back", &site_path)])
+        .await;
+    assert_eq!(
+        (kicked.status, kicked.location()),
+        (303, site_path.as_str())
+    );
+    assert_eq!(
+        count(
+            &api,
+            "SELECT count(*) FROM hotspot_sessions WHERE id = $1 AND session_status = 'terminated'",
+            session,
+        )
+        .await,
+        1
+    );
+    assert!(!a.get(&site_path).await.body.contains(&kick));
+    // An extension of the ended session is refused on the site's page.
+    let over = a
+        .post(
+            &extend,
+            &[("csrf", &csrf), ("minutes", "5"), ("back", &site_path)],
+        )
+        .await;
+    assert_eq!(over.status, 409);
+    assert!(over.body.contains("id=\"site-status\"") && over.body.contains("cannot be extended"));
+    // A foreign `back` on a kick is ignored too (the session is over: nothing more to do).
+    for foreign in ["https://evil.test/", "//evil.test/console/sites/x"] {
+        let ignored = a.post(&kick, &[("csrf", &csrf), ("back", foreign)]).await;
+        assert_eq!(
+            (ignored.status, ignored.location()),
+            (303, "/console/sessions"),
+            "kick, back {foreign:?}"
+        );
+    }
+    // Without the token, nothing: 403 whatever the field says.
+    let no_token = a
+        .post(&extend, &[("minutes", "5"), ("back", &site_path)])
+        .await;
+    assert_eq!(no_token.status, 403);
 }
 
 #[tokio::test]
