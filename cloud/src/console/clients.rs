@@ -3,10 +3,10 @@
 //! the recent wallet transactions and their tickets, and the two wallet actions: a credit
 //! (amount, M-Pesa receipt, reference) and a renewal of the package from the wallet. The
 //! actions are the API's ([`payments::credit_wallet`], [`payments::renew_client`]) and need its
-//! [`Finance`] roles, as `POST /api/v1/wallet/credit` and `POST /api/v1/clients/{id}/renew` do;
-//! anyone on the staff may read the list and a client's page (the API's registry lets every
-//! staff role read `clients`, balance included), the wallet transactions show to `Finance`
-//! only (the API shows them through its `Finance` payment history alone).
+//! [`Finance`] roles, as `POST /api/v1/wallet/credit` and `POST /api/v1/clients/{id}/renew` do.
+//! Anyone on the staff may read the list and a client's page (the API's registry lets every
+//! staff role read `clients`); money shows to `Finance` only, as on the rest of the console:
+//! the wallet balances, the wallet transactions and the two actions.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -61,6 +61,8 @@ struct ClientsPage {
     q: String,
     next: Option<String>,
     bad_search: bool,
+    /// Whether the balances show (the API's `Finance` roles).
+    can_money: bool,
 }
 
 /// The message id of a client status (the schema's check).
@@ -113,6 +115,7 @@ async fn list_page(
             q: search,
             next: None,
             bad_search: true,
+            can_money: user.can::<Finance>(),
         };
         return page(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -191,6 +194,7 @@ async fn list_page(
         q: search,
         next,
         bad_search: false,
+        can_money: user.can::<Finance>(),
     };
     page(StatusCode::OK, &body)
 }
