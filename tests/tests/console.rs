@@ -1,10 +1,11 @@
 //! The operators' console in headless Chromium, served by the real hotspot-cloud binary on the
 //! demo tenant: signing in, the dashboard at a phone's width (360 px) and a desktop's (1280 px),
 //! a voucher batch made through the form and printed, each card's QR code read back from the
-//! browser's drawing and decoded to the portal link with its code; the keyboard reaching every control in
-//! order with its focus shown, and the contrast of every text against its background; a second
-//! factor enrolled from the QR code on the account page and then asked at sign-in, a site and a
-//! package made through their forms.
+//! browser's drawing and decoded to the portal link with its code; the clients, a client's page
+//! and the tickets at 360 px; the keyboard reaching every control in order with its focus shown,
+//! and the contrast of every text against its background; a second factor enrolled from the QR
+//! code on the account page and then asked at sign-in, a site and a package made through their
+//! forms.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -159,6 +160,35 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         decoded, codes,
         "the printed QR codes are not the batch's codes"
     );
+
+    // The clients, a client's page with its wallet forms, and the tickets fit a phone too.
+    browser.set_size(360, 740);
+    browser.goto(&format!("{base}/console/clients"));
+    browser
+        .wait_for_text("Amina Wanjiku", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(browser.script(fits), true, "the clients overflow 360 px");
+    assert_eq!(browser.script(unlabelled), 0);
+    browser.screenshot(&shot("clients-360"));
+    browser.click("#clients tbody a");
+    browser
+        .wait_for_text("Credit the wallet", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        browser.script(fits),
+        true,
+        "a client's page overflows 360 px"
+    );
+    assert_eq!(browser.script(unlabelled), 0);
+    assert_keyboard_reaches_every_control(&browser, "a client's page");
+    assert_text_contrast(&browser, "a client's page");
+    browser.screenshot(&shot("client-360"));
+    browser.goto(&format!("{base}/console/tickets"));
+    browser
+        .wait_for_text("Support tickets", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(browser.script(fits), true, "the tickets overflow 360 px");
+    assert_eq!(browser.script(unlabelled), 0);
 
     // On a desktop the figures stand in four columns.
     browser.set_size(1280, 900);

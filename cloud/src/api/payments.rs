@@ -67,9 +67,23 @@ pub async fn wallet_credit(
     auth: Auth<Finance>,
     Body(c): Body<WalletCredit>,
 ) -> ApiResult<Json<Value>> {
-    let amount = amount_text("amount", c.amount)?;
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    let credited = credit_wallet(&tx, &c).await?;
+    tx.commit().await?;
+    Ok(Json(credited))
+}
+
+/// Credits a client's wallet in the caller's tenant transaction: the amount checked, a receipt
+/// number already credited refused as a conflict (the same money twice; a `reference_number`
+/// is not checked), the balance raised and a `credit` transaction written. Answers the
+/// transaction and the new balance; a client absent or of another tenant is `NotFound`. What
+/// the API's `POST /api/v1/wallet/credit` and the console's client page do.
+pub(crate) async fn credit_wallet(
+    tx: &deadpool_postgres::Transaction<'_>,
+    c: &WalletCredit,
+) -> ApiResult<Value> {
+    let amount = amount_text("amount", c.amount)?;
     if let Some(r) = &c.mpesa_receipt_number {
         let seen: bool = tx
             .query_one(
@@ -86,14 +100,14 @@ pub async fn wallet_credit(
         }
     }
     let balance = json_row(
-        &tx,
+        tx,
         "UPDATE clients SET wallet_balance = wallet_balance + $2::text::numeric
          WHERE id = $1 AND deleted_at IS NULL RETURNING wallet_balance",
         &[&c.client_id, &amount],
     )
     .await?;
     let transaction = json_row(
-        &tx,
+        tx,
         "INSERT INTO wallet_transactions (tenant_id, client_id, transaction_type, amount,
              description, reference_number, mpesa_receipt_number)
          VALUES (app_current_tenant(), $1, 'credit', $2::text::numeric,
@@ -108,10 +122,7 @@ pub async fn wallet_credit(
         ],
     )
     .await?;
-    tx.commit().await?;
-    Ok(Json(
-        json!({"transaction": transaction, "wallet_balance": balance["wallet_balance"]}),
-    ))
+    Ok(json!({"transaction": transaction, "wallet_balance": balance["wallet_balance"]}))
 }
 
 /// A payment received (cash, bank transfer, card, M-Pesa or from the wallet).
@@ -466,18 +477,29 @@ pub async fn renew(
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    let result = renew_client(&tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(result))
+}
+
+/// Renews a client's package from the wallet now (`process_subscription_renewal`) in the
+/// caller's tenant transaction: `{"success": true, …}` with the new period, or `{"success":
+/// false, "error": …}` (no renewal rate, balance short) with nothing changed. A client absent
+/// or of another tenant is `NotFound`. What the API's renew and the console's client page do.
+pub(crate) async fn renew_client(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+) -> ApiResult<Value> {
     json_row(
-        &tx,
+        tx,
         "SELECT id FROM clients WHERE id = $1 AND deleted_at IS NULL",
         &[&id],
     )
     .await?;
-    let result: Value = tx
+    Ok(tx
         .query_one("SELECT process_subscription_renewal($1)", &[&id])
         .await?
-        .get(0);
-    tx.commit().await?;
-    Ok(Json(result))
+        .get(0))
 }
 
 /// `POST /api/v1/renewals/run`: renews every due client of the tenant from their wallets, or

@@ -15,6 +15,8 @@
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
+//! - [`clients`]: clients (subscribers), their wallets (credit, renewal); [`tickets`]: support
+//!   tickets, their replies and status.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -27,6 +29,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod clients;
 pub mod dashboard;
 pub mod guests;
 pub mod history;
@@ -39,6 +42,7 @@ pub mod settings;
 pub mod site;
 pub mod sites;
 pub mod sweep;
+pub mod tickets;
 pub mod vouchers;
 
 use std::marker::PhantomData;
@@ -127,6 +131,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
+        .route("/console/clients", get(clients::list))
+        .route("/console/clients/{id}", get(clients::show))
+        .route("/console/clients/{id}/credit", post(clients::credit))
+        .route("/console/clients/{id}/renew", post(clients::renew))
+        .route("/console/tickets", get(tickets::list))
+        .route("/console/tickets/{id}", get(tickets::show))
+        .route("/console/tickets/{id}/reply", post(tickets::reply))
+        .route("/console/tickets/{id}/status", post(tickets::set_status))
         .route("/console/settings", get(settings::show))
         .route("/console/settings/mpesa", post(settings::mpesa))
         .route("/console/settings/users", post(settings::create_user))
@@ -197,6 +209,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/devices"),
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
+    ("GET", "/console/clients"),
+    ("GET", "/console/clients/{id}"),
+    ("POST", "/console/clients/{id}/credit"),
+    ("POST", "/console/clients/{id}/renew"),
+    ("GET", "/console/tickets"),
+    ("GET", "/console/tickets/{id}"),
+    ("POST", "/console/tickets/{id}/reply"),
+    ("POST", "/console/tickets/{id}/status"),
     ("GET", "/console/settings"),
     ("POST", "/console/settings/mpesa"),
     ("POST", "/console/settings/users"),

@@ -1861,7 +1861,12 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM nas x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM mpesa_settings x WHERE tenant_id = $1
-                 UNION ALL SELECT row_to_json(x)::text FROM users x WHERE tenant_id = $1) s",
+                 UNION ALL SELECT row_to_json(x)::text FROM users x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM clients x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM wallet_transactions x
+                           WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM support_tickets x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM ticket_comments x WHERE tenant_id = $1) s",
             &[&tenant],
         )
         .await
@@ -1920,6 +1925,15 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         .await
         .unwrap()
         .get(0);
+    let a_client = one("SELECT id FROM clients WHERE tenant_id = $1 LIMIT 1").await;
+    let a_ticket = one("SELECT id FROM support_tickets WHERE tenant_id = $1 LIMIT 1").await;
+    api.owner
+        .execute(
+            "UPDATE support_tickets SET title = 'Outage at A' WHERE id = $1",
+            &[&a_ticket],
+        )
+        .await
+        .unwrap();
     // What A's pages show of A's business, and B's must not.
     let markers = [
         "Cafe t1",
@@ -1928,10 +1942,14 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         "expected 20",
         "clerk@a.test",
         "nas-of-a",
+        "Client t1",
+        "Outage at A",
     ];
     let a_list = a.get("/console/vouchers").await;
     assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
     assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
+    assert!(a.get("/console/clients").await.body.contains("Client t1"));
+    assert!(a.get("/console/tickets").await.body.contains("Outage at A"));
     let before = fingerprint(&api, api.a).await;
 
     let mut b = Browser::new(&api);
@@ -1955,6 +1973,8 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                 "/console/devices" => a_device.to_string(),
                 "/console/settings/users" => a_user.to_string(),
                 "/console/settings/nas" => a_nas.to_string(),
+                "/console/clients" => a_client.to_string(),
+                "/console/tickets" => a_ticket.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),
             };
             route.replace("{id}", &id)
@@ -1981,6 +2001,10 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                     ("role", "field_tech"),
                     ("minutes", "30"),
                     ("megabytes", "100"),
+                    ("amount", "100"),
+                    ("receipt", "RBYURL0001"),
+                    ("content", "by URL"),
+                    ("status", "closed"),
                 ],
             )
             .await

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod console;
+mod console_clients;
 mod console_pages;
 mod demo;
 mod failover;
