@@ -68,11 +68,14 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: routes::shed::Limits,
 ) -> std::io::Result<()> {
-    // Outermost: a request past the cap costs no routing, no body and no database.
-    let app = routes::router(state).layer(axum::middleware::from_fn_with_state(
-        routes::shed::Shed::new(limits),
-        routes::shed::admit,
-    ));
+    // A request past the cap costs no routing, no body and no database. Outermost: an answer
+    // given before its request's body was read (a 503 above all) says the connection closes.
+    let app = routes::router(state)
+        .layer(axum::middleware::from_fn_with_state(
+            routes::shed::Shed::new(limits),
+            routes::shed::admit,
+        ))
+        .layer(axum::middleware::from_fn(routes::unread::close_if_unread));
     // Bounded connections (`hotspot_listener`); `tap_io` keeps the peer address, which reaches
     // handlers (the M-Pesa callback allowlist).
     let listener = axum::serve::ListenerExt::tap_io(

@@ -4,6 +4,7 @@ pub mod health;
 pub mod payments;
 pub mod shed;
 pub mod sync;
+pub mod unread;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -289,3 +289,101 @@ async fn idle_connections_are_closed_and_past_the_cap_the_longest_idle_makes_roo
     assert!(closed_within(&mut idle, Duration::from_secs(20)).await);
     assert!(started.elapsed() >= deadline - Duration::from_millis(500));
 }
+
+/// Sends `request` on the kept-alive connection `s` and reads one answer (its head, then as
+/// many body bytes as it announces), within 10 s.
+async fn exchange(s: &mut TcpStream, request: &str) -> Answer {
+    let started = Instant::now();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = async {
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).await.unwrap(), 1, "closed mid-answer");
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        s.read_exact(&mut body).await.unwrap();
+        head
+    };
+    let head = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("no answer within 10 s");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    Answer {
+        status,
+        head,
+        took: started.elapsed(),
+    }
+}
+
+/// A push of `n` bytes of body, sent whole.
+fn push_of(n: usize) -> String {
+    let body = format!("{{\"version\":1,\"pad\":\"{}\"}}", "x".repeat(n));
+    format!(
+        "POST /sync/v1/events HTTP/1.1\r\nHost: cloud\r\nAuthorization: Bearer nobody\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn an_answer_given_before_its_body_was_read_closes_the_connection_and_says_so() {
+    let limits = Limits {
+        max_in_flight: 2,
+        ..Limits::default()
+    };
+    let (addr, _pool, _db) = spawn(limits, 2, Duration::from_secs(5)).await;
+
+    // A request without a body, and one whose body is read (a wrong sign-in): the connection
+    // stays open for the next request, and the answers do not say close.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    let login = r#"{"email":"someone@example.test","password":"not-this-one"}"#;
+    let sign_in = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: cloud\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{login}",
+        login.len()
+    );
+    for request in [get("/health/live"), sign_in.clone(), get("/health/live")] {
+        let a = exchange(&mut kept, &request).await;
+        assert!(a.status == 200 || a.status == 401, "{}", a.head);
+        assert_eq!(a.header("connection"), None, "{}", a.head);
+    }
+
+    // Every place held: a push of 20 kB, sent whole, is shed before its body is read. The 503
+    // says close, and the server does close: a client that reused the connection would find it
+    // gone under its next request.
+    let mut held = Vec::new();
+    for _ in 0..limits.max_in_flight {
+        held.push(hold_a_place(addr).await);
+    }
+    let mut shed = None;
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let a = exchange(&mut s, &push_of(20_000)).await;
+        if a.status == 503 {
+            shed = Some((a, s));
+            break;
+        }
+        // The held requests may still be on their way to the handler.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (a, mut s) = shed.expect("the cap was full and a push was still served");
+    assert_eq!(a.header("connection"), Some("close"), "{}", a.head);
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+    // A GET shed the same way keeps its connection: there is no body to be left unread.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let a = exchange(&mut s, &get("/api/v1/hotspots")).await;
+    assert_eq!(a.status, 503, "{}", a.head);
+    assert_eq!(a.header("connection"), None, "{}", a.head);
+    assert!(!closed_within(&mut s, Duration::from_millis(200)).await);
+}
