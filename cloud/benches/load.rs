@@ -11,7 +11,9 @@
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench load`
 //! Optional: BENCH_SECONDS (600), LOAD_API_RATE (620 requests/s), LOAD_PUSH_RATE (24 pushes/s of
-//! 500 events), BENCH_POOL (16), LOAD_TIMEOUT_MS (5000: no answer by then counts as a timeout).
+//! 500 events), BENCH_POOL (16), LOAD_TIMEOUT_MS (5000: an API request not answered by then
+//! counts as a timeout), LOAD_SYNC_TIMEOUT_MS (60000: the same for a push; a router's sync client
+//! waits 60 s, edge/src/sync/client.rs).
 //! The service reads its own settings from the environment too (`HOTSPOT_MAX_IN_FLIGHT`,
 //! `HOTSPOT_DB_WAIT_MS`; docs/api.md).
 
@@ -57,6 +59,8 @@ struct Tally {
     ok_us: Mutex<Vec<u32>>,
     /// Latencies of 503 answers, microseconds.
     shed_us: Mutex<Vec<u32>>,
+    /// Requests sent and not yet settled (answered, timed out or failed).
+    pending: AtomicU64,
     /// Why requests failed (the transport error's text, its source chain), with counts.
     causes: Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -150,6 +154,7 @@ fn drive(
         while Instant::now() < deadline {
             tick.tick().await;
             tally.offered.fetch_add(1, Ordering::Relaxed);
+            tally.pending.fetch_add(1, Ordering::Relaxed);
             let (req, tally) = (make(), Arc::clone(&tally));
             tokio::spawn(async move {
                 let t = Instant::now();
@@ -190,6 +195,7 @@ fn drive(
                         tally.timeout.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                tally.pending.fetch_sub(1, Ordering::Relaxed);
             });
         }
     })
@@ -226,6 +232,7 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
     let push_rate = env_or("LOAD_PUSH_RATE", 24);
     let pool_size = env_or("BENCH_POOL", 16) as usize;
     let timeout = Duration::from_millis(env_or("LOAD_TIMEOUT_MS", 5000));
+    let sync_timeout = Duration::from_millis(env_or("LOAD_SYNC_TIMEOUT_MS", 60_000));
 
     // The bench's own connections (loading data, the claim code); the service has its own.
     let pool = bench_db.migrated_pool(2).await?;
@@ -331,9 +338,11 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
     rss.max = rss.start;
     println!(
         "offered: {api_rate} API requests/s (active sessions, limit 50) and {push_rate} pushes/s \
-         of 500 events, for {seconds} s, timeout {} ms; service pid {}, RSS at start {:.1} MiB; \
+         of 500 events, for {seconds} s, timeout {} ms (pushes {} ms); service pid {}, RSS at \
+         start {:.1} MiB; \
          its log: {}",
         timeout.as_millis(),
+        sync_timeout.as_millis(),
         server.pid,
         rss.start,
         log.display()
@@ -346,16 +355,22 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
         h1.get(&url).bearer_auth(&token)
     });
     let push_url = format!("{base}/sync/v1/events");
-    let s = drive(push_rate, deadline, timeout, Arc::clone(&sync), move || {
-        h2.post(&push_url)
-            .bearer_auth(&device)
-            .header("content-type", "application/json")
-            .body(push_body())
-    });
+    let s = drive(
+        push_rate,
+        deadline,
+        sync_timeout,
+        Arc::clone(&sync),
+        move || {
+            h2.post(&push_url)
+                .bearer_auth(&device)
+                .header("content-type", "application/json")
+                .body(push_body())
+        },
+    );
     let start = Instant::now();
     let (mut api_total, mut sync_total) = (Counts::default(), Counts::default());
     // Until every request sent has been answered or timed out.
-    let end = deadline + timeout + Duration::from_secs(1);
+    let end = deadline + timeout.max(sync_timeout) + Duration::from_secs(1);
     let mut tick = 0u64;
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -363,7 +378,12 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
         let now = server.rss_mib();
         rss.max = rss.max.max(now);
         rss.last = now;
-        if tick.is_multiple_of(10) || Instant::now() >= end {
+        let settled = Instant::now() >= deadline
+            && a.is_finished()
+            && s.is_finished()
+            && api.pending.load(Ordering::Relaxed) == 0
+            && sync.pending.load(Ordering::Relaxed) == 0;
+        if tick.is_multiple_of(10) || Instant::now() >= end || settled {
             let (mut aw, mut sw) = (api.take(), sync.take());
             api_total.add(&aw);
             sync_total.add(&sw);
@@ -376,6 +396,9 @@ async fn run(bench_db: &BenchDb) -> anyhow::Result<()> {
                 pool_waiting(&http, &base).await,
                 rss_mib(std::process::id()),
             );
+        }
+        if settled {
+            break;
         }
     }
     let _ = (a.await, s.await);
