@@ -538,11 +538,27 @@ impl MfaEnrollment {
         let b32 = totp::base32(secret);
         MfaEnrollment {
             otpauth_uri: format!(
-                "otpauth://totp/Hotspot:{email}?secret={b32}&issuer=Hotspot&digits=6&period=30"
+                "otpauth://totp/Hotspot:{}?secret={b32}&issuer=Hotspot&digits=6&period=30",
+                label_escaped(email)
             ),
             secret: b32,
         }
     }
+}
+
+/// `text` percent-encoded for the label of an `otpauth://` URI (a path segment): every byte
+/// but letters, digits, `-._~` and `@`, so an address with `+`, `&`, `?`, `#`, `/` or spaces
+/// still makes one URI that apps read back as that address.
+fn label_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Starts enrolling `user_id`'s second factor in the caller's tenant transaction: a new random
@@ -695,6 +711,23 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otpauth_labels_are_percent_encoded() {
+        assert_eq!(label_escaped("ann@example.test"), "ann@example.test");
+        assert_eq!(
+            label_escaped("a+b&c?d#e/f g@x.test"),
+            "a%2Bb%26c%3Fd%23e%2Ff%20g@x.test"
+        );
+        assert_eq!(label_escaped("wanjikū@x.ke"), "wanjik%C5%AB@x.ke");
+        let e = MfaEnrollment::of(b"12345678901234567890", "a+b@x.test");
+        assert!(
+            e.otpauth_uri
+                .starts_with("otpauth://totp/Hotspot:a%2Bb@x.test?secret="),
+            "{}",
+            e.otpauth_uri
+        );
+    }
 
     #[test]
     fn the_dummy_hash_is_a_real_argon2_hash_so_unknown_users_cost_the_same() {
