@@ -287,12 +287,12 @@ async fn totp_once_verified_is_required_at_sign_in() {
     );
     // Not yet enabled: sign-in still works with the password alone.
     api.login("mfa@a.test").await;
-    // A wrong code is refused and enables nothing.
-    let wrong = if totp::code_at(&secret, now()) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    // A wrong code is refused and enables nothing: one no step from a minute ago to two
+    // minutes on would accept (a code is good for the steps beside its own too).
+    let wrong = ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| (0..7).all(|k| !totp::verify(&secret, c, now() - 60 + k * 30)))
+        .expect("four codes cannot all be near-current");
     let (status, v) = api
         .post("/api/v1/auth/mfa/verify", &token, json!({"code": wrong}))
         .await;
