@@ -2,7 +2,7 @@
 //! name, with each client's status, package, expiry and wallet balance; a client's page with
 //! the recent wallet transactions and their tickets, and the two wallet actions: a credit
 //! (amount, M-Pesa receipt, reference) and a renewal of the package from the wallet. The
-//! actions are the API's ([`payments::credit_wallet`], [`payments::renew_client`]) and need its
+//! actions are the API's (`payments::credit_wallet`, `payments::renew_client`) and need its
 //! [`Finance`] roles, as `POST /api/v1/wallet/credit` and `POST /api/v1/clients/{id}/renew` do.
 //! Anyone on the staff may read the list and a client's page (the API's registry lets every
 //! staff role read `clients`); money shows to `Finance` only, as on the rest of the console:

@@ -1,7 +1,7 @@
 //! Support tickets: the list (newest first, keyset-paged, filtered by status) and a ticket's
 //! page with its replies, a reply form and a status change (close, reopen and the schema's other
 //! states). Replies and status changes go through the API's generic resource functions
-//! ([`resources::insert_row`] on `ticket_comments`, [`resources::update_row`] on
+//! (`resources::insert_row` on `ticket_comments`, `resources::update_row` on
 //! `support_tickets`), so the registry's grants apply as they do to the API: every staff role
 //! reads tickets and replies, the registry's writers of those tables (`tenant_admin`,
 //! `noc_engineer`, `support_agent`) reply and change a status; others see no form and get 403.
