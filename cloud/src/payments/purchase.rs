@@ -173,22 +173,18 @@ pub async fn start(
         description: "WiFi package".into(),
         callback_url,
     };
-    // The push and its record are a task of their own: when the router's request is dropped
-    // mid-way (its connection cut, the router killed), the handler is cancelled, but the push
-    // still goes out once and its checkout id is stored, so Daraja's callback finds its
-    // purchase. Cancelled between the two, the purchase would stay pending with no push on
-    // record while the guest may have been asked to pay.
-    let (pool2, tenant, phone) = (pool.clone(), device.tenant_id, req.phone.masked());
-    let task =
-        tokio::spawn(
-            async move { send_push(&pool2, &daraja, &push, tenant, id, amount, &phone).await },
-        );
-    match task.await {
-        Ok(recorded) => recorded?,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime shutting down cancels it; the jobs loop asks Daraja after a restart.
-        Err(_) => return Err(unavailable()),
-    }
+    // Callers run this as a task of its own (`routes::payments::start`): a router's request
+    // dropped mid-way must not stop between the purchase's commit and its push's record.
+    send_push(
+        pool,
+        &daraja,
+        &push,
+        device.tenant_id,
+        id,
+        amount,
+        &req.phone.masked(),
+    )
+    .await?;
 
     let mut client = pool.get().await?;
     let tx = tenant_transaction(&mut client, device.tenant_id, None).await?;

@@ -2,6 +2,7 @@
 //! posts back (STK callbacks).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -91,7 +92,21 @@ pub async fn start(
         Ok(r) => r,
         Err((status, refusal)) => return (status, Json(refusal)).into_response(),
     };
-    match purchase::start(&state.payments, &state.pool, &device, &req).await {
+    // The purchase runs as a task of its own. When the router's request is dropped mid-way (its
+    // connection cut, the router killed), this handler is cancelled at whatever it awaits; the
+    // purchase must not stop between committing its row and sending and recording its STK push,
+    // or it would stay pending with no push on record (or with a push out and its checkout id
+    // lost, so Daraja's callback could not find it). The task runs to its end either way; the
+    // router's retry of the same form finds the purchase as it left it.
+    let (payments, pool) = (Arc::clone(&state.payments), state.pool.clone());
+    let task = tokio::spawn(async move { purchase::start(&payments, &pool, &device, &req).await });
+    let started = match task.await {
+        Ok(started) => started,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels it: the router sends the form again.
+        Err(_) => return super::sync::overloaded(),
+    };
+    match started {
         Ok(s) => Json(s).into_response(),
         Err(StartError::Refused(r)) => {
             let status = match r.reason {
