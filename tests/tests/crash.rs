@@ -1076,9 +1076,15 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     // paid nor failed anywhere (and fatal when CRASH_STRICT_PURCHASES=1).
     let stuck = pushless.len();
     if stuck > 0 {
+        let cloud_log = std::fs::read_to_string(dir.path().join("cloud.log")).unwrap_or_default();
+        let mentions: Vec<&str> = cloud_log
+            .lines()
+            .filter(|l| pushless.iter().any(|p| l.contains(p.as_str())))
+            .collect();
         eprintln!(
             "FINDING (cloud): {stuck} purchase(s) left pending with no STK push on record after \
-             the router was killed during POST /sync/v1/purchases: {pushless:?}"
+             the router was killed during POST /sync/v1/purchases: {pushless:?}\ncloud log:\n{}",
+            mentions.join("\n")
         );
         assert!(
             std::env::var("CRASH_STRICT_PURCHASES").as_deref() != Ok("1"),
