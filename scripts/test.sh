@@ -89,7 +89,7 @@ for cpu in aarch64 armv7; do
     qemu="qemu-aarch64"
     [ "$cpu" = armv7 ] && qemu="qemu-arm"
     step "$cpu tests under $qemu"
-    CARGO_INCREMENTAL=0 cross_cargo "$cpu" test --locked -p hotspot-shared -p hotspot-listener -p hotspot-edge 2>test --locked -p hotspot-shared -p hotspot-edge 2>&1 |1 |
+    CARGO_INCREMENTAL=0 cross_cargo "$cpu" test --locked -p hotspot-shared -p hotspot-listener -p hotspot-edge 2>&1 |
         sed -u "s/^/[$cpu] /"
 
     step "$cpu size-tuned static hotspotd"
