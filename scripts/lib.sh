@@ -2,7 +2,9 @@
 # Shared by scripts/run.sh and scripts/test.sh: installing packages and finding or starting
 # PostgreSQL. Sourced, not run.
 
-step() { printf '\n==== %s\n' "$*"; }
+# step TEXT: a heading, with the time this script has run so far (a slow or stuck step shows in
+# the log of a run that was cut short).
+step() { printf '\n==== %s [%s s]\n' "$*" "$SECONDS"; }
 die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
