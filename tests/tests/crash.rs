@@ -954,9 +954,9 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     worst_start = worst_start.max(check(&router, &login_state, &buy_state, started, cycles));
     // Generous: with few cycles most guests are still to come in this last run.
     let settle = Instant::now() + Duration::from_secs(40 + ((logins + purchases) / 20) as u64);
-    // Purchases the cloud holds pending with no STK push on record: its purchase handler was
-    // cancelled when the killed router's connection dropped (see docs/faults.md). They can
-    // never settle; the guest's form answers the same purchase for ever.
+    // Purchases the cloud holds pending with no STK push on record well past Daraja's answer
+    // time (docs/faults.md, "a purchase the cloud never pushes"): lost purchases, which end
+    // the wait and fail the test below.
     let mut pushless: BTreeSet<String> = BTreeSet::new();
     let mut looked = Instant::now();
     loop {
@@ -966,7 +966,7 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
                 .query(&format!(
                     "SELECT id FROM hotspot_purchases WHERE hotspot_id = '{hotspot}' \
                      AND status = 'pending' AND checkout_request_id IS NULL \
-                     AND created_at < now() - interval '6 seconds'"
+                     AND created_at < now() - interval '45 seconds'"
                 ))
                 .lines()
                 .map(str::to_owned)
@@ -1072,26 +1072,23 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
         cycles + 1,
     );
 
-    // Purchases: each paid once, on the router and in the cloud; the push-less ones neither
-    // paid nor failed anywhere (and fatal when CRASH_STRICT_PURCHASES=1).
-    let stuck = pushless.len();
-    if stuck > 0 {
+    // Purchases: each paid once, on the router and in the cloud. One the cloud left pending
+    // with no push on record is a lost purchase: the test fails on it, with the cloud's log
+    // lines about it.
+    if !pushless.is_empty() {
         let cloud_log = std::fs::read_to_string(dir.path().join("cloud.log")).unwrap_or_default();
         let mentions: Vec<&str> = cloud_log
             .lines()
             .filter(|l| pushless.iter().any(|p| l.contains(p.as_str())))
             .collect();
-        eprintln!(
-            "FINDING (cloud): {stuck} purchase(s) left pending with no STK push on record after \
-             the router was killed during POST /sync/v1/purchases: {pushless:?}\ncloud log:\n{}",
+        panic!(
+            "{} purchase(s) left pending by the cloud with no STK push on record after the \
+             router was killed during POST /sync/v1/purchases: {pushless:?}\ncloud log:\n{}",
+            pushless.len(),
             mentions.join("\n")
         );
-        assert!(
-            std::env::var("CRASH_STRICT_PURCHASES").as_deref() != Ok("1"),
-            "purchases the cloud never pushed: {pushless:?}"
-        );
     }
-    let paid = (purchases - stuck) as i64;
+    let paid = purchases as i64;
     assert_eq!(
         router.count("SELECT count(*) FROM purchases WHERE status = 'paid'"),
         paid,
@@ -1099,7 +1096,7 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     );
     assert_eq!(
         router.count("SELECT count(*) FROM purchases WHERE status = 'pending'"),
-        stuck as i64
+        0
     );
     assert_eq!(
         router.count("SELECT count(DISTINCT request_id) FROM purchases"),
@@ -1139,7 +1136,7 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     let redemptions = router.count("SELECT count(*) FROM voucher_redemptions");
     let online = login_state.iter().filter(|s| **s == Login::Online).count();
     assert!(
-        sessions as usize >= online + purchases - stuck,
+        sessions as usize >= online + purchases,
         "{sessions} sessions for {online} guests and {paid} buyers"
     );
     assert_eq!(
@@ -1180,7 +1177,7 @@ fn kill_9_and_power_cuts_lose_no_login_purchase_or_event() {
     eprintln!(
         "crash test passed: seed {seed}, {cycles} kills ({power_cuts} of them power cuts), \
          {logins} voucher logins ({online} online, {refused} refused: devices taken), \
-         {paid} purchases paid once each ({stuck} left unpushed by the cloud), {sessions} sessions and {redemptions} \
+         {paid} purchases paid once each, {sessions} sessions and {redemptions} \
          redemptions in the cloud once each; the table matched the database at most \
          {} ms after a start; {synced_copies} fsyncs recorded; {:.1} s in all",
         worst_start.as_millis(),

@@ -16,7 +16,7 @@ use super::{
     failure_name, new_token, token_hash,
 };
 use crate::db::tenant_transaction;
-use crate::mpesa::{DarajaClient, StkPush};
+use crate::mpesa::{DarajaClient, MpesaError, StkAccepted, StkPush};
 use crate::sync::device::Device;
 
 /// Why a purchase was not started.
@@ -196,6 +196,11 @@ pub async fn start(
 
 /// Sends the STK push of the purchase `id` and records its outcome: the checkout id when
 /// Daraja accepted it, else the purchase failed with the reason.
+///
+/// Once the push is out the guest may already be paying, so its record must not be lost to load
+/// or to a failover: the connection is waited for as long as it takes (the pool's bounded wait
+/// would give up with the checkout id in hand, leaving the purchase pending with nothing to
+/// query Daraja with), and a transient failure is retried. The record is idempotent.
 async fn send_push(
     pool: &Pool,
     daraja: &DarajaClient,
@@ -206,11 +211,24 @@ async fn send_push(
     phone: &str,
 ) -> Result<(), StartError> {
     let result = daraja.stk_push(push).await;
-    let mut client = pool.get().await?;
+    match &result {
+        Ok(_) => tracing::info!(purchase = %id, phone, amount, "STK push accepted"),
+        Err(e) => tracing::warn!(purchase = %id, error = %e, "STK push refused"),
+    }
+    crate::db::retry_transient(|| record_push(pool, tenant, id, &result)).await?;
+    Ok(())
+}
+
+async fn record_push(
+    pool: &Pool,
+    tenant: Uuid,
+    id: Uuid,
+    result: &Result<StkAccepted, MpesaError>,
+) -> Result<(), crate::db::DbError> {
+    let mut client = crate::db::get_patient(pool).await?;
     let tx = tenant_transaction(&mut client, tenant, None).await?;
     match result {
         Ok(accepted) => {
-            tracing::info!(purchase = %id, phone, amount, "STK push accepted");
             tx.execute(
                 "UPDATE hotspot_purchases
                  SET merchant_request_id = $2, checkout_request_id = $3, push_sent_at = now()
@@ -224,14 +242,16 @@ async fn send_push(
             .await?;
         }
         Err(e) => {
-            let failure = failure_for_push_error(&e);
-            tracing::warn!(purchase = %id, error = %e, ?failure, "STK push refused");
             tx.execute(
                 "UPDATE hotspot_purchases
                  SET status = 'failed', failure_reason = $2, result_desc = $3, settled_at = now(),
                      settled_by = 'push'
                  WHERE id = $1 AND status = 'pending'",
-                &[&id, &failure_name(failure), &e.to_string()],
+                &[
+                    &id,
+                    &failure_name(failure_for_push_error(e)),
+                    &e.to_string(),
+                ],
             )
             .await?;
         }

@@ -154,8 +154,17 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with_payments(
     config: impl FnOnce(SocketAddr) -> hotspot_cloud::payments::PaymentsConfig,
 ) -> TestApp {
+    spawn_app_with_payments_on(config, TestDb::pool).await
+}
+
+/// [`spawn_app_with_payments`] with the pool `pool` builds for the test database (a small one
+/// with a bounded wait, as production runs, to test work under a busy pool).
+pub async fn spawn_app_with_payments_on(
+    config: impl FnOnce(SocketAddr) -> hotspot_cloud::payments::PaymentsConfig,
+    pool: impl FnOnce(&TestDb) -> Pool,
+) -> TestApp {
     let db = migrated_db().await;
-    let pool = db.pool();
+    let pool = pool(&db);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -14,7 +14,10 @@ use reqwest::Url;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TEST_SECRETS_KEY, TestApp, seed_tenant, spawn_app_with_payments};
+use crate::helpers::{
+    TEST_SECRETS_KEY, TestApp, TestDb, seed_tenant, spawn_app_with_payments,
+    spawn_app_with_payments_on,
+};
 
 const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 
@@ -60,9 +63,14 @@ fn config(sim: &Url, addr: std::net::SocketAddr) -> PaymentsConfig {
 /// A tenant with M-Pesa set up for the simulator, a hotspot package of KES 20 and a router
 /// claimed over HTTP.
 async fn site() -> Site {
+    site_on(TestDb::pool).await
+}
+
+/// [`site`] with the service's pool built by `pool`.
+async fn site_on(pool: impl FnOnce(&TestDb) -> deadpool_postgres::Pool) -> Site {
     let sim = simulator().await;
     let sim2 = sim.clone();
-    let app = spawn_app_with_payments(move |addr| config(&sim2, addr)).await;
+    let app = spawn_app_with_payments_on(move |addr| config(&sim2, addr), pool).await;
     let owner = app.owner().await;
     let tenant = seed_tenant(&owner, 1).await;
     let key = SecretsKey::from_bytes(TEST_SECRETS_KEY);
@@ -366,6 +374,96 @@ async fn every_outcome_reaches_the_router_with_the_right_result() {
     )
     .await;
     assert!(by_callback >= 1, "no purchase was settled by its callback");
+}
+
+/// A push Daraja answers slowly while every pooled connection is taken: the pool's bounded wait
+/// must not lose the push's record (its checkout id), or the purchase would stay pending with
+/// nothing to query Daraja with while the guest pays.
+#[tokio::test]
+async fn a_push_answered_while_the_pool_is_busy_keeps_its_checkout_id() {
+    let s = site_on(|db| {
+        hotspot_cloud::db::pool_with_wait(&db.url, 2, Some(Duration::from_millis(100))).unwrap()
+    })
+    .await;
+    let phone = "254708374149";
+    behave(&s, json!({"phone": phone, "answer_delay_ms": 1500})).await;
+    let body = request(s.package, phone);
+    let request_id = body["request_id"].as_str().unwrap().to_owned();
+    let post = {
+        let url = s.app.url("/sync/v1/purchases");
+        let token = s.token.clone();
+        tokio::spawn(async move {
+            http()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // The purchase row is committed and the push is out (its answer held): take both of the
+    // pool's connections and keep them past the push's answer.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(
+        &s,
+        &format!("SELECT count(*) FROM hotspot_purchases WHERE request_id = '{request_id}'"),
+    )
+    .await
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < until, "no purchase row");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        if let Ok(c) = s.app.pool.get().await {
+            held.push(c);
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the pool never came free"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let recorded = count(
+        &s,
+        &format!(
+            "SELECT count(*) FROM hotspot_purchases WHERE request_id = '{request_id}' \
+             AND checkout_request_id IS NOT NULL"
+        ),
+    )
+    .await;
+    assert_eq!(recorded, 0, "recorded while the pool was held");
+    drop(held);
+    let status = post.await.unwrap();
+    assert!(status == 200 || status == 503, "answer {status}");
+    let (id, checkout): (Uuid, Option<String>) = {
+        let row = s
+            .owner
+            .query_one(
+                "SELECT id, checkout_request_id FROM hotspot_purchases WHERE request_id = $1::text::uuid",
+                &[&request_id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let pushed = pushes(&s, phone).await;
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(
+        checkout.as_deref(),
+        pushed[0]["checkout_request_id"].as_str(),
+        "the push's checkout id recorded once the pool came free"
+    );
+    let done = settled(&s, id, Duration::from_secs(15)).await;
+    assert!(
+        matches!(done.status, PurchaseStatus::Paid { .. }),
+        "{:?}",
+        done.status
+    );
 }
 
 #[tokio::test]

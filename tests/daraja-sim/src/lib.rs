@@ -153,6 +153,9 @@ pub struct Behaviour {
     pub delay_ms: Option<u64>,
     /// Refuse the push itself with this Daraja error code (for example `400.002.02`).
     pub reject_push: Option<String>,
+    /// Hold the push's answer this long after accepting it (a slow Daraja); the callback's
+    /// delay still counts from the push.
+    pub answer_delay_ms: Option<u64>,
 }
 
 /// A push as the simulator remembers it; `GET /sim/pushes` lists them.
@@ -582,6 +585,9 @@ async fn stk_push(
         push
     };
     tokio::spawn(deliver_callback(Arc::clone(&sim), push.clone(), delay));
+    if let Some(ms) = behaviour.answer_delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     Ok(Json(json!({
         "MerchantRequestID": push.merchant_request_id,
         "CheckoutRequestID": push.checkout_request_id,
