@@ -446,7 +446,9 @@ pub async fn extend_session(
     }
     if row.get::<_, bool>(4) {
         return Err(ApiError::Conflict(
-            "the session runs on the operator's own NAS (RADIUS), whose remaining allowance the              cloud does not track: send the NAS a CoA with the new Session-Timeout or data limit              (POST /api/v1/radius/sessions/{radacctid}/coa)"
+            "the session runs on the operator's own NAS (RADIUS), whose remaining allowance the \
+             cloud does not track: send the NAS a CoA with the new Session-Timeout or data \
+             limit (POST /api/v1/radius/sessions/{radacctid}/coa)"
                 .into(),
         ));
     }
