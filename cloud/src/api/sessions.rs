@@ -10,7 +10,8 @@
 //! An extension (more minutes, more data MB) follows the kick's path: the session row counts it
 //! at once (`added_minutes`, `added_data_mb`) and a row in `hotspot_session_extensions` waits
 //! for the router, which adds it to what the session has left, in place, on its next pull. A
-//! RADIUS session is refused (409): the cloud does not know what its NAS has left to grant.
+//! voucher session on an operator's own NAS (RADIUS) is extended through its voucher, and the
+//! NAS is sent a CoA with what the voucher now allows.
 
 use axum::Json;
 use axum::Router;
@@ -415,8 +416,9 @@ pub fn check_extension(
 
 /// Extends a live session for an operator (the API's and the console's): the session row counts
 /// the added minutes and MB, and the extension is queued for its router, which adds them to
-/// what the session has left. 422 for amounts out of bounds (nothing changes), 404 for another
-/// tenant's session, 409 for one not active or on an operator's own NAS (RADIUS).
+/// what the session has left; a RADIUS session through its voucher and a CoA to its NAS
+/// ([`extend_radius_session`]). 422 for amounts out of bounds (nothing changes), 404 for another
+/// tenant's session, 409 for one not active.
 pub async fn extend_session(
     state: &AppState,
     tenant_id: Uuid,
@@ -431,8 +433,11 @@ pub async fn extend_session(
     let row = tx
         .query_opt(
             "SELECT start_time, session_status, hotspot_id, mac_address,
-                    radius_session IS NOT NULL
-             FROM hotspot_sessions WHERE id = $1 FOR UPDATE",
+                    radius_session IS NOT NULL,
+                    (SELECT r.radacctid FROM radacct r
+                     WHERE r.acctuniqueid = s.radius_session AND r.acctstoptime IS NULL),
+                    (SELECT v.id FROM hotspot_vouchers v WHERE v.voucher_code = s.voucher_code)
+             FROM hotspot_sessions s WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await?
@@ -445,12 +450,17 @@ pub async fn extend_session(
         )));
     }
     if row.get::<_, bool>(4) {
-        return Err(ApiError::Conflict(
-            "the session runs on the operator's own NAS (RADIUS), whose remaining allowance the \
-             cloud does not track: send the NAS a CoA with the new Session-Timeout or data \
-             limit (POST /api/v1/radius/sessions/{radacctid}/coa)"
-                .into(),
-        ));
+        let (Some(radacctid), Some(voucher)) =
+            (row.get::<_, Option<i64>>(5), row.get::<_, Option<Uuid>>(6))
+        else {
+            return Err(ApiError::Conflict(
+                "the RADIUS session is over at its NAS, or runs on no voucher: nothing to extend"
+                    .into(),
+            ));
+        };
+        let (row, changes) = extend_voucher(tx, id, start, voucher, minutes, megabytes).await?;
+        drop(client);
+        return Ok(send_extension(state, tenant_id, user_id, id, radacctid, row, &changes).await);
     }
     let hotspot: Uuid = row.get(2);
     let mac: String = row.get(3);
@@ -481,6 +491,119 @@ pub async fn extend_session(
     row["extension"] = extension;
     tracing::info!(session = %id, %hotspot, ?minutes, ?megabytes, "session extended");
     Ok(row)
+}
+
+/// [`extend_session`]'s work for a session on an operator's own NAS (RADIUS), which the cloud
+/// authorised from a voucher: the voucher itself is extended (time from the later of now and its
+/// end, data on top of its limit), so that a login again gets the new allowance too. Answers the
+/// session and the CoA's changes: what the voucher now allows from now on. 422 for an amount of
+/// a limit the voucher does not have (nothing changes).
+async fn extend_voucher(
+    tx: deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    start: DateTime<Utc>,
+    voucher: Uuid,
+    minutes: Option<i32>,
+    megabytes: Option<i32>,
+) -> ApiResult<(Value, crate::radius::dynauth::Changes)> {
+    let limits = tx
+        .query_one(
+            "SELECT duration_minutes IS NOT NULL, data_limit_mb IS NOT NULL
+             FROM hotspot_vouchers WHERE id = $1 FOR UPDATE",
+            &[&voucher],
+        )
+        .await?;
+    let mut errors = Vec::new();
+    if minutes.is_some() && !limits.get::<_, bool>(0) {
+        errors.push(FieldError {
+            field: "minutes".into(),
+            message: "the session's voucher has no time limit to extend".into(),
+        });
+    }
+    if megabytes.is_some() && !limits.get::<_, bool>(1) {
+        errors.push(FieldError {
+            field: "data_mb".into(),
+            message: "the session's voucher has no data limit to extend".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    tx.execute(
+        "UPDATE hotspot_vouchers
+         SET duration_minutes = CASE WHEN $2::int IS NULL THEN duration_minutes ELSE
+                 ceil(extract(epoch FROM greatest(
+                     coalesce(used_at, now()) + make_interval(mins => duration_minutes), now())
+                     - coalesce(used_at, now())) / 60)::int + $2 END,
+             data_limit_mb = data_limit_mb + coalesce($3::int, 0)
+         WHERE id = $1",
+        &[&voucher, &minutes, &megabytes],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE hotspot_sessions
+         SET added_minutes = added_minutes + coalesce($3::int, 0),
+             added_data_mb = added_data_mb + coalesce($4::int, 0)
+         WHERE id = $1 AND start_time = $2",
+        &[&id, &start, &minutes, &megabytes],
+    )
+    .await?;
+    let (seconds, bytes) =
+        crate::radius::auth::voucher_remaining(&tx, voucher, Utc::now().timestamp())
+            .await?
+            .unwrap_or_default();
+    let row = json_row(
+        &tx,
+        "SELECT * FROM hotspot_sessions WHERE id = $1 AND start_time = $2",
+        &[&id, &start],
+    )
+    .await?;
+    tx.commit().await?;
+    let changes = crate::radius::dynauth::Changes {
+        session_timeout: minutes.and(seconds),
+        total_bytes: megabytes.and(bytes),
+        ..Default::default()
+    };
+    Ok((row, changes))
+}
+
+/// Sends the CoA-Request of an extended RADIUS session ([`extend_voucher`]) to its NAS and adds
+/// `coa` to the session `row`: the NAS's answer (`ack`, `nak`, `timeout`), or `not_sent` with
+/// the reason. The voucher stays extended whatever the NAS said.
+async fn send_extension(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+    radacctid: i64,
+    mut row: Value,
+    changes: &crate::radius::dynauth::Changes,
+) -> Value {
+    use crate::radius::dynauth;
+    let sent = dynauth::send_for_session(
+        &state.pool,
+        tenant_id,
+        radacctid,
+        dynauth::Kind::Coa,
+        changes,
+        dynauth::Cause {
+            reason: "top_up",
+            requested_by: Some(user_id),
+        },
+        &dynauth::BACKOFF,
+    )
+    .await;
+    row["coa"] = match &sent {
+        Ok(sent) => super::radius::sent_json(radacctid, sent),
+        Err(e) => serde_json::json!({
+            "radacctid": radacctid,
+            "outcome": "not_sent",
+            "error": e.to_string(),
+        }),
+    };
+    tracing::info!(session = %id, radacctid, coa = %row["coa"]["outcome"],
+        "RADIUS session extended");
+    row
 }
 
 /// Filters of the device list.

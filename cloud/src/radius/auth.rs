@@ -708,6 +708,74 @@ fn refusal_text(r: &Refusal) -> String {
     }
 }
 
+/// The bytes a voucher has moved, as an SQL expression over its code and its Class (two
+/// placeholders): its edge sessions' megabytes and the octets of every RADIUS session under its
+/// name or Class, open or closed.
+macro_rules! voucher_bytes_sql {
+    ($code:literal, $class:literal) => {
+        concat!(
+            "(SELECT COALESCE(sum(data_used_mb), 0) FROM hotspot_sessions \
+              WHERE voucher_code = ",
+            $code,
+            " AND radius_session IS NULL)::float8 * 1048576 \
+             + (SELECT COALESCE(sum(acctinputoctets + acctoutputoctets), 0) FROM ( \
+                  SELECT acctinputoctets, acctoutputoctets FROM radacct \
+                  WHERE username = ",
+            $code,
+            " OR class = ",
+            $class,
+            " \
+                  UNION ALL SELECT acctinputoctets, acctoutputoctets \
+                  FROM radacct_history WHERE username = ",
+            $code,
+            " OR class = ",
+            $class,
+            ") u)::float8"
+        )
+    };
+}
+
+/// The Class an Access-Accept for voucher `id` carries, which its accounting echoes.
+fn voucher_class(id: Uuid) -> String {
+    format!("hotspot:voucher:{id}")
+}
+
+/// What voucher `id` (code `code`) allows from `now` on, by the same rules as a login: the
+/// seconds left (from its first use), and the bytes left after everything it has moved. `None`
+/// for a limit the voucher does not have, or for a voucher not there.
+pub async fn voucher_remaining(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    now: i64,
+) -> Result<Option<(Option<u32>, Option<u64>)>, DbError> {
+    let row = tx
+        .query_opt(
+            concat!(
+                "SELECT EXTRACT(EPOCH FROM used_at)::int8, duration_minutes, data_limit_mb, ",
+                voucher_bytes_sql!("v.voucher_code", "$2"),
+                " FROM hotspot_vouchers v WHERE id = $1"
+            ),
+            &[&id, &voucher_class(id)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let used_at: Option<i64> = row.get(0);
+    let minutes: Option<i32> = row.get(1);
+    let megabytes: Option<i32> = row.get(2);
+    let bytes: f64 = row.get(3);
+    let limits = hotspot_shared::plan::voucher_limits(
+        used_at.unwrap_or(now),
+        minutes.map(i64::from),
+        megabytes.map(i64::from),
+    );
+    Ok(Some((
+        limits
+            .seconds_remaining(now)
+            .map(|s| s.min(u64::from(u32::MAX)) as u32),
+        limits.bytes_remaining(bytes.max(0.0) as u64),
+    )))
+}
+
 async fn voucher_login(
     tx: &deadpool_postgres::Transaction<'_>,
     nas: &Nas,
@@ -770,19 +838,13 @@ async fn voucher_login(
         plan_id: None,
     };
     let usage_stmt = tx
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT ARRAY(SELECT mac_address::text FROM hotspot_voucher_redemptions \
-                          WHERE voucher_id = $1 AND accepted), \
-                    (SELECT COALESCE(sum(data_used_mb), 0) FROM hotspot_sessions \
-                     WHERE voucher_code = $2 AND radius_session IS NULL)::float8 * 1048576 \
-                    + (SELECT COALESCE(sum(acctinputoctets + acctoutputoctets), 0) FROM ( \
-                         SELECT acctinputoctets, acctoutputoctets FROM radacct \
-                         WHERE username = $2 OR class = $3 \
-                         UNION ALL SELECT acctinputoctets, acctoutputoctets \
-                         FROM radacct_history WHERE username = $2 OR class = $3) u)::float8",
-        )
+                          WHERE voucher_id = $1 AND accepted), ",
+            voucher_bytes_sql!("$2", "$3")
+        ))
         .await?;
-    let class = format!("hotspot:voucher:{id}");
+    let class = voucher_class(id);
     let usage_row = tx.query_one(&usage_stmt, &[&id, &code, &class]).await?;
     let devices: Vec<String> = usage_row.get(0);
     let bytes: f64 = usage_row.get(1);

@@ -925,3 +925,89 @@ async fn subscribers_past_their_monthly_cap_are_disconnected_and_refused() {
     );
     rig.server.stop().await;
 }
+
+/// An operator's extension of a voucher session on its own NAS: the voucher is extended (a login
+/// again gets the new allowance too) and the NAS gets a CoA with what the voucher now allows; an
+/// amount of a limit the voucher does not have is refused and changes nothing.
+#[tokio::test]
+async fn an_extension_of_a_voucher_session_extends_its_voucher_and_reaches_the_nas_as_a_coa() {
+    let rig = Rig::new("coovachilli").await;
+    let (api, admin, das) = (&rig.api, rig.admin.as_str(), &rig.das);
+    let a = api.a;
+    api.owner
+        .batch_execute(&format!(
+            "INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, \
+               duration_minutes, max_devices) \
+             SELECT '{a}', id, 'RADEXT4KXD', 60, 1 FROM hotspots \
+             WHERE tenant_id = '{a}' LIMIT 1;"
+        ))
+        .await
+        .unwrap();
+    let class = rig
+        .voucher_session("RADEXT4KXD", "x-1", "02:00:00:00:00:0E")
+        .await;
+    let session_id: Uuid = api
+        .owner
+        .query_one(
+            "SELECT id FROM hotspot_sessions WHERE voucher_code = 'RADEXT4KXD'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let path = format!("/api/v1/sessions/{session_id}/extend");
+    let duration = || async {
+        api.owner
+            .query_one(
+                "SELECT duration_minutes FROM hotspot_vouchers WHERE voucher_code = 'RADEXT4KXD'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+    };
+
+    // Data for a voucher without a data limit: 422, nothing changed, nothing sent.
+    let (status, v) = api.post(&path, admin, json!({"data_mb": 100})).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errors"][0]["field"], "data_mb", "{v}");
+    assert_eq!(duration().await, 60);
+    assert!(das.seen().is_empty());
+
+    // 30 minutes more: the voucher now runs 90 minutes from its first use, the NAS is told
+    // the session may last about 90 minutes from now, and ACKs.
+    das.expect(&[Some((Code::CoaAck, None))]);
+    let (status, v) = api.post(&path, admin, json!({"minutes": 30})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["coa"]["outcome"], "ack", "{v}");
+    assert_eq!(v["added_minutes"], 30, "{v}");
+    assert_eq!(duration().await, 90);
+    let coa = das.seen().pop().unwrap();
+    assert_eq!(coa.code, Code::CoaRequest);
+    assert_eq!(coa.get_text(attr::USER_NAME).as_deref(), Some("RADEXT4KXD"));
+    assert_eq!(coa.get_text(attr::ACCT_SESSION_ID).as_deref(), Some("x-1"));
+    let timeout = coa.get_u32(attr::SESSION_TIMEOUT).unwrap();
+    assert!((89 * 60..=90 * 60).contains(&timeout), "{timeout}");
+
+    // A silent NAS: the answer says so, and the voucher is extended all the same; the device
+    // logging in again gets the whole new allowance.
+    das.expect(&[None, None, None, None]);
+    let (status, v) = api.post(&path, admin, json!({"minutes": 10})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["coa"]["outcome"], "timeout", "{v}");
+    assert_eq!(duration().await, 100);
+    rig.account(
+        acct_status::STOP,
+        ("RADEXT4KXD", "x-1", "02:00:00:00:00:0E"),
+        Some(&class),
+        0,
+    )
+    .await;
+    let again = rig
+        .login("RADEXT4KXD", "RADEXT4KXD", "02:00:00:00:00:0E")
+        .await;
+    assert_eq!(again.code, Code::AccessAccept);
+    let timeout = again.get_u32(attr::SESSION_TIMEOUT).unwrap();
+    assert!((99 * 60..=100 * 60).contains(&timeout), "{timeout}");
+    rig.server.stop().await;
+}

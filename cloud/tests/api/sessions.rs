@@ -169,7 +169,8 @@ async fn sessions_are_extended_and_the_extension_reaches_the_router_that_asks() 
     assert!(raw.get("extensions").is_none(), "{raw}");
     assert!(page.extensions.is_empty());
 
-    // A session on the operator's own NAS: refused with a reason, nothing queued.
+    // A session on the operator's own NAS that its NAS no longer reports live (no open
+    // accounting): refused with a reason, nothing queued (radius_dynauth.rs extends live ones).
     api.owner
         .execute(
             "UPDATE hotspot_sessions SET radius_session = 'acct-1' WHERE id = $1",
