@@ -3,6 +3,7 @@
 mod bad_input;
 mod branding;
 mod console;
+mod console_branding;
 mod console_clients;
 mod console_pages;
 mod demo;
