@@ -1,14 +1,20 @@
 //! The portal branding end to end: a real cloud and a real hotspotd. The operator sets the
 //! branding through the API, the router pulls it on its next round, and its portal page over
-//! HTTP shows the title, welcome text and colour and serves the logo.
+//! HTTP shows the title, welcome text and colour and serves the logo. And the console's form in
+//! headless Chromium at a phone's width: a logo uploaded from a file input, shown back under the
+//! console's Content-Security-Policy.
 //!
-//! Needs PostgreSQL (`DATABASE_URL`, or the local server with trust auth); skipped without it.
+//! Needs PostgreSQL (`DATABASE_URL`, or the local server with trust auth), and Chromium for the
+//! console's test; each is skipped without them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use hotspot_system_tests::stack::{Db, PaymentsCloud, Router, wait_until};
+use hotspot_system_tests::browser::Browser;
+use hotspot_system_tests::stack::{
+    Db, PaymentsCloud, Router, SECRETS_KEY, cloud, free_port, serve_cloud, wait_until,
+};
 use serde_json::{Value, json};
 
 const OPERATOR: &str = "operator@demo.hotspot.test";
@@ -170,4 +176,83 @@ fn branding_set_through_the_api_reaches_the_routers_portal() {
     wait_until("the unknown logo name is not found", 5, || {
         get(portal, "/brand/logo-0000000000000000.png").0 == 404
     });
+}
+
+#[test]
+fn an_operator_uploads_a_logo_from_the_console_at_a_phones_width() {
+    let Some(db) = Db::new("branding_console") else {
+        return;
+    };
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let env = [
+        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
+        ("HOTSPOT_DEMO_PASSWORD", PASSWORD.to_owned()),
+        // Plain HTTP on loopback: cookies without Secure, as in development.
+        ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
+    ];
+    cloud(&db, &env, &["seed", "--demo"]);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    browser.set_size(360, 740);
+    browser.goto(&format!("{base}/console/signin"));
+    browser.type_into("input[name=email]", OPERATOR);
+    browser.type_into("input[name=password]", PASSWORD);
+    browser.click("form[action='/console/signin'] button[type=submit]");
+    browser
+        .wait_for_text("Guests online now", Duration::from_secs(15))
+        .unwrap();
+
+    browser.goto(&format!("{base}/console/settings#branding"));
+    browser
+        .wait_for_text("Portal branding", Duration::from_secs(10))
+        .unwrap();
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(browser.script(fits), true, "the settings overflow 360 px");
+    let unlabelled = "return [...document.querySelectorAll('#branding-form input:not([type=hidden]),\
+                      #branding-form textarea')].filter(e => !e.closest('label')).length";
+    assert_eq!(browser.script(unlabelled), 0);
+
+    let logo = dir.path().join("logo.png");
+    use base64::Engine;
+    std::fs::write(
+        &logo,
+        base64::engine::general_purpose::STANDARD
+            .decode(PNG)
+            .unwrap(),
+    )
+    .unwrap();
+    browser.script(
+        "const f = document.querySelector('#branding-form'); \
+         f.querySelector('[name=title]').value = 'Mama Mboga WiFi'; \
+         f.querySelector('[name=accent_color]').value = '#c0392b'; return true",
+    );
+    browser.type_into("#branding-form input[name=logo]", logo.to_str().unwrap());
+    browser.click("#branding-form button[type=submit]");
+    browser
+        .wait_for_text("Current logo", Duration::from_secs(15))
+        .unwrap();
+    assert_eq!(
+        db.query(
+            "SELECT title || ' ' || accent_color || ' ' || octet_length(logo) FROM portal_branding"
+        ),
+        "Mama Mboga WiFi #c0392b 70"
+    );
+    // The logo loaded from the console's own route (the policy allows images from itself only).
+    wait_until("the logo is drawn", 10, || {
+        browser.script(
+            "const i = document.querySelector('#branding-logo img'); \
+                        return !!i && i.complete && i.naturalWidth === 1",
+        ) == true
+    });
+    assert_eq!(browser.script(fits), true, "the settings overflow 360 px");
+    browser.script("document.querySelector('#branding').scrollIntoView(); return true");
+    browser.screenshot(
+        &std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("branding-settings-360.png"),
+    );
+    browser.set_size(1280, 900);
+    assert_eq!(browser.script(fits), true);
 }
