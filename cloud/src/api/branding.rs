@@ -140,6 +140,11 @@ fn check(input: &BrandingInput) -> ApiResult<Checked> {
         Some(_) if input.remove_logo == Some(true) => {
             Err(refused("cannot be given with remove_logo"))
         }
+        // Bounded before decoding: 32 KiB is under 44 Ki characters of base64.
+        Some(b64) if b64.len() > rules::MAX_LOGO_BYTES / 3 * 4 + 1024 => Err(refused(&format!(
+            "must be at most {} KiB",
+            rules::MAX_LOGO_BYTES / 1024
+        ))),
         Some(b64) => match decode_base64(b64) {
             None => Err(refused("must be standard base64")),
             Some(bytes) => rules::logo(&bytes).map(|info| Some(CheckedLogo { bytes, info })),
@@ -159,10 +164,6 @@ fn check(input: &BrandingInput) -> ApiResult<Checked> {
 }
 
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    // Bounded before decoding: 32 KiB is under 44 Ki characters of base64.
-    if s.len() > rules::MAX_LOGO_BYTES / 3 * 4 + 1024 {
-        return Some(vec![0; rules::MAX_LOGO_BYTES + 1]);
-    }
     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     STANDARD.decode(compact).ok()
 }

@@ -80,6 +80,10 @@ async fn branding_is_checked_stored_and_read_by_role() {
         (json!({"support_phone": "<script>"}), "support_phone"),
         (json!({"logo": svg}), "logo"),
         (json!({"logo": STANDARD.encode(&big)}), "logo"),
+        (
+            json!({"logo": STANDARD.encode(vec![0u8; 100 * 1024])}),
+            "logo",
+        ),
         (json!({"logo": "GIF89a not base64 !"}), "logo"),
         (
             json!({"logo": STANDARD.encode(b"GIF89a\x01\x00\x01\x00")}),
