@@ -205,6 +205,36 @@ fn jpeg(b: &[u8]) -> Option<ImageInfo> {
     }
 }
 
+/// Decodes standard base64 (RFC 4648: `+` and `/`, `=` padding optional); `None` for any other
+/// character or an impossible length. Small on purpose: the router decodes one logo per change
+/// and carries no base64 library.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -285,6 +315,32 @@ mod tests {
         assert!(logo(&big).unwrap_err().message.contains("32 KiB"));
         big.truncate(MAX_LOGO_BYTES);
         assert!(logo(&big).is_ok());
+    }
+
+    #[test]
+    fn base64_decodes_as_rfc_4648_says() {
+        for (text, bytes) in [
+            ("", &b""[..]),
+            ("Zg==", b"f"),
+            ("Zm8=", b"fo"),
+            ("Zm9v", b"foo"),
+            ("Zm9vYg==", b"foob"),
+            ("Zm9vYmE=", b"fooba"),
+            ("Zm9vYmFy", b"foobar"),
+            ("Zm9vYg", b"foob"),
+            ("+/+/", &[0xfb, 0xff, 0xbf]),
+        ] {
+            assert_eq!(decode_base64(text).as_deref(), Some(bytes), "{text}");
+        }
+        for bad in ["Z", "Zm9vY", "Zm9v!", "Zm 9v", "Zm9v\n"] {
+            assert_eq!(decode_base64(bad), None, "{bad:?}");
+        }
+        assert_eq!(decode_base64(&hex_png_b64()).unwrap(), PNG_1X1);
+    }
+
+    fn hex_png_b64() -> String {
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+            .into()
     }
 
     #[test]

@@ -1034,15 +1034,20 @@ impl Sessions {
     pub async fn restore(self: &Arc<Self>) -> Result<usize, LoginError> {
         let at = self.clock.reading();
         let now = secs_of(&at);
-        let branding = self.store.read(crate::store::branding::load).await?;
+        let policy = Policy::from_settings(&self.config.vouchers);
+        // One read for both (each distinct store call costs code in a size-budgeted binary).
+        let (throttled, branding) = self
+            .store
+            .read(move |c| {
+                Ok((
+                    crate::throttle::load(c, &policy, now)?,
+                    crate::store::branding::load(c)?,
+                ))
+            })
+            .await?;
         if let Ok(mut b) = self.branding.write() {
             *b = branding.map(Arc::new);
         }
-        let policy = Policy::from_settings(&self.config.vouchers);
-        let throttled = self
-            .store
-            .read(move |c| crate::throttle::load(c, &policy, now))
-            .await?;
         if let Ok(mut t) = self.throttle.lock() {
             t.restore(throttled);
         }

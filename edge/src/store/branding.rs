@@ -4,10 +4,8 @@
 //! portal's page and style): texts, an `#rrggbb` colour, a phone number, and a PNG or JPEG logo
 //! of at most 32 KiB whose SHA-256 matches the one sent. Only a newer version replaces what is
 //! stored, so a page pulled again changes nothing. The portal keeps the texts in memory
-//! ([`Look`]) and reads the logo's bytes when it is asked for.
+//! ([`Look`]) with the logo's bytes (32 KiB at most): serving it reads no database.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use hotspot_shared::branding::{self as rules, Branding};
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -22,8 +20,26 @@ pub struct Look {
     /// `#rrggbb` (checked: it is written into the page's style).
     pub accent_color: String,
     pub support_phone: Option<String>,
-    /// The logo's file name under `/brand/` (`logo-<first 16 hex of its SHA-256>.png|jpg`).
-    pub logo: Option<String>,
+    pub logo: Option<LogoFile>,
+}
+
+/// The logo as the portal serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoFile {
+    /// Its file name under `/brand/` (`logo-<first 16 hex of its SHA-256>.png|jpg`).
+    pub name: String,
+    pub content_type: String,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl LogoFile {
+    fn new(content_type: String, bytes: Vec<u8>, sha256: &str) -> Self {
+        Self {
+            name: logo_name(&content_type, sha256),
+            content_type,
+            bytes: bytes.into(),
+        }
+    }
 }
 
 impl Look {
@@ -84,9 +100,7 @@ pub fn check(b: &Branding) -> Result<Checked, BrandingRefused> {
                 }
                 .into());
             }
-            let bytes = STANDARD
-                .decode(&l.data)
-                .map_err(|_| BrandingRefused::Encoding)?;
+            let bytes = rules::decode_base64(&l.data).ok_or(BrandingRefused::Encoding)?;
             let info = rules::logo(&bytes)?;
             let sha = rules::hex(&Sha256::digest(&bytes));
             if sha != l.sha256 {
@@ -102,7 +116,9 @@ pub fn check(b: &Branding) -> Result<Checked, BrandingRefused> {
             welcome,
             accent_color,
             support_phone,
-            logo: logo.as_ref().map(|(t, _, sha)| logo_name(t, sha)),
+            logo: logo
+                .as_ref()
+                .map(|(t, bytes, sha)| LogoFile::new(t.clone(), bytes.clone(), sha)),
         },
         logo,
     })
@@ -144,15 +160,16 @@ pub fn save(c: &Connection, b: &Checked, now: i64) -> Result<Option<Look>, Store
 /// The stored branding's look, if the cloud sent one.
 pub fn load(c: &Connection) -> Result<Option<Look>, StoreError> {
     Ok(c.prepare_cached(
-        "SELECT title, welcome, accent_color, support_phone, logo_type, logo_sha256
+        "SELECT title, welcome, accent_color, support_phone, logo_type, logo, logo_sha256
          FROM branding WHERE id = 1",
     )?
     .query_row([], |r| {
         let logo = match (
             r.get::<_, Option<String>>(4)?,
-            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<Vec<u8>>>(5)?,
+            r.get::<_, Option<String>>(6)?,
         ) {
-            (Some(t), Some(sha)) => Some(logo_name(&t, &sha)),
+            (Some(t), Some(bytes), Some(sha)) => Some(LogoFile::new(t, bytes, &sha)),
             _ => None,
         };
         Ok(Look {
@@ -164,20 +181,6 @@ pub fn load(c: &Connection) -> Result<Option<Look>, StoreError> {
         })
     })
     .optional()?)
-}
-
-/// The stored logo's content type and bytes, when `name` is its file name.
-pub fn logo(c: &Connection, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-    let row: Option<(String, Vec<u8>, String)> = c
-        .prepare_cached(
-            "SELECT logo_type, logo, logo_sha256 FROM branding
-             WHERE id = 1 AND logo IS NOT NULL",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    Ok(row
-        .filter(|(t, _, sha)| logo_name(t, sha) == name)
-        .map(|(t, bytes, _)| (t, bytes)))
 }
 
 #[cfg(test)]
@@ -221,7 +224,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(look.accent_color, "#c0392b");
-        assert_eq!(look.logo.as_deref(), Some("logo-4ff6ab670a58c142.png"));
+        let logo = look.logo.as_ref().unwrap();
+        assert_eq!(logo.name, "logo-4ff6ab670a58c142.png");
+        assert_eq!(
+            (logo.content_type.as_str(), logo.bytes.len()),
+            ("image/png", 70)
+        );
         assert_eq!(load(c).unwrap(), Some(look.clone()));
         // The same again or an older one: nothing changes.
         assert_eq!(
@@ -233,10 +241,6 @@ mod tests {
             None
         );
         assert_eq!(load(c).unwrap().unwrap().title, "Two");
-        let (t, bytes) = logo(c, "logo-4ff6ab670a58c142.png").unwrap().unwrap();
-        assert_eq!((t.as_str(), bytes.len()), ("image/png", 70));
-        assert!(logo(c, "logo-0000000000000000.png").unwrap().is_none());
-        assert!(logo(c, "logo-4ff6ab670a58c142.jpg").unwrap().is_none());
     }
 
     #[test]
@@ -251,7 +255,8 @@ mod tests {
         b.logo.as_mut().unwrap().sha256 = "00".repeat(32);
         assert!(matches!(check(&b), Err(BrandingRefused::Digest)));
         let mut b = branding(1, "x");
-        b.logo.as_mut().unwrap().data = STANDARD.encode("<svg onload=\"alert(1)\"/>");
+        // `<svg onload="alert(1)"/>`
+        b.logo.as_mut().unwrap().data = "PHN2ZyBvbmxvYWQ9ImFsZXJ0KDEpIi8+".into();
         assert!(matches!(check(&b), Err(BrandingRefused::Invalid(_))));
         let mut b = branding(1, "x");
         b.logo.as_mut().unwrap().data = "!!".into();

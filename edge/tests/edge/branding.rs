@@ -27,10 +27,7 @@ fn branding(version: i64) -> Branding {
 }
 
 fn png_bytes() -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(PNG)
-        .unwrap()
+    hotspot_shared::branding::decode_base64(PNG).unwrap()
 }
 
 #[tokio::test]
