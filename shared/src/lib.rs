@@ -1,6 +1,8 @@
 //! What the edge daemon and the cloud service must agree on.
 //!
 //! # Layout
+//! - [`branding`]: a tenant's portal branding (texts, colour, logo) and its checks, sent to
+//!   routers in the sync pull.
 //! - [`mac`]: the MAC address type, parsed from every spelling routers and DHCP servers use.
 //! - [`phone`]: Kenyan mobile numbers normalised to the form M-Pesa takes.
 //! - [`plan`]: time and data limits, counter arithmetic and rates, shared by edge accounting
@@ -19,6 +21,7 @@
 //! This crate holds plain data and pure functions only: no runtime, no database, no network.
 //! Randomness and time are passed in, so both sides (and tests) decide where they come from.
 
+pub mod branding;
 pub mod mac;
 pub mod phone;
 pub mod plan;

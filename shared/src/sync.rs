@@ -20,6 +20,7 @@
 //! sent only to a router that asked for it, and one the cloud may not send defaults to empty.
 //! So [`PullResponse::extensions`] goes only to a pull with `extensions=1` (routers that predate
 //! it refuse unknown fields), and a router asking an older cloud simply receives none.
+//! Likewise [`PullResponse::branding`] goes only to a pull with `branding=1`.
 
 use std::net::IpAddr;
 
@@ -271,6 +272,10 @@ pub struct PullResponse {
     /// asked with `extensions=1`; absent means none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Extension>,
+    /// The tenant's portal branding, when it changed since the cursor. Only for a pull that
+    /// asked with `branding=1`; absent means no change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branding: Option<crate::branding::Branding>,
 }
 
 /// An operator's extension of a live session (`hotspot_session_extensions`): more time, more
@@ -421,6 +426,12 @@ mod tests {
         assert!(matches!(pull.changes.last(), Some(Change::Kick { .. })));
         assert_eq!(pull.extensions.len(), 1);
         assert_eq!(pull.extensions[0].minutes, Some(30));
+        let branding = pull
+            .branding
+            .as_ref()
+            .expect("the fixture carries a branding");
+        assert_eq!(branding.accent_color, "#c0392b");
+        assert!(branding.logo.is_some());
         let again: PullResponse =
             serde_json::from_str(&serde_json::to_string(&pull).unwrap()).unwrap();
         assert_eq!(again, pull);
@@ -434,10 +445,13 @@ mod tests {
         // router that predates them (it refuses unknown fields) still reads it.
         let mut v: serde_json::Value = serde_json::from_str(PULL).unwrap();
         v.as_object_mut().unwrap().remove("extensions");
+        v.as_object_mut().unwrap().remove("branding");
         let pull: PullResponse = serde_json::from_value(v).unwrap();
         assert!(pull.extensions.is_empty());
+        assert!(pull.branding.is_none());
         let json = serde_json::to_value(&pull).unwrap();
         assert!(json.get("extensions").is_none(), "{json}");
+        assert!(json.get("branding").is_none(), "{json}");
         let mut v: serde_json::Value = serde_json::from_str(PULL).unwrap();
         v["extensions"][0]["hours"] = 1.into();
         assert!(serde_json::from_value::<PullResponse>(v).is_err());

@@ -5,6 +5,7 @@
 //! - [`auth`]: tokens, roles ([`auth::Auth`] is the extractor every handler takes), sign-in, TOTP.
 //! - [`hotspots`], [`vouchers`], [`sessions`], [`business`]: the typed endpoints of the hotspot
 //!   business (sites, packages, vouchers, devices, sessions, analytics, wallet, M-Pesa settings).
+//! - [`branding`]: the tenant's portal branding (texts, colour, logo), pulled by its routers.
 //! - [`payments`]: seed 000's payment functions (wallet credit, payments, status, receipts,
 //!   renewals).
 //! - [`radius`]: NAS devices (secrets shown once), live RADIUS sessions, Disconnect and CoA.
@@ -20,6 +21,7 @@
 //! not found (404, never 403).
 
 pub mod auth;
+pub mod branding;
 pub mod business;
 pub mod error;
 pub mod hotspots;
@@ -113,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/mfa/enroll", post(auth::mfa_enroll))
         .route("/api/v1/auth/mfa/verify", post(auth::mfa_verify))
         .merge(business::router())
+        .merge(branding::router())
         .merge(users::router())
         .merge(hotspots::router())
         .merge(vouchers::router())

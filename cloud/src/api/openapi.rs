@@ -11,7 +11,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, business, error, hotspots, payments, radius, resources, sessions, users, vouchers,
+    auth, branding, business, error, hotspots, payments, radius, resources, sessions, users,
+    vouchers,
 };
 use crate::AppState;
 
@@ -45,7 +46,8 @@ impl Modify for BearerAuth {
         auth::login, auth::logout, auth::me, auth::mfa_enroll, auth::mfa_verify,
         business::list_tenants, business::show_tenant, business::create_tenant,
         business::set_tenant_status, business::own_tenant, business::analytics, business::wallet,
-        business::mpesa_get, business::mpesa_put,
+        business::mpesa_get, business::mpesa_put, branding::get_branding,
+        branding::put_branding,
         payments::wallet_credit, payments::process_payment, payments::history, payments::status,
         payments::receipt, payments::renew, payments::run_renewals, payments::register_c2b,
         payments::purchases,
@@ -77,6 +79,7 @@ impl Modify for BearerAuth {
         (name = "analytics", description = "per hotspot per day, totals"),
         (name = "wallet", description = "client wallet transactions"),
         (name = "mpesa", description = "M-Pesa settings (secrets write-only)"),
+        (name = "settings", description = "the portal branding every router of the tenant shows"),
         (name = "payments", description = "payments received, their status, receipts"),
         (name = "radius", description = "NAS devices, live RADIUS sessions, Disconnect and CoA"),
         (name = "resources", description = "every other table, through the registry"),

@@ -205,6 +205,37 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Siri ya RADIUS ya NAS mpya:",
     ),
     ("set.mpesa", "M-Pesa", "M-Pesa"),
+    (
+        "set.branding",
+        "Portal branding",
+        "Mwonekano wa ukurasa wa WiFi",
+    ),
+    (
+        "set.brand_help",
+        "What guests see on the WiFi login page of every site. Routers take it at their next sync and keep it offline.",
+        "Wanachoona wageni kwenye ukurasa wa kuingia wa WiFi katika kila kituo. Ruta huupokea zinaposawazisha tena na huubaki nao bila mtandao.",
+    ),
+    ("set.brand_title", "Title", "Kichwa"),
+    (
+        "set.brand_welcome",
+        "Welcome text",
+        "Maandishi ya kukaribisha",
+    ),
+    ("set.brand_accent", "Accent colour", "Rangi kuu"),
+    (
+        "set.brand_phone",
+        "Support phone (optional)",
+        "Simu ya msaada (si lazima)",
+    ),
+    ("set.brand_logo", "Logo", "Nembo"),
+    (
+        "set.brand_logo_help",
+        "PNG or JPEG, at most 32 KiB. Leave empty to keep the current logo.",
+        "PNG au JPEG, isiyozidi KiB 32. Acha wazi ili kubaki na nembo ya sasa.",
+    ),
+    ("set.brand_save", "Save branding", "Hifadhi mwonekano"),
+    ("set.brand_current_logo", "Current logo", "Nembo ya sasa"),
+    ("set.brand_remove_logo", "Remove logo", "Ondoa nembo"),
     ("set.paybill", "Paybill number", "Nambari ya Paybill"),
     (
         "set.shortcode",

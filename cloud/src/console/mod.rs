@@ -13,7 +13,8 @@
 //! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock).
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
-//! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
+//! - [`settings`]: M-Pesa credentials, the portal branding, staff accounts and roles, the
+//!   RADIUS NAS list.
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
 //! - [`clients`]: clients (subscribers), their wallets (credit, renewal); [`tickets`]: support
 //!   tickets, their replies and status.
@@ -141,6 +142,15 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{id}/status", post(tickets::set_status))
         .route("/console/settings", get(settings::show))
         .route("/console/settings/mpesa", post(settings::mpesa))
+        .route("/console/settings/branding", post(settings::branding))
+        .route(
+            "/console/settings/branding/logo",
+            get(settings::branding_logo),
+        )
+        .route(
+            "/console/settings/branding/logo/remove",
+            post(settings::remove_branding_logo),
+        )
         .route("/console/settings/users", post(settings::create_user))
         .route(
             "/console/settings/users/{id}/role",
@@ -219,6 +229,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/tickets/{id}/status"),
     ("GET", "/console/settings"),
     ("POST", "/console/settings/mpesa"),
+    ("POST", "/console/settings/branding"),
+    ("GET", "/console/settings/branding/logo"),
+    ("POST", "/console/settings/branding/logo/remove"),
     ("POST", "/console/settings/users"),
     ("POST", "/console/settings/users/{id}/role"),
     ("POST", "/console/settings/users/{id}/deactivate"),
@@ -678,11 +691,6 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         let lang = Lang::of(req.headers());
-        let expected: Vec<String> = [SESSION_COOKIE, PRE_COOKIE]
-            .iter()
-            .filter_map(|name| cookie(req.headers(), name))
-            .map(|secret| csrf_token(&secret))
-            .collect();
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, 64 * 1024)
             .await
@@ -696,11 +704,7 @@ where
             .await
             .map(|f| f.0.csrf)
             .unwrap_or_default();
-        let ok = !given.is_empty()
-            && expected
-                .iter()
-                .any(|e| bool::from(e.as_bytes().ct_eq(given.as_bytes())));
-        if !ok {
+        if !csrf_ok(&parts.headers, &given) {
             return Err(ConsoleError::Csrf.render(lang));
         }
         let axum::Form(value) = axum::Form::<T>::from_request(again(bytes), state)
@@ -708,6 +712,17 @@ where
             .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.body_text()).into_response())?;
         Ok(CsrfForm(value))
     }
+}
+
+/// Whether `given` is the CSRF token of the request's session (or pre-sign-in) cookie, compared
+/// in constant time. For forms [`CsrfForm`] cannot read (the branding's multipart upload).
+pub fn csrf_ok(headers: &HeaderMap, given: &str) -> bool {
+    !given.is_empty()
+        && [SESSION_COOKIE, PRE_COOKIE]
+            .iter()
+            .filter_map(|name| cookie(headers, name))
+            .map(|secret| csrf_token(&secret))
+            .any(|e| bool::from(e.as_bytes().ct_eq(given.as_bytes())))
 }
 
 /// A form with nothing but its token.

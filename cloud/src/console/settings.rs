@@ -1,8 +1,11 @@
 //! Settings, for the tenant's administrators (the API's [`Admin`] set): the M-Pesa credentials
-//! (secrets write-only: shown only as set or not set), the staff accounts and their roles, and
+//! (secrets write-only: shown only as set or not set), the portal branding every router shows
+//! (its logo uploaded as `multipart/form-data`, read by [`multipart`]; no script needed), the
+//! staff accounts and their roles, and
 //! the RADIUS NAS list (a NAS's secret shown once, when it is made and when it is replaced; a
 //! NAS's own page to change it, including the claimed router it is). Every write is the API's
-//! own service function ([`business::save_mpesa`], [`users::insert_user`],
+//! own service function ([`business::save_mpesa`], [`branding::save`],
+//! [`branding::remove_logo`], [`users::insert_user`],
 //! [`users::update_roles`], [`users::deactivate_user`], [`radius::insert_nas`],
 //! [`radius::change_nas`], [`radius::replace_secret`], [`radius::remove_nas`]) in the request's
 //! tenant transaction.
@@ -17,6 +20,7 @@ use uuid::Uuid;
 use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
 use crate::AppState;
 use crate::api::auth::{Admin, Role};
+use crate::api::branding::{self, BrandingInput, BrandingView};
 use crate::api::business::{self, MpesaInput, MpesaView};
 use crate::api::error::ApiError;
 use crate::api::radius::{self, NasInput, NasPatch};
@@ -82,6 +86,7 @@ struct Once {
 struct SettingsPage {
     f: Frame,
     mpesa: Option<MpesaView>,
+    brand: Option<BrandingView>,
     users: Vec<UserRow>,
     nas: Vec<NasRow>,
     sites: Vec<(Uuid, String)>,
@@ -92,6 +97,24 @@ struct SettingsPage {
 }
 
 impl SettingsPage {
+    /// The branding form's values: what is stored, else the portal's own defaults.
+    fn brand_values(&self) -> (String, String, String, String) {
+        match &self.brand {
+            Some(b) => (
+                b.title.clone(),
+                b.welcome.clone(),
+                b.accent_color.clone(),
+                b.support_phone.clone().unwrap_or_default(),
+            ),
+            None => (
+                "Free WiFi".into(),
+                "Enter your voucher code to get online.".into(),
+                "#0a7d55".into(),
+                String::new(),
+            ),
+        }
+    }
+
     /// The M-Pesa environments, the stored one chosen.
     fn environments(&self) -> [(&'static str, bool); 2] {
         let stored = self.mpesa.as_ref().map(|m| m.environment.as_str());
@@ -142,6 +165,7 @@ async fn settings_page(
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     let mpesa = business::mpesa_view(&tx).await?;
+    let brand = branding::view(&tx).await?;
     let users = tx
         .query(
             &format!(
@@ -208,6 +232,7 @@ async fn settings_page(
     let body = SettingsPage {
         f: user.frame("/console/settings", "settings"),
         mpesa,
+        brand,
         users,
         nas,
         sites,
@@ -326,6 +351,169 @@ pub async fn mpesa(
             None => back(),
         },
         Err(resp) => resp,
+    }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Part<'a> {
+    pub name: &'a str,
+    /// The file's name, for a file input (empty when none was chosen).
+    pub filename: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+/// Most parts in a form body (the branding form has six).
+const MAX_PARTS: usize = 16;
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578), or why it cannot be read.
+pub fn multipart<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, &'static str> {
+    let bad = "the form could not be read";
+    let (kind, params) = content_type.split_once(';').ok_or(bad)?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return Err(bad);
+    }
+    let boundary = params
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"'))
+        .filter(|b| !b.is_empty() && b.len() <= 70)
+        .ok_or(bad)?;
+    let delim = format!("--{boundary}");
+    let close = format!("\r\n{delim}");
+    let mut rest = &body[find(body, delim.as_bytes()).ok_or(bad)? + delim.len()..];
+    let mut parts = Vec::new();
+    loop {
+        if rest.starts_with(b"--") {
+            return Ok(parts);
+        }
+        if parts.len() == MAX_PARTS {
+            return Err(bad);
+        }
+        rest = rest.strip_prefix(b"\r\n").ok_or(bad)?;
+        let head_end = find(rest, b"\r\n\r\n").ok_or(bad)?;
+        let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| bad)?;
+        rest = &rest[head_end + 4..];
+        let end = find(rest, close.as_bytes()).ok_or(bad)?;
+        let data = &rest[..end];
+        rest = &rest[end + close.len()..];
+        let disposition = head
+            .split("\r\n")
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-disposition")
+                    .then_some(v)
+            })
+            .ok_or(bad)?;
+        let param = |key: &str| {
+            disposition.split(';').find_map(|p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k == key).then(|| v.trim_matches('"'))
+            })
+        };
+        parts.push(Part {
+            name: param("name").ok_or(bad)?,
+            filename: param("filename"),
+            data,
+        });
+    }
+}
+
+/// `POST /console/settings/branding` (`multipart/form-data`): the texts, the colour and, when a
+/// file is chosen, the logo. Checked by the API's own function: a refusal re-renders the page
+/// with its reasons and changes nothing.
+pub async fn branding(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parts = match multipart(content_type, &body) {
+        Ok(p) => p,
+        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
+    };
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .map(|p| String::from_utf8_lossy(p.data).into_owned())
+            .unwrap_or_default()
+    };
+    if !super::csrf_ok(&headers, &text("csrf")) {
+        return ConsoleError::Csrf.render(user.lang);
+    }
+    use base64::Engine;
+    let logo = parts
+        .iter()
+        .find(|p| p.name == "logo" && p.filename.is_some() && !p.data.is_empty())
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p.data));
+    let input = BrandingInput {
+        title: text("title"),
+        welcome: text("welcome"),
+        accent_color: text("accent_color"),
+        support_phone: Some(text("support_phone")),
+        logo,
+        remove_logo: None,
+    };
+    let actor = user.user_id;
+    match write(&state, &user, async |tx| {
+        branding::save(tx, actor, &input).await
+    })
+    .await
+    {
+        Ok(_) => Redirect::to("/console/settings#branding").into_response(),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /console/settings/branding/logo/remove`
+pub async fn remove_branding_logo(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    match write(&state, &user, async |tx| {
+        branding::remove_logo(tx, actor).await
+    })
+    .await
+    {
+        Ok(_) => Redirect::to("/console/settings#branding").into_response(),
+        Err(resp) => resp,
+    }
+}
+
+/// `GET /console/settings/branding/logo`: the stored logo (not cached, as no console page is;
+/// the page adds the version to the address all the same).
+pub async fn branding_logo(State(state): State<AppState>, user: Console<Admin>) -> Response {
+    let found: ConsoleResult<Option<(String, Vec<u8>)>> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let logo = branding::logo(&tx).await?;
+        tx.commit().await?;
+        Ok(logo)
+    }
+    .await;
+    match found {
+        Ok(Some((content_type, bytes))) => {
+            let mut resp = bytes.into_response();
+            let h = resp.headers_mut();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&content_type) {
+                h.insert(axum::http::header::CONTENT_TYPE, v);
+            }
+            resp
+        }
+        Ok(None) => ConsoleError::NotFound.render(user.lang),
+        Err(e) => e.render(user.lang),
     }
 }
 
@@ -789,5 +977,56 @@ pub async fn replace_secret(
             .unwrap_or_else(|e| e.render(user.lang))
         }
         Err(resp) => resp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_bodies_are_split_into_their_parts() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n\
+            --XyZ\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"a.png\"\r\n\
+            Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n--X\r\n--XyZ\r\n\
+            Content-Disposition: form-data; name=\"title\"\r\n\r\n\r\n--XyZ--\r\n";
+        let parts = multipart("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(
+            parts,
+            [
+                Part {
+                    name: "csrf",
+                    filename: None,
+                    data: b"tok"
+                },
+                Part {
+                    name: "logo",
+                    filename: Some("a.png"),
+                    data: b"\x89PNG\r\n\x1a\n--X"
+                },
+                Part {
+                    name: "title",
+                    filename: None,
+                    data: b""
+                },
+            ]
+        );
+        let quoted = multipart("multipart/form-data; boundary=\"XyZ\"", body).unwrap();
+        assert_eq!(quoted.len(), 3);
+        for (ct, b) in [
+            ("application/x-www-form-urlencoded", &body[..]),
+            ("multipart/form-data", &body[..]),
+            ("multipart/form-data; boundary=Other", &body[..]),
+            (
+                "multipart/form-data; boundary=XyZ",
+                &body[..body.len() - 12],
+            ),
+            (
+                "multipart/form-data; boundary=XyZ",
+                b"--XyZ\r\nNo-Disposition: x\r\n\r\nv\r\n--XyZ--",
+            ),
+        ] {
+            assert!(multipart(ct, b).is_err(), "{ct}");
+        }
     }
 }

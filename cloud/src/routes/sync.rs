@@ -86,9 +86,11 @@ pub struct PullQuery {
     limit: Option<usize>,
     /// `1`: the router applies operators' extensions of sessions (`PullResponse::extensions`).
     extensions: Option<u8>,
+    /// `1`: the router shows the tenant's portal branding (`PullResponse::branding`).
+    branding: Option<u8>,
 }
 
-/// `GET /sync/v1/changes?cursor=…&limit=…&extensions=1`
+/// `GET /sync/v1/changes?cursor=…&limit=…&extensions=1&branding=1`
 pub async fn changes(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,6 +108,7 @@ pub async fn changes(
             q.cursor.as_deref(),
             limit,
             q.extensions == Some(1),
+            q.branding == Some(1),
         )
         .await
     })

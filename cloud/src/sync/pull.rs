@@ -12,11 +12,15 @@
 //! router that predates them would refuse the field, so it passes over them. A page pulled again
 //! (the router crashed before storing the cursor) carries them again; the router applies each
 //! one once, by its id.
+//!
+//! The tenant's portal branding (entity `branding`, logged for every hotspot) is answered in
+//! [`PullResponse::branding`], likewise only to a router that asked for it (`branding`).
 
 use std::collections::HashMap;
 
 use deadpool_postgres::{Pool, Transaction};
 use hotspot_shared::MacAddr;
+use hotspot_shared::branding::{Branding, Logo};
 use hotspot_shared::sync::{
     self, Access, Change, Extension, Plan, PullResponse, Voucher, VoucherType,
 };
@@ -70,6 +74,7 @@ pub async fn pull(
     cursor: Option<&str>,
     limit: usize,
     extensions: bool,
+    branding: bool,
 ) -> Result<PullResponse, SyncError> {
     let cursor = cursor.map(Cursor::parse).transpose()?.unwrap_or_default();
     let limit = limit.clamp(1, sync::MAX_CHANGES_PER_PULL);
@@ -141,12 +146,17 @@ pub async fn pull(
     } else {
         HashMap::new()
     };
+    let branding = if branding && !ids("branding").is_empty() {
+        branding_of(&tx).await?
+    } else {
+        None
+    };
     tx.commit().await?;
 
     let mut changes = Vec::with_capacity(order.len());
     let mut extensions = Vec::new();
     for (entity, id, key) in order {
-        if entity == "extend" {
+        if entity == "extend" || entity == "branding" {
             extensions.extend(extended.get(&id).cloned());
             continue;
         }
@@ -190,7 +200,33 @@ pub async fn pull(
         more,
         changes,
         extensions,
+        branding,
     })
+}
+
+/// The tenant's branding as a router takes it (the logo base64-encoded).
+async fn branding_of(tx: &Transaction<'_>) -> Result<Option<Branding>, SyncError> {
+    use base64::Engine;
+    let row = tx
+        .query_opt(
+            "SELECT version, title, welcome, accent_color, support_phone, logo_type, logo,
+                    logo_sha256
+             FROM portal_branding",
+            &[],
+        )
+        .await?;
+    Ok(row.map(|r| Branding {
+        version: r.get(0),
+        title: r.get(1),
+        welcome: r.get(2),
+        accent_color: r.get(3),
+        support_phone: r.get(4),
+        logo: r.get::<_, Option<String>>(5).map(|content_type| Logo {
+            content_type,
+            data: base64::engine::general_purpose::STANDARD.encode(r.get::<_, Vec<u8>>(6)),
+            sha256: hotspot_shared::branding::hex(&r.get::<_, Vec<u8>>(7)),
+        }),
+    }))
 }
 
 fn kbps(mbps: i32) -> u32 {

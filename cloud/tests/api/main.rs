@@ -1,7 +1,9 @@
 //! The cloud service over real HTTP against a real PostgreSQL, one fresh database per test.
 
 mod bad_input;
+mod branding;
 mod console;
+mod console_branding;
 mod console_clients;
 mod console_pages;
 mod demo;

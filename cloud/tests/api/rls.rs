@@ -77,6 +77,14 @@ async fn a_tenant_reads_none_of_another_tenants_rows_in_any_table() {
         )
         .await
         .unwrap();
+    // Nor does it brand the portal: a branding for each tenant.
+    owner
+        .batch_execute(
+            "INSERT INTO portal_branding (tenant_id, title, welcome, accent_color)
+             SELECT id, 'WiFi', 'Karibu', '#0a7d55' FROM tenants",
+        )
+        .await
+        .unwrap();
 
     // The fixture really put rows of both tenants everywhere (partitions may be empty), so the
     // checks below can fail.

@@ -7,7 +7,10 @@
 //! - Requests whose `Host` is not the portal (the firewall redirected them) and the OS probes are
 //!   answered by a middleware before routing: before login with a redirect to the portal, which makes the OS
 //!   open its captive window; after login with the exact answer each OS expects, which closes it.
-//! - Pages are small server-rendered HTML with inline style, no scripts or outside assets.
+//! - Pages are small server-rendered HTML with inline style, no scripts or outside assets; the
+//!   one file served is the logo the cloud sent (`/brand/logo-<hash>.png|jpg`, cached long).
+//! - The look (title, welcome, colour, support phone, logo) is the cloud's branding when one
+//!   was synced, else the configuration's `[branding]` ([`Sessions::look`]).
 //! - Forms carry a token bound to the client's address ([`form::Tokens`]); bodies are parsed
 //!   strictly and bounded; bad input gets a 4xx and changes nothing.
 
@@ -209,8 +212,36 @@ async fn intercept(
     }
 }
 
-async fn to_portal(State(state): State<AppState>) -> Response {
+async fn to_portal(State(state): State<AppState>, uri: Uri) -> Response {
+    // The logo is answered here rather than by a route of its own: the same answer for less
+    // code in a binary whose size is budgeted.
+    if let Some(file) = uri.path().strip_prefix("/brand/") {
+        return brand_file(&state, file).await;
+    }
     redirect(&state.config.base_url)
+}
+
+/// `GET /brand/logo-<hash>.png|jpg`: the logo the cloud sent. Its name changes with its
+/// content, so it may be cached for a year; any other name is not found.
+async fn brand_file(state: &AppState, file: &str) -> Response {
+    let look = state.sessions.look();
+    let Some(logo) = look.logo.as_ref().filter(|l| l.name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut resp = axum::body::Body::from(Bytes::from_owner(logo.bytes.clone())).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&logo.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -282,7 +313,7 @@ fn page(
     status: StatusCode,
     body: &str,
 ) -> Response {
-    let b = &state.config.branding;
+    let b = state.sessions.look();
     let t = text(lang);
     let mut html = String::with_capacity(2048 + body.len());
     let _ = write!(
@@ -303,8 +334,14 @@ fn page(
          align-items:center;padding:.55rem;border:1px solid #bbb;border-radius:.3rem;\
          margin:.35rem 0}}.pkg input{{width:auto;margin:0}}.pkg span{{flex:1}}\
          input[type=tel]{{text-transform:none;letter-spacing:normal}}\
-         </style></head><body><h1>{title}</h1>{body}<footer><p>{site}</p>",
+         .logo{{display:block;max-width:100%;max-height:5rem;margin:.5rem 0}}\
+         </style></head><body>{logo}<h1>{title}</h1>{body}<footer><p>{site}</p>",
         tag = lang.tag(),
+        logo = b
+            .logo
+            .as_ref()
+            .map(|l| format!("<img class=\"logo\" src=\"/brand/{}\" alt=\"\">", l.name))
+            .unwrap_or_default(),
         title = escape(&b.title),
         accent = b.accent_color,
         site = escape(&state.config.site_name),
@@ -404,7 +441,7 @@ fn login_body_with(
         } else {
             format!("{shop}<h2>{}</h2>", t.or_voucher)
         },
-        welcome = escape(&state.config.branding.welcome),
+        welcome = escape(&state.sessions.look().welcome),
         msg = msg.map(|(m, ok)| message(m, ok)).unwrap_or_default(),
         label = t.code_label,
         connect = t.connect,

@@ -127,6 +127,10 @@ pub struct Sessions {
     /// request in flight is not asked again before [`MAC_AUTH_AGAIN_SECS`]). A std mutex,
     /// never held across `.await`; at most [`MAC_AUTH_REMEMBERED`] entries.
     mac_auth_asked: Mutex<std::collections::HashMap<MacAddr, i64>>,
+    /// The portal branding the cloud sent (loaded by [`Sessions::restore`], replaced by
+    /// [`Sessions::apply_branding`]); `None`: the configuration's `[branding]`. A std lock,
+    /// never held across `.await`.
+    branding: std::sync::RwLock<Option<Arc<crate::store::branding::Look>>>,
 }
 
 /// Seconds before a device the RADIUS server refused (or did not answer about) by MAC
@@ -178,6 +182,7 @@ impl Sessions {
             leases,
             radius,
             mac_auth_asked: Mutex::new(std::collections::HashMap::new()),
+            branding: std::sync::RwLock::new(None),
         }
     }
 
@@ -923,6 +928,49 @@ impl Sessions {
         self.follow(effects).await
     }
 
+    /// The portal's look: the branding the cloud sent, else the configuration's `[branding]`.
+    pub fn look(&self) -> Arc<crate::store::branding::Look> {
+        self.branding
+            .read()
+            .ok()
+            .and_then(|b| b.clone())
+            .unwrap_or_else(|| {
+                Arc::new(crate::store::branding::Look::of_config(
+                    &self.config.branding,
+                ))
+            })
+    }
+
+    /// Stores a branding the cloud sent and shows it, unless the stored one is as new. One the
+    /// configuration's rules would refuse is logged and left out: the portal keeps its look.
+    /// Returns whether it was applied.
+    pub async fn apply_branding(
+        &self,
+        b: &hotspot_shared::branding::Branding,
+    ) -> Result<bool, LoginError> {
+        use crate::store::branding;
+        let checked = match branding::check(b) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(version = b.version, error = %e, "branding from the cloud refused");
+                return Ok(false);
+            }
+        };
+        let now = self.clock.now();
+        let applied = self
+            .store
+            .write(move |c| branding::save(c, &checked, now))
+            .await?;
+        let Some(look) = applied else {
+            return Ok(false);
+        };
+        tracing::info!(version = b.version, "portal branding applied");
+        if let Ok(mut current) = self.branding.write() {
+            *current = Some(Arc::new(look));
+        }
+        Ok(true)
+    }
+
     /// After a push the cloud answered: forgets exactly the events it received (`seqs`) and
     /// ends the sessions it refused, in one transaction; then removes those from the firewall.
     pub async fn pushed(
@@ -987,10 +1035,19 @@ impl Sessions {
         let at = self.clock.reading();
         let now = secs_of(&at);
         let policy = Policy::from_settings(&self.config.vouchers);
-        let throttled = self
+        // One read for both (each distinct store call costs code in a size-budgeted binary).
+        let (throttled, branding) = self
             .store
-            .read(move |c| crate::throttle::load(c, &policy, now))
+            .read(move |c| {
+                Ok((
+                    crate::throttle::load(c, &policy, now)?,
+                    crate::store::branding::load(c)?,
+                ))
+            })
             .await?;
+        if let Ok(mut b) = self.branding.write() {
+            *b = branding.map(Arc::new);
+        }
         if let Ok(mut t) = self.throttle.lock() {
             t.restore(throttled);
         }

@@ -7,6 +7,7 @@
 //! flash is written once per transaction, so callers batch what can be batched.
 
 pub mod access;
+pub mod branding;
 pub mod cloud;
 pub mod outbox;
 pub mod radius;
@@ -58,6 +59,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0010_purchase_top_up",
         include_str!("../../../migrations/edge/0010_purchase_top_up.sql"),
+    ),
+    (
+        "0011_branding",
+        include_str!("../../../migrations/edge/0011_branding.sql"),
     ),
 ];
 

@@ -125,11 +125,14 @@ impl CloudClient {
         read_json(resp).await
     }
 
-    /// Changes after `cursor` (none: everything), with operators' extensions of sessions (this
-    /// router applies them; a cloud that predates them ignores the parameter).
+    /// Changes after `cursor` (none: everything), with operators' extensions of sessions and the
+    /// tenant's portal branding (this router applies them; a cloud that predates them ignores
+    /// the parameters).
     pub async fn pull(&self, token: &str, cursor: Option<&str>) -> Result<PullResponse, SyncError> {
         let mut url = self.url("sync/v1/changes")?;
-        url.query_pairs_mut().append_pair("extensions", "1");
+        url.query_pairs_mut()
+            .append_pair("extensions", "1")
+            .append_pair("branding", "1");
         if let Some(c) = cursor {
             url.query_pairs_mut().append_pair("cursor", c);
         }

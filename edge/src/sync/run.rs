@@ -157,7 +157,13 @@ impl Syncer {
             }
             .into());
         }
-        let n = page.changes.len() + page.extensions.len();
+        let mut n = page.changes.len() + page.extensions.len();
+        if let Some(b) = &page.branding {
+            // Before the page's cursor is stored: a page pulled again applies it again, which
+            // changes nothing (only a newer version replaces the stored one).
+            self.sessions.apply_branding(b).await?;
+            n += 1;
+        }
         self.sessions
             .apply_pull(page.changes, page.extensions, page.cursor)
             .await?;

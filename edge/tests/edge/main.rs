@@ -2,6 +2,7 @@
 
 mod abuse;
 mod access;
+mod branding;
 mod fingerprint;
 mod forms;
 mod freeradius;
