@@ -159,9 +159,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("pkg.subscription", "subscription", "usajili"),
     (
         "pkg.all_sites",
-        "A package on sale is offered at every site of the organisation; its routers receive each change.",
-        "Kifurushi kinachouzwa kinatolewa kwenye kila kituo cha shirika; ruta zake hupokea kila mabadiliko.",
+        "Tick the sites that sell it; with none ticked it is sold at every site. The routers receive each change.",
+        "Chagua vituo vinavyokiuza; kisipochaguliwa kituo chochote kinauzwa kila kituo. Ruta hupokea kila mabadiliko.",
     ),
+    ("pkg.sold_at", "Sold at", "Kinauzwa"),
+    ("pkg.every_site", "every site", "kila kituo"),
     ("pkg.new", "New package", "Kifurushi kipya"),
     ("pkg.create", "Create the package", "Unda kifurushi"),
     (

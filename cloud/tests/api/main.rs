@@ -15,6 +15,7 @@ mod migrations;
 mod mpesa;
 mod openapi;
 mod operators;
+mod package_sites;
 mod payments;
 mod radius;
 mod radius_dynauth;
