@@ -402,6 +402,37 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("v.wifi", "WiFi", "WiFi"),
     ("v.valid_until", "Valid until", "Halali hadi"),
     ("v.print", "Print", "Chapisha"),
+    ("v.pick", "Select", "Chagua"),
+    (
+        "v.pick_hint",
+        "Tick vouchers below (up to 200), then:",
+        "Chagua vocha hapa chini (hadi 200), kisha:",
+    ),
+    (
+        "v.print_picked_a4",
+        "Print selected (A4)",
+        "Chapisha zilizochaguliwa (A4)",
+    ),
+    (
+        "v.print_picked_slip",
+        "Print selected (80 mm)",
+        "Chapisha zilizochaguliwa (80 mm)",
+    ),
+    (
+        "v.pick_none",
+        "Nothing was printed: tick at least one voucher first.",
+        "Hakuna kilichochapishwa: chagua angalau vocha moja kwanza.",
+    ),
+    (
+        "v.pick_too_many",
+        "Nothing was printed: at most 200 vouchers can be printed at once.",
+        "Hakuna kilichochapishwa: vocha zisizozidi 200 zinaweza kuchapishwa kwa wakati mmoja.",
+    ),
+    (
+        "v.pick_bad",
+        "Nothing was printed: a selected voucher is not a voucher of this list.",
+        "Hakuna kilichochapishwa: vocha iliyochaguliwa si vocha ya orodha hii.",
+    ),
     ("v.st_unused", "unused", "haijatumika"),
     ("v.st_used", "used", "imetumika"),
     ("v.st_revoked", "revoked", "imebatilishwa"),

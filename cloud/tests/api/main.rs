@@ -28,3 +28,4 @@ mod session_days;
 mod sessions;
 mod shed;
 mod sync;
+mod voucher_picks;
