@@ -513,6 +513,18 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("dev.unblock", "Unblock", "Ondoa kizuizi"),
     ("dev.yes", "yes", "ndiyo"),
     ("dev.no", "no", "hapana"),
+    ("dev.edit", "Edit device", "Hariri kifaa"),
+    ("dev.add", "Add a device", "Ongeza kifaa"),
+    ("dev.add_button", "Add the device", "Ongeza kifaa"),
+    ("dev.client", "Client", "Mteja"),
+    ("dev.every_site", "Every site", "Kila kituo"),
+    ("dev.bandwidth", "Bandwidth (Mbit/s)", "Kasi (Mbit/s)"),
+    (
+        "dev.not_added",
+        "The device was not added:",
+        "Kifaa hakikuongezwa:",
+    ),
+    ("dev.back", "Back to the devices", "Rudi kwenye vifaa"),
     (
         "dev.none",
         "No registered devices.",

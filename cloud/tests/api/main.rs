@@ -3,6 +3,7 @@
 mod bad_input;
 mod console;
 mod console_clients;
+mod console_devices;
 mod console_pages;
 mod demo;
 mod failover;
