@@ -363,6 +363,19 @@ async fn the_console_form_ticks_the_sites_that_sell_a_package() {
     let saved = a.post(&format!("/console/packages/{id}"), &f).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     assert_eq!(sites_of(&api, id).await, vec![s2]);
+    // A site's page lists the packages on sale there only.
+    assert!(
+        a.get(&format!("/console/sites/{s2}"))
+            .await
+            .body
+            .contains("Market day")
+    );
+    assert!(
+        !a.get(&format!("/console/sites/{s1}"))
+            .await
+            .body
+            .contains("Market day")
+    );
     let edit = a.get(&format!("/console/packages/{id}")).await;
     assert!(edit.body.contains(&format!("value=\"{s2}\" checked")));
     assert!(!edit.body.contains(&format!("value=\"{s1}\" checked")));
