@@ -214,6 +214,14 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .unwrap();
     assert_eq!(browser.script(fits), true, "the tickets overflow 360 px");
     assert_eq!(browser.script(unlabelled), 0);
+    browser.goto(&format!("{base}/console/devices"));
+    browser
+        .wait_for_text("Add a device", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(browser.script(fits), true, "the devices overflow 360 px");
+    assert_eq!(browser.script(unlabelled), 0);
+    assert_keyboard_reaches_every_control(&browser, "the devices page");
+    browser.screenshot(&shot("devices-360"));
 
     // On a desktop the figures stand in four columns.
     browser.set_size(1280, 900);
