@@ -106,6 +106,31 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         "SELECT count(*) FROM hotspot_vouchers WHERE batch_id = '{batch}'"
     ));
     assert_eq!(stored, 4);
+    // Two of them ticked and printed on their own: the list's checkboxes feed a plain GET form.
+    assert_eq!(
+        browser.script(fits),
+        true,
+        "the voucher list with its checkboxes overflows 360 px"
+    );
+    browser.click("#vouchers tbody tr:nth-child(1) input[name=id]");
+    browser.click("#vouchers tbody tr:nth-child(3) input[name=id]");
+    let picked = browser.script(
+        "return [...document.querySelectorAll('#vouchers input[name=id]:checked')]\
+         .map(e => e.closest('tr').querySelector('.mono').textContent.trim()).sort().join(',')",
+    );
+    browser.click("#print-selected button[value=a4]");
+    browser
+        .wait_for_text("Print (2)", Duration::from_secs(10))
+        .unwrap();
+    let printed = browser.script(
+        "return [...document.querySelectorAll('.sheet .voucher .vcode')]\
+         .map(e => e.textContent.trim()).sort().join(',')",
+    );
+    assert_eq!(
+        printed, picked,
+        "the printed cards are not the ticked vouchers"
+    );
+    assert_eq!(picked.as_str().map(|p| p.split(',').count()), Some(2));
     browser.goto(&format!(
         "{base}/console/vouchers/print?batch_id={batch}&layout=a4"
     ));
@@ -189,6 +214,14 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .unwrap();
     assert_eq!(browser.script(fits), true, "the tickets overflow 360 px");
     assert_eq!(browser.script(unlabelled), 0);
+    browser.goto(&format!("{base}/console/devices"));
+    browser
+        .wait_for_text("Add a device", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(browser.script(fits), true, "the devices overflow 360 px");
+    assert_eq!(browser.script(unlabelled), 0);
+    assert_keyboard_reaches_every_control(&browser, "the devices page");
+    browser.screenshot(&shot("devices-360"));
 
     // On a desktop the figures stand in four columns.
     browser.set_size(1280, 900);

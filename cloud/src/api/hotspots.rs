@@ -315,6 +315,9 @@ pub struct PackageInput {
     pub max_devices: Option<i32>,
     pub validity_days: Option<i32>,
     pub is_active: Option<bool>,
+    /// The sites that sell it, each one of this tenant's hotspots; empty: every site. Absent on
+    /// an update: the sites stay as they are.
+    pub site_ids: Option<Vec<Uuid>>,
 }
 
 /// The API's checks of a package's fields (`creating`: name and rates are required).
@@ -369,8 +372,71 @@ pub fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
     }
 }
 
-/// The packages not deleted.
-pub(crate) const PACKAGE_SELECT: &str = "SELECT * FROM service_packages WHERE deleted_at IS NULL";
+/// The packages not deleted, each with `site_ids`: the sites that sell it (empty: every site).
+pub(crate) const PACKAGE_SELECT: &str = "
+    SELECT p.*, ARRAY(SELECT l.hotspot_id FROM service_package_hotspots l
+                      WHERE l.service_package_id = p.id ORDER BY l.hotspot_id) AS site_ids
+    FROM service_packages p WHERE p.deleted_at IS NULL";
+
+/// Checks that every id of `site_ids` is one of this tenant's sites (row-level security hides
+/// the others): 422 naming `site_ids` otherwise. The ids, each once.
+pub async fn check_sites(
+    tx: &deadpool_postgres::Transaction<'_>,
+    site_ids: &[Uuid],
+) -> ApiResult<Vec<Uuid>> {
+    let mut ids = site_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.len() > 1000 {
+        return Err(ApiError::field("site_ids", "at most 1000 sites"));
+    }
+    let found: i64 = tx
+        .query_one("SELECT count(*) FROM hotspots WHERE id = ANY($1)", &[&ids])
+        .await?
+        .get(0);
+    if found != ids.len() as i64 {
+        return Err(ApiError::field(
+            "site_ids",
+            "every id must be one of this organisation's sites",
+        ));
+    }
+    Ok(ids)
+}
+
+/// Makes package `id` sold at exactly `sites` (checked by [`check_sites`]; empty: every site).
+/// Rows already right are left alone, so routers are told only of a real change.
+async fn set_sites(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    sites: &[Uuid],
+) -> ApiResult<()> {
+    tx.execute(
+        "DELETE FROM service_package_hotspots
+         WHERE service_package_id = $1 AND NOT (hotspot_id = ANY($2))",
+        &[&id, &sites],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO service_package_hotspots (tenant_id, service_package_id, hotspot_id)
+         SELECT app_current_tenant(), $1, h FROM unnest($2::uuid[]) h
+         ON CONFLICT DO NOTHING",
+        &[&id, &sites],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Package `id` as the API shows it (with its sites).
+async fn package_json(tx: &deadpool_postgres::Transaction<'_>, id: Uuid) -> ApiResult<Value> {
+    json_row(tx, &format!("{PACKAGE_SELECT} AND p.id = $1"), &[&id]).await
+}
+
+fn row_id(row: &Value) -> ApiResult<Uuid> {
+    row.get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| ApiError::internal("package row without an id"))
+}
 
 /// A new package of the signed-in user's tenant (the API's checks first); the row as JSON.
 pub async fn insert_package(
@@ -379,8 +445,9 @@ pub async fn insert_package(
     user_id: Uuid,
 ) -> ApiResult<Value> {
     check_package(p, true)?;
+    let sites = check_sites(tx, p.site_ids.as_deref().unwrap_or_default()).await?;
     let hotspot = p.package_type.as_deref().unwrap_or("hotspot") == "hotspot";
-    json_row(
+    let row = json_row(
         tx,
         "INSERT INTO service_packages (tenant_id, name, description, package_type,
              connection_type, download_mbps, upload_mbps, price, duration_minutes, data_limit_mb,
@@ -406,7 +473,10 @@ pub async fn insert_package(
             &user_id,
         ],
     )
-    .await
+    .await?;
+    let id = row_id(&row)?;
+    set_sites(tx, id, &sites).await?;
+    package_json(tx, id).await
 }
 
 /// Changes package `id` (the API's checks first; absent fields keep their value); the row as
@@ -418,6 +488,19 @@ pub async fn update_package_row(
     user_id: Uuid,
 ) -> ApiResult<Value> {
     check_package(p, false)?;
+    let sites = match &p.site_ids {
+        Some(ids) => {
+            // Another tenant's package is not found, whatever sites the change names.
+            tx.query_opt(
+                "SELECT 1 FROM service_packages WHERE id = $1 AND deleted_at IS NULL",
+                &[&id],
+            )
+            .await?
+            .ok_or(ApiError::NotFound)?;
+            Some(check_sites(tx, ids).await?)
+        }
+        None => None,
+    };
     json_row(
         tx,
         "UPDATE service_packages SET name = coalesce($2, name),
@@ -448,7 +531,11 @@ pub async fn update_package_row(
             &user_id,
         ],
     )
-    .await
+    .await?;
+    if let Some(sites) = sites {
+        set_sites(tx, id, &sites).await?;
+    }
+    package_json(tx, id).await
 }
 
 /// `GET /api/v1/packages`
@@ -460,7 +547,7 @@ pub async fn list_packages(
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let rows = json_rows(&tx, &format!("{PACKAGE_SELECT} ORDER BY name, id"), &[]).await?;
+    let rows = json_rows(&tx, &format!("{PACKAGE_SELECT} ORDER BY p.name, p.id"), &[]).await?;
     tx.commit().await?;
     Ok(Json(Value::Array(rows)))
 }
@@ -477,7 +564,7 @@ pub async fn show_package(
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let row = json_row(&tx, &format!("{PACKAGE_SELECT} AND id = $1"), &[&id]).await?;
+    let row = json_row(&tx, &format!("{PACKAGE_SELECT} AND p.id = $1"), &[&id]).await?;
     tx.commit().await?;
     Ok(Json(row))
 }

@@ -58,7 +58,7 @@ impl Modify for BearerAuth {
         vouchers::generate, vouchers::list, vouchers::show, vouchers::revoke,
         vouchers::export_csv, vouchers::cards,
         sessions::list, sessions::show, sessions::active, sessions::kick, sessions::extend,
-        sessions::list_access, sessions::show_access, sessions::add_access, sessions::block,
+        sessions::list_access, sessions::show_access, sessions::add_access, sessions::patch_access, sessions::block,
         sessions::unblock,
         radius::list_nas, radius::create_nas, radius::update_nas, radius::delete_nas,
         radius::rotate_secret, radius::list_sessions,

@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/{id}/extend", post(extend))
         .route("/api/v1/hotspots/{id}/sessions/active", get(active))
         .route("/api/v1/access", get(list_access).post(add_access))
-        .route("/api/v1/access/{id}", get(show_access))
+        .route("/api/v1/access/{id}", get(show_access).patch(patch_access))
         .route("/api/v1/access/{id}/block", post(block))
         .route("/api/v1/access/{id}/unblock", post(unblock))
 }
@@ -692,34 +692,95 @@ pub async fn add_access(
     auth: Auth<Support>,
     Body(a): Body<AccessInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = insert_access(&tx, &a).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// The checks of a device's fields shared by [`insert_access`] and [`update_access`]: the MAC
+/// (normalised to `AA:BB:CC:DD:EE:FF`), name, access level and bandwidth; the normalised MAC.
+fn check_access(
+    mac: Option<&str>,
+    name: Option<&str>,
+    access_level: Option<&str>,
+    bandwidth: Option<i32>,
+) -> ApiResult<Option<String>> {
     let mut errors = Vec::new();
-    let mac = match normalise_mac("mac_address", &a.mac_address) {
-        Ok(m) => Some(m),
+    let mac = match mac.map(|m| normalise_mac("mac_address", m)).transpose() {
+        Ok(m) => m,
         Err(ApiError::Validation(mut e)) => {
             errors.append(&mut e);
             None
         }
         Err(e) => return Err(e),
     };
-    if let Some(l) = &a.access_level
-        && !["basic", "standard", "premium", "unlimited"].contains(&l.as_str())
+    if name.is_some_and(|n| n.len() > 255) {
+        errors.push(FieldError {
+            field: "device_name".into(),
+            message: "must be at most 255 characters".into(),
+        });
+    }
+    if let Some(l) = access_level
+        && !["basic", "standard", "premium", "unlimited"].contains(&l)
     {
         errors.push(FieldError {
             field: "access_level".into(),
             message: "must be basic, standard, premium or unlimited".into(),
         });
     }
-    if a.bandwidth_allocation.is_some_and(|b| b <= 0) {
+    if bandwidth.is_some_and(|b| !(1..=100_000).contains(&b)) {
         errors.push(FieldError {
             field: "bandwidth_allocation".into(),
-            message: "must be positive".into(),
+            message: "must be between 1 and 100000 Mbit/s".into(),
         });
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+    if errors.is_empty() {
+        Ok(mac)
+    } else {
+        Err(ApiError::Validation(errors))
     }
-    let mut client = state.pool.get().await?;
-    let tx = auth.begin(&mut client).await?;
+}
+
+/// 409 when `mac` is already registered at `hotspot` (to any client; `except`: the device
+/// being changed): a router admits a MAC by one registration.
+async fn refuse_duplicate(
+    tx: &deadpool_postgres::Transaction<'_>,
+    hotspot: Uuid,
+    mac: &str,
+    except: Option<Uuid>,
+) -> ApiResult<()> {
+    let taken = tx
+        .query_opt(
+            "SELECT 1 FROM client_hotspot_access
+             WHERE hotspot_id = $1 AND upper(mac_address) = $2
+               AND ($3::uuid IS NULL OR id <> $3)",
+            &[&hotspot, &mac, &except],
+        )
+        .await?;
+    if taken.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "the MAC {mac} is already registered at this site"
+        )));
+    }
+    Ok(())
+}
+
+/// Registers device `a` in the caller's tenant transaction (the API's and the console's): its
+/// fields checked, its client and site this tenant's (422 otherwise), its MAC not yet
+/// registered at the site (409); the row as JSON.
+pub async fn insert_access(
+    tx: &deadpool_postgres::Transaction<'_>,
+    a: &AccessInput,
+) -> ApiResult<Value> {
+    let mac = check_access(
+        Some(&a.mac_address),
+        a.device_name.as_deref(),
+        a.access_level.as_deref(),
+        a.bandwidth_allocation,
+    )?
+    .unwrap_or_default();
     for (field, sql, id) in [
         (
             "client_id",
@@ -736,8 +797,9 @@ pub async fn add_access(
             return Err(ApiError::field(field, "no such record"));
         }
     }
-    let row = json_row(
-        &tx,
+    refuse_duplicate(tx, a.hotspot_id, &mac, None).await?;
+    json_row(
+        tx,
         "INSERT INTO client_hotspot_access (tenant_id, client_id, hotspot_id, mac_address,
              device_name, device_type, auto_connect, bandwidth_allocation, access_level)
          VALUES (app_current_tenant(), $1, $2, $3, $4, $5, coalesce($6, true), coalesce($7, 5),
@@ -754,9 +816,83 @@ pub async fn add_access(
             &a.access_level,
         ],
     )
-    .await?;
+    .await
+}
+
+/// Changes to a registered device (absent fields keep their value).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessPatch {
+    pub mac_address: Option<String>,
+    pub device_name: Option<String>,
+    pub auto_connect: Option<bool>,
+    /// Mbps.
+    pub bandwidth_allocation: Option<i32>,
+    /// `basic`, `standard`, `premium` or `unlimited`.
+    pub access_level: Option<String>,
+}
+
+/// Changes device `id` in the caller's tenant transaction (the API's and the console's): the
+/// same checks as [`insert_access`]; 404 for another tenant's; the row as JSON.
+pub async fn update_access(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    p: &AccessPatch,
+) -> ApiResult<Value> {
+    let mac = check_access(
+        p.mac_address.as_deref(),
+        p.device_name.as_deref(),
+        p.access_level.as_deref(),
+        p.bandwidth_allocation,
+    )?;
+    let hotspot: Uuid = tx
+        .query_opt(
+            "SELECT hotspot_id FROM client_hotspot_access WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    if let Some(mac) = &mac {
+        refuse_duplicate(tx, hotspot, mac, Some(id)).await?;
+    }
+    json_row(
+        tx,
+        "UPDATE client_hotspot_access SET mac_address = coalesce($2, mac_address),
+             device_name = coalesce($3, device_name), auto_connect = coalesce($4, auto_connect),
+             bandwidth_allocation = coalesce($5, bandwidth_allocation),
+             access_level = coalesce($6, access_level)
+         WHERE id = $1 RETURNING *",
+        &[
+            &id,
+            &mac,
+            &p.device_name,
+            &p.auto_connect,
+            &p.bandwidth_allocation,
+            &p.access_level,
+        ],
+    )
+    .await
+}
+
+/// `PATCH /api/v1/access/{id}`
+#[utoipa::path(patch, path = "/api/v1/access/{id}", tag = "access",
+    params(("id" = Uuid, Path)), request_body = AccessPatch,
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn patch_access(
+    State(state): State<AppState>,
+    auth: Auth<Support>,
+    Path(id): Path<Uuid>,
+    Body(p): Body<AccessPatch>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let row = update_access(&tx, id, &p).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok(Json(row))
 }
 
 /// Why a device is blocked.

@@ -422,6 +422,39 @@ pub async fn printable(
     f: &VoucherFilter,
 ) -> ApiResult<Vec<Card>> {
     let rows = query_vouchers(tx, f, Some(2000)).await?;
+    cards_of(tx, &rows).await
+}
+
+/// Most vouchers a hand-picked selection prints ([`printable_ids`]).
+pub const MAX_PICKED: usize = 200;
+
+/// The cards of the vouchers `ids` names (at most [`MAX_PICKED`], whatever their status), oldest
+/// first, in the caller's tenant transaction: another tenant's ids find nothing (row-level
+/// security), so they are simply not printed.
+pub async fn printable_ids(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ids: &[Uuid],
+) -> ApiResult<Vec<Card>> {
+    if ids.len() > MAX_PICKED {
+        return Err(ApiError::field(
+            "id",
+            format!("at most {MAX_PICKED} vouchers at once"),
+        ));
+    }
+    let rows = json_rows(
+        tx,
+        &format!(
+            "SELECT {VOUCHER_COLUMNS} FROM hotspot_vouchers v WHERE v.id = ANY($1)
+             ORDER BY v.created_at, v.id"
+        ),
+        &[&ids],
+    )
+    .await?;
+    cards_of(tx, &rows).await
+}
+
+/// Vouchers (rows as [`query_vouchers`] gives them) as cards.
+async fn cards_of(tx: &deadpool_postgres::Transaction<'_>, rows: &[Value]) -> ApiResult<Vec<Card>> {
     let names = json_rows(tx, "SELECT id, ssid, name FROM hotspots", &[]).await?;
     let ssid_of = |id: &Value| {
         names

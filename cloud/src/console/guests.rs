@@ -2,7 +2,7 @@
 //! (minutes, MB) for each, and the registered devices with block (with a reason) and unblock.
 //! The actions are the API's ([`sessions::kick_session`], [`sessions::extend_session`],
 //! [`sessions::set_device_blocked`]) and need its [`Support`] roles; anyone on the staff may
-//! read the lists. A site's page offers the same kick and extension; its forms name the page
+//! read the lists. Adding and editing a device is [`super::devices`]. A site's page offers the same kick and extension; its forms name the page
 //! in a `back` field so the operator returns there ([`back_to_site`]).
 
 use askama::Template;
@@ -69,6 +69,9 @@ struct DevicesPage {
     next: Option<String>,
     can_block: bool,
     error: Option<&'static str>,
+    /// The add-device form (shown to [`Support`] roles): as typed, the clients and sites to
+    /// choose from, and why the last one was refused.
+    add: super::devices::AddForm,
 }
 
 fn cursor_of(after: Option<&str>) -> ConsoleResult<(Option<DateTime<Utc>>, Option<Uuid>)> {
@@ -283,6 +286,28 @@ async fn devices_page(
     error: Option<&'static str>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
+    devices_page_with(
+        state,
+        user,
+        after,
+        error,
+        super::devices::DeviceForm::default(),
+        None,
+        status,
+    )
+    .await
+}
+
+/// The devices page with the add form as typed and why it was refused.
+pub(super) async fn devices_page_with(
+    state: &AppState,
+    user: &Console<Staff>,
+    after: Option<&str>,
+    error: Option<&'static str>,
+    form: super::devices::DeviceForm,
+    problem: Option<String>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
     let (after_t, after_id) = cursor_of(after)?;
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
@@ -298,6 +323,7 @@ async fn devices_page(
             &[&after_t, &after_id, &(PAGE + 1)],
         )
         .await?;
+    let add = super::devices::AddForm::load(&tx, form, problem).await?;
     tx.commit().await?;
     let keyed: Vec<(DateTime<Utc>, DeviceRow)> = rows
         .iter()
@@ -323,6 +349,7 @@ async fn devices_page(
         next,
         can_block: user.can::<Support>(),
         error,
+        add,
     };
     page(status, &body)
 }

@@ -10,7 +10,8 @@
 //! - [`site`]: one site's page: router health graph, guests, devices, packages, portal address.
 //! - [`packages`]: the packages (plans) sold, new ones and changes.
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
-//! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock).
+//! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock);
+//!   [`devices`]: adding a device (at one site or every site) and editing one.
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
 //! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, the portal branding, staff accounts and roles, the
@@ -32,6 +33,7 @@ pub mod account;
 pub mod assets;
 pub mod clients;
 pub mod dashboard;
+pub mod devices;
 pub mod guests;
 pub mod history;
 pub mod i18n;
@@ -129,7 +131,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
         .route("/console/sessions/{id}/extend", post(guests::extend))
-        .route("/console/devices", get(guests::list_devices))
+        .route(
+            "/console/devices",
+            get(guests::list_devices).post(devices::create),
+        )
+        .route(
+            "/console/devices/{id}",
+            get(devices::edit).post(devices::update),
+        )
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
         .route("/console/clients", get(clients::list))
@@ -217,6 +226,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/sessions/{id}/kick"),
     ("POST", "/console/sessions/{id}/extend"),
     ("GET", "/console/devices"),
+    ("POST", "/console/devices"),
+    ("GET", "/console/devices/{id}"),
+    ("POST", "/console/devices/{id}"),
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
     ("GET", "/console/clients"),

@@ -2,8 +2,9 @@
 //! price in KES, download and upload rates, time and data limits, validity, devices, whether it
 //! is on sale. The checks and the writes are the API's ([`hotspots::check_package`],
 //! [`hotspots::insert_package`], [`hotspots::update_package_row`]) and need its [`Noc`] roles;
-//! anyone on the staff may read the list. A hotspot package is offered at every site of the
-//! organisation (the routers receive every change of one through the sync change log).
+//! anyone on the staff may read the list. A hotspot package is offered at the sites ticked on its
+//! form, or at every site of the organisation when none is (the routers receive every change of
+//! one through the sync change log; a site that stops selling it has it withdrawn).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -35,6 +36,16 @@ struct PackageRow {
     validity_days: i32,
     devices: i32,
     active: bool,
+    /// Names of the sites that sell it; empty: every site.
+    sites: Vec<String>,
+}
+
+/// A site on the package form, ticked when it sells the package.
+#[derive(Debug)]
+struct SiteChoice {
+    id: Uuid,
+    name: String,
+    ticked: bool,
 }
 
 #[derive(Template)]
@@ -45,6 +56,7 @@ struct PackagesPage {
     next: Option<String>,
     can_manage: bool,
     form: PackageForm,
+    sites: Vec<SiteChoice>,
     error: Option<String>,
 }
 
@@ -54,6 +66,7 @@ struct PackagePage {
     f: Frame,
     id: Uuid,
     form: PackageForm,
+    sites: Vec<SiteChoice>,
     error: Option<String>,
 }
 
@@ -90,6 +103,9 @@ pub struct PackageForm {
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub is_active: Option<String>,
+    /// The ticked sites (repeated `site` fields); none: every site.
+    #[serde(skip)]
+    pub sites: Vec<String>,
 }
 
 impl Default for PackageForm {
@@ -105,11 +121,36 @@ impl Default for PackageForm {
             validity_days: "30".into(),
             max_devices: "1".into(),
             is_active: Some("on".into()),
+            sites: Vec::new(),
         }
     }
 }
 
+/// Most sites a form may tick.
+const MAX_SITES: usize = 1000;
+
 impl PackageForm {
+    /// The form from its posted fields: each `site` field is one ticked site, any other field
+    /// given twice keeps its last value.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut fields = serde_json::Map::new();
+        let mut sites = Vec::new();
+        for (k, v) in pairs {
+            if k == "site" {
+                sites.push(v);
+            } else {
+                fields.insert(k, serde_json::Value::String(v));
+            }
+        }
+        if sites.len() > MAX_SITES {
+            return Err(ApiError::field("site", "too many sites"));
+        }
+        let mut form: PackageForm = serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|e| ApiError::field("form", e.to_string()))?;
+        form.sites = sites;
+        Ok(form)
+    }
+
     /// The API's input from the form: empty numbers are absent, anything else must read as a
     /// number (a whole one but for the price, which has at most two decimals).
     pub fn input(&self) -> Result<PackageInput, ApiError> {
@@ -146,6 +187,19 @@ impl PackageForm {
                 }
             },
         };
+        let mut site_ids = Vec::new();
+        for site in &self.sites {
+            match Uuid::parse_str(site.trim()) {
+                Ok(id) => site_ids.push(id),
+                Err(_) => {
+                    errors.push(FieldError {
+                        field: "site".into(),
+                        message: "is not a site".into(),
+                    });
+                    break;
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -161,6 +215,7 @@ impl PackageForm {
             max_devices,
             validity_days,
             is_active: Some(self.is_active.is_some()),
+            site_ids: Some(site_ids),
         })
     }
 }
@@ -190,6 +245,30 @@ fn reasons(e: &ApiError) -> Option<String> {
     }
 }
 
+/// The organisation's sites for the form, those named in `ticked` ticked.
+async fn site_choices(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ticked: &[String],
+) -> Result<Vec<SiteChoice>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT id, coalesce(name, '')::text FROM hotspots ORDER BY name, id LIMIT $1",
+            &[&(MAX_SITES as i64)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let id: Uuid = r.get(0);
+            SiteChoice {
+                id,
+                name: r.get(1),
+                ticked: ticked.iter().any(|t| t.trim() == id.to_string()),
+            }
+        })
+        .collect())
+}
+
 async fn list_page(
     state: &AppState,
     user: &Console<Staff>,
@@ -213,7 +292,11 @@ async fn list_page(
             &format!(
                 "SELECT x.id, x.name::text, x.package_type::text, x.price::text, x.download_mbps,
                         x.upload_mbps, x.duration_minutes, x.data_limit_mb, x.validity_days,
-                        x.max_devices, x.is_active
+                        x.max_devices, x.is_active,
+                        ARRAY(SELECT coalesce(h.name, '')::text
+                              FROM service_package_hotspots l
+                              JOIN hotspots h ON h.id = l.hotspot_id
+                              WHERE l.service_package_id = x.id ORDER BY h.name, h.id)
                  FROM ({}) x
                  WHERE $1::text IS NULL OR (x.name, x.id) > ($1, $2::uuid)
                  ORDER BY x.name, x.id
@@ -223,6 +306,7 @@ async fn list_page(
             &[&after_name, &after_id, &(PAGE + 1)],
         )
         .await?;
+    let sites = site_choices(&tx, &form.sites).await?;
     tx.commit().await?;
     let mut rows: Vec<PackageRow> = rows
         .iter()
@@ -238,6 +322,7 @@ async fn list_page(
             validity_days: r.get(8),
             devices: r.get(9),
             active: r.get(10),
+            sites: r.get(11),
         })
         .collect();
     let next = if rows.len() as i64 > PAGE {
@@ -253,6 +338,7 @@ async fn list_page(
         next,
         can_manage: user.can::<Noc>(),
         form,
+        sites,
         error,
     };
     page(status, &body)
@@ -280,10 +366,17 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     user: Console<Noc>,
-    CsrfForm(form): CsrfForm<PackageForm>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
     let lang = user.lang;
+    let (form, unread) = match PackageForm::from_pairs(pairs) {
+        Ok(f) => (f, None),
+        Err(e) => (PackageForm::default(), Some(e)),
+    };
     let result: Result<(), ApiError> = async {
+        if let Some(e) = unread {
+            return Err(e);
+        }
         let mut input = form.input()?;
         input.package_type = Some("hotspot".into());
         let mut client = state.pool.get().await?;
@@ -329,7 +422,7 @@ pub async fn edit(
                 &format!(
                     "SELECT x.name::text, coalesce(x.description, ''), x.price::text,
                             x.download_mbps, x.upload_mbps, x.duration_minutes, x.data_limit_mb,
-                            x.validity_days, x.max_devices, x.is_active
+                            x.validity_days, x.max_devices, x.is_active, x.site_ids
                      FROM ({}) x WHERE x.id = $1",
                     hotspots::PACKAGE_SELECT
                 ),
@@ -337,6 +430,12 @@ pub async fn edit(
             )
             .await?
             .ok_or(ConsoleError::NotFound)?;
+        let ticked: Vec<String> = row
+            .get::<_, Vec<Uuid>>(10)
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        let sites = site_choices(&tx, &ticked).await?;
         tx.commit().await?;
         let opt = |v: Option<i32>| v.map(|n| n.to_string()).unwrap_or_default();
         let form = PackageForm {
@@ -350,8 +449,9 @@ pub async fn edit(
             validity_days: row.get::<_, i32>(7).to_string(),
             max_devices: row.get::<_, i32>(8).to_string(),
             is_active: row.get::<_, bool>(9).then(|| "on".to_owned()),
+            sites: ticked,
         };
-        edit_page(&user, id, form, None, StatusCode::OK)
+        edit_page(&user, id, form, sites, None, StatusCode::OK)
     }
     .await;
     result.unwrap_or_else(|e| e.render(user.lang))
@@ -361,6 +461,7 @@ fn edit_page(
     user: &Console<Noc>,
     id: Uuid,
     form: PackageForm,
+    sites: Vec<SiteChoice>,
     error: Option<String>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
@@ -368,6 +469,7 @@ fn edit_page(
         f: user.frame(&format!("/console/packages/{id}"), "packages"),
         id,
         form,
+        sites,
         error,
     };
     page(status, &body)
@@ -379,10 +481,17 @@ pub async fn update(
     State(state): State<AppState>,
     user: Console<Noc>,
     Path(id): Path<Uuid>,
-    CsrfForm(form): CsrfForm<PackageForm>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
     let lang = user.lang;
+    let (form, unread) = match PackageForm::from_pairs(pairs) {
+        Ok(f) => (f, None),
+        Err(e) => (PackageForm::default(), Some(e)),
+    };
     let result: Result<(), ApiError> = async {
+        if let Some(e) = unread {
+            return Err(e);
+        }
         let input = form.input()?;
         let mut client = state.pool.get().await?;
         let tx =
@@ -396,14 +505,23 @@ pub async fn update(
         Ok(()) => Redirect::to("/console/packages").into_response(),
         Err(ApiError::NotFound) => ConsoleError::NotFound.render(lang),
         Err(e) => match reasons(&e) {
-            Some(message) => edit_page(
-                &user,
-                id,
-                form,
-                Some(message),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .unwrap_or_else(|e| e.render(lang)),
+            Some(message) => {
+                let page = async {
+                    let mut client = state.pool.get().await?;
+                    let tx = user.begin(&mut client).await?;
+                    let sites = site_choices(&tx, &form.sites).await?;
+                    tx.commit().await?;
+                    edit_page(
+                        &user,
+                        id,
+                        form,
+                        sites,
+                        Some(message),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                };
+                page.await.unwrap_or_else(|e| e.render(lang))
+            }
             None => ConsoleError::from(e).render(lang),
         },
     }

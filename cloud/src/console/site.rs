@@ -222,9 +222,10 @@ pub(super) async fn site_page(
                 "SELECT x.name::text, x.price::text, x.duration_minutes, x.data_limit_mb
                  FROM ({PACKAGE_SELECT}) x
                  WHERE x.package_type = 'hotspot' AND x.is_active
+                   AND package_sold_at(x.id, $2)
                  ORDER BY x.price, x.name LIMIT $1"
             ),
-            &[&ROWS],
+            &[&ROWS, &id],
         )
         .await?
         .iter()

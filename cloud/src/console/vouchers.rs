@@ -1,9 +1,10 @@
 //! Vouchers: the list with filters (site, batch, status) paged by keyset, a new batch for a site
-//! and package, a batch printed as an A4 sheet of cards or as 80 mm slips, each with a QR code
-//! that opens the site's portal with the code filled in, revoking an unused voucher, and the
-//! selection as CSV. The queries are the API's (`vouchers::query_vouchers`,
-//! [`vouchers::insert_batch`], [`vouchers::printable`], `vouchers::revoke_voucher`,
-//! `vouchers::vouchers_csv`); all but the list need the API's [`Support`] roles.
+//! and package, a batch (or the vouchers ticked in the list) printed as an A4 sheet of cards or
+//! as 80 mm slips, each with a QR code that opens the site's portal with the code filled in,
+//! revoking an unused voucher, and the selection as CSV. The queries are the API's
+//! (`vouchers::query_vouchers`, [`vouchers::insert_batch`], [`vouchers::printable`],
+//! [`vouchers::printable_ids`], `vouchers::revoke_voucher`, `vouchers::vouchers_csv`); all but
+//! the list need the API's [`Support`] roles.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -358,14 +359,92 @@ pub async fn create(
     }
 }
 
+/// What the print view is asked for: the list's filters, or (`picked`, from the list's "print
+/// selected" form) the ticked vouchers, each an `id` field.
+struct PrintQuery {
+    filters: Filters,
+    picked: bool,
+    ids: Vec<String>,
+}
+
+impl PrintQuery {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut fields = serde_json::Map::new();
+        let mut ids = Vec::new();
+        let mut picked = false;
+        for (k, v) in pairs {
+            match k.as_str() {
+                "id" => ids.push(v),
+                "picked" => picked = true,
+                _ => {
+                    fields.insert(k, Value::String(v));
+                }
+            }
+        }
+        // Every field is text with a default: only a field given twice as something else fails.
+        let filters = serde_json::from_value(Value::Object(fields)).unwrap_or_default();
+        PrintQuery {
+            filters,
+            picked: picked || !ids.is_empty(),
+            ids,
+        }
+    }
+}
+
 /// `GET /console/vouchers/print?batch_id=…&layout=a4|slip`: the selected vouchers (unused by
-/// default) as cards to print, each with a QR code of its [`portal_link`].
+/// default) as cards to print, each with a QR code of its [`portal_link`]. With `id=…&id=…`
+/// (the list's ticked vouchers, at most [`vouchers::MAX_PICKED`]), exactly those vouchers of the
+/// tenant, whatever their status; too many, none or a malformed id shows the list again with
+/// the reason (422).
 pub async fn print(
     State(state): State<AppState>,
     user: Console<Support>,
-    Query(filters): Query<Filters>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let lang = user.lang;
+    let PrintQuery {
+        filters,
+        picked,
+        ids,
+    } = PrintQuery::from_pairs(pairs);
+    let slips = filters.layout.as_deref() == Some("slip");
+    if picked {
+        let parsed: Option<Vec<Uuid>> =
+            ids.iter().map(|i| Uuid::parse_str(i.trim()).ok()).collect();
+        let notice = match &parsed {
+            _ if ids.len() > vouchers::MAX_PICKED => Some("v.pick_too_many"),
+            None => Some("v.pick_bad"),
+            Some(v) if v.is_empty() => Some("v.pick_none"),
+            Some(_) => None,
+        };
+        if let Some(notice) = notice {
+            let staff = Console::<Staff>::from_other(&user);
+            let back = Filters {
+                cursor: None,
+                layout: None,
+                ..filters
+            };
+            return list_page_with(
+                &state,
+                &staff,
+                back,
+                None,
+                Some(notice),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(lang));
+        }
+        let ids = parsed.unwrap_or_default();
+        let result: ConsoleResult<Response> = async {
+            let mut client = state.pool.get().await?;
+            let tx = user.begin(&mut client).await?;
+            let cards = vouchers::printable_ids(&tx, &ids).await?;
+            print_page(&user, tx, cards, slips).await
+        }
+        .await;
+        return result.unwrap_or_else(|e| e.render(lang));
+    }
     let result: ConsoleResult<Response> = async {
         let mut f = filters.to_api()?;
         f.cursor = None;
@@ -376,37 +455,47 @@ pub async fn print(
             ApiError::Validation(_) => ConsoleError::NotFound,
             other => other.into(),
         })?;
-        let codes: Vec<&str> = cards.iter().map(|c| c.code.as_str()).collect();
-        let portals: std::collections::HashMap<String, Option<String>> = tx
-            .query(
-                "SELECT v.voucher_code::text, h.portal_url
-                 FROM hotspot_vouchers v JOIN hotspots h ON h.id = v.hotspot_id
-                 WHERE v.voucher_code = ANY($1)",
-                &[&codes],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        tx.commit().await?;
-        let cards = cards
-            .into_iter()
-            .map(|card| {
-                let portal = portals.get(&card.code).and_then(|p| p.as_deref());
-                let link = portal_link(portal, &card.code);
-                let qr = qr::svg(&link, 96, &card.code).unwrap_or_default();
-                PrintCard { card, qr }
-            })
-            .collect();
-        let body = PrintPage {
-            f: user.frame("/console/vouchers", "vouchers"),
-            slips: filters.layout.as_deref() == Some("slip"),
-            cards,
-        };
-        page(StatusCode::OK, &body)
+        print_page(&user, tx, cards, slips).await
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// The print view of `cards`, each with the QR code of its site's portal link; commits `tx`.
+async fn print_page(
+    user: &Console<Support>,
+    tx: deadpool_postgres::Transaction<'_>,
+    cards: Vec<vouchers::Card>,
+    slips: bool,
+) -> ConsoleResult<Response> {
+    let codes: Vec<&str> = cards.iter().map(|c| c.code.as_str()).collect();
+    let portals: std::collections::HashMap<String, Option<String>> = tx
+        .query(
+            "SELECT v.voucher_code::text, h.portal_url
+             FROM hotspot_vouchers v JOIN hotspots h ON h.id = v.hotspot_id
+             WHERE v.voucher_code = ANY($1)",
+            &[&codes],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    tx.commit().await?;
+    let cards = cards
+        .into_iter()
+        .map(|card| {
+            let portal = portals.get(&card.code).and_then(|p| p.as_deref());
+            let link = portal_link(portal, &card.code);
+            let qr = qr::svg(&link, 96, &card.code).unwrap_or_default();
+            PrintCard { card, qr }
+        })
+        .collect();
+    let body = PrintPage {
+        f: user.frame("/console/vouchers", "vouchers"),
+        slips,
+        cards,
+    };
+    page(StatusCode::OK, &body)
 }
 
 /// `POST /console/vouchers/{id}/revoke`: an unused voucher stops working (the API's revoke);

@@ -72,8 +72,9 @@ pub async fn start(
         .query_opt(
             "SELECT name, price::bigint, price >= 1 AND price = trunc(price) AND currency = 'KES'
              FROM service_packages
-             WHERE id = $1 AND package_type = 'hotspot' AND is_active AND deleted_at IS NULL",
-            &[&req.package_id],
+             WHERE id = $1 AND package_type = 'hotspot' AND is_active AND deleted_at IS NULL
+               AND package_sold_at(id, $2)",
+            &[&req.package_id, &device.hotspot_id],
         )
         .await?;
     let Some(package) = package else {

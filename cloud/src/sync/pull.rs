@@ -136,7 +136,7 @@ pub async fn pull(
             .map(|(_, id, _)| *id)
             .collect()
     };
-    let plans = plans(&tx, &ids("plan")).await?;
+    let plans = plans(&tx, device, &ids("plan")).await?;
     let vouchers = vouchers(&tx, device, &ids("voucher")).await?;
     let access = access(&tx, device, &ids("access")).await?;
     let settings = settings(&tx, &ids("setting")).await?;
@@ -237,7 +237,13 @@ fn count(v: Option<i32>) -> Option<u32> {
     v.and_then(|n| u32::try_from(n).ok())
 }
 
-async fn plans(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Plan>, SyncError> {
+/// The plans among `ids` the device's site sells; any other (deleted, not a hotspot package, or
+/// sold only at other sites) is answered with its deletion, which withdraws it from the router.
+async fn plans(
+    tx: &Transaction<'_>,
+    device: &Device,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Plan>, SyncError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -246,8 +252,9 @@ async fn plans(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Plan>
             "SELECT id, name, duration_minutes, data_limit_mb, download_mbps, upload_mbps,
                     (price * 100)::bigint, currency, is_active
              FROM service_packages
-             WHERE id = ANY($1) AND package_type = 'hotspot' AND deleted_at IS NULL",
-            &[&ids],
+             WHERE id = ANY($1) AND package_type = 'hotspot' AND deleted_at IS NULL
+               AND package_sold_at(id, $2)",
+            &[&ids, &device.hotspot_id],
         )
         .await?;
     Ok(rows

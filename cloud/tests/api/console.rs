@@ -1858,6 +1858,8 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM hotspot_devices x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM hotspot_purchases x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM service_packages x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM service_package_hotspots x
+                           WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM nas x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM mpesa_settings x WHERE tenant_id = $1
@@ -1992,6 +1994,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                     ("csrf", &csrf),
                     ("hotspot_id", &site_s),
                     ("package_id", &package_s),
+                    ("site", &site_s),
                     ("batch_id", &batch_s),
                     ("count", "1"),
                     ("name", "Site of B"),

@@ -754,6 +754,32 @@ async fn bad_requests_are_refused_with_a_reason() {
         .get(0);
     let (status, _) = post_purchase(&s, &request(home, "0712345670")).await;
     assert_eq!(status, 404);
+    // A package sold only at another site is not for sale at this one; nothing is recorded.
+    let purchases = count(&s, "SELECT count(*) FROM hotspot_purchases").await;
+    s.owner
+        .execute(
+            "WITH h AS (INSERT INTO hotspots (tenant_id, name, location, ssid)
+                        VALUES ($1, 'Market', 'Kisumu', 'Market') RETURNING id)
+             INSERT INTO service_package_hotspots (tenant_id, service_package_id, hotspot_id)
+             SELECT $1, $2, id FROM h",
+            &[&s.tenant, &s.package],
+        )
+        .await
+        .unwrap();
+    let (status, v) = post_purchase(&s, &request(s.package, "0712345670")).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (404, Some("unknown_package")),
+        "{v}"
+    );
+    assert_eq!(
+        count(&s, "SELECT count(*) FROM hotspot_purchases").await,
+        purchases
+    );
+    s.owner
+        .execute("DELETE FROM service_package_hotspots", &[])
+        .await
+        .unwrap();
     body = request(s.package, "0712345670");
     body["version"] = 9.into();
     let (status, v) = post_purchase(&s, &body).await;

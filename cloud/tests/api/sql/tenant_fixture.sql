@@ -26,6 +26,8 @@ BEGIN
         RETURNING id INTO hs;
     INSERT INTO hotspot_devices (tenant_id, hotspot_id, token_hash)
         VALUES (t, hs, digest('token-{S}', 'sha256'));
+    INSERT INTO service_package_hotspots (tenant_id, service_package_id, hotspot_id)
+        VALUES (t, pkg, hs);
     INSERT INTO hotspot_vouchers (tenant_id, hotspot_id, voucher_code, duration_minutes, price)
         VALUES (t, hs, 'V{S}', 60, 20) RETURNING id INTO v;
     INSERT INTO hotspot_sessions (tenant_id, hotspot_id, client_id, mac_address, voucher_code)
