@@ -482,8 +482,11 @@ async fn drain(
     limit: usize,
     done: impl Fn(&[Change]) -> bool,
 ) -> (Vec<Change>, String) {
+    // Bounded by time, not by pulls: the transactions of other tests running in the same cluster
+    // hold the pull horizon back, for longer on a loaded machine.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut all = Vec::new();
-    for _ in 0..400 {
+    while std::time::Instant::now() < deadline {
         let page = pull(app, token, cursor.as_deref(), limit).await;
         all.extend(page.changes);
         cursor = Some(page.cursor);
@@ -590,9 +593,10 @@ async fn compaction_keeps_one_row_per_entity_and_routers_still_see_every_change(
     let at_start = log_rows(&owner).await;
 
     // Rows newer than a transaction still open anywhere in the cluster (other tests) wait for it,
-    // so compact until the edited voucher is down to one row (bounded: 10 s).
+    // so compact until the edited voucher is down to one row (bounded: 60 s, for a loaded machine).
     let mut removed = 0;
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         removed += hotspot_cloud::sync::compact::run_once(&app.pool)
             .await
             .unwrap();
