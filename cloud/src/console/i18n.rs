@@ -444,6 +444,72 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "A date must be written YYYY-MM-DD.",
         "Tarehe iandikwe YYYY-MM-DD.",
     ),
+    (
+        "pay.tab_stk",
+        "Purchases at the sites",
+        "Ununuzi kwenye vituo",
+    ),
+    ("pay.tab_c2b", "Paybill (C2B)", "Paybill (C2B)"),
+    ("pay.query", "Query now", "Uliza sasa"),
+    (
+        "pay.q_paid",
+        "M-Pesa says it was paid: the purchase is paid and its voucher issued.",
+        "M-Pesa inasema imelipwa: ununuzi umelipwa na vocha yake imetolewa.",
+    ),
+    (
+        "pay.q_failed",
+        "M-Pesa says it did not go through: the purchase has failed.",
+        "M-Pesa inasema haikufanikiwa: ununuzi umeshindikana.",
+    ),
+    (
+        "pay.q_review",
+        "M-Pesa's answer disagrees with the purchase: it is marked for review.",
+        "Jibu la M-Pesa halilingani na ununuzi: umewekwa alama ya ukaguzi.",
+    ),
+    (
+        "pay.q_pending",
+        "M-Pesa has no result yet: the purchase stays pending and will be asked again.",
+        "M-Pesa bado haina matokeo: ununuzi unaendelea kusubiri na utaulizwa tena.",
+    ),
+    (
+        "pay.q_not_pending",
+        "This purchase is no longer pending: nothing was asked.",
+        "Ununuzi huu hausubiri tena: hakuna kilichoulizwa.",
+    ),
+    (
+        "pay.q_no_checkout",
+        "M-Pesa never answered this purchase's request: there is nothing to ask about.",
+        "M-Pesa haikujibu ombi la ununuzi huu: hakuna cha kuuliza.",
+    ),
+    (
+        "pay.q_busy",
+        "This purchase is being queried right now: try again in a moment.",
+        "Ununuzi huu unaulizwa sasa hivi: jaribu tena baada ya muda mfupi.",
+    ),
+    (
+        "pay.q_no_settings",
+        "M-Pesa is not set up: nothing was asked.",
+        "M-Pesa haijawekwa: hakuna kilichoulizwa.",
+    ),
+    (
+        "pay.c2b_intro",
+        "Payments made from the phone's M-Pesa menu to the paybill, with the account number the payer typed.",
+        "Malipo yaliyofanywa kutoka menyu ya M-Pesa ya simu kwenda paybill, na namba ya akaunti aliyoandika mlipaji.",
+    ),
+    (
+        "pay.c2b_none",
+        "No paybill payments yet.",
+        "Bado hakuna malipo ya paybill.",
+    ),
+    ("pay.bill_ref", "Account number", "Namba ya akaunti"),
+    ("pay.matched", "Matched to", "Imeunganishwa na"),
+    ("pay.c2b_voucher", "voucher issued", "vocha imetolewa"),
+    ("pay.c2b_wallet", "wallet credited", "pochi imeongezwa"),
+    (
+        "pay.c2b_unmatched",
+        "unmatched: settle by hand",
+        "haijaunganishwa: shughulikia kwa mkono",
+    ),
     ("nav.sessions", "Guests online", "Wageni mtandaoni"),
     ("nav.devices", "Devices", "Vifaa"),
     (

@@ -12,7 +12,8 @@
 //! - [`vouchers`]: voucher batches, the filtered list, A4 and 80 mm print views.
 //! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock).
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
-//! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
+//! - [`payments`]: guests' M-Pesa purchases (filtered, queried again on demand) and paybill (C2B)
+//!   payments, for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
 //! - [`clients`]: clients (subscribers), their wallets (credit, renewal); [`tickets`]: support
@@ -124,6 +125,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/vouchers/{id}/revoke", post(vouchers::revoke))
         .route("/console/payments", get(payments::list))
         .route("/console/payments/export.csv", get(payments::export))
+        .route("/console/payments/c2b", get(payments::c2b_list))
+        .route(
+            "/console/payments/c2b/export.csv",
+            get(payments::c2b_export),
+        )
+        .route("/console/payments/{id}/query", post(payments::query))
         .route("/console/sessions", get(guests::list_sessions))
         .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
@@ -202,6 +209,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/vouchers/{id}/revoke"),
     ("GET", "/console/payments"),
     ("GET", "/console/payments/export.csv"),
+    ("GET", "/console/payments/c2b"),
+    ("GET", "/console/payments/c2b/export.csv"),
+    ("POST", "/console/payments/{id}/query"),
     ("GET", "/console/sessions"),
     ("GET", "/console/sessions/history"),
     ("POST", "/console/sessions/{id}/kick"),

@@ -54,13 +54,18 @@ impl Page {
 
 impl Browser {
     pub(crate) fn new(api: &Api) -> Self {
+        Self::at(&api.app)
+    }
+
+    /// A browser of the console of `app`.
+    pub(crate) fn at(app: &crate::helpers::TestApp) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: api.app.url(""),
+            base: app.url(""),
             cookies: Vec::new(),
         }
     }
@@ -1927,6 +1932,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         .get(0);
     let a_client = one("SELECT id FROM clients WHERE tenant_id = $1 LIMIT 1").await;
     let a_ticket = one("SELECT id FROM support_tickets WHERE tenant_id = $1 LIMIT 1").await;
+    let a_purchase = one("SELECT id FROM hotspot_purchases WHERE tenant_id = $1 LIMIT 1").await;
     api.owner
         .execute(
             "UPDATE support_tickets SET title = 'Outage at A' WHERE id = $1",
@@ -1944,12 +1950,16 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         "nas-of-a",
         "Client t1",
         "Outage at A",
+        "C2Bt1",
+        "ACC-t1",
     ];
     let a_list = a.get("/console/vouchers").await;
     assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
     assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
     assert!(a.get("/console/clients").await.body.contains("Client t1"));
     assert!(a.get("/console/tickets").await.body.contains("Outage at A"));
+    let c2b = a.get("/console/payments/c2b").await.body;
+    assert!(c2b.contains("C2Bt1") && c2b.contains("ACC-t1"));
     let before = fingerprint(&api, api.a).await;
 
     let mut b = Browser::new(&api);
@@ -1975,6 +1985,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                 "/console/settings/nas" => a_nas.to_string(),
                 "/console/clients" => a_client.to_string(),
                 "/console/tickets" => a_ticket.to_string(),
+                "/console/payments" => a_purchase.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),
             };
             route.replace("{id}", &id)
