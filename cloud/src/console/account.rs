@@ -150,6 +150,28 @@ async fn refused(
         .unwrap_or_else(|e| e.render(user.lang))
 }
 
+/// The answer to a step: to `then` when it was taken (logged as `done` when given), else the
+/// page again with the refusal ([`refused`], `conflict` for a step the account's state does not
+/// allow).
+async fn answer(
+    state: &AppState,
+    user: &Console<AnyUser>,
+    result: Result<(), ApiError>,
+    then: &'static str,
+    done: Option<&'static str>,
+    conflict: &'static str,
+) -> Response {
+    match result {
+        Ok(()) => {
+            if let Some(done) = done {
+                tracing::info!(user_id = %user.user_id, "{done}");
+            }
+            Redirect::to(then).into_response()
+        }
+        Err(e) => refused(state, user, e, conflict).await,
+    }
+}
+
 /// `POST /console/account/mfa`: starts (or starts again) an enrolment: a new seed, shown on the
 /// account page until confirmed. 409 while a second factor is enabled.
 pub async fn start(
@@ -166,10 +188,15 @@ pub async fn start(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => Redirect::to("/console/account").into_response(),
-        Err(e) => refused(&state, &user, e, "acct.already_on").await,
-    }
+    answer(
+        &state,
+        &user,
+        result,
+        "/console/account",
+        None,
+        "acct.already_on",
+    )
+    .await
 }
 
 /// `POST /console/account/mfa/confirm`: a code of the new seed turns the second factor on; a
@@ -188,13 +215,15 @@ pub async fn confirm(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            tracing::info!(user_id = %user.user_id, "second factor enabled from the console");
-            Redirect::to("/console/account?m=on").into_response()
-        }
-        Err(e) => refused(&state, &user, e, "acct.not_started").await,
-    }
+    answer(
+        &state,
+        &user,
+        result,
+        "/console/account?m=on",
+        Some("second factor enabled from the console"),
+        "acct.not_started",
+    )
+    .await
 }
 
 /// `POST /console/account/mfa/disable`: a current code turns the second factor off (wrong
@@ -213,13 +242,15 @@ pub async fn disable(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            tracing::info!(user_id = %user.user_id, "second factor turned off from the console");
-            Redirect::to("/console/account?m=off").into_response()
-        }
-        Err(e) => refused(&state, &user, e, "acct.not_on").await,
-    }
+    answer(
+        &state,
+        &user,
+        result,
+        "/console/account?m=off",
+        Some("second factor turned off from the console"),
+        "acct.not_on",
+    )
+    .await
 }
 
 #[cfg(test)]

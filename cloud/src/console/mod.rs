@@ -16,8 +16,8 @@
 //!   payments, for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, staff accounts and roles, the RADIUS NAS list.
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
-//! - [`clients`]: clients (subscribers), their wallets (credit, renewal); [`tickets`]: support
-//!   tickets, their replies and status.
+//! - [`clients`]: clients (subscribers), new ones and changes, their wallets (credit, renewal);
+//!   [`tickets`]: support tickets, new ones, their replies and status.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -138,11 +138,17 @@ pub fn router() -> Router<AppState> {
         .route("/console/devices", get(guests::list_devices))
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
-        .route("/console/clients", get(clients::list))
+        .route("/console/clients", get(clients::list).post(clients::create))
+        .route("/console/clients/new", get(clients::new_form))
         .route("/console/clients/{id}", get(clients::show))
+        .route(
+            "/console/clients/{id}/edit",
+            get(clients::edit).post(clients::update),
+        )
         .route("/console/clients/{id}/credit", post(clients::credit))
         .route("/console/clients/{id}/renew", post(clients::renew))
-        .route("/console/tickets", get(tickets::list))
+        .route("/console/tickets", get(tickets::list).post(tickets::create))
+        .route("/console/tickets/new", get(tickets::new_form))
         .route("/console/tickets/{id}", get(tickets::show))
         .route("/console/tickets/{id}/reply", post(tickets::reply))
         .route("/console/tickets/{id}/status", post(tickets::set_status))
@@ -220,10 +226,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
     ("GET", "/console/clients"),
+    ("POST", "/console/clients"),
+    ("GET", "/console/clients/new"),
     ("GET", "/console/clients/{id}"),
+    ("GET", "/console/clients/{id}/edit"),
+    ("POST", "/console/clients/{id}/edit"),
     ("POST", "/console/clients/{id}/credit"),
     ("POST", "/console/clients/{id}/renew"),
     ("GET", "/console/tickets"),
+    ("POST", "/console/tickets"),
+    ("GET", "/console/tickets/new"),
     ("GET", "/console/tickets/{id}"),
     ("POST", "/console/tickets/{id}/reply"),
     ("POST", "/console/tickets/{id}/status"),
@@ -723,6 +735,13 @@ where
 /// A form with nothing but its token.
 #[derive(Debug, serde::Deserialize)]
 pub struct Empty {}
+
+/// The query of a page shown again after an action's redirect: what was just done (`done`),
+/// for its notice.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ShowQuery {
+    pub done: Option<String>,
+}
 
 /// Whether `next` is a path of the console (no open redirect elsewhere).
 pub fn console_path(next: &str) -> bool {
