@@ -748,6 +748,41 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Nambari si sahihi au imepitwa na wakati: hakuna kilichobadilishwa. Angalia saa ya simu yako na ujaribu nambari inayoonyeshwa sasa.",
     ),
     (
+        "acct.codes_title",
+        "Your recovery codes",
+        "Nambari zako za kurejesha",
+    ),
+    (
+        "acct.codes_help",
+        "Keep these somewhere safe, away from your phone. Each signs you in once in place of a code from the app. They are shown only now.",
+        "Zihifadhi mahali salama, mbali na simu yako. Kila moja inakuingiza mara moja badala ya nambari ya programu. Zinaonyeshwa sasa tu.",
+    ),
+    (
+        "acct.codes_left",
+        "Recovery codes not yet used:",
+        "Nambari za kurejesha ambazo bado hazijatumika:",
+    ),
+    (
+        "acct.codes_regen",
+        "Make new recovery codes (the old ones stop working)",
+        "Tengeneza nambari mpya za kurejesha (za zamani zinaacha kufanya kazi)",
+    ),
+    (
+        "acct.codes_new",
+        "New recovery codes were made: the old ones no longer work.",
+        "Nambari mpya za kurejesha zimetengenezwa: za zamani hazifanyi kazi tena.",
+    ),
+    (
+        "signin.or_recovery",
+        "Lost your phone? Enter one of your recovery codes instead.",
+        "Umepoteza simu yako? Weka mojawapo ya nambari zako za kurejesha badala yake.",
+    ),
+    (
+        "set.mfa_reset",
+        "Reset two-step sign-in (signs them out)",
+        "Weka upya kuingia kwa hatua mbili (kunamtoa)",
+    ),
+    (
         "acct.now_on",
         "Two-step sign-in is on: signing in now asks for a code.",
         "Kuingia kwa hatua mbili kumewashwa: kuingia sasa kunauliza nambari.",

@@ -163,6 +163,10 @@ pub fn router() -> Router<AppState> {
             "/console/settings/users/{id}/deactivate",
             post(settings::deactivate),
         )
+        .route(
+            "/console/settings/users/{id}/mfa-reset",
+            post(settings::reset_mfa),
+        )
         .route("/console/settings/nas", post(settings::create_nas))
         .route(
             "/console/settings/nas/{id}",
@@ -180,6 +184,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/account/mfa", post(account::start))
         .route("/console/account/mfa/confirm", post(account::confirm))
         .route("/console/account/mfa/disable", post(account::disable))
+        .route("/console/account/mfa/recovery", post(account::recovery))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -244,6 +249,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/settings/users"),
     ("POST", "/console/settings/users/{id}/role"),
     ("POST", "/console/settings/users/{id}/deactivate"),
+    ("POST", "/console/settings/users/{id}/mfa-reset"),
     ("POST", "/console/settings/nas"),
     ("GET", "/console/settings/nas/{id}"),
     ("POST", "/console/settings/nas/{id}"),
@@ -253,6 +259,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/account/mfa"),
     ("POST", "/console/account/mfa/confirm"),
     ("POST", "/console/account/mfa/disable"),
+    ("POST", "/console/account/mfa/recovery"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),
