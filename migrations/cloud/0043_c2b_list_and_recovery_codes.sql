@@ -21,3 +21,8 @@ CREATE TABLE user_recovery_codes (
 );
 
 SELECT hotspot_secure_tables();
+
+-- The console's tickets list: newest first, keyset-paged per tenant (a sort of every ticket
+-- before).
+CREATE INDEX idx_support_tickets_listed ON support_tickets (tenant_id, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
