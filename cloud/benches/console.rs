@@ -1,7 +1,8 @@
 //! Benchmark of the operators' console against a real PostgreSQL, on a database of its own: the
 //! latency percentiles of each of the console's pages, as a signed-in operator's browser asks
 //! for them, on a tenant of 200 sites, 100,000 vouchers, 1,000,000 guest sessions (2,000 of them
-//! live) and 20,000 M-Pesa purchases.
+//! live), 20,000 M-Pesa purchases, 5,000 paybill (C2B) payments, 10,000 clients (50,000 wallet
+//! transactions) and 20,000 support tickets (60,000 replies).
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench console`
 //! Optional: BENCH_REQUESTS (requests per page, default 200), BENCH_CONCURRENCY (browsers asking
@@ -116,6 +117,38 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
                     v.used_at, 'callback', v.used_at
              FROM generate_series(1, 20000) g
              JOIN hotspot_vouchers v ON v.voucher_code = 'B' || lpad(g::text, 7, '0');
+             INSERT INTO clients (tenant_id, name, phone, status, wallet_balance, created_at)
+             SELECT '{tenant}', 'Client ' || lpad(g::text, 5, '0'),
+                    '2547' || lpad((50000000 + g)::text, 8, '0'),
+                    (ARRAY['active', 'suspended', 'pending'])[g % 3 + 1], g % 2000,
+                    now() - g * interval '1 minute'
+             FROM generate_series(1, 10000) g;
+             CREATE TEMP TABLE client_no AS
+                 SELECT id, (row_number() OVER (ORDER BY name) - 1)::int AS n FROM clients;
+             INSERT INTO wallet_transactions (tenant_id, client_id, transaction_type, amount,
+                 description, created_at)
+             SELECT '{tenant}', c.id, 'credit', 100, 'Top-up', now() - g * interval '1 minute'
+             FROM generate_series(1, 50000) g JOIN client_no c ON c.n = g % 10000;
+             INSERT INTO support_tickets (tenant_id, ticket_number, client_id, title, description,
+                 status, priority, created_at)
+             SELECT '{tenant}', 'TCK-' || g, c.id, 'Slow internet ' || g, 'It is slow.',
+                    (ARRAY['open', 'in_progress', 'pending', 'resolved', 'closed'])[g % 5 + 1],
+                    (ARRAY['low', 'medium', 'high', 'urgent'])[g % 4 + 1],
+                    now() - g * interval '1 minute'
+             FROM generate_series(1, 20000) g JOIN client_no c ON c.n = g % 10000;
+             INSERT INTO ticket_comments (tenant_id, ticket_id, author_id, content, created_at)
+             SELECT '{tenant}', t.id, (SELECT id FROM users), 'Looking into it.',
+                    t.created_at + r * interval '1 minute'
+             FROM support_tickets t CROSS JOIN generate_series(1, 3) r;
+             INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number,
+                 applied_to, client_id, created_at)
+             SELECT '{tenant}', 'C' || lpad(g::text, 9, '0'), 100, c.n::text, 'wallet', c.id,
+                    now() - g * interval '1 minute'
+             FROM generate_series(1, 5000) g JOIN client_no c ON c.n = g % 10000;
+             INSERT INTO mpesa_callbacks (tenant_id, kind, reference, body, processed_at, outcome)
+             SELECT '{tenant}', 'c2b_confirmation', trans_id,
+                    jsonb_build_object('MSISDN', '254722' || right(trans_id, 6)), now(), 'wallet'
+             FROM mpesa_c2b_payments;
              RESET app.tenant_id;"
         ))
         .await?;
@@ -127,17 +160,23 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
             "SELECT (SELECT count(*) FROM hotspots), (SELECT count(*) FROM hotspot_vouchers),
                     (SELECT count(*) FROM hotspot_sessions),
                     (SELECT count(*) FROM hotspot_sessions WHERE session_status = 'active'),
-                    (SELECT count(*) FROM hotspot_purchases)",
+                    (SELECT count(*) FROM hotspot_purchases),
+                    (SELECT count(*) FROM clients), (SELECT count(*) FROM support_tickets),
+                    (SELECT count(*) FROM mpesa_c2b_payments)",
             &[],
         )
         .await?;
     println!(
-        "data: {} sites, {} vouchers, {} sessions ({} live), {} purchases (loaded in {:.1} s)",
+        "data: {} sites, {} vouchers, {} sessions ({} live), {} purchases, {} clients, {} tickets, \
+         {} C2B payments (loaded in {:.1} s)",
         counts.get::<_, i64>(0),
         counts.get::<_, i64>(1),
         counts.get::<_, i64>(2),
         counts.get::<_, i64>(3),
         counts.get::<_, i64>(4),
+        counts.get::<_, i64>(5),
+        counts.get::<_, i64>(6),
+        counts.get::<_, i64>(7),
         t0.elapsed().as_secs_f64()
     );
 
@@ -165,6 +204,18 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         )
         .await?
         .get(0);
+    // A client with its wallet transactions and tickets, and one of its tickets with replies.
+    let a_client: uuid::Uuid = owner
+        .query_one("SELECT id FROM clients WHERE name = 'Client 05000'", &[])
+        .await?
+        .get(0);
+    let a_ticket: uuid::Uuid = owner
+        .query_one(
+            "SELECT id FROM support_tickets WHERE client_id = $1 LIMIT 1",
+            &[&a_client],
+        )
+        .await?
+        .get(0);
     let pages = [
         "/console/".to_owned(),
         "/console/sites".to_owned(),
@@ -174,6 +225,13 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         "/console/devices".to_owned(),
         "/console/payments".to_owned(),
         "/console/payments?status=paid&from=2000-01-01".to_owned(),
+        "/console/payments/c2b".to_owned(),
+        "/console/clients".to_owned(),
+        "/console/clients?q=0750001234".to_owned(),
+        format!("/console/clients/{a_client}"),
+        "/console/tickets".to_owned(),
+        "/console/tickets?status=open".to_owned(),
+        format!("/console/tickets/{a_ticket}"),
     ];
     println!(
         "each page {requests} times, {concurrency} at once (after 5 to warm up); \

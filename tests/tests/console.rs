@@ -2,7 +2,7 @@
 //! demo tenant: signing in, the dashboard at a phone's width (360 px) and a desktop's (1280 px),
 //! a voucher batch made through the form and printed, each card's QR code read back from the
 //! browser's drawing and decoded to the portal link with its code; the clients, a client's page
-//! and the tickets at 360 px; the keyboard reaching every control in order with its focus shown,
+//! and the tickets at 360 px, a ticket opened from its form and answered on its page; the keyboard reaching every control in order with its focus shown,
 //! and the contrast of every text against its background; a second factor enrolled from the QR
 //! code on the account page and then asked at sign-in, a site and a package made through their
 //! forms.
@@ -214,6 +214,48 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .unwrap();
     assert_eq!(browser.script(fits), true, "the tickets overflow 360 px");
     assert_eq!(browser.script(unlabelled), 0);
+    // A ticket opened from the form, answered on its page, the reply shown.
+    browser.click("#new-ticket");
+    browser
+        .wait_for_text("Open the ticket", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        browser.script(fits),
+        true,
+        "the new ticket form overflows 360 px"
+    );
+    assert_eq!(browser.script(unlabelled), 0);
+    browser.type_into("#ticket-form input[name=title]", "Router keeps restarting");
+    browser.type_into(
+        "#ticket-form textarea[name=description]",
+        "Since the power cut the router restarts every hour.",
+    );
+    browser.click("#ticket-form button[type=submit]");
+    browser
+        .wait_for_text("The ticket was opened.", Duration::from_secs(10))
+        .unwrap();
+    browser.type_into(
+        "#reply-form textarea[name=content]",
+        "A technician will call before noon.",
+    );
+    browser.click("#reply-form button[type=submit]");
+    let page = browser
+        .wait_for_text("The reply was added.", Duration::from_secs(10))
+        .unwrap();
+    assert!(page.contains("Router keeps restarting"));
+    assert!(page.contains("A technician will call before noon."));
+    assert_eq!(
+        browser.script("return document.querySelectorAll('#replies li').length"),
+        1,
+        "the reply is listed"
+    );
+    assert_eq!(
+        browser.script(fits),
+        true,
+        "a ticket's page overflows 360 px"
+    );
+    assert_eq!(browser.script(unlabelled), 0);
+    browser.screenshot(&shot("ticket-360"));
     browser.goto(&format!("{base}/console/devices"));
     browser
         .wait_for_text("Add a device", Duration::from_secs(10))

@@ -211,7 +211,8 @@ pub struct LoginRequest {
     pub password: String,
     /// The tenant's slug; needed only when the address has accounts at several tenants.
     pub tenant: Option<String>,
-    /// The current TOTP code, for accounts with a second factor.
+    /// The current TOTP code, or one of the account's unspent recovery codes, for accounts
+    /// with a second factor.
     pub totp: Option<String>,
 }
 
@@ -433,7 +434,17 @@ pub async fn login(
     if let Some(secret) = &checked.mfa_secret {
         match req.totp.as_deref() {
             None => return Err(ApiError::MfaRequired),
-            Some(code) => check_second_factor(&state, &email, secret, code)?,
+            Some(code) => {
+                check_second_step(
+                    &state,
+                    checked.tenant_id,
+                    checked.user_id,
+                    &email,
+                    secret,
+                    code,
+                )
+                .await?
+            }
         }
     }
     let (user_id, tenant_id) = (checked.user_id, checked.tenant_id);
@@ -613,15 +624,16 @@ pub async fn pending_mfa_enrolment(
 }
 
 /// Confirms `user_id`'s enrolment with a `code` of its seed (RFC 6238, one step of drift): from
-/// then on sign-in needs a code. Without a started enrolment 409; a wrong code is a validation
-/// error of the field `code` and enables nothing. The API's verify and the console's account
-/// page both call this.
+/// then on sign-in needs a code. Answers its new recovery codes ([`issue_recovery_codes`]), to
+/// be shown once. Without a started enrolment 409; a wrong code is a validation error of the
+/// field `code` and enables nothing. The API's verify and the console's account page both call
+/// this.
 pub async fn confirm_mfa_enrolment(
     state: &AppState,
     tx: &deadpool_postgres::Transaction<'_>,
     user_id: Uuid,
     code: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<String>> {
     let row = tx
         .query_opt(
             "SELECT mfa_secret, coalesce(mfa_enabled, false) FROM users WHERE id = $1",
@@ -640,12 +652,219 @@ pub async fn confirm_mfa_enrolment(
         &[&user_id],
     )
     .await?;
+    issue_recovery_codes(tx, user_id).await
+}
+
+/// How many recovery codes an enrolment (or a regeneration) issues.
+pub const RECOVERY_CODES: usize = 10;
+
+/// A recovery code as typed, normalised (no dashes or spaces, upper case), if it has the form
+/// of one: 16 characters of the base32 alphabet. A TOTP code (6 digits) never does.
+fn recovery_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect();
+    (code.len() == 16
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)))
+    .then_some(code)
+}
+
+/// Issues `user_id`'s recovery codes in the caller's tenant transaction, replacing any earlier
+/// ones: [`RECOVERY_CODES`] random codes (80 bits each, shown as four groups of four), of which
+/// only the argon2 hash is stored, each found by its first group. Answers the codes, to be shown
+/// once.
+pub async fn issue_recovery_codes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+) -> ApiResult<Vec<String>> {
+    let mut codes: Vec<String> = Vec::with_capacity(RECOVERY_CODES);
+    while codes.len() < RECOVERY_CODES {
+        let mut raw = [0u8; 10];
+        rand::fill(&mut raw);
+        let code = totp::base32(&raw);
+        if !codes.iter().any(|c| c[..4] == code[..4]) {
+            codes.push(code);
+        }
+    }
+    let to_hash = codes.clone();
+    let hashes = tokio::task::spawn_blocking(move || {
+        to_hash
+            .iter()
+            .map(|c| crate::db::demo::hash_password(c))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    tx.execute(
+        "DELETE FROM user_recovery_codes WHERE user_id = $1",
+        &[&user_id],
+    )
+    .await?;
+    for (code, hash) in codes.iter().zip(&hashes) {
+        tx.execute(
+            "INSERT INTO user_recovery_codes (tenant_id, user_id, lookup, code_hash)
+             VALUES (app_current_tenant(), $1, $2, $3)",
+            &[&user_id, &&code[..4], hash],
+        )
+        .await?;
+    }
+    Ok(codes
+        .iter()
+        .map(|c| {
+            c.as_bytes()
+                .chunks(4)
+                .map(|g| String::from_utf8_lossy(g).into_owned())
+                .collect::<Vec<_>>()
+                .join("-")
+        })
+        .collect())
+}
+
+/// How many unspent recovery codes `user_id` has.
+pub async fn recovery_codes_left(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+) -> ApiResult<i64> {
+    Ok(tx
+        .query_one(
+            "SELECT count(*) FROM user_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+            &[&user_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// Spends `user_id`'s recovery code `code` (normalised) if it is one of its unspent ones: marked
+/// used in the same statement that finds it unspent, so two sign-ins with one code cannot both
+/// pass. `false` for any other code.
+async fn spend_recovery_code(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    code: &str,
+) -> ApiResult<bool> {
+    let row = tx
+        .query_opt(
+            "SELECT id, code_hash FROM user_recovery_codes
+             WHERE user_id = $1 AND lookup = $2 AND used_at IS NULL
+             FOR UPDATE",
+            &[&user_id, &&code[..4]],
+        )
+        .await?;
+    let (id, hash) = match row {
+        Some(r) => (Some(r.get::<_, Uuid>(0)), Some(r.get::<_, String>(1))),
+        None => (None, None),
+    };
+    // An unknown group costs a hash check too.
+    let typed = code.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(hash, typed))
+        .await
+        .map_err(ApiError::internal)?;
+    match (ok, id) {
+        (true, Some(id)) => Ok(tx
+            .execute(
+                "UPDATE user_recovery_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL",
+                &[&id],
+            )
+            .await?
+            == 1),
+        _ => Ok(false),
+    }
+}
+
+/// The second step of a sign-in (the API's and the console's) for an account with a second
+/// factor: a TOTP `code` of its seed ([`check_second_factor`]), or one of its unspent recovery
+/// codes, spent by this sign-in in its own tenant transaction. A wrong code of either kind counts
+/// against the address in the [`LoginThrottle`], which is consulted first.
+pub async fn check_second_step(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    email: &str,
+    secret: &[u8],
+    code: &str,
+) -> ApiResult<()> {
+    let Some(recovery) = recovery_code(code) else {
+        return check_second_factor(state, email, secret, code);
+    };
+    let throttle = &state.api.login_throttle;
+    if !throttle.allowed(email, std::time::Instant::now()) {
+        return Err(ApiError::TooMany);
+    }
+    let mut client = state.pool.get().await?;
+    let tx = db::tenant_transaction(&mut client, tenant_id, Some(user_id)).await?;
+    let spent = spend_recovery_code(&tx, user_id, &recovery).await?;
+    tx.commit().await?;
+    if !spent {
+        throttle.failed(email, std::time::Instant::now());
+        return Err(ApiError::Unauthorized("wrong one-time code"));
+    }
+    tracing::info!(%user_id, %tenant_id, "a recovery code was spent to sign in");
+    Ok(())
+}
+
+/// New recovery codes for `user_id` in place of the earlier ones, given a current TOTP `code`
+/// (wrong codes count in the sign-in throttle of `email`). Without an enabled second factor 409.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: Uuid,
+    email: &str,
+    code: &str,
+) -> ApiResult<Vec<String>> {
+    let secret = second_factor_of(state, tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("no second factor is enabled".into()))?;
+    check_second_factor(state, email, &secret, code)?;
+    issue_recovery_codes(tx, user_id).await
+}
+
+/// An administrator's reset of another account's second factor (one who lost the device and the
+/// codes): the seed and every recovery code erased, its API tokens revoked and its console
+/// sessions ended, so it signs in again with the password alone and may enrol anew. Not one's
+/// own (the account page turns it off with a code); not found for another tenant's account.
+pub async fn reset_second_factor(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: Uuid,
+    id: Uuid,
+) -> ApiResult<()> {
+    if id == actor {
+        return Err(ApiError::field(
+            "id",
+            "turn your own second factor off from your account",
+        ));
+    }
+    let n = tx
+        .execute(
+            "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, updated_by = $2
+             WHERE id = $1 AND deleted_at IS NULL",
+            &[&id, &actor],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound);
+    }
+    tx.execute("DELETE FROM user_recovery_codes WHERE user_id = $1", &[&id])
+        .await?;
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        &[&id],
+    )
+    .await?;
+    tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&id])
+        .await?;
+    tracing::info!(user_id = %id, by = %actor, "second factor reset by an administrator");
     Ok(())
 }
 
 /// Turns `user_id`'s second factor off, given a current `code` of it: checked by
 /// [`check_second_factor`], so wrong codes count in the sign-in throttle of `email` and a
-/// session alone cannot guess its way to removing the factor. The seed is erased. Without an
+/// session alone cannot guess its way to removing the factor. The seed and the recovery codes
+/// are erased. Without an
 /// enabled second factor 409.
 pub async fn disable_second_factor(
     state: &AppState,
@@ -660,6 +879,11 @@ pub async fn disable_second_factor(
     check_second_factor(state, email, &secret, code)?;
     tx.execute(
         "UPDATE users SET mfa_enabled = false, mfa_secret = NULL WHERE id = $1",
+        &[&user_id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM user_recovery_codes WHERE user_id = $1",
         &[&user_id],
     )
     .await?;
@@ -688,21 +912,53 @@ pub struct MfaCode {
     pub code: String,
 }
 
+/// One-time recovery codes, shown once: each signs in once in place of a TOTP code.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
 /// `POST /api/v1/auth/mfa/verify`: proves the app has the secret; from then on sign-in needs a
-/// code.
+/// code. Answers the account's recovery codes (shown once).
 #[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = MfaCode,
-    responses((status = 204), (status = 422, body = super::error::Problem)),
+    responses((status = 200, body = RecoveryCodes), (status = 409, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn mfa_verify(
     State(state): State<AppState>,
     auth: Auth<AnyUser>,
     super::Body(req): super::Body<MfaCode>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<RecoveryCodes>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    confirm_mfa_enrolment(&state, &tx, auth.user_id, &req.code).await?;
+    let recovery_codes = confirm_mfa_enrolment(&state, &tx, auth.user_id, &req.code).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+/// `POST /api/v1/auth/mfa/recovery-codes`: new recovery codes in place of the earlier ones,
+/// given a current TOTP code (wrong codes count in the sign-in throttle).
+#[utoipa::path(post, path = "/api/v1/auth/mfa/recovery-codes", tag = "auth",
+    request_body = MfaCode,
+    responses((status = 200, body = RecoveryCodes), (status = 401, body = super::error::Problem),
+              (status = 409, body = super::error::Problem),
+              (status = 429, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn mfa_recovery_codes(
+    State(state): State<AppState>,
+    auth: Auth<AnyUser>,
+    super::Body(req): super::Body<MfaCode>,
+) -> ApiResult<Json<RecoveryCodes>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let email: String = tx
+        .query_one("SELECT email FROM users WHERE id = $1", &[&auth.user_id])
+        .await?
+        .get(0);
+    let recovery_codes =
+        regenerate_recovery_codes(&state, &tx, auth.user_id, &email, &req.code).await?;
+    tx.commit().await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
 /// How long a sign-in lasts unless configured.
@@ -711,6 +967,25 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recovery_codes_are_told_from_totp_codes() {
+        assert_eq!(
+            recovery_code("abcd-efgh-ijkl-mn23").as_deref(),
+            Some("ABCDEFGHIJKLMN23")
+        );
+        assert_eq!(
+            recovery_code(" ABCD EFGH IJKL MN23 ").as_deref(),
+            Some("ABCDEFGHIJKLMN23")
+        );
+        assert_eq!(recovery_code("123456"), None);
+        assert_eq!(recovery_code("ABCD-EFGH-IJKL-MN2"), None);
+        assert_eq!(
+            recovery_code("ABCD-EFGH-IJKL-MN21"),
+            None,
+            "1 is not base32"
+        );
+    }
 
     #[test]
     fn otpauth_labels_are_percent_encoded() {

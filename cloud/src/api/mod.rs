@@ -114,6 +114,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/auth/mfa/enroll", post(auth::mfa_enroll))
         .route("/api/v1/auth/mfa/verify", post(auth::mfa_verify))
+        .route(
+            "/api/v1/auth/mfa/recovery-codes",
+            post(auth::mfa_recovery_codes),
+        )
         .merge(business::router())
         .merge(branding::router())
         .merge(users::router())

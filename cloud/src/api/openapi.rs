@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         auth::login, auth::logout, auth::me, auth::mfa_enroll, auth::mfa_verify,
+        auth::mfa_recovery_codes,
         business::list_tenants, business::show_tenant, business::create_tenant,
         business::set_tenant_status, business::own_tenant, business::analytics, business::wallet,
         business::mpesa_get, business::mpesa_put, branding::get_branding,
@@ -51,7 +52,7 @@ impl Modify for BearerAuth {
         payments::wallet_credit, payments::process_payment, payments::history, payments::status,
         payments::receipt, payments::renew, payments::run_renewals, payments::register_c2b,
         payments::purchases,
-        users::list, users::create, users::set_roles, users::deactivate,
+        users::list, users::create, users::set_roles, users::deactivate, users::reset_mfa,
         hotspots::list, hotspots::show, hotspots::create, hotspots::update, hotspots::claim_code,
         hotspots::list_packages, hotspots::show_package, hotspots::create_package,
         hotspots::update_package, hotspots::delete_package,

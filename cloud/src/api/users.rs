@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/users", get(list).post(create))
         .route("/api/v1/users/{id}/roles", post(set_roles))
         .route("/api/v1/users/{id}/deactivate", post(deactivate))
+        .route("/api/v1/users/{id}/mfa/reset", post(reset_mfa))
 }
 
 /// What is shown of an account (never its hashes or second-factor secret).
@@ -198,6 +199,26 @@ pub async fn deactivate(
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
     deactivate_user(&tx, auth.user_id, id).await?;
+    let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// `POST /api/v1/users/{id}/mfa/reset`: an administrator removes another account's second
+/// factor and recovery codes (a lost device), and signs it out everywhere.
+#[utoipa::path(post, path = "/api/v1/users/{id}/mfa/reset", tag = "users",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    auth: Auth<Admin>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    super::auth::reset_second_factor(&tx, auth.user_id, id).await?;
     let row = json_row(&tx, &format!("{USER_SELECT} AND id = $1"), &[&id]).await?;
     tx.commit().await?;
     Ok(Json(row))

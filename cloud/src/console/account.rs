@@ -1,8 +1,9 @@
 //! The signed-in operator's own account: who they are, and their second factor (TOTP).
 //!
 //! Any signed-in user, whatever the role, starts an enrolment (a new seed, shown as a QR code of
-//! its `otpauth://` URI and as base32 text), confirms it with a code from the authenticator app,
-//! and may turn it off again with a current code. Every step is the API's
+//! its `otpauth://` URI and as base32 text), confirms it with a code from the authenticator app
+//! (and is shown its ten one-time recovery codes, once), may have new recovery codes issued and
+//! may turn it off again, each with a current code. Every step is the API's
 //! ([`auth::start_mfa_enrolment`], [`auth::pending_mfa_enrolment`], [`auth::confirm_mfa_enrolment`],
 //! [`auth::disable_second_factor`]) in the user's tenant transaction: an enabled second factor
 //! cannot be enrolled again (409, as the API), and turning it off takes a current code counted
@@ -32,6 +33,10 @@ struct AccountPage {
     enabled: bool,
     /// An enrolment started and not confirmed yet.
     pending: Option<Pending>,
+    /// Recovery codes just issued: shown on this answer only.
+    codes: Vec<String>,
+    /// Unspent recovery codes.
+    codes_left: i64,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 }
@@ -75,6 +80,17 @@ async fn account_page(
     notice: Option<&'static str>,
     error: Option<&'static str>,
 ) -> ConsoleResult<Response> {
+    account_page_with(state, user, status, notice, error, Vec::new()).await
+}
+
+async fn account_page_with(
+    state: &AppState,
+    user: &Console<AnyUser>,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    codes: Vec<String>,
+) -> ConsoleResult<Response> {
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     let enabled: bool = tx
@@ -86,6 +102,7 @@ async fn account_page(
         .ok_or(ConsoleError::NotFound)?
         .get(0);
     let pending = auth::pending_mfa_enrolment(state, &tx, user.user_id).await?;
+    let codes_left = auth::recovery_codes_left(&tx, user.user_id).await?;
     tx.commit().await?;
     let pending = match pending {
         Some(p) => Some(Pending {
@@ -107,6 +124,8 @@ async fn account_page(
             .join(", "),
         enabled,
         pending,
+        codes,
+        codes_left,
         notice,
         error,
     };
@@ -150,6 +169,28 @@ async fn refused(
         .unwrap_or_else(|e| e.render(user.lang))
 }
 
+/// The answer to a step: to `then` when it was taken (logged as `done` when given), else the
+/// page again with the refusal ([`refused`], `conflict` for a step the account's state does not
+/// allow).
+async fn answer(
+    state: &AppState,
+    user: &Console<AnyUser>,
+    result: Result<(), ApiError>,
+    then: &'static str,
+    done: Option<&'static str>,
+    conflict: &'static str,
+) -> Response {
+    match result {
+        Ok(()) => {
+            if let Some(done) = done {
+                tracing::info!(user_id = %user.user_id, "{done}");
+            }
+            Redirect::to(then).into_response()
+        }
+        Err(e) => refused(state, user, e, conflict).await,
+    }
+}
+
 /// `POST /console/account/mfa`: starts (or starts again) an enrolment: a new seed, shown on the
 /// account page until confirmed. 409 while a second factor is enabled.
 pub async fn start(
@@ -166,35 +207,92 @@ pub async fn start(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => Redirect::to("/console/account").into_response(),
-        Err(e) => refused(&state, &user, e, "acct.already_on").await,
-    }
+    answer(
+        &state,
+        &user,
+        result,
+        "/console/account",
+        None,
+        "acct.already_on",
+    )
+    .await
 }
 
-/// `POST /console/account/mfa/confirm`: a code of the new seed turns the second factor on; a
-/// wrong one is refused (422) and changes nothing.
+/// `POST /console/account/mfa/confirm`: a code of the new seed turns the second factor on and
+/// the page shows its recovery codes, once (this answer is not a redirect, so they are in no
+/// address); a wrong one is refused (422) and changes nothing.
 pub async fn confirm(
     State(state): State<AppState>,
     user: Console<AnyUser>,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    let result: Result<(), ApiError> = async {
+    let result: Result<Vec<String>, ApiError> = async {
         let mut client = state.pool.get().await?;
         let tx =
             crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
-        auth::confirm_mfa_enrolment(&state, &tx, user.user_id, &form.code).await?;
+        let codes = auth::confirm_mfa_enrolment(&state, &tx, user.user_id, &form.code).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(codes)
     }
     .await;
+    codes_answer(
+        &state,
+        &user,
+        result,
+        "acct.now_on",
+        "second factor enabled from the console",
+        "acct.not_started",
+    )
+    .await
+}
+
+/// The page with recovery codes just issued (shown once), or the refusal.
+async fn codes_answer(
+    state: &AppState,
+    user: &Console<AnyUser>,
+    result: Result<Vec<String>, ApiError>,
+    notice: &'static str,
+    done: &'static str,
+    conflict: &'static str,
+) -> Response {
     match result {
-        Ok(()) => {
-            tracing::info!(user_id = %user.user_id, "second factor enabled from the console");
-            Redirect::to("/console/account?m=on").into_response()
+        Ok(codes) => {
+            tracing::info!(user_id = %user.user_id, "{done}");
+            account_page_with(state, user, StatusCode::OK, Some(notice), None, codes)
+                .await
+                .unwrap_or_else(|e| e.render(user.lang))
         }
-        Err(e) => refused(&state, &user, e, "acct.not_started").await,
+        Err(e) => refused(state, user, e, conflict).await,
     }
+}
+
+/// `POST /console/account/mfa/recovery`: new recovery codes in place of the earlier ones, given
+/// a current code (wrong codes count in the sign-in throttle; 422, nothing changed), shown once.
+pub async fn recovery(
+    State(state): State<AppState>,
+    user: Console<AnyUser>,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Response {
+    let result: Result<Vec<String>, ApiError> = async {
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        let codes =
+            auth::regenerate_recovery_codes(&state, &tx, user.user_id, &user.email, &form.code)
+                .await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+    .await;
+    codes_answer(
+        &state,
+        &user,
+        result,
+        "acct.codes_new",
+        "recovery codes issued again from the console",
+        "acct.not_on",
+    )
+    .await
 }
 
 /// `POST /console/account/mfa/disable`: a current code turns the second factor off (wrong
@@ -213,13 +311,15 @@ pub async fn disable(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            tracing::info!(user_id = %user.user_id, "second factor turned off from the console");
-            Redirect::to("/console/account?m=off").into_response()
-        }
-        Err(e) => refused(&state, &user, e, "acct.not_on").await,
-    }
+    answer(
+        &state,
+        &user,
+        result,
+        "/console/account?m=off",
+        Some("second factor turned off from the console"),
+        "acct.not_on",
+    )
+    .await
 }
 
 #[cfg(test)]

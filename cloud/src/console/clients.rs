@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, ShowQuery, page};
 use crate::AppState;
-use crate::api::auth::{Finance, Staff};
+use crate::api::auth::{Finance, Staff, Support};
 use crate::api::error::ApiError;
 use crate::api::payments::{self, WalletCredit};
 use crate::api::{decode_cursor, encode_cursor};
@@ -63,6 +63,8 @@ struct ClientsPage {
     bad_search: bool,
     /// Whether the balances show (the API's `Finance` roles).
     can_money: bool,
+    /// Whether "New client" shows (the registry's writers of `clients`).
+    can_create: bool,
 }
 
 /// The message id of a client status (the schema's check).
@@ -116,6 +118,7 @@ async fn list_page(
             next: None,
             bad_search: true,
             can_money: user.can::<Finance>(),
+            can_create: can_write_clients(&user.roles),
         };
         return page(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -195,6 +198,7 @@ async fn list_page(
         next,
         bad_search: false,
         can_money: user.can::<Finance>(),
+        can_create: can_write_clients(&user.roles),
     };
     page(StatusCode::OK, &body)
 }
@@ -253,15 +257,12 @@ struct ClientPage {
     transactions: Vec<Transaction>,
     tickets: Vec<TicketLink>,
     can_money: bool,
+    /// Whether the edit link and the new-ticket link show (the registry's writers).
+    can_edit: bool,
+    can_ticket: bool,
     form: CreditForm,
     notice: Option<&'static str>,
     error: Option<&'static str>,
-}
-
-/// The page's query: what was just done (after a redirect).
-#[derive(Debug, Default, Deserialize)]
-pub struct ShowQuery {
-    pub done: Option<String>,
 }
 
 /// `GET /console/clients/{id}`
@@ -274,6 +275,8 @@ pub async fn show(
     let notice = match q.done.as_deref() {
         Some("credited") => Some("cl.credited"),
         Some("renewed") => Some("cl.renewed"),
+        Some("created") => Some("cl.created"),
+        Some("saved") => Some("cl.saved"),
         _ => None,
     };
     client_page(
@@ -388,6 +391,9 @@ async fn client_page(
         transactions,
         tickets,
         can_money,
+        can_edit: can_write_clients(&user.roles),
+        can_ticket: crate::api::registry::find("support_tickets")
+            .is_some_and(|t| t.can_write(&user.roles)),
         form,
         notice,
         error,
@@ -530,5 +536,395 @@ impl From<deadpool_postgres::PoolError> for ConsoleActionError {
 impl From<tokio_postgres::Error> for ConsoleActionError {
     fn from(e: tokio_postgres::Error) -> Self {
         ConsoleActionError::Api(e.into())
+    }
+}
+
+/// The client types of the schema (`clients.client_type`), in the form's order.
+pub const CLIENT_TYPES: [&str; 4] = ["individual", "business", "corporate", "government"];
+/// The connection types of the schema (`clients.connection_type`).
+pub const CONNECTION_TYPES: [&str; 6] =
+    ["fiber", "wireless", "satellite", "dsl", "pppoe", "hotspot"];
+/// The client states of the schema (`clients.status`).
+pub const CLIENT_STATUSES: [&str; 5] =
+    ["pending", "approved", "active", "suspended", "disconnected"];
+
+/// The new-client and edit forms, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub mpesa_number: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub client_type: String,
+    #[serde(default)]
+    pub connection_type: String,
+    #[serde(default)]
+    pub status: String,
+    /// A package of the tenant, or empty for none.
+    #[serde(default)]
+    pub service_package_id: String,
+    #[serde(default)]
+    pub address: String,
+    /// Ticked: renew from the wallet when the period ends.
+    #[serde(default)]
+    pub auto_renewal: Option<String>,
+}
+
+impl ClientForm {
+    fn fresh() -> Self {
+        ClientForm {
+            client_type: "individual".into(),
+            connection_type: "hotspot".into(),
+            status: "active".into(),
+            auto_renewal: Some("on".into()),
+            ..ClientForm::default()
+        }
+    }
+
+    /// The row's columns for the API's generic insert and update, or the message id of the
+    /// first field refused. Phone numbers are stored as the C2B payments and the search find
+    /// them (`2547…`), whatever spelling was typed.
+    pub fn body(&self) -> Result<serde_json::Map<String, serde_json::Value>, &'static str> {
+        use hotspot_shared::phone::Msisdn;
+        use serde_json::json;
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err("cl.bad_name");
+        }
+        let phone = Msisdn::parse(self.phone.trim()).map_err(|_| "cl.bad_phone")?;
+        let mpesa = match self.mpesa_number.trim() {
+            "" => None,
+            m => Some(Msisdn::parse(m).map_err(|_| "cl.bad_mpesa")?),
+        };
+        let email = self.email.trim();
+        let email_ok = email.is_empty()
+            || (email.chars().count() <= 255
+                && !email.chars().any(char::is_whitespace)
+                && email
+                    .split_once('@')
+                    .is_some_and(|(a, b)| !a.is_empty() && b.contains('.')));
+        if !email_ok {
+            return Err("cl.bad_email");
+        }
+        let pick = |v: &str, of: &[&str]| of.contains(&v.trim()).then(|| v.trim().to_owned());
+        let client_type = pick(&self.client_type, &CLIENT_TYPES).ok_or("cl.bad_choice")?;
+        let connection_type =
+            pick(&self.connection_type, &CONNECTION_TYPES).ok_or("cl.bad_choice")?;
+        let status = pick(&self.status, &CLIENT_STATUSES).ok_or("cl.bad_choice")?;
+        let package = match self.service_package_id.trim() {
+            "" => None,
+            id => Some(Uuid::parse_str(id).map_err(|_| "cl.bad_package")?),
+        };
+        let address = self.address.trim();
+        if address.chars().count() > 1000 {
+            return Err("cl.bad_address");
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("name".into(), json!(name));
+        body.insert("phone".into(), json!(phone.as_str()));
+        body.insert(
+            "mpesa_number".into(),
+            json!(mpesa.as_ref().map(|m| m.as_str())),
+        );
+        body.insert("email".into(), json!(optional(email)));
+        body.insert("client_type".into(), json!(client_type));
+        body.insert("connection_type".into(), json!(connection_type));
+        body.insert("status".into(), json!(status));
+        body.insert("service_package_id".into(), json!(package));
+        body.insert("address".into(), json!(optional(address)));
+        body.insert("auto_renewal".into(), json!(self.auto_renewal.is_some()));
+        Ok(body)
+    }
+}
+
+#[derive(Debug)]
+struct PackageChoice {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/client_form.html")]
+struct ClientFormPage {
+    f: Frame,
+    /// The client edited; none for a new one.
+    id: Option<Uuid>,
+    form: ClientForm,
+    packages: Vec<PackageChoice>,
+    client_types: [&'static str; 4],
+    connection_types: [&'static str; 6],
+    statuses: Vec<(&'static str, &'static str)>,
+    error: Option<&'static str>,
+}
+
+/// Whether `roles` may write clients (the API registry's writers of `clients`).
+fn can_write_clients(roles: &[crate::api::auth::Role]) -> bool {
+    crate::api::registry::find("clients").is_some_and(|t| t.can_write(roles))
+}
+
+async fn form_page(
+    state: &AppState,
+    user: &Console<Support>,
+    id: Option<Uuid>,
+    form: ClientForm,
+    error: Option<&'static str>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let packages = tx
+        .query(
+            "SELECT id, name::text FROM service_packages WHERE deleted_at IS NULL
+             ORDER BY name, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| PackageChoice {
+            id: r.get::<_, Uuid>(0).to_string(),
+            name: r.get(1),
+        })
+        .collect();
+    tx.commit().await?;
+    let here = match id {
+        Some(id) => format!("/console/clients/{id}/edit"),
+        None => "/console/clients/new".to_owned(),
+    };
+    let body = ClientFormPage {
+        f: user.frame(&here, "clients"),
+        id,
+        form,
+        packages,
+        client_types: CLIENT_TYPES,
+        connection_types: CONNECTION_TYPES,
+        statuses: CLIENT_STATUSES
+            .iter()
+            .map(|s| (*s, status_key(s)))
+            .collect(),
+        error,
+    };
+    page(status, &body)
+}
+
+/// Whether the body's package (if any) is one of the tenant's, seen in its transaction (the
+/// foreign key alone would name another tenant's no better than a typo).
+async fn package_ok(
+    tx: &deadpool_postgres::Transaction<'_>,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, tokio_postgres::Error> {
+    let Some(id) = body["service_package_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return Ok(true);
+    };
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM service_packages WHERE id = $1 AND deleted_at IS NULL",
+            &[&id],
+        )
+        .await?
+        .is_some())
+}
+
+/// The answer to a refused client form: the form again with the message id, or an error page.
+async fn refused_form(
+    state: &AppState,
+    user: &Console<Support>,
+    id: Option<Uuid>,
+    form: ClientForm,
+    e: ConsoleActionError,
+) -> Response {
+    let key = match e {
+        ConsoleActionError::Api(ApiError::Validation(_) | ApiError::Conflict(_)) => "cl.refused",
+        ConsoleActionError::Api(e) => return ConsoleError::from(e).render(user.lang),
+        ConsoleActionError::Console(e) => return e.render(user.lang),
+    };
+    form_page(
+        state,
+        user,
+        id,
+        form,
+        Some(key),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+    .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// `GET /console/clients/new`: the new-client form.
+pub async fn new_form(State(state): State<AppState>, user: Console<Support>) -> Response {
+    if !can_write_clients(&user.roles) {
+        return ConsoleError::Forbidden.render(user.lang);
+    }
+    form_page(
+        &state,
+        &user,
+        None,
+        ClientForm::fresh(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// `POST /console/clients`: a new client through the API's generic insert (its registry's
+/// writers and columns); refused fields re-render the form as typed, nothing stored.
+pub async fn create(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    CsrfForm(form): CsrfForm<ClientForm>,
+) -> Response {
+    if !can_write_clients(&user.roles) {
+        return ConsoleError::Forbidden.render(user.lang);
+    }
+    let body = match form.body() {
+        Ok(b) => b,
+        Err(key) => {
+            return form_page(
+                &state,
+                &user,
+                None,
+                form,
+                Some(key),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(user.lang));
+        }
+    };
+    let done = async {
+        let table = crate::api::registry::find("clients")
+            .ok_or_else(|| ConsoleError::Internal("clients not registered".into()))?;
+        let catalog = crate::api::resources::catalog(&state).await?;
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        if !package_ok(&tx, &body).await? {
+            return Ok(Err("cl.bad_package"));
+        }
+        let row =
+            crate::api::resources::insert_row(&tx, catalog, table, &user.roles, &body).await?;
+        tx.commit().await?;
+        let id = row["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| ConsoleError::Internal("a new client without its id".into()))?;
+        Ok::<_, ConsoleActionError>(Ok(id))
+    }
+    .await;
+    match done {
+        Ok(Ok(id)) => Redirect::to(&format!("/console/clients/{id}?done=created")).into_response(),
+        Ok(Err(key)) => form_page(
+            &state,
+            &user,
+            None,
+            form,
+            Some(key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap_or_else(|e| e.render(user.lang)),
+        Err(e) => refused_form(&state, &user, None, form, e).await,
+    }
+}
+
+/// `GET /console/clients/{id}/edit`: the client's form, filled in.
+pub async fn edit(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+) -> Response {
+    if !can_write_clients(&user.roles) {
+        return ConsoleError::Forbidden.render(user.lang);
+    }
+    let result: ConsoleResult<Response> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let r = tx
+            .query_opt(
+                "SELECT name::text, phone::text, coalesce(mpesa_number, '')::text,
+                        coalesce(email, '')::text, client_type::text, connection_type::text,
+                        status::text, coalesce(service_package_id::text, ''),
+                        coalesce(address, ''), auto_renewal
+                 FROM clients WHERE id = $1 AND deleted_at IS NULL",
+                &[&id],
+            )
+            .await?
+            .ok_or(ConsoleError::NotFound)?;
+        tx.commit().await?;
+        let form = ClientForm {
+            name: r.get(0),
+            phone: r.get(1),
+            mpesa_number: r.get(2),
+            email: r.get(3),
+            client_type: r.get(4),
+            connection_type: r.get(5),
+            status: r.get(6),
+            service_package_id: r.get(7),
+            address: r.get(8),
+            auto_renewal: r.get::<_, bool>(9).then(|| "on".to_owned()),
+        };
+        form_page(&state, &user, Some(id), form, None, StatusCode::OK).await
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// `POST /console/clients/{id}/edit`: the client's changes through the API's generic update;
+/// another tenant's or an absent client 404 before the form is read; refused fields re-render
+/// the form as typed, nothing changed.
+pub async fn update(
+    State(state): State<AppState>,
+    user: Console<Support>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ClientForm>,
+) -> Response {
+    if !can_write_clients(&user.roles) {
+        return ConsoleError::Forbidden.render(user.lang);
+    }
+    let done = async {
+        let table = crate::api::registry::find("clients")
+            .ok_or_else(|| ConsoleError::Internal("clients not registered".into()))?;
+        let catalog = crate::api::resources::catalog(&state).await?;
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        tx.query_opt(
+            "SELECT 1 FROM clients WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+        let body = match form.body() {
+            Ok(b) => b,
+            Err(key) => return Ok(Err(key)),
+        };
+        if !package_ok(&tx, &body).await? {
+            return Ok(Err("cl.bad_package"));
+        }
+        crate::api::resources::update_row(&tx, catalog, table, &user.roles, &id.to_string(), &body)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, ConsoleActionError>(Ok(()))
+    }
+    .await;
+    match done {
+        Ok(Ok(())) => Redirect::to(&format!("/console/clients/{id}?done=saved")).into_response(),
+        Ok(Err(key)) => form_page(
+            &state,
+            &user,
+            Some(id),
+            form,
+            Some(key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap_or_else(|e| e.render(user.lang)),
+        Err(e) => refused_form(&state, &user, Some(id), form, e).await,
     }
 }

@@ -13,12 +13,13 @@
 //! - [`guests`]: live sessions (kick, extend) and registered devices (block, unblock);
 //!   [`devices`]: adding a device (at one site or every site) and editing one.
 //! - [`history`]: every session, filtered by site, MAC, status and dates.
-//! - [`payments`]: guests' M-Pesa purchases (read-only, filtered), for the API's `Finance` roles.
+//! - [`payments`]: guests' M-Pesa purchases (filtered, queried again on demand) and paybill (C2B)
+//!   payments, for the API's `Finance` roles.
 //! - [`settings`]: M-Pesa credentials, the portal branding, staff accounts and roles, the
 //!   RADIUS NAS list.
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
-//! - [`clients`]: clients (subscribers), their wallets (credit, renewal); [`tickets`]: support
-//!   tickets, their replies and status.
+//! - [`clients`]: clients (subscribers), new ones and changes, their wallets (credit, renewal);
+//!   [`tickets`]: support tickets, new ones, their replies and status.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -127,6 +128,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/vouchers/{id}/revoke", post(vouchers::revoke))
         .route("/console/payments", get(payments::list))
         .route("/console/payments/export.csv", get(payments::export))
+        .route("/console/payments/c2b", get(payments::c2b_list))
+        .route(
+            "/console/payments/c2b/export.csv",
+            get(payments::c2b_export),
+        )
+        .route("/console/payments/{id}/query", post(payments::query))
         .route("/console/sessions", get(guests::list_sessions))
         .route("/console/sessions/history", get(history::list))
         .route("/console/sessions/{id}/kick", post(guests::kick))
@@ -141,11 +148,17 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/devices/{id}/block", post(guests::block))
         .route("/console/devices/{id}/unblock", post(guests::unblock))
-        .route("/console/clients", get(clients::list))
+        .route("/console/clients", get(clients::list).post(clients::create))
+        .route("/console/clients/new", get(clients::new_form))
         .route("/console/clients/{id}", get(clients::show))
+        .route(
+            "/console/clients/{id}/edit",
+            get(clients::edit).post(clients::update),
+        )
         .route("/console/clients/{id}/credit", post(clients::credit))
         .route("/console/clients/{id}/renew", post(clients::renew))
-        .route("/console/tickets", get(tickets::list))
+        .route("/console/tickets", get(tickets::list).post(tickets::create))
+        .route("/console/tickets/new", get(tickets::new_form))
         .route("/console/tickets/{id}", get(tickets::show))
         .route("/console/tickets/{id}/reply", post(tickets::reply))
         .route("/console/tickets/{id}/status", post(tickets::set_status))
@@ -169,6 +182,10 @@ pub fn router() -> Router<AppState> {
             "/console/settings/users/{id}/deactivate",
             post(settings::deactivate),
         )
+        .route(
+            "/console/settings/users/{id}/mfa-reset",
+            post(settings::reset_mfa),
+        )
         .route("/console/settings/nas", post(settings::create_nas))
         .route(
             "/console/settings/nas/{id}",
@@ -186,6 +203,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/account/mfa", post(account::start))
         .route("/console/account/mfa/confirm", post(account::confirm))
         .route("/console/account/mfa/disable", post(account::disable))
+        .route("/console/account/mfa/recovery", post(account::recovery))
         .route("/console/signout", post(session::signout))
         .route(
             "/console/signout-everywhere",
@@ -221,6 +239,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/vouchers/{id}/revoke"),
     ("GET", "/console/payments"),
     ("GET", "/console/payments/export.csv"),
+    ("GET", "/console/payments/c2b"),
+    ("GET", "/console/payments/c2b/export.csv"),
+    ("POST", "/console/payments/{id}/query"),
     ("GET", "/console/sessions"),
     ("GET", "/console/sessions/history"),
     ("POST", "/console/sessions/{id}/kick"),
@@ -232,10 +253,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/devices/{id}/block"),
     ("POST", "/console/devices/{id}/unblock"),
     ("GET", "/console/clients"),
+    ("POST", "/console/clients"),
+    ("GET", "/console/clients/new"),
     ("GET", "/console/clients/{id}"),
+    ("GET", "/console/clients/{id}/edit"),
+    ("POST", "/console/clients/{id}/edit"),
     ("POST", "/console/clients/{id}/credit"),
     ("POST", "/console/clients/{id}/renew"),
     ("GET", "/console/tickets"),
+    ("POST", "/console/tickets"),
+    ("GET", "/console/tickets/new"),
     ("GET", "/console/tickets/{id}"),
     ("POST", "/console/tickets/{id}/reply"),
     ("POST", "/console/tickets/{id}/status"),
@@ -247,6 +274,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/settings/users"),
     ("POST", "/console/settings/users/{id}/role"),
     ("POST", "/console/settings/users/{id}/deactivate"),
+    ("POST", "/console/settings/users/{id}/mfa-reset"),
     ("POST", "/console/settings/nas"),
     ("GET", "/console/settings/nas/{id}"),
     ("POST", "/console/settings/nas/{id}"),
@@ -256,6 +284,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/account/mfa"),
     ("POST", "/console/account/mfa/confirm"),
     ("POST", "/console/account/mfa/disable"),
+    ("POST", "/console/account/mfa/recovery"),
     ("POST", "/console/signout"),
     ("POST", "/console/signout-everywhere"),
     ("GET", "/console/lang/sw"),
@@ -740,6 +769,13 @@ pub fn csrf_ok(headers: &HeaderMap, given: &str) -> bool {
 /// A form with nothing but its token.
 #[derive(Debug, serde::Deserialize)]
 pub struct Empty {}
+
+/// The query of a page shown again after an action's redirect: what was just done (`done`),
+/// for its notice.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ShowQuery {
+    pub done: Option<String>,
+}
 
 /// Whether `next` is a path of the console (no open redirect elsewhere).
 pub fn console_path(next: &str) -> bool {

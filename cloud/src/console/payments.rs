@@ -3,6 +3,12 @@
 //! [`Finance`] roles; the query is the API's (`payments::query_purchases`). The filtered list
 //! is exported as CSV (at most [`EXPORT_LIMIT`] rows, newest first), its fields quoted and
 //! spreadsheet formulas defused as the vouchers' export does.
+//!
+//! A pending purchase whose push Daraja answered has "Query now": the payments job's own STK
+//! query of that one purchase ([`crate::payments::jobs::query_now`]), its outcome shown.
+//!
+//! The paybill (C2B) payments, which payers make from the phone's menu, are a second list at
+//! `/console/payments/c2b` (keyset-paged, newest first) with its own CSV export.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -12,12 +18,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleError, ConsoleResult, Frame, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
 use crate::AppState;
 use crate::api::auth::Finance;
 use crate::api::payments::{self, PurchaseFilter};
 use crate::api::vouchers::rows_csv;
 use crate::api::{decode_cursor, encode_cursor, json_text};
+use crate::payments::{c2b, jobs::QueryNow};
 
 /// Purchases per page.
 const PAGE: i64 = 50;
@@ -108,6 +115,9 @@ impl Filters {
 
 #[derive(Debug)]
 struct Row {
+    id: String,
+    /// Pending with a checkout id: Daraja can be asked about it.
+    can_query: bool,
     when: String,
     site: String,
     phone: String,
@@ -136,6 +146,8 @@ struct PaymentsPage {
     sites: Vec<Choice>,
     statuses: [(&'static str, &'static str); 3],
     bad_filter: bool,
+    /// The outcome of a "query now" (a message id), and the purchase it was for.
+    notice: Option<(&'static str, String)>,
 }
 
 /// `GET /console/payments`
@@ -145,7 +157,7 @@ pub async fn list(
     Query(filters): Query<Filters>,
 ) -> Response {
     let lang = user.lang;
-    list_page(&state, &user, filters)
+    list_page(&state, &user, filters, None)
         .await
         .unwrap_or_else(|e| e.render(lang))
 }
@@ -154,6 +166,7 @@ async fn list_page(
     state: &AppState,
     user: &Console<Finance>,
     filters: Filters,
+    notice: Option<(&'static str, String)>,
 ) -> ConsoleResult<Response> {
     let before = match filters.after.as_deref() {
         Some(c) => {
@@ -210,6 +223,8 @@ async fn list_page(
             let site_id = json_text(&v["hotspot_id"]);
             let status = json_text(&v["status"]);
             Row {
+                id: json_text(&v["id"]),
+                can_query: status == "pending" && !json_text(&v["checkout_request_id"]).is_empty(),
                 when: DateTime::parse_from_rfc3339(&json_text(&v["created_at"]))
                     .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
                     .unwrap_or_default(),
@@ -247,6 +262,7 @@ async fn list_page(
             .collect(),
         statuses: STATUSES,
         bad_filter,
+        notice,
     };
     page(
         if bad_filter {
@@ -256,6 +272,230 @@ async fn list_page(
         },
         &body,
     )
+}
+
+/// `POST /console/payments/{id}/query`: asks Daraja now for the result of one pending purchase
+/// (the payments job's query, for this purchase alone) and shows the list with the outcome.
+pub async fn query(
+    State(state): State<AppState>,
+    user: Console<Finance>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let id = Uuid::parse_str(&id).map_err(|_| ConsoleError::NotFound)?;
+        // Seen through the user's own transaction first: another tenant's purchase is not found.
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let found = tx
+            .query_opt("SELECT 1 FROM hotspot_purchases WHERE id = $1", &[&id])
+            .await?
+            .is_some();
+        tx.commit().await?;
+        drop(client);
+        if !found {
+            return Err(ConsoleError::NotFound);
+        }
+        let outcome =
+            crate::payments::jobs::query_now(&state.payments, &state.pool, user.tenant_id, id)
+                .await
+                .map_err(|e| ConsoleError::Internal(e.to_string()))?
+                .ok_or(ConsoleError::NotFound)?;
+        let (status, message) = match outcome {
+            QueryNow::Paid => (StatusCode::OK, "pay.q_paid"),
+            QueryNow::Failed => (StatusCode::OK, "pay.q_failed"),
+            QueryNow::Review(_) => (StatusCode::OK, "pay.q_review"),
+            QueryNow::StillPending => (StatusCode::OK, "pay.q_pending"),
+            QueryNow::NotPending => (StatusCode::CONFLICT, "pay.q_not_pending"),
+            QueryNow::NoCheckout => (StatusCode::CONFLICT, "pay.q_no_checkout"),
+            QueryNow::Busy => (StatusCode::CONFLICT, "pay.q_busy"),
+            QueryNow::NoSettings => (StatusCode::CONFLICT, "pay.q_no_settings"),
+        };
+        let mut resp = list_page(
+            &state,
+            &user,
+            Filters::default(),
+            Some((message, id.to_string())),
+        )
+        .await?;
+        *resp.status_mut() = status;
+        Ok(resp)
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// C2B payments per page.
+const C2B_PAGE: i64 = 50;
+
+/// The query of the C2B list: only its page cursor.
+#[derive(Debug, Default, Deserialize)]
+pub struct C2bQuery {
+    pub after: Option<String>,
+}
+
+#[derive(Debug)]
+struct C2bRow {
+    when: String,
+    receipt: String,
+    amount: String,
+    phone: String,
+    bill_ref: String,
+    /// The status's message id.
+    status: &'static str,
+    /// A client credited: its id and name.
+    client: Option<(String, String)>,
+    voucher: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/payments_c2b.html")]
+struct C2bPage {
+    f: Frame,
+    rows: Vec<C2bRow>,
+    next: Option<String>,
+}
+
+/// The message id of what a C2B payment was applied to.
+fn c2b_status(applied_to: &str) -> &'static str {
+    match applied_to {
+        "voucher" => "pay.c2b_voucher",
+        "wallet" => "pay.c2b_wallet",
+        _ => "pay.c2b_unmatched",
+    }
+}
+
+/// `GET /console/payments/c2b`: the paybill payments, newest first, keyset-paged.
+pub async fn c2b_list(
+    State(state): State<AppState>,
+    user: Console<Finance>,
+    Query(q): Query<C2bQuery>,
+) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let before = match q.after.as_deref() {
+            Some(c) => {
+                let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
+                let at = DateTime::parse_from_rfc3339(&parts[0])
+                    .map_err(|_| ConsoleError::NotFound)?
+                    .with_timezone(&Utc);
+                let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
+                Some((at, id))
+            }
+            None => None,
+        };
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let found = c2b::list(&tx, before, C2B_PAGE + 1).await?;
+        let offset: i32 = tx
+            .query_one(
+                "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
+                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
+                        - (now() AT TIME ZONE 'UTC'))::int",
+                &[],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        let tz = chrono::FixedOffset::east_opt(offset)
+            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"));
+        let more = found.len() as i64 > C2B_PAGE;
+        let shown = &found[..found.len().min(C2B_PAGE as usize)];
+        let next = if more {
+            shown
+                .last()
+                .map(|p| encode_cursor(&[p.created_at.to_rfc3339(), p.id.to_string()]))
+        } else {
+            None
+        };
+        let rows = shown
+            .iter()
+            .map(|p| C2bRow {
+                when: p
+                    .created_at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+                receipt: p.trans_id.clone(),
+                amount: p.amount.clone(),
+                phone: p.phone.clone(),
+                bill_ref: p.bill_ref_number.clone(),
+                status: c2b_status(&p.applied_to),
+                client: p.client.as_ref().map(|(id, n)| (id.to_string(), n.clone())),
+                voucher: p.voucher_code.clone().unwrap_or_default(),
+            })
+            .collect();
+        page(
+            StatusCode::OK,
+            &C2bPage {
+                f: user.frame("/console/payments/c2b", "payments"),
+                rows,
+                next,
+            },
+        )
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// The CSV of C2B payments: a header line and one CRLF-ended line a payment, formulas defused.
+fn c2b_csv(rows: &[c2b::Listed]) -> String {
+    let columns = [
+        "created_at",
+        "trans_id",
+        "amount",
+        "phone",
+        "bill_ref_number",
+        "applied_to",
+        "client_id",
+        "client_name",
+        "voucher_code",
+        "id",
+    ];
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "created_at": p.created_at.to_rfc3339(),
+                "trans_id": p.trans_id,
+                "amount": p.amount,
+                "phone": p.phone,
+                "bill_ref_number": p.bill_ref_number,
+                "applied_to": p.applied_to,
+                "client_id": p.client.as_ref().map(|(id, _)| id.to_string()),
+                "client_name": p.client.as_ref().map(|(_, n)| n.clone()),
+                "voucher_code": p.voucher_code,
+                "id": p.id.to_string(),
+            })
+        })
+        .collect();
+    rows_csv(&columns, &values)
+}
+
+/// `GET /console/payments/c2b/export.csv`: every C2B payment (at most [`EXPORT_LIMIT`]), newest
+/// first.
+pub async fn c2b_export(State(state): State<AppState>, user: Console<Finance>) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let rows = c2b::list(&tx, None, EXPORT_LIMIT).await?;
+        tx.commit().await?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"payments-c2b.csv\"",
+                ),
+            ],
+            c2b_csv(&rows),
+        )
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
 }
 
 /// The most purchases one export holds.

@@ -285,7 +285,15 @@ pub async fn code(
         let secret = auth::second_factor_of(&state, &tx, pending.user_id).await?;
         tx.commit().await?;
         let secret = secret.ok_or(ApiError::Unauthorized("no second factor"))?;
-        auth::check_second_factor(&state, &pending.email, &secret, &form.code)
+        auth::check_second_step(
+            &state,
+            pending.tenant_id,
+            pending.user_id,
+            &pending.email,
+            &secret,
+            &form.code,
+        )
+        .await
     }
     .await;
     let message = match result {

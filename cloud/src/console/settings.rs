@@ -593,6 +593,23 @@ pub async fn deactivate(
     done.map(|_| back()).unwrap_or_else(|r| r)
 }
 
+/// `POST /console/settings/users/{id}/mfa-reset`: removes another account's second factor and
+/// recovery codes and signs it out everywhere (`auth::reset_second_factor`, as
+/// `POST /api/v1/users/{id}/mfa/reset`).
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    let done = write(&state, &user, async |tx| {
+        crate::api::auth::reset_second_factor(tx, actor, id).await
+    })
+    .await;
+    done.map(|_| back()).unwrap_or_else(|r| r)
+}
+
 /// The new-NAS form.
 #[derive(Debug, Deserialize)]
 pub struct NasForm {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::clients::{ConsoleActionError, TENANT_ZONE};
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, ShowQuery, page};
 use crate::AppState;
 use crate::api::auth::Staff;
 use crate::api::error::ApiError;
@@ -87,6 +87,8 @@ struct TicketsPage {
     statuses: Vec<(&'static str, &'static str)>,
     next: Option<String>,
     bad_filter: bool,
+    /// Whether "New ticket" shows (the registry's writers of `support_tickets`).
+    can_create: bool,
 }
 
 fn statuses() -> Vec<(&'static str, &'static str)> {
@@ -119,6 +121,7 @@ async fn list_page(
             statuses: statuses(),
             next: None,
             bad_filter: true,
+            can_create: table("support_tickets")?.can_write(&user.roles),
         };
         return page(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -188,6 +191,7 @@ async fn list_page(
         statuses: statuses(),
         next,
         bad_filter: false,
+        can_create: table("support_tickets")?.can_write(&user.roles),
     };
     page(StatusCode::OK, &body)
 }
@@ -230,12 +234,6 @@ struct TicketPage {
     error: Option<&'static str>,
 }
 
-/// The page's query: what was just done (after a redirect).
-#[derive(Debug, Default, Deserialize)]
-pub struct ShowQuery {
-    pub done: Option<String>,
-}
-
 /// `GET /console/tickets/{id}`
 pub async fn show(
     State(state): State<AppState>,
@@ -246,6 +244,7 @@ pub async fn show(
     let notice = match q.done.as_deref() {
         Some("replied") => Some("tk.replied"),
         Some("status") => Some("tk.status_changed"),
+        Some("created") => Some("tk.created"),
         _ => None,
     };
     ticket_page(
@@ -491,6 +490,201 @@ pub async fn set_status(
         Err(ConsoleActionError::Api(e)) => ConsoleError::from(e).render(user.lang),
         Err(ConsoleActionError::Console(e)) => e.render(user.lang),
     }
+}
+
+/// The schema's ticket types (`support_tickets.ticket_type`).
+pub const KINDS: [&str; 6] = [
+    "general",
+    "technical",
+    "billing",
+    "installation",
+    "complaint",
+    "feature_request",
+];
+/// The schema's priorities, lowest first.
+pub const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
+/// The schema's sources (`support_tickets.source`).
+pub const SOURCES: [&str; 7] = [
+    "phone", "walk_in", "whatsapp", "sms", "email", "portal", "system",
+];
+/// The longest title (the column's) and description accepted.
+const TITLE_MAX: usize = 255;
+const DESCRIPTION_MAX: usize = 10_000;
+
+/// The new-ticket form, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewTicketForm {
+    /// The client's phone number in any spelling (`07…`, `+254 7…`), or empty for none.
+    #[serde(default)]
+    pub client: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub ticket_type: String,
+    #[serde(default)]
+    pub priority: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/ticket_new.html")]
+struct NewTicketPage {
+    f: Frame,
+    form: NewTicketForm,
+    kinds: [&'static str; 6],
+    priorities: Vec<(&'static str, &'static str)>,
+    sources: [&'static str; 7],
+    error: Option<&'static str>,
+}
+
+fn new_page(
+    user: &Console<Staff>,
+    form: NewTicketForm,
+    error: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let body = NewTicketPage {
+        f: user.frame("/console/tickets/new", "tickets"),
+        form,
+        kinds: KINDS,
+        priorities: PRIORITIES.iter().map(|p| (*p, priority_key(p))).collect(),
+        sources: SOURCES,
+        error,
+    };
+    page(status, &body).unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// The new-ticket page's query: the client's phone, filled in from a client's page.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    pub client: String,
+}
+
+/// `GET /console/tickets/new?client=`: the new-ticket form.
+pub async fn new_form(user: Console<Staff>, Query(q): Query<NewQuery>) -> Response {
+    if !table("support_tickets").is_ok_and(|t| t.can_write(&user.roles)) {
+        return ConsoleError::Forbidden.render(user.lang);
+    }
+    let form = NewTicketForm {
+        client: q.client.chars().take(50).collect(),
+        ticket_type: "general".into(),
+        priority: "medium".into(),
+        source: "phone".into(),
+        ..NewTicketForm::default()
+    };
+    new_page(&user, form, None, StatusCode::OK)
+}
+
+/// `POST /console/tickets`: a new ticket (the signed-in user its author) through the API's
+/// generic insert on `support_tickets`, numbered `TCK-<n>` after the tenant's highest such
+/// number. The client is found by phone number in the tenant; a number of no client, a missing
+/// title or description or a value outside the schema's: 422 with the form as typed, nothing
+/// stored.
+pub async fn create(
+    State(state): State<AppState>,
+    user: Console<Staff>,
+    CsrfForm(form): CsrfForm<NewTicketForm>,
+) -> Response {
+    let title = form.title.trim().to_owned();
+    let description = form.description.trim().to_owned();
+    let checked = if title.is_empty()
+        || title.chars().count() > TITLE_MAX
+        || title.chars().any(char::is_control)
+    {
+        Err("tk.bad_title")
+    } else if description.is_empty() || description.chars().count() > DESCRIPTION_MAX {
+        Err("tk.bad_description")
+    } else if !KINDS.contains(&form.ticket_type.as_str())
+        || !PRIORITIES.contains(&form.priority.as_str())
+        || !SOURCES.contains(&form.source.as_str())
+    {
+        Err("cl.bad_choice")
+    } else {
+        Ok(())
+    };
+    let phone = match form.client.trim() {
+        "" => Ok(None),
+        p => hotspot_shared::phone::Msisdn::parse(p)
+            .map(|m| Some(m.as_str().to_owned()))
+            .map_err(|_| "tk.no_such_client"),
+    };
+    let done = async {
+        let table = table("support_tickets")?;
+        if !table.can_write(&user.roles) {
+            return Err(ConsoleError::Forbidden.into());
+        }
+        if let Err(key) = checked {
+            return Ok(Err(key));
+        }
+        let phone = match phone {
+            Ok(p) => p,
+            Err(key) => return Ok(Err(key)),
+        };
+        let catalog = resources::catalog(&state).await?;
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let client_id: Option<Uuid> = match &phone {
+            Some(p) => match tx
+                .query_opt(
+                    "SELECT id FROM clients
+                     WHERE (phone = $1 OR mpesa_number = $1) AND deleted_at IS NULL
+                     ORDER BY created_at, id LIMIT 1",
+                    &[p],
+                )
+                .await?
+            {
+                Some(r) => Some(r.get(0)),
+                None => return Ok(Err("tk.no_such_client")),
+            },
+            None => None,
+        };
+        // Numbered after the highest; of two made at once the second is refused by the unique
+        // number (409: send it again).
+        let number: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(substring(ticket_number FROM '^TCK-([0-9]{1,15})$')::bigint), 0) + 1
+                 FROM support_tickets",
+                &[],
+            )
+            .await?
+            .get(0);
+        let mut body = Map::new();
+        body.insert("ticket_number".into(), json!(format!("TCK-{number}")));
+        body.insert("client_id".into(), json!(client_id));
+        body.insert("title".into(), json!(title));
+        body.insert("description".into(), json!(description));
+        body.insert("ticket_type".into(), json!(form.ticket_type));
+        body.insert("priority".into(), json!(form.priority));
+        body.insert("source".into(), json!(form.source));
+        let row = resources::insert_row(&tx, catalog, table, &user.roles, &body).await?;
+        tx.commit().await?;
+        let id = row["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| ConsoleError::Internal("a new ticket without its id".into()))?;
+        Ok::<_, ConsoleActionError>(Ok(id))
+    }
+    .await;
+    let key = match done {
+        Ok(Ok(id)) => {
+            return Redirect::to(&format!("/console/tickets/{id}?done=created")).into_response();
+        }
+        Ok(Err(key)) => key,
+        Err(ConsoleActionError::Api(ApiError::Validation(_))) => "tk.refused",
+        Err(ConsoleActionError::Api(ApiError::Conflict(_))) => "tk.busy",
+        Err(ConsoleActionError::Api(e)) => return ConsoleError::from(e).render(user.lang),
+        Err(ConsoleActionError::Console(e)) => return e.render(user.lang),
+    };
+    let status = if key == "tk.busy" {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    new_page(&user, form, Some(key), status)
 }
 
 #[cfg(test)]

@@ -290,6 +290,70 @@ pub async fn confirm(
     Ok(applied)
 }
 
+/// A C2B payment as the console lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub id: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Daraja's TransID: the receipt the payer got.
+    pub trans_id: String,
+    /// KES, two decimals.
+    pub amount: String,
+    /// The payer's number as Daraja sent it (`MSISDN`; Daraja may send it masked or hashed).
+    pub phone: String,
+    pub bill_ref_number: String,
+    /// `voucher`, `wallet` or `unmatched`.
+    pub applied_to: String,
+    /// The client credited (`wallet`), with its name.
+    pub client: Option<(Uuid, String)>,
+    /// The voucher issued (`voucher`).
+    pub voucher_code: Option<String>,
+}
+
+/// The tenant's C2B payments, newest first, at most `limit`, only those before `before`
+/// (created at, id) when given: keyset-paged in the caller's tenant transaction.
+pub async fn list(
+    tx: &Transaction<'_>,
+    before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, tokio_postgres::Error> {
+    let (before_at, before_id) = before.unzip();
+    let rows = tx
+        .query(
+            "SELECT c.id, c.created_at, c.trans_id::text, to_char(c.amount, 'FM999999999990.00'),
+                    coalesce(cb.body->>'MSISDN', ''), coalesce(c.bill_ref_number, '')::text,
+                    c.applied_to::text, cl.id, cl.name::text, v.voucher_code::text
+             FROM mpesa_c2b_payments c
+             LEFT JOIN clients cl ON cl.id = c.client_id
+             LEFT JOIN hotspot_vouchers v ON v.id = c.voucher_id
+             LEFT JOIN LATERAL (
+                 SELECT body FROM mpesa_callbacks
+                 WHERE tenant_id = c.tenant_id AND kind = 'c2b_confirmation'
+                   AND reference = c.trans_id
+                 ORDER BY received_at LIMIT 1) cb ON true
+             WHERE ($1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid))
+             ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
+            &[&before_at, &before_id, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Listed {
+            id: r.get(0),
+            created_at: r.get(1),
+            trans_id: r.get(2),
+            amount: r.get(3),
+            phone: r.get(4),
+            bill_ref_number: r.get(5),
+            applied_to: r.get(6),
+            client: r
+                .get::<_, Option<Uuid>>(7)
+                .map(|id| (id, r.get::<_, Option<String>>(8).unwrap_or_default())),
+            voucher_code: r.get(9),
+        })
+        .collect())
+}
+
 /// The payload as it came, for the inbox row.
 struct RawPayment<'a>(&'a C2bPayment);
 

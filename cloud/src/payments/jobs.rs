@@ -183,73 +183,191 @@ async fn tenant_pass(
         return Ok(());
     }
     let daraja = settings.map(|s| payments.client(&s));
-
-    let now = Utc::now();
-    let give_up = chrono::Duration::from_std(payments.config.give_up_after)
-        .unwrap_or(chrono::Duration::minutes(15));
     for d in due {
-        let age = now - d.sent;
-        let outcome = match (&d.checkout, &daraja) {
-            (None, _) => {
-                // The push's answer never came back (the service stopped mid-call).
-                let limit = chrono::Duration::from_std(PUSH_ANSWER_LIMIT)
-                    .unwrap_or(chrono::Duration::minutes(2));
-                (age > limit).then_some((
-                    Outcome::GaveUp(PaymentFailure::Unavailable),
-                    Source::Timeout,
-                ))
-            }
-            (Some(checkout), Some(Ok(daraja))) => {
-                report.queries += 1;
-                match daraja.stk_query(checkout).await {
-                    Ok(QueryResult::Final { code, description }) if code.is_success() => Some((
-                        Outcome::Paid {
-                            amount_cents: d.cents,
-                            receipt: None,
-                            description,
-                        },
-                        Source::Query,
-                    )),
-                    Ok(QueryResult::Final { code, description }) => {
-                        Some((Outcome::Failed { code, description }, Source::Query))
-                    }
-                    Ok(QueryResult::Pending) => None,
-                    Err(e) => {
-                        tracing::warn!(purchase = %d.id, error = %e, "STK query failed");
-                        None
-                    }
-                }
-                .or_else(|| {
-                    (age >= give_up)
-                        .then_some((Outcome::GaveUp(PaymentFailure::NoAnswer), Source::Timeout))
-                })
-            }
-            (Some(_), _) => {
-                // Settings gone or unusable: nothing to ask; give up in time.
-                (age >= give_up)
-                    .then_some((Outcome::GaveUp(PaymentFailure::NoAnswer), Source::Timeout))
-            }
-        };
-        let Some((outcome, source)) = outcome else {
+        report.queries += usize::from(d.checkout.is_some() && matches!(daraja, Some(Ok(_))));
+        let Some(outcome) = ask(payments, daraja.as_ref(), &d).await else {
             continue;
         };
-        let tx = tenant_transaction(&mut client, tenant, None).await?;
-        let settled = settle::settle(
-            &tx,
-            payments.config.voucher_valid_days,
-            d.id,
-            d.checkout.as_deref(),
-            &outcome,
-            source,
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        if matches!(settled, Settled::Paid | Settled::Failed) {
+        if matches!(
+            settle_due(payments, &mut client, tenant, &d, &outcome).await?,
+            Settled::Paid | Settled::Failed
+        ) {
             report.settled += 1;
         }
     }
     Ok(())
+}
+
+/// What Daraja (or the clock) says of a leased purchase: `None` while it is still pending.
+async fn ask(
+    payments: &Payments,
+    daraja: Option<&Result<crate::mpesa::DarajaClient, PaymentError>>,
+    d: &Due,
+) -> Option<(Outcome, Source)> {
+    let age = Utc::now() - d.sent;
+    let give_up = chrono::Duration::from_std(payments.config.give_up_after)
+        .unwrap_or(chrono::Duration::minutes(15));
+    match (&d.checkout, daraja) {
+        (None, _) => {
+            // The push's answer never came back (the service stopped mid-call).
+            let limit = chrono::Duration::from_std(PUSH_ANSWER_LIMIT)
+                .unwrap_or(chrono::Duration::minutes(2));
+            (age > limit).then_some((
+                Outcome::GaveUp(PaymentFailure::Unavailable),
+                Source::Timeout,
+            ))
+        }
+        (Some(checkout), Some(Ok(daraja))) => match daraja.stk_query(checkout).await {
+            Ok(QueryResult::Final { code, description }) if code.is_success() => Some((
+                Outcome::Paid {
+                    amount_cents: d.cents,
+                    receipt: None,
+                    description,
+                },
+                Source::Query,
+            )),
+            Ok(QueryResult::Final { code, description }) => {
+                Some((Outcome::Failed { code, description }, Source::Query))
+            }
+            Ok(QueryResult::Pending) => None,
+            Err(e) => {
+                tracing::warn!(purchase = %d.id, error = %e, "STK query failed");
+                None
+            }
+        }
+        .or_else(|| {
+            (age >= give_up).then_some((Outcome::GaveUp(PaymentFailure::NoAnswer), Source::Timeout))
+        }),
+        (Some(_), _) => {
+            // Settings gone or unusable: nothing to ask; give up in time.
+            (age >= give_up).then_some((Outcome::GaveUp(PaymentFailure::NoAnswer), Source::Timeout))
+        }
+    }
+}
+
+/// Settles a leased purchase with what [`ask`] found, in its tenant's transaction.
+async fn settle_due(
+    payments: &Payments,
+    client: &mut deadpool_postgres::Object,
+    tenant: Uuid,
+    d: &Due,
+    (outcome, source): &(Outcome, Source),
+) -> Result<Settled, PaymentError> {
+    let tx = tenant_transaction(client, tenant, None).await?;
+    let settled = settle::settle(
+        &tx,
+        payments.config.voucher_valid_days,
+        d.id,
+        d.checkout.as_deref(),
+        outcome,
+        *source,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// What an operator's "query now" of one purchase found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryNow {
+    /// Daraja said it was paid: settled as paid now.
+    Paid,
+    /// Daraja (or the clock) said it failed: settled as failed now.
+    Failed,
+    /// Daraja's answer disagreed with the purchase: flagged for review, still pending.
+    Review(String),
+    /// Daraja still has no result: it stays pending, queried again as before.
+    StillPending,
+    /// It is no longer pending (settled before): nothing asked.
+    NotPending,
+    /// Its push was never answered: there is nothing to ask Daraja about.
+    NoCheckout,
+    /// The payments job is querying it this moment: nothing asked twice.
+    Busy,
+    /// M-Pesa is not set up (or not usable) for the tenant: nothing asked.
+    NoSettings,
+}
+
+/// Asks Daraja now for the result of the tenant's pending purchase `purchase`, as the job does
+/// when it falls due (leased the same way, so no replica asks at the same time, and settled
+/// through [`settle`] with the query as its source). `None`: no such purchase in the tenant.
+pub async fn query_now(
+    payments: &Payments,
+    pool: &Pool,
+    tenant: Uuid,
+    purchase: Uuid,
+) -> Result<Option<QueryNow>, PaymentError> {
+    let mut client = pool.get().await?;
+    let tx = tenant_transaction(&mut client, tenant, None).await?;
+    let Some(status) = tx
+        .query_opt(
+            "SELECT status FROM hotspot_purchases WHERE id = $1",
+            &[&purchase],
+        )
+        .await?
+        .map(|r| r.get::<_, String>(0))
+    else {
+        return Ok(None);
+    };
+    if status != "pending" {
+        return Ok(Some(QueryNow::NotPending));
+    }
+    let Some(r) = tx
+        .query_opt(
+            "SELECT id, checkout_request_id, coalesce(push_sent_at, created_at), query_attempts,
+                    (amount * 100)::bigint
+             FROM hotspot_purchases
+             WHERE id = $1 AND status = 'pending'
+             FOR UPDATE SKIP LOCKED",
+            &[&purchase],
+        )
+        .await?
+    else {
+        return Ok(Some(QueryNow::Busy));
+    };
+    let d = Due {
+        id: r.get(0),
+        checkout: r.get(1),
+        sent: r.get(2),
+        cents: r.get(4),
+    };
+    if d.checkout.is_none() {
+        return Ok(Some(QueryNow::NoCheckout));
+    }
+    let daraja = match StoredSettings::load(&tx).await? {
+        Some(s) => match payments.client(&s) {
+            Ok(c) => c,
+            Err(_) => return Ok(Some(QueryNow::NoSettings)),
+        },
+        None => return Ok(Some(QueryNow::NoSettings)),
+    };
+    // Leased as the job leases it: its next query moves on by the same back-off.
+    let attempts: i32 = r.get(3);
+    let wait = payments
+        .config
+        .backoff(u32::try_from(attempts).unwrap_or(0))
+        .as_secs_f64();
+    tx.execute(
+        "UPDATE hotspot_purchases
+         SET next_query_at = now() + make_interval(secs => $2),
+             query_attempts = query_attempts + 1
+         WHERE id = $1",
+        &[&d.id, &wait],
+    )
+    .await?;
+    tx.commit().await?;
+    let Some(outcome) = ask(payments, Some(&Ok(daraja)), &d).await else {
+        return Ok(Some(QueryNow::StillPending));
+    };
+    Ok(Some(
+        match settle_due(payments, &mut client, tenant, &d, &outcome).await? {
+            Settled::Paid => QueryNow::Paid,
+            Settled::Failed => QueryNow::Failed,
+            Settled::Review(why) => QueryNow::Review(why),
+            _ => QueryNow::NotPending,
+        },
+    ))
 }
 
 /// Advisory lock key of the renewals run ("renewal" in ASCII): one replica at a time.

@@ -54,13 +54,18 @@ impl Page {
 
 impl Browser {
     pub(crate) fn new(api: &Api) -> Self {
+        Self::at(&api.app)
+    }
+
+    /// A browser of the console of `app`.
+    pub(crate) fn at(app: &crate::helpers::TestApp) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: api.app.url(""),
+            base: app.url(""),
             cookies: Vec::new(),
         }
     }
@@ -499,9 +504,17 @@ async fn the_account_page_enrols_a_second_factor_with_a_qr_code_and_turns_it_off
             &[("csrf", &csrf), ("code", &code)],
         )
         .await;
-    assert_eq!((on.status, on.location()), (303, "/console/account?m=on"));
+    assert_eq!(on.status, 200, "{}", on.body);
     assert_eq!(second_factor(&api, user).await, (true, Some(seed.clone())));
-    let page = b.get("/console/account?m=on").await;
+    // Its ten recovery codes are shown on that answer only.
+    assert_eq!(recovery_codes(&on.body).len(), 10);
+    assert!(
+        !b.get("/console/account")
+            .await
+            .body
+            .contains("recovery-codes")
+    );
+    let page = on;
     assert!(
         page.body
             .contains("Two-step sign-in is on: signing in now asks for a code.")
@@ -571,6 +584,241 @@ async fn the_account_page_enrols_a_second_factor_with_a_qr_code_and_turns_it_off
     assert!(page.body.contains("id=\"mfa-start\""));
     // And sign-in takes the password alone again.
     Browser::new(&api).sign_in("tech@a.test").await;
+}
+
+/// The recovery codes a page shows (`#recovery-codes`), in order.
+fn recovery_codes(body: &str) -> Vec<String> {
+    let Some(start) = body.find("id=\"recovery-codes\"") else {
+        return Vec::new();
+    };
+    let list = &body[start..];
+    let list = &list[..list.find("</ol>").unwrap()];
+    list.split("<li>")
+        .skip(1)
+        .map(|li| li.split("</li>").next().unwrap().to_owned())
+        .collect()
+}
+
+/// A browser at the code step of `email`'s sign-in (the password taken).
+async fn at_code_step(api: &Api, email: &str) -> (Browser, String) {
+    let mut b = Browser::new(api);
+    let csrf = b.get("/console/signin").await.csrf();
+    let step = b
+        .post(
+            "/console/signin",
+            &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(step.location(), "/console/signin/code");
+    let csrf = b.get("/console/signin/code").await.csrf();
+    (b, csrf)
+}
+
+async fn codes_left(api: &Api, user: Uuid) -> i64 {
+    api.owner
+        .query_one(
+            "SELECT count(*) FROM user_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Turns on `user`'s second factor through the account page of `b` (signed in as them):
+/// its seed and the recovery codes shown.
+async fn enrol(api: &Api, b: &mut Browser, user: Uuid) -> (Vec<u8>, Vec<String>) {
+    let csrf = b.get("/console/account").await.csrf();
+    b.post("/console/account/mfa", &[("csrf", &csrf)]).await;
+    let (_, seed) = second_factor(api, user).await;
+    let seed = seed.unwrap();
+    let on = b
+        .post(
+            "/console/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", &totp::code_at(&seed, now()))],
+        )
+        .await;
+    assert_eq!(on.status, 200);
+    assert!(on.body.contains("id=\"codes-left\""));
+    (seed, recovery_codes(&on.body))
+}
+
+#[tokio::test]
+async fn wrong_recovery_codes_count_against_the_sign_in_throttle() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "guess@a.test", &["field_tech"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("guess@a.test").await;
+    let (_, codes) = enrol(&api, &mut b, user).await;
+    let (mut at, csrf) = at_code_step(&api, "guess@a.test").await;
+    for _ in 0..hotspot_cloud::api::auth::LoginThrottle::MAX_FAILURES {
+        let page = at
+            .post(
+                "/console/signin/code",
+                &[("csrf", &csrf), ("code", "AAAA-BBBB-CCCC-DDDD")],
+            )
+            .await;
+        assert_eq!(page.status, 401);
+        assert!(page.body.contains("Wrong"), "{}", page.body);
+    }
+    // Closed: even a good code is refused, and not spent.
+    let throttled = at
+        .post(
+            "/console/signin/code",
+            &[("csrf", &csrf), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert_eq!(codes_left(&api, user).await, 10);
+    assert_eq!(at.get("/console/").await.location(), "/console/signin/code");
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_an_administrator_resets_a_lost_second_factor() {
+    let api = Api::new().await;
+    let user = api.user(api.a, "lost@a.test", &["support_agent"]).await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    api.user(api.b, "boss@b.test", &["tenant_admin"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("lost@a.test").await;
+    let (seed, codes) = enrol(&api, &mut b, user).await;
+    assert_eq!(codes.len(), 10);
+    assert_eq!(
+        codes.iter().collect::<std::collections::HashSet<_>>().len(),
+        10
+    );
+    // Only their argon2 hashes are stored.
+    let stored: Vec<String> = api
+        .owner
+        .query(
+            "SELECT code_hash FROM user_recovery_codes WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored.len(), 10);
+    assert!(stored.iter().all(|h| h.starts_with("$argon2")));
+    assert!(
+        codes
+            .iter()
+            .all(|c| !stored.iter().any(|h| h.contains(&c.replace('-', ""))))
+    );
+
+    // A recovery code (typed in lower case, without dashes) signs in once, and not twice.
+    let (mut first, csrf1) = at_code_step(&api, "lost@a.test").await;
+    let typed = codes[0].replace('-', "").to_lowercase();
+    let done = first
+        .post(
+            "/console/signin/code",
+            &[("csrf", &csrf1), ("code", &typed)],
+        )
+        .await;
+    assert_eq!(done.location(), "/console/", "{}", done.body);
+    assert_eq!(first.get("/console/").await.status, 200);
+    assert_eq!(codes_left(&api, user).await, 9);
+    let (mut second, csrf2) = at_code_step(&api, "lost@a.test").await;
+    let again = second
+        .post(
+            "/console/signin/code",
+            &[("csrf", &csrf2), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(again.status, 401, "a spent code");
+    assert_eq!(
+        second.get("/console/").await.location(),
+        "/console/signin/code"
+    );
+    // The API's sign-in takes one too, once.
+    let login = |code: &str| {
+        api.call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"email": "lost@a.test", "password": PASSWORD, "totp": code})),
+        )
+    };
+    assert_eq!(login(&codes[1]).await.0, 200);
+    assert_eq!(login(&codes[1]).await.0, 401);
+    assert_eq!(codes_left(&api, user).await, 8);
+
+    // New codes from the account page take a current code; the old ones stop working.
+    let csrf = first.get("/console/account").await.csrf();
+    let refused = first
+        .post(
+            "/console/account/mfa/recovery",
+            &[("csrf", &csrf), ("code", &wrong_code(&seed))],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(codes_left(&api, user).await, 8);
+    let fresh = first
+        .post(
+            "/console/account/mfa/recovery",
+            &[("csrf", &csrf), ("code", &totp::code_at(&seed, now()))],
+        )
+        .await;
+    assert_eq!(fresh.status, 200);
+    let new_codes = recovery_codes(&fresh.body);
+    assert_eq!(new_codes.len(), 10);
+    assert_eq!(codes_left(&api, user).await, 10);
+    assert_eq!(login(&codes[3]).await.0, 401, "an old code");
+    assert_eq!(login(&new_codes[0]).await.0, 200);
+
+    // Another tenant's administrator cannot reset it (404), nor a NOC engineer (403).
+    let mut other = Browser::new(&api);
+    other.sign_in("boss@b.test").await;
+    let c = other.get("/console/settings").await.csrf();
+    let path = format!("/console/settings/users/{user}/mfa-reset");
+    assert_eq!(other.post(&path, &[("csrf", &c)]).await.status, 404);
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    let c = noc.get("/console/").await.csrf();
+    assert_eq!(noc.post(&path, &[("csrf", &c)]).await.status, 403);
+    assert!(second_factor(&api, user).await.0);
+    assert!(sessions_of(&api, user).await > 0);
+
+    // The administrator resets it: no seed, no codes, signed out everywhere; the password
+    // alone signs in again.
+    let mut boss = Browser::new(&api);
+    boss.sign_in("boss@a.test").await;
+    let settings = boss.get("/console/settings").await;
+    assert!(settings.body.contains(&format!("action=\"{path}\"")));
+    let c = settings.csrf();
+    let own = boss
+        .post(
+            &format!(
+                "/console/settings/users/{}/mfa-reset",
+                api.owner
+                    .query_one("SELECT id FROM users WHERE email = 'boss@a.test'", &[])
+                    .await
+                    .unwrap()
+                    .get::<_, Uuid>(0)
+            ),
+            &[("csrf", &c)],
+        )
+        .await;
+    assert_eq!(own.status, 422, "not one's own");
+    let reset = boss.post(&path, &[("csrf", &c)]).await;
+    assert_eq!((reset.status, reset.location()), (303, "/console/settings"));
+    assert_eq!(second_factor(&api, user).await, (false, None));
+    assert_eq!(codes_left(&api, user).await, 0);
+    assert_eq!(sessions_of(&api, user).await, 0);
+    assert_eq!(first.get("/console/").await.location(), "/console/signin");
+    let tokens: i64 = api
+        .owner
+        .query_one(
+            "SELECT count(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tokens, 0, "its API tokens revoked");
+    Browser::new(&api).sign_in("lost@a.test").await;
 }
 
 #[tokio::test]
@@ -1929,6 +2177,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         .get(0);
     let a_client = one("SELECT id FROM clients WHERE tenant_id = $1 LIMIT 1").await;
     let a_ticket = one("SELECT id FROM support_tickets WHERE tenant_id = $1 LIMIT 1").await;
+    let a_purchase = one("SELECT id FROM hotspot_purchases WHERE tenant_id = $1 LIMIT 1").await;
     api.owner
         .execute(
             "UPDATE support_tickets SET title = 'Outage at A' WHERE id = $1",
@@ -1946,12 +2195,16 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         "nas-of-a",
         "Client t1",
         "Outage at A",
+        "C2Bt1",
+        "ACC-t1",
     ];
     let a_list = a.get("/console/vouchers").await;
     assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
     assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
     assert!(a.get("/console/clients").await.body.contains("Client t1"));
     assert!(a.get("/console/tickets").await.body.contains("Outage at A"));
+    let c2b = a.get("/console/payments/c2b").await.body;
+    assert!(c2b.contains("C2Bt1") && c2b.contains("ACC-t1"));
     let before = fingerprint(&api, api.a).await;
 
     let mut b = Browser::new(&api);
@@ -1977,6 +2230,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                 "/console/settings/nas" => a_nas.to_string(),
                 "/console/clients" => a_client.to_string(),
                 "/console/tickets" => a_ticket.to_string(),
+                "/console/payments" => a_purchase.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),
             };
             route.replace("{id}", &id)

@@ -594,3 +594,326 @@ async fn tickets_are_paged_newest_first_by_keyset() {
     // Newest first: the smaller numbers were made later.
     assert!(seen.first().unwrap() < seen.last().unwrap());
 }
+
+/// A client's row as these forms write it.
+async fn client_row(api: &Api, id: Uuid) -> Vec<String> {
+    let r = api
+        .owner
+        .query_one(
+            "SELECT name::text, phone::text, coalesce(mpesa_number, '')::text,
+                    coalesce(email, '')::text, client_type::text, connection_type::text,
+                    status::text, coalesce(service_package_id::text, ''), coalesce(address, ''),
+                    auto_renewal::text, tenant_id::text, coalesce(created_by::text, ''),
+                    coalesce(updated_by::text, '')
+             FROM clients WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (0..13).map(|i| r.get::<_, String>(i)).collect()
+}
+
+/// The id in a redirect to a page of `prefix`.
+fn created_id(location: &str, prefix: &str) -> Uuid {
+    let rest = location
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{location}"));
+    Uuid::parse_str(rest.split('?').next().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn clients_are_created_and_edited_with_the_apis_checks() {
+    let api = Api::new().await;
+    let agent = api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let package = api
+        .owner
+        .query_one(
+            "SELECT id FROM service_packages WHERE tenant_id = $1 AND name = 'Home 10'",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get::<_, Uuid>(0)
+        .to_string();
+    let b_package = api
+        .owner
+        .query_one(
+            "SELECT id FROM service_packages WHERE tenant_id = $1 AND name = 'Home 10'",
+            &[&api.b],
+        )
+        .await
+        .unwrap()
+        .get::<_, Uuid>(0)
+        .to_string();
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let list = a.get("/console/clients").await;
+    assert!(list.body.contains("href=\"/console/clients/new\""));
+    let form = a.get("/console/clients/new").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("id=\"client-form\"") && form.body.contains("Home 10"));
+    let csrf = form.csrf();
+    let good: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("name", "Mama Njeri Shop"),
+        ("phone", "0712 345 678"),
+        ("mpesa_number", "+254 733 000 111"),
+        ("email", "njeri@shop.test"),
+        ("client_type", "business"),
+        ("connection_type", "wireless"),
+        ("status", "active"),
+        ("service_package_id", &package),
+        ("address", "Kibera, Nairobi"),
+        ("auto_renewal", "on"),
+    ];
+    let with = |field: &str, value: &'static str| {
+        good.iter()
+            .map(|(k, v)| if *k == field { (*k, value) } else { (*k, *v) })
+            .collect::<Vec<_>>()
+    };
+    // Every refusal: the form again with its reason and the text as typed, nothing stored.
+    let before = digest(&api, api.a).await;
+    for (field, value, reason) in [
+        ("name", "  ", "A name is needed"),
+        ("phone", "12345", "not a Kenyan mobile number"),
+        ("mpesa_number", "0012", "The M-Pesa number is not"),
+        ("email", "njeri at shop", "e-mail address does not read"),
+        ("status", "closed", "not one of the list"),
+        ("client_type", "alien", "not one of the list"),
+        ("service_package_id", "nope", "not one of yours"),
+    ] {
+        let page = a.post("/console/clients", &with(field, value)).await;
+        assert_eq!(page.status, 422, "{field}: {}", page.body);
+        assert!(page.body.contains(reason), "{field}: {}", page.body);
+        assert!(page.body.contains("Kibera, Nairobi"), "the form as typed");
+    }
+    let mut other = good.clone();
+    other.retain(|(k, _)| *k != "service_package_id");
+    other.push(("service_package_id", &b_package));
+    let page = a.post("/console/clients", &other).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("not one of yours"));
+    let no_token: Vec<(&str, &str)> = good[1..].to_vec();
+    assert_eq!(a.post("/console/clients", &no_token).await.status, 403);
+    assert_eq!(digest(&api, api.a).await, before, "nothing stored");
+
+    let made = a.post("/console/clients", &good).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let id = created_id(made.location(), "/console/clients/");
+    let row = client_row(&api, id).await;
+    assert_eq!(
+        row[..10],
+        [
+            "Mama Njeri Shop",
+            "254712345678",
+            "254733000111",
+            "njeri@shop.test",
+            "business",
+            "wireless",
+            "active",
+            package.as_str(),
+            "Kibera, Nairobi",
+            "true"
+        ]
+    );
+    assert_eq!(row[10], api.a.to_string());
+    assert_eq!(row[11], agent.to_string(), "created by the signed-in user");
+    let shown = a.get(made.location()).await;
+    assert!(shown.body.contains("The client was added."));
+    assert!(
+        shown
+            .body
+            .contains(&format!("href=\"/console/clients/{id}/edit\""))
+    );
+    // Found by the search as any other client, by a phone in another spelling.
+    assert!(
+        a.get("/console/clients?q=0712345678")
+            .await
+            .body
+            .contains("Mama Njeri Shop")
+    );
+
+    // The edit form, filled in; a change saved, a bad one refused with nothing changed.
+    let edit_path = format!("/console/clients/{id}/edit");
+    let edit = a.get(&edit_path).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("value=\"Mama Njeri Shop\"") && edit.body.contains("254712345678"));
+    let saved_row = client_row(&api, id).await;
+    let bad = a.post(&edit_path, &with("phone", "0800")).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(client_row(&api, id).await, saved_row);
+    let mut change = with("status", "suspended");
+    change.retain(|(k, _)| *k != "auto_renewal" && *k != "service_package_id" && *k != "email");
+    change.push(("service_package_id", ""));
+    change.push(("email", ""));
+    let saved = a.post(&edit_path, &change).await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (303, format!("/console/clients/{id}?done=saved").as_str())
+    );
+    let row = client_row(&api, id).await;
+    assert_eq!(row[6], "suspended");
+    assert_eq!(row[7], "", "the package taken off");
+    assert_eq!(row[3], "", "the e-mail cleared");
+    assert_eq!(row[9], "false", "unticked: no automatic renewal");
+    assert_eq!(row[12], agent.to_string(), "updated by the signed-in user");
+    assert!(
+        a.get(saved.location())
+            .await
+            .body
+            .contains("The changes were saved.")
+    );
+
+    // A field technician sees neither link and is refused the forms and the posts.
+    let before = digest(&api, api.a).await;
+    let mut tech = Browser::new(&api);
+    tech.sign_in("tech@a.test").await;
+    assert!(
+        !tech
+            .get("/console/clients")
+            .await
+            .body
+            .contains("/console/clients/new")
+    );
+    let page = tech.get(&format!("/console/clients/{id}")).await;
+    assert!(!page.body.contains("/edit\"") && !page.body.contains("/console/tickets/new"));
+    let csrf = page.csrf();
+    assert_eq!(tech.get("/console/clients/new").await.status, 403);
+    assert_eq!(tech.get(&edit_path).await.status, 403);
+    let mut as_tech = good.clone();
+    as_tech[0] = ("csrf", &csrf);
+    assert_eq!(tech.post("/console/clients", &as_tech).await.status, 403);
+    assert_eq!(tech.post(&edit_path, &as_tech).await.status, 403);
+    // Another tenant's client: 404 to read and to save.
+    api.user(api.b, "desk@b.test", &["tenant_admin"]).await;
+    let mut b = Browser::new(&api);
+    b.sign_in("desk@b.test").await;
+    assert_eq!(b.get(&edit_path).await.status, 404);
+    let csrf = b.get("/console/clients").await.csrf();
+    let mut as_b = good.clone();
+    as_b[0] = ("csrf", &csrf);
+    assert_eq!(b.post(&edit_path, &as_b).await.status, 404);
+    assert_eq!(digest(&api, api.a).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn tickets_are_opened_for_a_client_found_by_phone() {
+    let api = Api::new().await;
+    let agent = api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    api.user(api.a, "tech@a.test", &["field_tech"]).await;
+    let a_client = client_of(&api, api.a).await;
+    // A client of B's with a number of its own: never found from A.
+    api.owner
+        .execute(
+            "INSERT INTO clients (tenant_id, name, phone) VALUES ($1, 'Only B', '254799000002')",
+            &[&api.b],
+        )
+        .await
+        .unwrap();
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    assert!(
+        a.get("/console/tickets")
+            .await
+            .body
+            .contains("href=\"/console/tickets/new\"")
+    );
+    // From the client's page: the form with the client's number filled in.
+    let client_page = a.get(&format!("/console/clients/{a_client}")).await;
+    assert!(
+        client_page
+            .body
+            .contains("href=\"/console/tickets/new?client=254711000001\"")
+    );
+    let form = a.get("/console/tickets/new?client=254711000001").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("name=\"client\" value=\"254711000001\""));
+    let csrf = form.csrf();
+    let good: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("client", "0711 000 001"),
+        ("title", "No signal since the storm"),
+        ("description", "The antenna was moved by the wind."),
+        ("ticket_type", "technical"),
+        ("priority", "high"),
+        ("source", "walk_in"),
+    ];
+    let with = |field: &str, value: &'static str| {
+        good.iter()
+            .map(|(k, v)| if *k == field { (*k, value) } else { (*k, *v) })
+            .collect::<Vec<_>>()
+    };
+    let before = digest(&api, api.a).await;
+    for (field, value, reason) in [
+        ("title", "", "A subject is needed"),
+        ("description", " ", "Say what happened"),
+        ("priority", "extreme", "not one of the list"),
+        ("source", "pigeon", "not one of the list"),
+        ("client", "0799 000 002", "No client has that phone number"),
+        ("client", "12", "No client has that phone number"),
+    ] {
+        let page = a.post("/console/tickets", &with(field, value)).await;
+        assert_eq!(page.status, 422, "{field}={value}: {}", page.body);
+        assert!(page.body.contains(reason), "{field}={value}");
+        assert!(page.body.contains("No signal since the storm") || field == "title");
+    }
+    assert_eq!(a.post("/console/tickets", &good[1..]).await.status, 403);
+    assert_eq!(digest(&api, api.a).await, before, "nothing stored");
+
+    let made = a.post("/console/tickets", &good).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let id = created_id(made.location(), "/console/tickets/");
+    let r = api
+        .owner
+        .query_one(
+            "SELECT ticket_number::text, client_id, created_by, ticket_type::text,
+                    priority::text, source::text, status::text, tenant_id
+             FROM support_tickets WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "TCK-2", "after the fixture's TCK-1");
+    assert_eq!(r.get::<_, Option<Uuid>>(1), Some(a_client));
+    assert_eq!(r.get::<_, Option<Uuid>>(2), Some(agent));
+    assert_eq!(
+        (1..7)
+            .skip(2)
+            .map(|i| r.get::<_, String>(i))
+            .collect::<Vec<_>>(),
+        ["technical", "high", "walk_in", "open"]
+    );
+    assert_eq!(r.get::<_, Uuid>(7), api.a);
+    let page = a.get(made.location()).await;
+    assert!(page.body.contains("The ticket was opened."));
+    assert!(page.body.contains("TCK-2 · No signal since the storm"));
+    assert!(page.body.contains("Client t1"));
+    // Without a client.
+    let none = a.post("/console/tickets", &with("client", "")).await;
+    assert_eq!(none.status, 303);
+    let id = created_id(none.location(), "/console/tickets/");
+    let r = api
+        .owner
+        .query_one(
+            "SELECT ticket_number::text, client_id FROM support_tickets WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "TCK-3");
+    assert_eq!(r.get::<_, Option<Uuid>>(1), None);
+
+    // A field technician: no link, the form and the post refused, nothing stored.
+    let before = digest(&api, api.a).await;
+    let mut tech = Browser::new(&api);
+    tech.sign_in("tech@a.test").await;
+    let list = tech.get("/console/tickets").await;
+    assert!(!list.body.contains("/console/tickets/new"));
+    assert_eq!(tech.get("/console/tickets/new").await.status, 403);
+    let csrf = list.csrf();
+    let mut as_tech = good.clone();
+    as_tech[0] = ("csrf", &csrf);
+    assert_eq!(tech.post("/console/tickets", &as_tech).await.status, 403);
+    assert_eq!(digest(&api, api.a).await, before);
+}

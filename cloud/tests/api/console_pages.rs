@@ -1363,3 +1363,112 @@ async fn session_history_is_filtered_by_site_mac_status_and_dates() {
         assert!(!refused.body.contains("aa:bb:cc:10:00:01"));
     }
 }
+
+#[tokio::test]
+async fn c2b_payments_are_listed_paged_and_exported_for_their_tenant() {
+    let api = Api::new().await;
+    api.user(api.a, "cash@a.test", &["support_agent"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    // A confirmation as the C2B handler stores it, with the payer's number, unmatched.
+    api.owner
+        .execute(
+            "INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number,
+                 applied_to)
+             VALUES ($1, 'RCU0000001', 55, '=HYPERLINK(1)', 'unmatched')",
+            &[&api.a],
+        )
+        .await
+        .unwrap();
+    api.owner
+        .execute(
+            "INSERT INTO mpesa_callbacks (tenant_id, kind, reference, body)
+             VALUES ($1, 'c2b_confirmation', 'RCU0000001', '{\"MSISDN\": \"254722333444\"}')",
+            &[&api.a],
+        )
+        .await
+        .unwrap();
+    for i in 0..55 {
+        api.owner
+            .execute(
+                "INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number,
+                     applied_to, created_at)
+                 VALUES ($1, $2, 10, 'ACC', 'unmatched', now() - interval '1 day')",
+                &[&api.a, &format!("RPG{i:07}")],
+            )
+            .await
+            .unwrap();
+    }
+    let mut a = Browser::new(&api);
+    a.sign_in("cash@a.test").await;
+    assert!(
+        a.get("/console/payments")
+            .await
+            .body
+            .contains("href=\"/console/payments/c2b\"")
+    );
+    let list = a.get("/console/payments/c2b").await;
+    assert_eq!(list.status, 200);
+    // Newest first: the unmatched one with its payer, then the fixture's wallet credit of A's
+    // client (linked), not B's.
+    assert!(list.body.contains("RCU0000001") && list.body.contains("254722333444"));
+    assert!(list.body.contains("unmatched: settle by hand"));
+    let fixture = list
+        .body
+        .split("C2Bt1")
+        .nth(1)
+        .expect("the fixture's payment");
+    let row = fixture.split("</tr>").next().unwrap();
+    assert!(
+        row.contains("ACC-t1") && row.contains("wallet credited"),
+        "{row}"
+    );
+    assert!(row.contains("href=\"/console/clients/") && row.contains("Client t1"));
+    assert!(!list.body.contains("C2Bt2"), "not another tenant's");
+    // Paged by keyset: every payment once over the pages.
+    let mut seen = std::collections::HashSet::new();
+    let mut path = "/console/payments/c2b".to_owned();
+    for _ in 0..5 {
+        let page = a.get(&path).await;
+        assert_eq!(page.status, 200);
+        for piece in page.body.split("<td class=\"mono\">R").skip(1) {
+            assert!(seen.insert(piece[..10].to_owned()), "a row shown twice");
+        }
+        if !page.body.contains("rel=\"next\"") {
+            break;
+        }
+        let before = page.body.split("\" rel=\"next\"").next().unwrap();
+        path = before
+            .rsplit("href=\"")
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+    }
+    assert_eq!(seen.len(), 56);
+    assert_eq!(a.get("/console/payments/c2b?after=junk").await.status, 404);
+    // The export: a header, 57 payments of A's, the bill reference's formula defused.
+    let csv = a.get("/console/payments/c2b/export.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 58, "{}", csv.body);
+    assert!(lines[0].starts_with("created_at,trans_id,amount,phone,bill_ref_number"));
+    assert!(
+        csv.body
+            .contains("RCU0000001,55.00,254722333444,'=HYPERLINK(1),unmatched")
+    );
+    assert!(!csv.body.contains("C2Bt2"));
+    // Not for the roles that do not see money.
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    for path in ["/console/payments/c2b", "/console/payments/c2b/export.csv"] {
+        let refused = noc.get(path).await;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(!refused.body.contains("RCU0000001"));
+    }
+}

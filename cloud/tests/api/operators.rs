@@ -298,14 +298,21 @@ async fn totp_once_verified_is_required_at_sign_in() {
         .await;
     assert_problem(status, &v, 422);
     api.login("mfa@a.test").await;
-    let (status, _) = api
+    let (status, codes) = api
         .post(
             "/api/v1/auth/mfa/verify",
             &token,
             json!({"code": totp::code_at(&secret, now())}),
         )
         .await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 200, "{codes}");
+    let codes: Vec<String> = codes["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
 
     let login = |totp: Option<String>| {
         let mut body = json!({"email": "mfa@a.test", "password": PASSWORD});
@@ -324,6 +331,53 @@ async fn totp_once_verified_is_required_at_sign_in() {
     // A second enrolment is refused while enabled.
     let (status, v) = api.post("/api/v1/auth/mfa/enroll", &token, json!({})).await;
     assert_problem(status, &v, 409);
+    // A recovery code signs in once in place of a code.
+    let (status, v) = login(Some(codes[0].clone())).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = login(Some(codes[0].clone())).await;
+    assert_problem(status, &v, 401);
+    // New codes take a current code; the old ones stop working.
+    let (status, v) = api
+        .post(
+            "/api/v1/auth/mfa/recovery-codes",
+            &token,
+            json!({"code": wrong}),
+        )
+        .await;
+    assert_problem(status, &v, 401);
+    let (status, fresh) = api
+        .post(
+            "/api/v1/auth/mfa/recovery-codes",
+            &token,
+            json!({"code": totp::code_at(&secret, now())}),
+        )
+        .await;
+    assert_eq!(status, 200, "{fresh}");
+    let fresh = fresh["recovery_codes"][0].as_str().unwrap().to_owned();
+    let (status, v) = login(Some(codes[1].clone())).await;
+    assert_problem(status, &v, 401);
+    let (status, v) = login(Some(fresh)).await;
+    assert_eq!(status, 200, "{v}");
+
+    // An administrator resets it (another tenant's cannot, nor a non-administrator); the
+    // account's tokens stop working and the password alone signs in again.
+    let other_admin = api.token(api.b, &["tenant_admin"]).await;
+    let noc = api.token(api.a, &["noc_engineer"]).await;
+    let path = format!("/api/v1/users/{user}/mfa/reset");
+    let (status, v) = api.post(&path, &other_admin, json!({})).await;
+    assert_problem(status, &v, 404);
+    let (status, v) = api.post(&path, &noc, json!({})).await;
+    assert_problem(status, &v, 403);
+    let (status, v) = login(None).await;
+    assert_problem(status, &v, 401);
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let (status, v) = api.post(&path, &admin, json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["mfa_enabled"], false);
+    let (status, _) = api.get("/api/v1/auth/me", &token).await;
+    assert_eq!(status, 401, "signed out everywhere");
+    let (status, v) = login(None).await;
+    assert_eq!(status, 200, "{v}");
 }
 
 #[tokio::test]

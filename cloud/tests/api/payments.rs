@@ -14,10 +14,12 @@ use reqwest::Url;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::console::Browser;
 use crate::helpers::{
     TEST_SECRETS_KEY, TestApp, TestDb, seed_tenant, spawn_app_with_payments,
     spawn_app_with_payments_on,
 };
+use crate::operators::PASSWORD;
 
 const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 
@@ -63,11 +65,19 @@ fn config(sim: &Url, addr: std::net::SocketAddr) -> PaymentsConfig {
 /// A tenant with M-Pesa set up for the simulator, a hotspot package of KES 20 and a router
 /// claimed over HTTP.
 async fn site() -> Site {
-    site_on(TestDb::pool).await
+    site_with(config, TestDb::pool).await
 }
 
 /// [`site`] with the service's pool built by `pool`.
 async fn site_on(pool: impl FnOnce(&TestDb) -> deadpool_postgres::Pool) -> Site {
+    site_with(config, pool).await
+}
+
+/// [`site`] with the payments configured by `config` and the service's pool built by `pool`.
+async fn site_with(
+    config: fn(&Url, std::net::SocketAddr) -> PaymentsConfig,
+    pool: impl FnOnce(&TestDb) -> deadpool_postgres::Pool,
+) -> Site {
     let sim = simulator().await;
     let sim2 = sim.clone();
     let app = spawn_app_with_payments_on(move |addr| config(&sim2, addr), pool).await;
@@ -1220,4 +1230,124 @@ async fn a_stored_callback_left_unprocessed_is_processed_by_the_job() {
         PurchaseStatus::Paid { receipt, .. } => assert_eq!(receipt, "LATE000001"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A console user of the site's tenant with `roles`, signed in.
+async fn console_user(s: &Site, email: &str, roles: &[&str]) -> Browser {
+    let hash = hotspot_cloud::db::demo::hash_password(PASSWORD).unwrap();
+    s.owner
+        .execute(
+            "INSERT INTO users (tenant_id, email, password_hash, full_name, roles)
+             VALUES ($1, $2, $3, 'Test User', $4)",
+            &[&s.tenant, &email, &hash, &json!(roles)],
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::at(&s.app);
+    b.sign_in(email).await;
+    b
+}
+
+async fn queries_of(s: &Site, phone: &str) -> u64 {
+    pushes(s, phone).await[0]["queries"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_queries_a_pending_purchase_now_from_the_console() {
+    // The job would not query it for ten minutes: only the operator's query asks Daraja.
+    let s = site_with(
+        |sim, addr| PaymentsConfig {
+            first_query_after: Duration::from_secs(600),
+            query_every: Duration::from_secs(600),
+            query_max_every: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(1200),
+            ..config(sim, addr)
+        },
+        TestDb::pool,
+    )
+    .await;
+    let mut cash = console_user(&s, "cash@t1.test", &["support_agent"]).await;
+    let mut noc = console_user(&s, "noc@t1.test", &["noc_engineer"]).await;
+    let phone = "254700005501";
+    behave(
+        &s,
+        json!({"phone": phone, "delivery": "lost", "delay_ms": 3000}),
+    )
+    .await;
+    let started = start(&s, phone).await;
+    let id = started.purchase_id;
+    for _ in 0..50 {
+        if pushes(&s, phone).await.len() == 1
+            && count(
+                &s,
+                &format!(
+                    "SELECT count(*) FROM hotspot_purchases
+                     WHERE id = '{id}' AND checkout_request_id IS NOT NULL"
+                ),
+            )
+            .await
+                == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let path = format!("/console/payments/{id}/query");
+    let list = cash.get("/console/payments").await;
+    assert!(
+        list.body.contains(&format!("action=\"{path}\"")),
+        "{}",
+        list.body
+    );
+    let csrf = list.csrf();
+
+    // Before Daraja has a result: asked once, still pending.
+    let early = cash.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(early.status, 200, "{}", early.body);
+    assert!(
+        early.body.contains("M-Pesa has no result yet"),
+        "{}",
+        early.body
+    );
+    assert_eq!(queries_of(&s, phone).await, 1);
+    assert_eq!(state(&s, id).await.status, PurchaseStatus::Pending);
+
+    // The same query, refused without the form's token or to a role that does not see money:
+    // Daraja is not asked.
+    assert_eq!(cash.post(&path, &[("csrf", "forged")]).await.status, 403);
+    let noc_csrf = noc.get("/console/").await.csrf();
+    assert_eq!(noc.post(&path, &[("csrf", &noc_csrf)]).await.status, 403);
+    let unknown = format!("/console/payments/{}/query", Uuid::new_v4());
+    assert_eq!(cash.post(&unknown, &[("csrf", &csrf)]).await.status, 404);
+    assert_eq!(
+        cash.post("/console/payments/junk/query", &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(queries_of(&s, phone).await, 1);
+
+    // Once Daraja has settled it (its callback lost): the query settles it as paid.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let paid = cash.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    assert!(
+        paid.body.contains("M-Pesa says it was paid"),
+        "{}",
+        paid.body
+    );
+    assert_eq!(queries_of(&s, phone).await, 2);
+    let done = state(&s, id).await;
+    assert!(
+        matches!(done.status, PurchaseStatus::Paid { .. }),
+        "{done:?}"
+    );
+    assert!(!cash.get("/console/payments").await.body.contains(&path));
+
+    // Asked again: no longer pending, nothing asked, nothing changed.
+    let again = cash.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("no longer pending"));
+    assert_eq!(queries_of(&s, phone).await, 2);
+    assert_eq!(state(&s, id).await, done);
 }

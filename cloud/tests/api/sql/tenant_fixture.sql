@@ -74,6 +74,8 @@ BEGIN
         RETURNING id INTO pur;
     INSERT INTO mpesa_callbacks (tenant_id, kind, purchase_id, reference, body)
         VALUES (t, 'stk', pur, 'ws_CO_P{S}', '{}');
+    INSERT INTO user_recovery_codes (tenant_id, user_id, lookup, code_hash)
+        VALUES (t, u_staff, 'AAAA', 'not-a-real-hash');
     INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number, applied_to,
                                     client_id)
         VALUES (t, 'C2B{S}', 100, 'ACC-{S}', 'wallet', cl);
