@@ -416,8 +416,8 @@ pub fn check_extension(
 
 /// Extends a live session for an operator (the API's and the console's): the session row counts
 /// the added minutes and MB, and the extension is queued for its router, which adds them to
-/// what the session has left; a RADIUS session through its voucher and a CoA to its NAS
-/// ([`extend_radius_session`]). 422 for amounts out of bounds (nothing changes), 404 for another
+/// what the session has left; a voucher session on an operator's own NAS (RADIUS) through its
+/// voucher and a CoA to its NAS. 422 for amounts out of bounds (nothing changes), 404 for another
 /// tenant's session, 409 for one not active.
 pub async fn extend_session(
     state: &AppState,
