@@ -184,6 +184,36 @@ pub fn serve_cloud(db: &Db, port: u16, env: &[(&str, String)], log: &std::path::
     child
 }
 
+/// A cloud over `db` seeded with the demo tenant (its operator's password `password`), serving
+/// the console over plain HTTP on loopback (cookies without Secure, as in development); its log
+/// in `dir`, which the test may use for files of its own.
+#[derive(Debug)]
+pub struct DemoConsole {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    _cloud: Killed,
+}
+
+impl DemoConsole {
+    pub fn start(db: &Db, password: &str) -> DemoConsole {
+        let env = [
+            ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
+            ("HOTSPOT_DEMO_PASSWORD", password.to_owned()),
+            ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
+        ];
+        cloud(db, &env, &["seed", "--demo"]);
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let cloud = serve_cloud(db, port, &env, &dir.path().join("cloud.log"));
+        DemoConsole {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            _cloud: cloud,
+        }
+    }
+}
+
 /// The Daraja simulator on a free port of 127.0.0.1 (results after 1 s), once it answers; killed
 /// when dropped. Returns it and its port.
 pub fn start_daraja_sim() -> (Killed, u16) {

@@ -12,9 +12,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use hotspot_system_tests::browser::Browser;
-use hotspot_system_tests::stack::{
-    Db, PaymentsCloud, Router, SECRETS_KEY, cloud, free_port, serve_cloud, wait_until,
-};
+use hotspot_system_tests::stack::{Db, DemoConsole, PaymentsCloud, Router, wait_until};
 use serde_json::{Value, json};
 
 const OPERATOR: &str = "operator@demo.hotspot.test";
@@ -186,17 +184,8 @@ fn an_operator_uploads_a_logo_from_the_console_at_a_phones_width() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let env = [
-        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
-        ("HOTSPOT_DEMO_PASSWORD", PASSWORD.to_owned()),
-        // Plain HTTP on loopback: cookies without Secure, as in development.
-        ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
-    ];
-    cloud(&db, &env, &["seed", "--demo"]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
-    let base = format!("http://127.0.0.1:{port}");
+    let console = DemoConsole::start(&db, PASSWORD);
+    let base = console.base.clone();
     browser.set_size(360, 740);
     browser.goto(&format!("{base}/console/signin"));
     browser.type_into("input[name=email]", OPERATOR);
@@ -216,7 +205,7 @@ fn an_operator_uploads_a_logo_from_the_console_at_a_phones_width() {
                       #branding-form textarea')].filter(e => !e.closest('label')).length";
     assert_eq!(browser.script(unlabelled), 0);
 
-    let logo = dir.path().join("logo.png");
+    let logo = console.dir.path().join("logo.png");
     use base64::Engine;
     std::fs::write(
         &logo,

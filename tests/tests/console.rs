@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hotspot_system_tests::browser::Browser;
-use hotspot_system_tests::stack::{Db, SECRETS_KEY, cloud, free_port, serve_cloud};
+use hotspot_system_tests::stack::{Db, DemoConsole};
 use serde_json::Value;
 
 /// Where the screenshots go (kept as test artifacts under the target directory).
@@ -29,17 +29,8 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let env = [
-        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
-        ("HOTSPOT_DEMO_PASSWORD", "console-demo-pass".to_owned()),
-        // Plain HTTP on loopback: cookies without Secure, as in development.
-        ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
-    ];
-    cloud(&db, &env, &["seed", "--demo"]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
-    let base = format!("http://127.0.0.1:{port}");
+    let console = DemoConsole::start(&db, "console-demo-pass");
+    let base = console.base.clone();
     // Exactly a phone's width: the window Chromium starts with headless may be wider.
     browser.set_size(360, 740);
 
@@ -290,16 +281,8 @@ fn an_operator_enrols_totp_signs_in_with_it_and_makes_a_site_and_a_package() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let env = [
-        ("HOTSPOT_SECRETS_KEY", SECRETS_KEY.to_owned()),
-        ("HOTSPOT_DEMO_PASSWORD", "console-demo-pass".to_owned()),
-        ("HOTSPOT_CONSOLE_INSECURE_COOKIES", "1".to_owned()),
-    ];
-    cloud(&db, &env, &["seed", "--demo"]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = serve_cloud(&db, port, &env, &dir.path().join("cloud.log"));
-    let base = format!("http://127.0.0.1:{port}");
+    let console = DemoConsole::start(&db, "console-demo-pass");
+    let base = console.base.clone();
     // Exactly a phone's width: the window Chromium starts with headless may be wider.
     browser.set_size(360, 740);
     let email = "operator@demo.hotspot.test";

@@ -449,6 +449,15 @@ pub async fn extend_session(
             "the session is {status}: only an active session can be extended"
         )));
     }
+    // Counted on the session whatever carries it out; a refusal below rolls it back.
+    tx.execute(
+        "UPDATE hotspot_sessions
+         SET added_minutes = added_minutes + coalesce($3::int, 0),
+             added_data_mb = added_data_mb + coalesce($4::int, 0)
+         WHERE id = $1 AND start_time = $2",
+        &[&id, &start, &minutes, &megabytes],
+    )
+    .await?;
     if row.get::<_, bool>(4) {
         let (Some(radacctid), Some(voucher)) =
             (row.get::<_, Option<i64>>(5), row.get::<_, Option<Uuid>>(6))
@@ -464,14 +473,6 @@ pub async fn extend_session(
     }
     let hotspot: Uuid = row.get(2);
     let mac: String = row.get(3);
-    tx.execute(
-        "UPDATE hotspot_sessions
-         SET added_minutes = added_minutes + coalesce($3::int, 0),
-             added_data_mb = added_data_mb + coalesce($4::int, 0)
-         WHERE id = $1 AND start_time = $2",
-        &[&id, &start, &minutes, &megabytes],
-    )
-    .await?;
     let extension = json_row(
         &tx,
         "INSERT INTO hotspot_session_extensions (tenant_id, hotspot_id, session_id, session_start,
@@ -538,14 +539,6 @@ async fn extend_voucher(
              data_limit_mb = data_limit_mb + coalesce($3::int, 0)
          WHERE id = $1",
         &[&voucher, &minutes, &megabytes],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE hotspot_sessions
-         SET added_minutes = added_minutes + coalesce($3::int, 0),
-             added_data_mb = added_data_mb + coalesce($4::int, 0)
-         WHERE id = $1 AND start_time = $2",
-        &[&id, &start, &minutes, &megabytes],
     )
     .await?;
     let (seconds, bytes) =

@@ -195,19 +195,8 @@ async fn list_page(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    // The tenant's time zone's offset now (times are shown in it, as on the dashboard).
-    let offset: i32 = tx
-        .query_one(
-            "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
-                        (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
-                    - (now() AT TIME ZONE 'UTC'))::int",
-            &[],
-        )
-        .await?
-        .get(0);
+    let tz = tenant_offset(&tx).await?;
     tx.commit().await?;
-    let tz = chrono::FixedOffset::east_opt(offset)
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"));
     let more = found.len() as i64 > PAGE;
     let shown = &found[..found.len().min(PAGE as usize)];
     let next = if more {
@@ -388,18 +377,8 @@ pub async fn c2b_list(
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
         let found = c2b::list(&tx, before, C2B_PAGE + 1).await?;
-        let offset: i32 = tx
-            .query_one(
-                "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
-                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
-                        - (now() AT TIME ZONE 'UTC'))::int",
-                &[],
-            )
-            .await?
-            .get(0);
+        let tz = tenant_offset(&tx).await?;
         tx.commit().await?;
-        let tz = chrono::FixedOffset::east_opt(offset)
-            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"));
         let more = found.len() as i64 > C2B_PAGE;
         let shown = &found[..found.len().min(C2B_PAGE as usize)];
         let next = if more {
@@ -554,6 +533,23 @@ pub async fn export(
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// The tenant's time zone's offset now: the lists show their times in it, as the dashboard does.
+async fn tenant_offset(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<chrono::FixedOffset, tokio_postgres::Error> {
+    let offset: i32 = tx
+        .query_one(
+            "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
+                        (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
+                    - (now() AT TIME ZONE 'UTC'))::int",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(chrono::FixedOffset::east_opt(offset)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset")))
 }
 
 #[cfg(test)]
