@@ -29,9 +29,6 @@ const TRANSACTIONS: i64 = 20;
 /// The longest search accepted.
 const SEARCH_MAX: usize = 100;
 
-/// The tenant's time zone in SQL (UTC when unset), for the dates shown.
-pub(super) const TENANT_ZONE: &str = "coalesce((SELECT timezone FROM tenants LIMIT 1), 'UTC')";
-
 /// The list's query: the search and the cursor of the next page.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -139,11 +136,10 @@ async fn list_page(
     let tx = user.begin(&mut client).await?;
     let rows = tx
         .query(
-            &format!(
-                "SELECT c.id, c.name::text, c.phone::text, coalesce(c.mpesa_number, '')::text,
+            "SELECT c.id, c.name::text, c.phone::text, coalesce(c.mpesa_number, '')::text,
                         coalesce(cu.customer_number, '')::text, c.status::text,
                         coalesce(p.name, '')::text,
-                        coalesce(to_char(c.subscription_end_date AT TIME ZONE {TENANT_ZONE},
+                        coalesce(to_char(c.subscription_end_date,
                                          'YYYY-MM-DD'), ''),
                         coalesce(c.subscription_end_date < now(), false),
                         c.wallet_balance::text
@@ -156,8 +152,7 @@ async fn list_page(
                         OR c.email ILIKE $1 OR c.phone = $2 OR c.mpesa_number = $2)
                    AND ($3::text IS NULL OR (c.name::text, c.id) > ($3, $4::uuid))
                  ORDER BY c.name::text, c.id
-                 LIMIT $5"
-            ),
+                 LIMIT $5",
             &[&pattern, &phone, &after_name, &after_id, &(PAGE + 1)],
         )
         .await?;
@@ -306,37 +301,33 @@ async fn client_page(
     let tx = user.begin(&mut client).await?;
     let row = tx
         .query_opt(
-            &format!(
-                "SELECT c.name::text, c.phone::text, coalesce(c.mpesa_number, '')::text,
+            "SELECT c.name::text, c.phone::text, coalesce(c.mpesa_number, '')::text,
                         coalesce(c.email, '')::text, coalesce(cu.customer_number, '')::text,
                         c.client_type::text, c.status::text, coalesce(p.name, '')::text,
                         coalesce(NULLIF(c.monthly_rate, 0), p.monthly_rate, 0)::text,
                         c.wallet_balance::text, c.auto_renewal,
-                        coalesce(to_char(c.subscription_start_date AT TIME ZONE {TENANT_ZONE},
+                        coalesce(to_char(c.subscription_start_date,
                                          'YYYY-MM-DD HH24:MI'), ''),
-                        coalesce(to_char(c.subscription_end_date AT TIME ZONE {TENANT_ZONE},
+                        coalesce(to_char(c.subscription_end_date,
                                          'YYYY-MM-DD HH24:MI'), ''),
                         coalesce(c.subscription_end_date < now(), false),
                         coalesce(c.suspension_reason, '')::text
                  FROM clients c
                  LEFT JOIN service_packages p ON p.id = c.service_package_id
                  LEFT JOIN customers cu ON cu.id = c.customer_id
-                 WHERE c.id = $1 AND c.deleted_at IS NULL"
-            ),
+                 WHERE c.id = $1 AND c.deleted_at IS NULL",
             &[&id],
         )
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let transactions = if can_money {
         tx.query(
-            &format!(
-                "SELECT to_char(created_at AT TIME ZONE {TENANT_ZONE}, 'YYYY-MM-DD HH24:MI'),
+            "SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI'),
                         transaction_type::text, amount::text, coalesce(description, ''),
                         coalesce(reference_number, '')::text,
                         coalesce(mpesa_receipt_number, '')::text
                  FROM wallet_transactions WHERE client_id = $1
-                 ORDER BY created_at DESC, id DESC LIMIT $2"
-            ),
+                 ORDER BY created_at DESC, id DESC LIMIT $2",
             &[&id, &TRANSACTIONS],
         )
         .await?

@@ -139,6 +139,8 @@ async fn sessions_page(
             &[&after_t, &after_id, &(PAGE + 1)],
         )
         .await?;
+    let times: Vec<_> = rows.iter().map(|r| Some(r.get(5))).collect();
+    let mut times = super::local_times(&tx, &times).await?.into_iter();
     tx.commit().await?;
     let keyed: Vec<(DateTime<Utc>, SessionRow)> = rows
         .iter()
@@ -152,7 +154,7 @@ async fn sessions_page(
                     mac: r.get(2),
                     kind: r.get(3),
                     voucher: r.get(4),
-                    started: start.format("%Y-%m-%d %H:%M").to_string(),
+                    started: times.next().unwrap_or_default(),
                     data_mb: format!("{:.1}", r.get::<_, f64>(6)),
                 },
             )

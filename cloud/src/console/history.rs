@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleResult, Frame, page};
+use super::{Console, ConsoleResult, Frame, instant, local_midnight, local_times, page};
 use crate::AppState;
 use crate::api::auth::Staff;
 use crate::api::error::ApiError;
@@ -29,10 +29,10 @@ pub struct Filters {
     pub mac: String,
     #[serde(default)]
     pub status: String,
-    /// `YYYY-MM-DD` (UTC), included.
+    /// `YYYY-MM-DD` (the tenant's day), included.
     #[serde(default)]
     pub from: String,
-    /// `YYYY-MM-DD` (UTC), excluded.
+    /// `YYYY-MM-DD` (the tenant's day), excluded.
     #[serde(default)]
     pub to: String,
     pub after: Option<String>,
@@ -113,12 +113,6 @@ struct HistoryPage {
     error: Option<String>,
 }
 
-fn minute(v: &serde_json::Value) -> String {
-    DateTime::parse_from_rfc3339(&json_text(v))
-        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
 /// `GET /console/sessions/history`
 pub async fn list(
     State(state): State<AppState>,
@@ -138,7 +132,11 @@ async fn history_page(
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     let found = match filters.to_api() {
-        Ok(f) => sessions::query_sessions(&tx, &f, PAGE).await,
+        Ok(mut f) => {
+            f.from = local_midnight(&tx, f.from).await?;
+            f.to = local_midnight(&tx, f.to).await?;
+            sessions::query_sessions(&tx, &f, PAGE).await
+        }
         Err(e) => Err(e),
     };
     let sites: Vec<(Uuid, String)> = tx
@@ -150,7 +148,6 @@ async fn history_page(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    tx.commit().await?;
     let (found, error) = match found {
         Ok(rows) => (rows, None),
         Err(ApiError::Validation(errors)) => (
@@ -167,6 +164,12 @@ async fn history_page(
     };
     let more = found.len() as i64 > PAGE;
     let shown = &found[..found.len().min(PAGE as usize)];
+    let times: Vec<_> = shown
+        .iter()
+        .flat_map(|v| [instant(&v["start_time"]), instant(&v["end_time"])])
+        .collect();
+    let mut times = local_times(&tx, &times).await?.into_iter();
+    tx.commit().await?;
     let next = if more {
         shown
             .last()
@@ -188,8 +191,8 @@ async fn history_page(
                 kind: json_text(&v["session_type"]),
                 status: json_text(&v["session_status"]),
                 voucher: json_text(&v["voucher_code"]),
-                started: minute(&v["start_time"]),
-                ended: minute(&v["end_time"]),
+                started: times.next().unwrap_or_default(),
+                ended: times.next().unwrap_or_default(),
                 data_mb: json_text(&v["data_used_mb"]),
             }
         })

@@ -106,6 +106,11 @@ pub fn lookup(lang: Lang, id: &str) -> Option<&'static str> {
 /// id, English, Swahili.
 pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("app.name", "Hotspot console", "Dashibodi ya Hotspot"),
+    (
+        "app.times_in",
+        "Times are in the time zone",
+        "Saa ziko katika saa za eneo",
+    ),
     ("nav.skip", "Skip to content", "Ruka hadi maudhui"),
     ("nav.dashboard", "Dashboard", "Dashibodi"),
     ("nav.sites", "Sites", "Vituo"),

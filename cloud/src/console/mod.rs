@@ -421,6 +421,8 @@ pub struct Frame {
 pub struct UserView {
     pub name: String,
     pub email: String,
+    /// The tenant's time zone, named under every page.
+    pub zone: String,
 }
 
 impl Frame {
@@ -555,6 +557,49 @@ impl IntoResponse for ConsoleError {
 /// A console result: a page, or an error page in the request's language.
 pub type ConsoleResult<T> = Result<T, ConsoleError>;
 
+/// Times as a page shows them, `YYYY-MM-DD HH:MM` in the transaction's time zone (the
+/// tenant's, set by [`Console::begin`]), in the order given (`None` is shown empty). PostgreSQL
+/// reads them, so a zone's summer time applies to each time as it was then, not as it is now.
+pub async fn local_times(
+    tx: &deadpool_postgres::Transaction<'_>,
+    times: &[Option<chrono::DateTime<chrono::Utc>>],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    if times.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tx
+        .query(
+            "SELECT coalesce(to_char(t, 'YYYY-MM-DD HH24:MI'), '')
+             FROM unnest($1::timestamptz[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            &[&times],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The instant an API row's RFC 3339 field holds (`None` for null or not a time).
+pub fn instant(v: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A form's day (parsed as its midnight UTC) moved to the instant it starts in the
+/// transaction's time zone (the tenant's): the from and to of a date filter.
+pub async fn local_midnight(
+    tx: &deadpool_postgres::Transaction<'_>,
+    day: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, tokio_postgres::Error> {
+    let Some(day) = day else { return Ok(None) };
+    Ok(Some(
+        tx.query_one("SELECT $1::date::timestamptz", &[&day.date_naive()])
+            .await?
+            .get(0),
+    ))
+}
+
 /// Renders a template as a page with `status`.
 pub fn page(status: StatusCode, t: &impl Template) -> ConsoleResult<Response> {
     Ok((status, Html(t.render()?)).into_response())
@@ -573,17 +618,24 @@ pub struct Console<R = Staff> {
     pub lang: Lang,
     /// The CSRF token of this session's forms.
     pub csrf: String,
+    /// The tenant's time zone (`zone_or_utc`): every time a page shows, and every date a form
+    /// names, is in it.
+    pub zone: String,
     _allowed: PhantomData<R>,
 }
 
 impl<R> Console<R> {
     /// The request's transaction: as the service role, with this user's tenant and user set,
-    /// exactly as the API's ([`crate::api::auth::Auth::begin`]).
+    /// exactly as the API's ([`crate::api::auth::Auth::begin`]), and its `TimeZone` the
+    /// tenant's, so `to_char` of a time and a date cast to a time read in the tenant's zone.
     pub async fn begin<'a>(
         &self,
         client: &'a mut deadpool_postgres::Object,
     ) -> ConsoleResult<deadpool_postgres::Transaction<'a>> {
-        Ok(crate::db::tenant_transaction(client, self.tenant_id, Some(self.user_id)).await?)
+        let tx = crate::db::tenant_transaction(client, self.tenant_id, Some(self.user_id)).await?;
+        tx.execute("SELECT set_config('TimeZone', $1, true)", &[&self.zone])
+            .await?;
+        Ok(tx)
     }
 
     /// The same user, as seen by a page of another role set (already checked: `R` is narrower).
@@ -597,6 +649,7 @@ impl<R> Console<R> {
             full_name: other.full_name.clone(),
             lang: other.lang,
             csrf: other.csrf.clone(),
+            zone: other.zone.clone(),
             _allowed: PhantomData,
         }
     }
@@ -614,6 +667,7 @@ impl<R> Console<R> {
             Some(UserView {
                 name: self.full_name.clone().unwrap_or_else(|| self.email.clone()),
                 email: self.email.clone(),
+                zone: self.zone.clone(),
             }),
             here,
             nav,
@@ -634,6 +688,8 @@ pub struct Found {
     pub email: String,
     pub full_name: Option<String>,
     pub mfa_pending: bool,
+    /// The tenant's time zone.
+    pub zone: String,
     /// The cookie's secret (keys the CSRF token).
     pub secret: String,
 }
@@ -652,7 +708,8 @@ pub async fn find_session(state: &AppState, headers: &HeaderMap) -> ConsoleResul
     let tx = crate::db::service_transaction(&mut client).await?;
     let row = tx
         .query_opt(
-            "SELECT session_id, user_id, tenant_id, roles, email, full_name, mfa_pending, expired
+            "SELECT session_id, user_id, tenant_id, roles, email, full_name, mfa_pending, expired,
+                    time_zone
              FROM console_session_lookup($1)",
             &[&hash],
         )
@@ -679,6 +736,7 @@ pub async fn find_session(state: &AppState, headers: &HeaderMap) -> ConsoleResul
         email: row.get(4),
         full_name: row.get(5),
         mfa_pending: row.get(6),
+        zone: row.get(8),
         secret,
     }))
 }
@@ -707,6 +765,7 @@ impl<R: Allowed> FromRequestParts<AppState> for Console<R> {
             full_name: found.full_name,
             lang,
             csrf: csrf_token(&found.secret),
+            zone: found.zone,
             _allowed: PhantomData,
         })
     }

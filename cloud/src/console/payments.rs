@@ -18,7 +18,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
+use super::{
+    Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, instant, local_midnight,
+    local_times, page,
+};
 use crate::AppState;
 use crate::api::auth::Finance;
 use crate::api::payments::{self, PurchaseFilter};
@@ -46,10 +49,10 @@ pub struct Filters {
     /// `1`: only those a callback disagreed with.
     #[serde(default)]
     pub review: String,
-    /// `YYYY-MM-DD` (UTC), included.
+    /// `YYYY-MM-DD` (the tenant's day), included.
     #[serde(default)]
     pub from: String,
-    /// `YYYY-MM-DD` (UTC), excluded.
+    /// `YYYY-MM-DD` (the tenant's day), excluded.
     #[serde(default)]
     pub to: String,
     pub after: Option<String>,
@@ -179,11 +182,15 @@ async fn list_page(
         }
         None => None,
     };
-    let api = filters.to_api();
+    let mut api = filters.to_api();
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
-    let found = match &api {
-        Ok(f) => payments::query_purchases(&tx, f, before, PAGE + 1).await?,
+    let found = match &mut api {
+        Ok(f) => {
+            f.from = local_midnight(&tx, f.from).await?;
+            f.to = local_midnight(&tx, f.to).await?;
+            payments::query_purchases(&tx, f, before, PAGE + 1).await?
+        }
         Err(BadFilter) => Vec::new(),
     };
     let sites: Vec<(Uuid, String)> = tx
@@ -195,10 +202,11 @@ async fn list_page(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let tz = tenant_offset(&tx).await?;
-    tx.commit().await?;
     let more = found.len() as i64 > PAGE;
     let shown = &found[..found.len().min(PAGE as usize)];
+    let times: Vec<_> = shown.iter().map(|v| instant(&v["created_at"])).collect();
+    let mut whens = local_times(&tx, &times).await?.into_iter();
+    tx.commit().await?;
     let next = if more {
         shown
             .last()
@@ -214,9 +222,7 @@ async fn list_page(
             Row {
                 id: json_text(&v["id"]),
                 can_query: status == "pending" && !json_text(&v["checkout_request_id"]).is_empty(),
-                when: DateTime::parse_from_rfc3339(&json_text(&v["created_at"]))
-                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default(),
+                when: whens.next().unwrap_or_default(),
                 site: sites
                     .iter()
                     .find(|(id, _)| id.to_string() == site_id)
@@ -377,10 +383,11 @@ pub async fn c2b_list(
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
         let found = c2b::list(&tx, before, C2B_PAGE + 1).await?;
-        let tz = tenant_offset(&tx).await?;
-        tx.commit().await?;
         let more = found.len() as i64 > C2B_PAGE;
         let shown = &found[..found.len().min(C2B_PAGE as usize)];
+        let times: Vec<_> = shown.iter().map(|p| Some(p.created_at)).collect();
+        let mut whens = local_times(&tx, &times).await?.into_iter();
+        tx.commit().await?;
         let next = if more {
             shown
                 .last()
@@ -391,11 +398,7 @@ pub async fn c2b_list(
         let rows = shown
             .iter()
             .map(|p| C2bRow {
-                when: p
-                    .created_at
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
+                when: whens.next().unwrap_or_default(),
                 receipt: p.trans_id.clone(),
                 amount: p.amount.clone(),
                 phone: p.phone.clone(),
@@ -508,7 +511,7 @@ pub async fn export(
 ) -> Response {
     let lang = user.lang;
     let result: ConsoleResult<Response> = async {
-        let Ok(f) = filters.to_api() else {
+        let Ok(mut f) = filters.to_api() else {
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "a filter is not understood\n",
@@ -517,6 +520,8 @@ pub async fn export(
         };
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
+        f.from = local_midnight(&tx, f.from).await?;
+        f.to = local_midnight(&tx, f.to).await?;
         let rows = payments::query_purchases(&tx, &f, None, EXPORT_LIMIT).await?;
         tx.commit().await?;
         Ok((
@@ -533,23 +538,6 @@ pub async fn export(
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))
-}
-
-/// The tenant's time zone's offset now: the lists show their times in it, as the dashboard does.
-async fn tenant_offset(
-    tx: &deadpool_postgres::Transaction<'_>,
-) -> Result<chrono::FixedOffset, tokio_postgres::Error> {
-    let offset: i32 = tx
-        .query_one(
-            "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE coalesce(
-                        (SELECT timezone FROM tenants LIMIT 1), 'UTC'))
-                    - (now() AT TIME ZONE 'UTC'))::int",
-            &[],
-        )
-        .await?
-        .get(0);
-    Ok(chrono::FixedOffset::east_opt(offset)
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset")))
 }
 
 #[cfg(test)]

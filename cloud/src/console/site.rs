@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Offset, Timelike, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -78,8 +78,9 @@ struct SitePage {
 }
 
 /// Bars of the largest number of guests online each hour, oldest first, ending with the hour of
-/// `now`; an hour without a sample has no bar.
-pub fn health_chart(now: DateTime<Utc>, samples: &[(DateTime<Utc>, i32)]) -> Chart {
+/// `now`; an hour without a sample has no bar. Hours are those of `now`'s offset (the tenant's
+/// zone as it is now), in their bounds and their labels.
+pub fn health_chart(now: DateTime<FixedOffset>, samples: &[(DateTime<Utc>, i32)]) -> Chart {
     let this_hour = now
         .with_minute(0)
         .and_then(|t| t.with_second(0))
@@ -88,7 +89,7 @@ pub fn health_chart(now: DateTime<Utc>, samples: &[(DateTime<Utc>, i32)]) -> Cha
     let first = this_hour - Duration::hours(HOURS as i64 - 1);
     let mut peak: [Option<i32>; HOURS] = [None; HOURS];
     for (t, n) in samples {
-        let h = (*t - first).num_hours();
+        let h = t.signed_duration_since(first).num_hours();
         if *t >= first && (0..HOURS as i64).contains(&h) {
             let slot = &mut peak[h as usize];
             *slot = Some(slot.map_or(*n, |p| p.max(*n)));
@@ -151,8 +152,7 @@ pub(super) async fn site_page(
                 "SELECT coalesce(x.name, '')::text, coalesce(x.location, '')::text,
                         coalesce(x.ssid, '')::text, coalesce(x.portal_url, '')::text,
                         coalesce(x.last_seen_at > now() - make_interval(mins => $2), false),
-                        to_char(x.last_seen_at AT TIME ZONE coalesce(
-                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'), 'YYYY-MM-DD HH24:MI'),
+                        to_char(x.last_seen_at, 'YYYY-MM-DD HH24:MI'),
                         x.software_version::text, x.clients_now
                  FROM ({HOTSPOT_SELECT}) x WHERE x.id = $1"
             ),
@@ -160,7 +160,11 @@ pub(super) async fn site_page(
         )
         .await?
         .ok_or(ConsoleError::NotFound)?;
-    let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.get(0);
+    let clock = tx
+        .query_one("SELECT now(), EXTRACT(TIMEZONE FROM now())::int", &[])
+        .await?;
+    let now: DateTime<Utc> = clock.get(0);
+    let offset = FixedOffset::east_opt(clock.get(1)).unwrap_or(Utc.fix());
     let samples: Vec<(DateTime<Utc>, i32)> = tx
         .query(
             "SELECT recorded_at, clients_online FROM hotspot_device_health
@@ -250,7 +254,7 @@ pub(super) async fn site_page(
         guests: site.get(7),
         uptime: latest.as_ref().map(|r| duration_text(r.get::<_, i64>(0))),
         outbox: latest.as_ref().map(|r| r.get(1)),
-        chart: health_chart(now, &samples),
+        chart: health_chart(now.with_timezone(&offset), &samples),
         samples: samples.len() as i64,
         sessions,
         devices,
@@ -343,7 +347,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 4, 18, 30, 0).unwrap();
         let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap();
         let chart = health_chart(
-            now,
+            now.fixed_offset(),
             &[
                 (at(18, 5), 4),
                 (at(18, 25), 8),
@@ -366,7 +370,33 @@ mod tests {
         );
         assert_eq!(chart.bars[0].title, "12:00: 2");
         assert!(chart.bars[0].h * 3.9 < last.h && last.h < chart.bars[0].h * 4.1);
-        assert_eq!(health_chart(now, &[]).bars.len(), 0);
+        assert_eq!(health_chart(now.fixed_offset(), &[]).bars.len(), 0);
+    }
+
+    /// In Nairobi (UTC+3) 18:30 UTC is 21:30: the hours and their labels are Nairobi's.
+    #[test]
+    fn the_health_chart_reads_hours_in_the_tenants_zone() {
+        let nairobi = FixedOffset::east_opt(3 * 3600).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 18, 30, 0).unwrap();
+        let chart = health_chart(
+            now.with_timezone(&nairobi),
+            &[(Utc.with_ymd_and_hms(2026, 12, 4, 18, 25, 0).unwrap(), 8)],
+        );
+        assert_eq!(chart.first_label, "22:00");
+        assert_eq!(chart.last_label, "21:00");
+        assert_eq!(chart.bars.len(), 1);
+        assert_eq!(chart.bars[0].title, "21:00: 8");
+        // India (UTC+5:30): an hour runs from :30 to :30 UTC.
+        let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        let chart = health_chart(
+            now.with_timezone(&india),
+            &[
+                (Utc.with_ymd_and_hms(2026, 12, 4, 18, 29, 0).unwrap(), 1),
+                (Utc.with_ymd_and_hms(2026, 12, 4, 18, 30, 0).unwrap(), 2),
+            ],
+        );
+        let titles: Vec<_> = chart.bars.iter().map(|b| b.title.as_str()).collect();
+        assert_eq!(titles, ["23:00: 1", "00:00: 2"]);
     }
 
     #[test]

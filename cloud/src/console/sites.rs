@@ -124,8 +124,7 @@ async fn list_page(
                 "SELECT x.id, coalesce(x.name, '')::text, coalesce(x.location, '')::text,
                         coalesce(x.ssid, '')::text,
                         coalesce(x.last_seen_at > now() - make_interval(mins => $1), false),
-                        to_char(x.last_seen_at AT TIME ZONE coalesce(
-                            (SELECT timezone FROM tenants LIMIT 1), 'UTC'), 'YYYY-MM-DD HH24:MI'),
+                        to_char(x.last_seen_at, 'YYYY-MM-DD HH24:MI'),
                         x.software_version::text, x.clients_now
                  FROM ({HOTSPOT_SELECT}) x
                  WHERE $2::text IS NULL OR (coalesce(x.name, ''), x.id) > ($2, $3::uuid)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::clients::{ConsoleActionError, TENANT_ZONE};
+use super::clients::ConsoleActionError;
 use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, ShowQuery, page};
 use crate::AppState;
 use crate::api::auth::Staff;
@@ -141,10 +141,9 @@ async fn list_page(
     let tx = user.begin(&mut client).await?;
     let rows = tx
         .query(
-            &format!(
-                "SELECT t.id, t.ticket_number::text, t.title::text, t.client_id,
+            "SELECT t.id, t.ticket_number::text, t.title::text, t.client_id,
                         coalesce(c.name, '')::text, t.priority::text, t.status::text,
-                        to_char(t.created_at AT TIME ZONE {TENANT_ZONE}, 'YYYY-MM-DD HH24:MI'),
+                        to_char(t.created_at, 'YYYY-MM-DD HH24:MI'),
                         t.created_at
                  FROM support_tickets t
                  LEFT JOIN clients c ON c.id = t.client_id
@@ -152,8 +151,7 @@ async fn list_page(
                    AND ($1::text IS NULL OR t.status = $1)
                    AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2, $3::uuid))
                  ORDER BY t.created_at DESC, t.id DESC
-                 LIMIT $4"
-            ),
+                 LIMIT $4",
             &[&filter, &after_t, &after_id, &(PAGE + 1)],
         )
         .await?;
@@ -275,36 +273,32 @@ async fn ticket_page(
     let tx = user.begin(&mut client).await?;
     let row = tx
         .query_opt(
-            &format!(
-                "SELECT t.ticket_number::text, t.title::text, t.description, t.client_id,
+            "SELECT t.ticket_number::text, t.title::text, t.description, t.client_id,
                         coalesce(c.name, '')::text, t.ticket_type::text, t.priority::text,
                         t.status::text, t.source::text,
-                        to_char(t.created_at AT TIME ZONE {TENANT_ZONE}, 'YYYY-MM-DD HH24:MI'),
+                        to_char(t.created_at, 'YYYY-MM-DD HH24:MI'),
                         coalesce(cb.full_name, cb.email, '')::text,
                         coalesce(a.full_name, a.email, '')::text,
-                        coalesce(to_char(t.resolved_at AT TIME ZONE {TENANT_ZONE},
+                        coalesce(to_char(t.resolved_at,
                                          'YYYY-MM-DD HH24:MI'), '')
                  FROM support_tickets t
                  LEFT JOIN clients c ON c.id = t.client_id
                  LEFT JOIN users cb ON cb.id = t.created_by
                  LEFT JOIN users a ON a.id = t.assigned_to
-                 WHERE t.id = $1 AND t.deleted_at IS NULL"
-            ),
+                 WHERE t.id = $1 AND t.deleted_at IS NULL",
             &[&id],
         )
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let replies = tx
         .query(
-            &format!(
-                "SELECT coalesce(u.full_name, u.email, '')::text,
-                        to_char(m.created_at AT TIME ZONE {TENANT_ZONE}, 'YYYY-MM-DD HH24:MI'),
+            "SELECT coalesce(u.full_name, u.email, '')::text,
+                        to_char(m.created_at, 'YYYY-MM-DD HH24:MI'),
                         m.content, m.is_internal, m.is_resolution
                  FROM ticket_comments m
                  LEFT JOIN users u ON u.id = m.author_id
                  WHERE m.ticket_id = $1
-                 ORDER BY m.created_at, m.id"
-            ),
+                 ORDER BY m.created_at, m.id",
             &[&id],
         )
         .await?
