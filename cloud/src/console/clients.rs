@@ -311,7 +311,10 @@ async fn client_page(
                         coalesce(to_char(c.subscription_end_date,
                                          'YYYY-MM-DD HH24:MI'), ''),
                         coalesce(c.subscription_end_date < now(), false),
-                        coalesce(c.suspension_reason, '')::text
+                        CASE WHEN c.status = 'suspended'
+                             THEN concat_ws(': ', to_char(c.suspended_at, 'YYYY-MM-DD HH24:MI'),
+                                            NULLIF(c.suspension_reason, ''))
+                             ELSE '' END
                  FROM clients c
                  LEFT JOIN service_packages p ON p.id = c.service_package_id
                  LEFT JOIN customers cu ON cu.id = c.customer_id
@@ -564,6 +567,9 @@ pub struct ClientForm {
     /// Ticked: renew from the wallet when the period ends.
     #[serde(default)]
     pub auto_renewal: Option<String>,
+    /// Why the client is suspended (kept only with the status `suspended`).
+    #[serde(default)]
+    pub suspension_reason: String,
 }
 
 impl ClientForm {
@@ -615,6 +621,10 @@ impl ClientForm {
         if address.chars().count() > 1000 {
             return Err("cl.bad_address");
         }
+        let reason = self.suspension_reason.trim();
+        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+            return Err("cl.bad_reason");
+        }
         let mut body = serde_json::Map::new();
         body.insert("name".into(), json!(name));
         body.insert("phone".into(), json!(phone.as_str()));
@@ -629,6 +639,11 @@ impl ClientForm {
         body.insert("service_package_id".into(), json!(package));
         body.insert("address".into(), json!(optional(address)));
         body.insert("auto_renewal".into(), json!(self.auto_renewal.is_some()));
+        // The database stamps the suspension's time and clears both when it ends
+        // (migration 0047); the reason is the form's only while suspended.
+        if status == "suspended" {
+            body.insert("suspension_reason".into(), json!(optional(reason)));
+        }
         Ok(body)
     }
 }
@@ -842,7 +857,8 @@ pub async fn edit(
                 "SELECT name::text, phone::text, coalesce(mpesa_number, '')::text,
                         coalesce(email, '')::text, client_type::text, connection_type::text,
                         status::text, coalesce(service_package_id::text, ''),
-                        coalesce(address, ''), auto_renewal
+                        coalesce(address, ''), auto_renewal,
+                        coalesce(suspension_reason, '')
                  FROM clients WHERE id = $1 AND deleted_at IS NULL",
                 &[&id],
             )
@@ -860,6 +876,7 @@ pub async fn edit(
             service_package_id: r.get(7),
             address: r.get(8),
             auto_renewal: r.get::<_, bool>(9).then(|| "on".to_owned()),
+            suspension_reason: r.get(10),
         };
         form_page(&state, &user, Some(id), form, None, StatusCode::OK).await
     }

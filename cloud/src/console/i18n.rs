@@ -925,11 +925,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Huhuishwa kiotomatiki",
     ),
     ("cl.starts", "Period started", "Kipindi kilianza"),
-    (
-        "cl.suspension",
-        "Suspended because",
-        "Imesimamishwa kwa sababu",
-    ),
+    ("cl.suspension", "Suspended since", "Imesimamishwa tangu"),
     ("cl.actions", "Wallet", "Pochi"),
     ("cl.credit", "Credit the wallet", "Ongeza pesa kwenye pochi"),
     ("cl.amount", "Amount (KES)", "Kiasi (KES)"),
@@ -1106,6 +1102,16 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "cl.bad_address",
         "An address may have at most 1,000 characters. Nothing was saved.",
         "Anwani isizidi herufi 1,000. Hakuna kilichohifadhiwa.",
+    ),
+    (
+        "cl.bad_reason",
+        "A reason for suspending may have at most 500 characters on one line. Nothing was saved.",
+        "Sababu ya kusimamisha isizidi herufi 500 kwenye mstari mmoja. Hakuna kilichohifadhiwa.",
+    ),
+    (
+        "cl.suspension_reason",
+        "Reason for suspending (when suspended; their devices are blocked until it ends)",
+        "Sababu ya kusimamisha (akisimamishwa; vifaa vyake vinazuiwa hadi kumalizika)",
     ),
     (
         "cl.refused",

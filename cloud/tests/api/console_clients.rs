@@ -917,3 +917,183 @@ async fn tickets_are_opened_for_a_client_found_by_phone() {
     assert_eq!(tech.post("/console/tickets", &as_tech).await.status, 403);
     assert_eq!(digest(&api, api.a).await, before);
 }
+
+/// The devices this test registers for the client: MAC, whether blocked, and why.
+async fn devices_of(api: &Api, client: Uuid) -> Vec<(String, bool, String)> {
+    api.owner
+        .query(
+            "SELECT mac_address::text, is_blocked, coalesce(blocked_reason, '')
+             FROM client_hotspot_access
+             WHERE client_id = $1 AND mac_address::text LIKE 'aa:bb:cc:30:%'
+             ORDER BY mac_address",
+            &[&client],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// (status, suspended within the last minute, reason)
+async fn suspension(api: &Api, client: Uuid) -> (String, Option<bool>, Option<String>) {
+    let r = api
+        .owner
+        .query_one(
+            "SELECT status::text, suspended_at > now() - interval '1 minute', suspension_reason
+             FROM clients WHERE id = $1",
+            &[&client],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+#[tokio::test]
+async fn a_client_suspended_from_the_console_is_stamped_and_their_devices_blocked_until_it_ends() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    let id = client_of(&api, api.a).await;
+    let site = crate::console::site_id(&api, api.a).await;
+    for (mac, blocked, reason) in [
+        ("aa:bb:cc:30:00:01", false, None),
+        ("aa:bb:cc:30:00:02", true, Some("stolen phone")),
+    ] {
+        api.owner
+            .execute(
+                "INSERT INTO client_hotspot_access (tenant_id, client_id, hotspot_id, mac_address,
+                     is_blocked, blocked_reason)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&api.a, &id, &site, &mac, &blocked, &reason],
+            )
+            .await
+            .unwrap();
+    }
+    let mut a = Browser::new(&api);
+    a.sign_in("desk@a.test").await;
+    let edit_path = format!("/console/clients/{id}/edit");
+    let edit = a.get(&edit_path).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("name=\"suspension_reason\""));
+    let csrf = edit.csrf();
+    let field = |name: &str| {
+        let tail = edit
+            .body
+            .split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}"));
+        tail.split('"').next().unwrap().to_owned()
+    };
+    let (name, phone) = (field("name"), field("phone"));
+    let form = |status: &'static str, reason: &str| -> Vec<(String, String)> {
+        [
+            ("csrf", csrf.as_str()),
+            ("name", &name),
+            ("phone", &phone),
+            ("client_type", "individual"),
+            ("connection_type", "hotspot"),
+            ("status", status),
+            ("suspension_reason", reason),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+
+    // A reason that is too long or not one line: refused, nothing changed.
+    let before = (suspension(&api, id).await, devices_of(&api, id).await);
+    for bad in ["x".repeat(501), "late\npayment".to_owned()] {
+        let refused = post_pairs(&mut a, &edit_path, form("suspended", &bad)).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.contains("at most 500 characters"));
+    }
+    assert_eq!(
+        (suspension(&api, id).await, devices_of(&api, id).await),
+        before
+    );
+
+    let saved = post_pairs(&mut a, &edit_path, form("suspended", "Unpaid since March")).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        suspension(&api, id).await,
+        (
+            "suspended".into(),
+            Some(true),
+            Some("Unpaid since March".into())
+        )
+    );
+    assert_eq!(
+        devices_of(&api, id).await,
+        [
+            (
+                "aa:bb:cc:30:00:01".into(),
+                true,
+                "subscription suspended".into()
+            ),
+            ("aa:bb:cc:30:00:02".into(), true, "stolen phone".into()),
+        ],
+        "blocked for the suspension, the stolen one kept as it was"
+    );
+    let page = a.get(&format!("/console/clients/{id}")).await;
+    assert!(page.body.contains("Suspended since"));
+    assert!(page.body.contains(": Unpaid since March"));
+    // The edit form shows the reason; a second save keeps the time of the suspension.
+    let stamped: chrono::DateTime<chrono::Utc> = api
+        .owner
+        .query_one("SELECT suspended_at FROM clients WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        a.get(&edit_path)
+            .await
+            .body
+            .contains("value=\"Unpaid since March\"")
+    );
+    let again = post_pairs(&mut a, &edit_path, form("suspended", "Unpaid since April")).await;
+    assert_eq!(again.status, 303);
+    let (still, reason): (chrono::DateTime<chrono::Utc>, String) = {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT suspended_at, suspension_reason FROM clients WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((still, reason.as_str()), (stamped, "Unpaid since April"));
+
+    // Active again: the stamp and reason cleared, the suspension's blocks lifted, the other kept.
+    let active = post_pairs(&mut a, &edit_path, form("active", "ignored when active")).await;
+    assert_eq!(active.status, 303);
+    assert_eq!(suspension(&api, id).await, ("active".into(), None, None));
+    assert_eq!(
+        devices_of(&api, id).await,
+        [
+            ("aa:bb:cc:30:00:01".into(), false, String::new()),
+            ("aa:bb:cc:30:00:02".into(), true, "stolen phone".into()),
+        ]
+    );
+
+    // Any other path (here SQL, as the generic API and the renewal job write) is stamped too.
+    api.owner
+        .execute(
+            "UPDATE clients SET status = 'suspended' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspension(&api, id).await.1, Some(true));
+    assert!(devices_of(&api, id).await[0].1);
+}
+
+async fn post_pairs(
+    a: &mut Browser,
+    path: &str,
+    form: Vec<(String, String)>,
+) -> crate::console::Page {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    a.post(path, &pairs).await
+}
