@@ -77,7 +77,7 @@ pub(super) fn status_key(status: &str) -> &'static str {
 }
 
 /// `%text%` for ILIKE, with the pattern's own characters escaped.
-fn like_pattern(text: &str) -> String {
+pub(super) fn like_pattern(text: &str) -> String {
     let mut p = String::from("%");
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -762,6 +762,44 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("dash.offline", "offline", "nje ya mtandao"),
     ("dash.never", "never", "haijawahi"),
     ("dash.no_sites", "No sites yet.", "Bado hakuna vituo."),
+    // Settings: an account's several roles (ticked boxes), the paged and searched lists of
+    // accounts and NAS.
+    ("set.role_tenant_admin", "Administrator", "Msimamizi"),
+    (
+        "set.role_noc_engineer",
+        "Network engineer (NOC)",
+        "Mhandisi wa mtandao (NOC)",
+    ),
+    (
+        "set.role_support_agent",
+        "Support agent",
+        "Wakala wa huduma",
+    ),
+    (
+        "set.role_field_tech",
+        "Field technician",
+        "Fundi wa eneo la kazi",
+    ),
+    ("set.role_other", "Other role", "Jukumu jingine"),
+    (
+        "set.roles_help",
+        "Tick one role or more.",
+        "Chagua jukumu moja au zaidi.",
+    ),
+    ("set.save_roles", "Save the roles", "Hifadhi majukumu"),
+    ("set.user_search", "E-mail or name", "Barua pepe au jina"),
+    ("set.nas_search", "Address or name", "Anwani au jina"),
+    (
+        "set.no_users",
+        "No accounts found.",
+        "Hakuna akaunti zilizopatikana.",
+    ),
+    (
+        "set.no_nas_found",
+        "No NAS found.",
+        "Hakuna NAS iliyopatikana.",
+    ),
+    ("set.first_page", "First page", "Ukurasa wa kwanza"),
     // The account page and its second factor (TOTP).
     ("nav.account", "Your account", "Akaunti yako"),
     ("acct.title", "Your account", "Akaunti yako"),

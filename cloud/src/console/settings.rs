@@ -3,7 +3,10 @@
 //! (its logo uploaded as `multipart/form-data`, read by [`multipart`]; no script needed), the
 //! staff accounts and their roles, and
 //! the RADIUS NAS list (a NAS's secret shown once, when it is made and when it is replaced; a
-//! NAS's own page to change it, including the claimed router it is). Every write is the API's
+//! NAS's own page to change it, including the claimed router it is). The accounts and the NAS
+//! are each keyset-paged and searched by the page's query ([`SettingsQuery`]); an account's
+//! roles are ticked boxes, several at once (repeated `role` fields, read as the posted pairs by
+//! [`CsrfForm`]). Every write is the API's
 //! own service function ([`business::save_mpesa`], [`branding::save`],
 //! [`branding::remove_logo`], [`users::insert_user`],
 //! [`users::update_roles`], [`users::deactivate_user`], [`radius::insert_nas`],
@@ -11,7 +14,7 @@
 //! tenant transaction.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -25,9 +28,31 @@ use crate::api::business::{self, MpesaInput, MpesaView};
 use crate::api::error::ApiError;
 use crate::api::radius::{self, NasInput, NasPatch};
 use crate::api::users::{self, NewUser};
+use crate::api::{decode_cursor, encode_cursor};
 
-/// At most this many accounts and NAS are listed (an organisation has a handful).
+/// At most this many sites and routers are offered in a form's select.
 const LIST_LIMIT: i64 = 500;
+/// Accounts, and NAS, per page of their lists.
+pub const PAGE: i64 = 50;
+/// The longest search accepted.
+const SEARCH_MAX: usize = 100;
+
+/// The settings page's query: each list's search and the cursor of its page (`uq`, `uafter`
+/// for the accounts, keyset on (e-mail, id); `nq`, `nafter` for the NAS, keyset on id).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    pub uq: String,
+    pub uafter: Option<String>,
+    #[serde(default)]
+    pub nq: String,
+    pub nafter: Option<String>,
+}
+
+/// Whether a search can be used (not too long, no control characters).
+fn search_ok(q: &str) -> bool {
+    q.chars().count() <= SEARCH_MAX && !q.chars().any(char::is_control)
+}
 
 /// The NAS types offered (the API also takes `routeros`, an older name of `mikrotik`).
 const NAS_TYPES: [&str; 8] = [
@@ -54,13 +79,32 @@ struct UserRow {
     id: Uuid,
     email: String,
     name: String,
+    /// Every role of the account, as stored (the platform's too).
     roles: String,
-    /// The first tenant role (the select's choice).
-    role: String,
+    /// Its roles among [`TENANT_ROLES`] (the ticked boxes).
+    held: Vec<Role>,
     active: bool,
     mfa: bool,
     last_login: Option<String>,
     me: bool,
+}
+
+impl UserRow {
+    /// Whether the account holds `role` (its box is ticked).
+    fn holds(&self, role: &Role) -> bool {
+        self.held.contains(role)
+    }
+}
+
+/// The message id of a tenant role's name (its box's label).
+pub fn role_label(role: &Role) -> &'static str {
+    match role {
+        Role::TenantAdmin => "set.role_tenant_admin",
+        Role::NocEngineer => "set.role_noc_engineer",
+        Role::SupportAgent => "set.role_support_agent",
+        Role::FieldTech => "set.role_field_tech",
+        _ => "set.role_other",
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +133,13 @@ struct SettingsPage {
     brand: Option<BrandingView>,
     users: Vec<UserRow>,
     nas: Vec<NasRow>,
+    /// The lists' searches and cursors as asked.
+    q: SettingsQuery,
+    /// The cursors of the lists' next pages.
+    users_next: Option<String>,
+    nas_next: Option<String>,
+    /// A search that cannot be used (shown as such, 422).
+    bad_search: bool,
     sites: Vec<(Uuid, String)>,
     roles: [Role; 4],
     nas_types: [&'static str; 8],
@@ -97,6 +148,11 @@ struct SettingsPage {
 }
 
 impl SettingsPage {
+    /// The message id of a role's box label.
+    fn role_name(&self, role: &Role) -> &'static str {
+        role_label(role)
+    }
+
     /// The branding form's values: what is stored, else the portal's own defaults.
     fn brand_values(&self) -> (String, String, String, String) {
         match &self.brand {
@@ -155,46 +211,95 @@ fn reasons(e: &ApiError) -> Option<String> {
     }
 }
 
-async fn settings_page(
-    state: &AppState,
-    user: &Console<Admin>,
-    error: Option<String>,
-    once: Option<Once>,
-    status: StatusCode,
-) -> ConsoleResult<Response> {
-    let mut client = state.pool.get().await?;
-    let tx = user.begin(&mut client).await?;
-    let mpesa = business::mpesa_view(&tx).await?;
-    let brand = branding::view(&tx).await?;
-    let users = tx
+/// One page of the accounts (keyset on e-mail, id), searched by e-mail or name, and the cursor
+/// of the next; a cursor this page did not give is not found.
+async fn user_list(
+    tx: &deadpool_postgres::Transaction<'_>,
+    me: Uuid,
+    q: &SettingsQuery,
+) -> ConsoleResult<(Vec<UserRow>, Option<String>)> {
+    let (after_email, after_id) = match q.uafter.as_deref() {
+        Some(c) => {
+            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
+            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
+            (Some(parts[0].clone()), Some(id))
+        }
+        None => (None, None),
+    };
+    let search = q.uq.trim();
+    let pattern = (!search.is_empty()).then(|| super::clients::like_pattern(search));
+    let rows = tx
         .query(
             &format!(
-                "SELECT u.id, u.email::text, coalesce(u.full_name, '')::text,
-                        coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(u.roles) r), ''),
-                        coalesce((SELECT r FROM jsonb_array_elements_text(u.roles) r
-                                  WHERE r <> 'platform_admin' LIMIT 1), ''),
+                "SELECT u.id, u.email::text, coalesce(u.full_name, '')::text, u.roles,
                         coalesce(u.is_active, false), u.mfa_enabled,
                         to_char(u.last_login_at, 'YYYY-MM-DD HH24:MI')
-                 FROM ({}) u ORDER BY u.email LIMIT $1",
+                 FROM ({}) u
+                 WHERE ($1::text IS NULL OR u.email::text ILIKE $1 OR u.full_name::text ILIKE $1)
+                   AND ($2::text IS NULL OR (u.email::text, u.id) > ($2, $3::uuid))
+                 ORDER BY u.email::text, u.id LIMIT $4",
                 users::USER_SELECT
             ),
-            &[&LIST_LIMIT],
+            &[&pattern, &after_email, &after_id, &(PAGE + 1)],
         )
-        .await?
+        .await?;
+    let mut users: Vec<UserRow> = rows
         .iter()
-        .map(|r| UserRow {
-            id: r.get(0),
-            email: r.get(1),
-            name: r.get(2),
-            roles: r.get(3),
-            role: r.get(4),
-            active: r.get(5),
-            mfa: r.get(6),
-            last_login: r.get(7),
-            me: r.get::<_, Uuid>(0) == user.user_id,
+        .map(|r| {
+            let stored: Vec<String> = r
+                .get::<_, serde_json::Value>(3)
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            UserRow {
+                id: r.get(0),
+                email: r.get(1),
+                name: r.get(2),
+                roles: stored.join(", "),
+                held: TENANT_ROLES
+                    .into_iter()
+                    .filter(|t| stored.iter().any(|s| s == t.as_str()))
+                    .collect(),
+                active: r.get(4),
+                mfa: r.get(5),
+                last_login: r.get(6),
+                me: r.get::<_, Uuid>(0) == me,
+            }
         })
         .collect();
-    let nas = tx
+    let next = if users.len() as i64 > PAGE {
+        users.truncate(PAGE as usize);
+        users
+            .last()
+            .map(|u| encode_cursor(&[u.email.clone(), u.id.to_string()]))
+    } else {
+        None
+    };
+    Ok((users, next))
+}
+
+/// One page of the NAS (keyset on id), searched by address or short name, and the cursor of
+/// the next; a cursor this page did not give is not found.
+async fn nas_list(
+    tx: &deadpool_postgres::Transaction<'_>,
+    q: &SettingsQuery,
+) -> ConsoleResult<(Vec<NasRow>, Option<String>)> {
+    let after: Option<i32> = match q.nafter.as_deref() {
+        Some(c) => Some(
+            decode_cursor(c, 1)
+                .ok()
+                .and_then(|p| p[0].parse().ok())
+                .ok_or(ConsoleError::NotFound)?,
+        ),
+        None => None,
+    };
+    let search = q.nq.trim();
+    let pattern = (!search.is_empty()).then(|| super::clients::like_pattern(search));
+    let mut nas: Vec<NasRow> = tx
         .query(
             &format!(
                 "SELECT n.id, n.nasname::text, coalesce(n.shortname, '')::text,
@@ -203,10 +308,13 @@ async fn settings_page(
                              ELSE coalesce(d.hostname, d.id::text) END::text
                  FROM ({}) n LEFT JOIN hotspots h ON h.id = n.hotspot_id
                  LEFT JOIN hotspot_devices d ON d.id = n.device_id
-                 ORDER BY n.id LIMIT $1",
+                 WHERE ($1::text IS NULL OR n.nasname::text ILIKE $1
+                        OR n.shortname::text ILIKE $1)
+                   AND ($2::int IS NULL OR n.id > $2)
+                 ORDER BY n.id LIMIT $3",
                 radius::NAS_SELECT
             ),
-            &[&LIST_LIMIT],
+            &[&pattern, &after, &(PAGE + 1)],
         )
         .await?
         .iter()
@@ -219,6 +327,36 @@ async fn settings_page(
             router: r.get(5),
         })
         .collect();
+    let next = if nas.len() as i64 > PAGE {
+        nas.truncate(PAGE as usize);
+        nas.last().map(|n| encode_cursor(&[n.id.to_string()]))
+    } else {
+        None
+    };
+    Ok((nas, next))
+}
+
+async fn settings_page(
+    state: &AppState,
+    user: &Console<Admin>,
+    q: SettingsQuery,
+    error: Option<String>,
+    once: Option<Once>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let bad_search = !search_ok(&q.uq) || !search_ok(&q.nq);
+    // A search that cannot be used is said so (422), over the lists' first pages unsearched.
+    let (q, status) = if bad_search {
+        (SettingsQuery::default(), StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        (q, status)
+    };
+    let mut client = state.pool.get().await?;
+    let tx = user.begin(&mut client).await?;
+    let mpesa = business::mpesa_view(&tx).await?;
+    let brand = branding::view(&tx).await?;
+    let (users, users_next) = user_list(&tx, user.user_id, &q).await?;
+    let (nas, nas_next) = nas_list(&tx, &q).await?;
     let sites = tx
         .query(
             "SELECT id, coalesce(name, '')::text FROM hotspots ORDER BY name, id LIMIT $1",
@@ -235,6 +373,10 @@ async fn settings_page(
         brand,
         users,
         nas,
+        users_next,
+        nas_next,
+        bad_search,
+        q,
         sites,
         roles: TENANT_ROLES,
         nas_types: NAS_TYPES,
@@ -244,9 +386,13 @@ async fn settings_page(
     page(status, &body)
 }
 
-/// `GET /console/settings`
-pub async fn show(State(state): State<AppState>, user: Console<Admin>) -> Response {
-    settings_page(&state, &user, None, None, StatusCode::OK)
+/// `GET /console/settings?uq=…&uafter=…&nq=…&nafter=…`
+pub async fn show(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
+    settings_page(&state, &user, q, None, None, StatusCode::OK)
         .await
         .unwrap_or_else(|e| e.render(user.lang))
 }
@@ -273,6 +419,7 @@ where
             Some(message) => settings_page(
                 state,
                 user,
+                SettingsQuery::default(),
                 Some(message),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -339,6 +486,7 @@ pub async fn mpesa(
             Some(token) => settings_page(
                 &state,
                 &user,
+                SettingsQuery::default(),
                 None,
                 Some(Once {
                     label: "set.callback_token",
@@ -517,38 +665,70 @@ pub async fn branding_logo(State(state): State<AppState>, user: Console<Admin>) 
     }
 }
 
-/// The new-account form (one role; the API takes several).
-#[derive(Debug, Deserialize)]
+/// The new-account form: each ticked role box is one repeated `role` field.
+#[derive(Debug, Default)]
 pub struct UserForm {
-    #[serde(default)]
     pub email: String,
-    #[serde(default)]
     pub full_name: String,
-    #[serde(default)]
     pub password: String,
-    #[serde(default)]
-    pub role: String,
+    /// The `role` fields, as posted.
+    pub roles: Vec<String>,
 }
 
-fn role_of(given: &str) -> Result<Role, ApiError> {
-    Role::parse(given)
-        .filter(|r| TENANT_ROLES.contains(r))
-        .ok_or_else(|| ApiError::field("role", "must be one of the organisation's roles"))
+impl UserForm {
+    /// The form from its posted fields (a repeated field other than `role`: its last value).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut form = UserForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "email" => form.email = v,
+                "full_name" => form.full_name = v,
+                "password" => form.password = v,
+                "role" => form.roles.push(v),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
-/// `POST /console/settings/users`
+/// The roles ticked on a form (its `role` fields), each once, in the order of
+/// [`TENANT_ROLES`]: refused when none is ticked or one is not a role an organisation gives.
+pub fn roles_of(given: &[String]) -> Result<Vec<Role>, ApiError> {
+    let mut ticked = Vec::new();
+    for g in given {
+        let role = Role::parse(g.trim())
+            .filter(|r| TENANT_ROLES.contains(r))
+            .ok_or_else(|| ApiError::field("role", "must be one of the organisation's roles"))?;
+        ticked.push(role);
+    }
+    let roles: Vec<Role> = TENANT_ROLES
+        .into_iter()
+        .filter(|r| ticked.contains(r))
+        .collect();
+    if roles.is_empty() {
+        return Err(ApiError::field("role", "tick at least one role"));
+    }
+    Ok(roles)
+}
+
+/// The roles posted on a form (repeated `role` fields) and its token: the pairs as sent.
+type Pairs = CsrfForm<Vec<(String, String)>>;
+
+/// `POST /console/settings/users`: an account with the ticked roles (at least one).
 pub async fn create_user(
     State(state): State<AppState>,
     user: Console<Admin>,
-    CsrfForm(form): CsrfForm<UserForm>,
+    CsrfForm(pairs): Pairs,
 ) -> Response {
+    let form = UserForm::from_pairs(pairs);
     let actor = user.user_id;
     let made = write(&state, &user, async |tx| {
         let new = NewUser {
             email: form.email.clone(),
             password: form.password.clone(),
             full_name: opt(&form.full_name),
-            roles: vec![role_of(&form.role)?],
+            roles: roles_of(&form.roles)?,
         };
         users::insert_user(tx, actor, &new).await
     })
@@ -556,23 +736,23 @@ pub async fn create_user(
     made.map(|_| back()).unwrap_or_else(|r| r)
 }
 
-/// The role-change form.
-#[derive(Debug, Deserialize)]
-pub struct RoleForm {
-    #[serde(default)]
-    pub role: String,
-}
-
-/// `POST /console/settings/users/{id}/role`
+/// `POST /console/settings/users/{id}/role`: the account's tenant roles become the ticked ones
+/// (at least one; the API's `users::update_roles` and its checks: not one's own
+/// `tenant_admin`; the platform's role, if held, kept).
 pub async fn set_role(
     State(state): State<AppState>,
     user: Console<Admin>,
     Path(id): Path<Uuid>,
-    CsrfForm(form): CsrfForm<RoleForm>,
+    CsrfForm(pairs): Pairs,
 ) -> Response {
+    let given: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "role")
+        .map(|(_, v)| v)
+        .collect();
     let actor = user.user_id;
     let done = write(&state, &user, async |tx| {
-        users::update_roles(tx, actor, id, &[role_of(&form.role)?]).await
+        users::update_roles(tx, actor, id, &roles_of(&given)?).await
     })
     .await;
     done.map(|_| back()).unwrap_or_else(|r| r)
@@ -656,6 +836,7 @@ pub async fn create_nas(
             settings_page(
                 &state,
                 &user,
+                SettingsQuery::default(),
                 None,
                 Some(Once {
                     label: "set.nas_secret",
@@ -983,6 +1164,7 @@ pub async fn replace_secret(
             settings_page(
                 &state,
                 &user,
+                SettingsQuery::default(),
                 None,
                 Some(Once {
                     label: "set.nas_new_secret",
@@ -1000,6 +1182,45 @@ pub async fn replace_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticked_roles_are_the_organisations_each_once_and_at_least_one() {
+        let given = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            roles_of(&given(&["field_tech", "tenant_admin", "field_tech"])).unwrap(),
+            [Role::TenantAdmin, Role::FieldTech]
+        );
+        for bad in [
+            &[][..],
+            &["platform_admin"],
+            &["support_agent", "root"],
+            &[""],
+        ] {
+            assert!(roles_of(&given(bad)).is_err(), "{bad:?}");
+        }
+        let form = UserForm::from_pairs(
+            [
+                ("csrf", "t"),
+                ("email", "a@b.test"),
+                ("role", "noc_engineer"),
+                ("role", "support_agent"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .to_vec(),
+        );
+        assert_eq!(form.email, "a@b.test");
+        assert_eq!(form.roles, ["noc_engineer", "support_agent"]);
+    }
+
+    #[test]
+    fn every_tenant_role_has_a_label_in_both_languages() {
+        use super::super::i18n::{Lang, lookup};
+        for r in TENANT_ROLES {
+            for lang in Lang::ALL {
+                assert!(lookup(lang, role_label(&r)).is_some(), "{r:?}");
+            }
+        }
+    }
 
     #[test]
     fn multipart_bodies_are_split_into_their_parts() {

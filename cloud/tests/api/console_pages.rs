@@ -556,6 +556,380 @@ async fn staff_accounts_are_made_given_roles_and_disabled_by_an_administrator() 
     );
 }
 
+/// The text of the first cell of each row of table `id` in `body`.
+fn first_cells(body: &str, id: &str) -> Vec<String> {
+    let Some(start) = body.find(&format!("id=\"{id}\"")) else {
+        return Vec::new();
+    };
+    let table = &body[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .skip(2)
+        .map(|row| {
+            let cell = &row[row.find("<td").unwrap()..];
+            let cell = &cell[cell.find('>').unwrap() + 1..];
+            cell[..cell.find('<').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// The address of the link `id` of a page, unescaped.
+fn link(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!("id=\"{id}\""))?;
+    let href = &body[..at];
+    let href = &href[href.rfind("href=\"").unwrap() + 6..];
+    Some(href[..href.find('"').unwrap()].replace("&amp;", "&"))
+}
+
+/// The roles stored for an account.
+async fn roles(api: &Api, id: Uuid) -> serde_json::Value {
+    api.owner
+        .query_one("SELECT roles FROM users WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_administrator_ticks_several_roles_for_an_account_and_refusals_change_nothing() {
+    let api = Api::new().await;
+    let me = api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let page = a.get("/console/settings").await;
+    let csrf = page.csrf();
+    // One labelled box per role of the organisation, and no single-role select any more.
+    for role in [
+        "tenant_admin",
+        "noc_engineer",
+        "support_agent",
+        "field_tech",
+    ] {
+        assert!(
+            page.body.contains(&format!(
+                "<input type=\"checkbox\" name=\"role\" value=\"{role}\">"
+            )),
+            "{role}"
+        );
+    }
+    assert!(page.body.contains("Network engineer (NOC)"));
+    assert!(!page.body.contains("<select name=\"role\">"));
+
+    // Made with two roles.
+    let made = a
+        .post(
+            "/console/settings/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "multi@a.test"),
+                ("password", "a long enough password"),
+                ("role", "noc_engineer"),
+                ("role", "support_agent"),
+            ],
+        )
+        .await;
+    assert_eq!((made.status, made.location()), (303, "/console/settings"));
+    let (tenant, stored, _) = account(&api, "multi@a.test").await.expect("made");
+    assert_eq!(tenant, api.a);
+    assert_eq!(stored, serde_json::json!(["noc_engineer", "support_agent"]));
+    let id: Uuid = api
+        .owner
+        .query_one("SELECT id FROM users WHERE email = 'multi@a.test'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // The list shows both, and its form has both ticked.
+    let list = a.get("/console/settings").await.body;
+    assert!(list.contains("<td class=\"roles\">noc_engineer, support_agent</td>"));
+    let form = &list[list
+        .find(&format!("/console/settings/users/{id}/role"))
+        .unwrap()..];
+    let form = &form[..form.find("</form>").unwrap()];
+    assert!(form.contains("value=\"noc_engineer\" checked"));
+    assert!(form.contains("value=\"support_agent\" checked"));
+    assert!(form.contains("value=\"field_tech\">"));
+
+    // Changed to two others (stored in the roles' own order, each once).
+    let path = format!("/console/settings/users/{id}/role");
+    let changed = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("role", "field_tech"),
+                ("role", "tenant_admin"),
+                ("role", "field_tech"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (changed.status, changed.location()),
+        (303, "/console/settings")
+    );
+    let want = serde_json::json!(["tenant_admin", "field_tech"]);
+    assert_eq!(roles(&api, id).await, want);
+
+    // Without the token, or with another, refused before anything is read: 403, unchanged.
+    for form in [
+        vec![("role", "support_agent")],
+        vec![("csrf", "forged"), ("role", "support_agent")],
+        vec![
+            ("role", "support_agent"),
+            ("csrf", "forged"),
+            ("csrf", csrf.as_str()),
+        ],
+    ] {
+        let refused = a.post(&path, &form).await;
+        assert_eq!(refused.status, 403, "{form:?}");
+    }
+    assert_eq!(roles(&api, id).await, want);
+    let refused = a
+        .post(
+            "/console/settings/users",
+            &[
+                ("email", "notoken@a.test"),
+                ("password", "a long enough password"),
+                ("role", "field_tech"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(account(&api, "notoken@a.test").await.is_none());
+
+    // An unknown role among known ones, the platform's role, or none: 422 with the reason.
+    for (form, why) in [
+        (
+            vec![("role", "support_agent"), ("role", "root")],
+            "one of the organisation",
+        ),
+        (
+            vec![("role", "noc_engineer"), ("role", "platform_admin")],
+            "one of the organisation",
+        ),
+        (vec![], "at least one role"),
+    ] {
+        let mut form = form;
+        form.insert(0, ("csrf", csrf.as_str()));
+        let refused = a.post(&path, &form).await;
+        assert_eq!(refused.status, 422, "{form:?}");
+        assert!(refused.body.contains(why), "{why}");
+        assert_eq!(roles(&api, id).await, want, "{form:?}");
+        let mut new = form.clone();
+        new.extend([
+            ("email", "refused@a.test"),
+            ("password", "a long enough password"),
+        ]);
+        let refused = a.post("/console/settings/users", &new).await;
+        assert_eq!(refused.status, 422, "{new:?}");
+        assert!(refused.body.contains(why), "{why}");
+        assert!(account(&api, "refused@a.test").await.is_none());
+    }
+
+    // The API's own checks: no dropping one's own administration, even among several roles;
+    // keeping it while adding others is allowed.
+    let own = format!("/console/settings/users/{me}/role");
+    let refused = a
+        .post(
+            &own,
+            &[
+                ("csrf", &csrf),
+                ("role", "noc_engineer"),
+                ("role", "field_tech"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("your own tenant_admin"));
+    assert_eq!(roles(&api, me).await, serde_json::json!(["tenant_admin"]));
+    let kept = a
+        .post(
+            &own,
+            &[
+                ("csrf", &csrf),
+                ("role", "noc_engineer"),
+                ("role", "tenant_admin"),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status, 303);
+    assert_eq!(
+        roles(&api, me).await,
+        serde_json::json!(["tenant_admin", "noc_engineer"])
+    );
+    // The platform's role, held, is kept by a change of the tenant's roles.
+    api.owner
+        .execute(
+            "UPDATE users SET roles = roles || '[\"platform_admin\"]' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let changed = a
+        .post(&path, &[("csrf", &csrf), ("role", "support_agent")])
+        .await;
+    assert_eq!(changed.status, 303);
+    assert_eq!(
+        roles(&api, id).await,
+        serde_json::json!(["support_agent", "platform_admin"])
+    );
+}
+
+#[tokio::test]
+async fn staff_accounts_and_nas_are_paged_by_keyset_and_searched() {
+    use hotspot_cloud::console::settings::PAGE;
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.b, "p000@b.test", &["field_tech"]).await;
+    let many = 2 * PAGE + 3;
+    api.owner
+        .execute(
+            "INSERT INTO users (tenant_id, email, password_hash, full_name, roles)
+             SELECT $1, 'p' || lpad(n::text, 3, '0') || '@a.test', 'x', 'Person ' || n,
+                    '[\"field_tech\"]'
+             FROM generate_series(1, $2::int) n",
+            &[&api.a, &(many as i32)],
+        )
+        .await
+        .unwrap();
+    api.owner
+        .execute(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret)
+             SELECT $1, '198.51.100.' || n, 'nas-' || n, 'secret-' || n
+             FROM generate_series(1, $2::int) n",
+            &[&api.a, &(2 * PAGE as i32 + 1)],
+        )
+        .await
+        .unwrap();
+    api.owner
+        .execute(
+            "INSERT INTO nas (tenant_id, nasname, shortname, secret)
+             VALUES ($1, '203.0.113.1', 'nas-of-b', 'secret-of-b')",
+            &[&api.b],
+        )
+        .await
+        .unwrap();
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+
+    // Every account of A exactly once, in e-mail order, over three pages; a first-page link
+    // from the second on.
+    let mut seen = Vec::new();
+    let mut path = "/console/settings".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = a.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(link(&page.body, "users-first").is_some(), pages > 0);
+        let rows = first_cells(&page.body, "user-list");
+        assert!(rows.len() as i64 <= PAGE);
+        seen.extend(rows);
+        pages += 1;
+        match link(&page.body, "users-next") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    // (The fixture's own accounts of A among them.)
+    let want: Vec<String> = api
+        .owner
+        .query(
+            "SELECT email::text FROM users WHERE tenant_id = $1 AND deleted_at IS NULL
+             ORDER BY email::text, id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(want.len() as i64 > 2 * PAGE);
+    assert_eq!(pages, want.len().div_ceil(PAGE as usize));
+    assert_eq!(seen, want);
+
+    // Searched by e-mail or name, whatever the case; the pattern's own characters are text.
+    let found = |body: &str| first_cells(body, "user-list");
+    let page = a.get("/console/settings?uq=P05").await;
+    assert_eq!(
+        found(&page.body),
+        (50..60)
+            .map(|n| format!("p{n:03}@a.test"))
+            .collect::<Vec<_>>()
+    );
+    assert!(link(&page.body, "users-next").is_none());
+    let page = a.get("/console/settings?uq=person%2010").await;
+    assert_eq!(
+        found(&page.body),
+        [
+            "p010@a.test",
+            "p100@a.test",
+            "p101@a.test",
+            "p102@a.test",
+            "p103@a.test"
+        ]
+    );
+    let page = a.get("/console/settings?uq=%25").await;
+    assert!(found(&page.body).is_empty());
+    assert!(page.body.contains("No accounts found."));
+    assert!(found(&a.get("/console/settings?uq=b.test").await.body).is_empty());
+    // A search too long: 422, said so; a cursor not given by the page: 404.
+    let long = "x".repeat(101);
+    let page = a.get(&format!("/console/settings?uq={long}")).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("The search is too long"));
+    assert_eq!(a.get("/console/settings?uafter=bogus").await.status, 404);
+    assert_eq!(a.get("/console/settings?nafter=bogus").await.status, 404);
+
+    // Every NAS of A exactly once, in id order, over three pages, B's never.
+    let ids: Vec<String> = api
+        .owner
+        .query(
+            "SELECT nasname::text FROM nas WHERE tenant_id = $1 ORDER BY id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(ids.len() as i64 > 2 * PAGE);
+    let mut seen = Vec::new();
+    let mut path = "/console/settings?nq=".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = a.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(link(&page.body, "nas-first").is_some(), pages > 0);
+        assert!(!page.body.contains("nas-of-b"));
+        seen.extend(first_cells(&page.body, "nas-list"));
+        pages += 1;
+        match link(&page.body, "nas-next") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, ids.len().div_ceil(PAGE as usize));
+    assert_eq!(seen, ids);
+    // Searched by address or short name.
+    let found = |body: &str| first_cells(body, "nas-list");
+    let page = a.get("/console/settings?nq=198.51.100.10").await;
+    assert_eq!(
+        found(&page.body),
+        ["198.51.100.10", "198.51.100.100", "198.51.100.101"]
+    );
+    let page = a.get("/console/settings?nq=NAS-7").await;
+    assert_eq!(found(&page.body).len(), 11);
+    let page = a.get("/console/settings?nq=nas-of-b").await;
+    assert!(found(&page.body).is_empty());
+    assert!(page.body.contains("No NAS found."));
+    // Paging one list keeps the other's search.
+    let page = a.get("/console/settings?uq=p0&nq=nas-5").await;
+    assert_eq!(found(&page.body).len(), 11);
+    let next = link(&page.body, "users-next").expect("a second page of accounts");
+    assert!(next.contains("nq=nas-5"), "{next}");
+    assert_eq!(found(&a.get(&next).await.body).len(), 11);
+}
+
 #[tokio::test]
 async fn nas_are_registered_with_a_secret_shown_once_and_removed() {
     let api = Api::new().await;
