@@ -243,6 +243,25 @@ impl Browser {
         );
     }
 
+    /// Presses and releases `key` (a WebDriver key code, e.g. `"\u{E004}"` for Tab) `times`
+    /// times in a row on whatever has the focus, in one WebDriver command.
+    pub fn press_key(&self, key: &str, times: usize) {
+        let strokes: Vec<Value> = (0..times)
+            .flat_map(|_| {
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
+        self.call(
+            "POST",
+            &self.session_path("/actions"),
+            Some(&json!({"actions": [{"type": "key", "id": "keyboard", "actions": strokes}]})),
+        );
+        self.call("DELETE", &self.session_path("/actions"), None);
+    }
+
     pub fn click(&self, selector: &str) {
         let el = self.find(selector);
         self.call(

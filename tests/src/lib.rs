@@ -2,12 +2,14 @@
 //!
 //! # Layout
 //! - [`binary`]: the workspace's built binaries.
+//! - [`a11y`]: accessibility checks of a console page in the browser.
 //! - [`browser`]: headless Chromium through chromedriver, for the portal as guests see it.
 //! - [`stack`]: the whole product as processes on loopback: a database, the cloud, the Daraja
 //!   simulator, a claimed router.
 //! - [`netns`]: throwaway network namespaces and the hotspot test topology.
 //! - `src/bin/fwprobe.rs`: small network probes and servers run inside those namespaces.
 
+pub mod a11y;
 pub mod browser;
 pub mod netns;
 pub mod stack;

@@ -10,9 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hotspot_system_tests::a11y::{
+    assert_inputs_labelled, assert_keyboard_reaches_every_control, assert_text_contrast,
+};
 use hotspot_system_tests::browser::Browser;
 use hotspot_system_tests::stack::{Db, DemoConsole};
-use serde_json::Value;
 
 /// Where the screenshots go (kept as test artifacts under the target directory).
 fn shot(name: &str) -> PathBuf {
@@ -63,16 +65,14 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
     assert_keyboard_reaches_every_control(&browser, "the dashboard");
     assert_text_contrast(&browser, "the dashboard");
     // Every input of the page has a label.
-    let unlabelled = "return [...document.querySelectorAll('input:not([type=hidden]),select')]\
-        .filter(e => !e.closest('label') && !e.labels.length).length";
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the dashboard");
 
     // A batch of 4 through the form, then its A4 sheet with a QR code per card.
     browser.goto(&format!("{base}/console/vouchers"));
     browser
         .wait_for_text("New batch", Duration::from_secs(10))
         .unwrap();
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the voucher page");
     assert_eq!(
         browser.script(fits),
         true,
@@ -184,7 +184,7 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .wait_for_text("Amina Wanjiku", Duration::from_secs(10))
         .unwrap();
     assert_eq!(browser.script(fits), true, "the clients overflow 360 px");
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the clients");
     browser.screenshot(&shot("clients-360"));
     browser.click("#clients tbody a");
     browser
@@ -195,7 +195,7 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         true,
         "a client's page overflows 360 px"
     );
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "a client's page");
     assert_keyboard_reaches_every_control(&browser, "a client's page");
     assert_text_contrast(&browser, "a client's page");
     browser.screenshot(&shot("client-360"));
@@ -204,7 +204,7 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         .wait_for_text("Support tickets", Duration::from_secs(10))
         .unwrap();
     assert_eq!(browser.script(fits), true, "the tickets overflow 360 px");
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the tickets");
     // A ticket opened from the form, answered on its page, the reply shown.
     browser.click("#new-ticket");
     browser
@@ -215,7 +215,7 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         true,
         "the new ticket form overflows 360 px"
     );
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the new ticket form");
     browser.type_into("#ticket-form input[name=title]", "Router keeps restarting");
     browser.type_into(
         "#ticket-form textarea[name=description]",
@@ -245,14 +245,14 @@ fn an_operator_signs_in_and_prints_a_batch_of_vouchers() {
         true,
         "a ticket's page overflows 360 px"
     );
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "a ticket's page");
     browser.screenshot(&shot("ticket-360"));
     browser.goto(&format!("{base}/console/devices"));
     browser
         .wait_for_text("Add a device", Duration::from_secs(10))
         .unwrap();
     assert_eq!(browser.script(fits), true, "the devices overflow 360 px");
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the devices page");
     assert_keyboard_reaches_every_control(&browser, "the devices page");
     browser.screenshot(&shot("devices-360"));
 
@@ -292,8 +292,6 @@ fn an_operator_enrols_totp_signs_in_with_it_and_makes_a_site_and_a_package() {
         ))
     };
     let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
-    let unlabelled = "return [...document.querySelectorAll('input:not([type=hidden]),select')]\
-        .filter(e => !e.closest('label') && !e.labels.length).length";
     let wait = |text: &str| {
         browser
             .wait_for_text(text, Duration::from_secs(15))
@@ -317,7 +315,7 @@ fn an_operator_enrols_totp_signs_in_with_it_and_makes_a_site_and_a_package() {
     browser.click("#mfa-start button[type=submit]");
     wait("Key (to type in");
     assert_eq!(browser.script(fits), true, "the enrolment overflows 360 px");
-    assert_eq!(browser.script(unlabelled), 0);
+    assert_inputs_labelled(&browser, "the enrolment page");
     assert_eq!(
         browser.script("return document.querySelectorAll('#mfa-enrol svg.qr').length"),
         1
@@ -580,94 +578,6 @@ fn the_tests_totp_matches_rfc_6238() {
     assert_eq!(totp_at(seed, 1_111_111_109), "081804");
     assert_eq!(totp_at(seed, 2_000_000_000), "279037");
     assert_eq!(base32_decode("MZXW6YTBOI"), b"foobar");
-}
-
-/// The WebDriver key code of Tab.
-const TAB: &str = "\u{E004}";
-
-/// A script's function naming an element: tag, then its name, link or text.
-const DESCRIBE: &str = "const describe = e => e.tagName + ' ' + (e.getAttribute('name') \
-    || e.getAttribute('href') || e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 40));";
-
-/// Tabbing from the first control of the page (the skip link) reaches every link, button and
-/// input in the order of the page, each showing its focus (an outline of 2 px or more), and the
-/// skip link comes into view when focused.
-fn assert_keyboard_reaches_every_control(browser: &Browser, page: &str) {
-    let controls = browser.script(&format!(
-        "{DESCRIBE} const c = [...document.querySelectorAll(\
-             'a[href],button,input,select,textarea,[tabindex]')]\
-             .filter(e => e.tabIndex >= 0 && !e.disabled && e.type !== 'hidden' \
-                          && e.getClientRects().length);\
-         c[0].focus();\
-         return c.map(describe);"
-    ));
-    let controls: Vec<String> = controls
-        .as_array()
-        .unwrap_or_else(|| panic!("{page}: {controls}"))
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(controls.len() >= 4, "{page}: {controls:?}");
-    assert!(controls[0].starts_with("A "), "{page}: {controls:?}");
-    let skip_shown = "const r = document.activeElement.getBoundingClientRect();\
-        return r.left >= 0 && r.top >= 0 && r.width > 0";
-    assert_eq!(
-        browser.script(skip_shown),
-        true,
-        "{page}: the skip link stays out of sight when focused"
-    );
-    let focused = format!(
-        "{DESCRIBE} const e = document.activeElement; const s = getComputedStyle(e);\
-         return [describe(e), s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2];"
-    );
-    for (i, expected) in controls.iter().enumerate().skip(1) {
-        browser.type_into(":focus", TAB);
-        let now = browser.script(&focused);
-        assert_eq!(
-            now[0].as_str().unwrap_or_default(),
-            expected,
-            "{page}: Tab number {i} went elsewhere"
-        );
-        assert_eq!(
-            now[1],
-            Value::Bool(true),
-            "{page}: no visible focus on {expected}"
-        );
-    }
-}
-
-/// Every visible text of the page, in the colour it is drawn in, against the first background
-/// behind it, has a WCAG 2 contrast ratio of at least 4.5:1 (the lowest is printed).
-fn assert_text_contrast(browser: &Browser, page: &str) {
-    let worst = browser.script(
-        "const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);\
-         const lum = c => { const [r, g, b] = rgb(c).map(v => v / 255)\
-             .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));\
-             return 0.2126 * r + 0.7152 * g + 0.0722 * b; };\
-         const behind = e => { for (; e; e = e.parentElement) {\
-             const c = getComputedStyle(e).backgroundColor; const v = rgb(c);\
-             if (v.length === 3 || (v.length === 4 && v[3] > 0)) return c; }\
-             return 'rgb(255, 255, 255)'; };\
-         let worst = [99, ''];\
-         for (const e of document.querySelectorAll('body *')) {\
-             if (e.closest('svg') || !e.getClientRects().length) continue;\
-             if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;\
-             const s = getComputedStyle(e);\
-             if (s.visibility !== 'visible' || e.getBoundingClientRect().left < 0) continue;\
-             const a = lum(s.color), b = lum(behind(e));\
-             const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);\
-             if (ratio < worst[0]) worst = [ratio, e.tagName + '.' + e.className + ' ' \
-                 + s.color + ' on ' + behind(e)];\
-         }\
-         return worst;",
-    );
-    let ratio = worst[0].as_f64().unwrap_or_default();
-    eprintln!("{page}: lowest text contrast {ratio:.2}:1 ({})", worst[1]);
-    assert!(
-        ratio >= 4.5,
-        "{page}: contrast {ratio:.2}:1 for {}",
-        worst[1]
-    );
 }
 
 /// The text of the one QR code in a PNG screenshot.
