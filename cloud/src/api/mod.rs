@@ -189,6 +189,19 @@ pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
     }
 }
 
+/// `%text%` for ILIKE, with the pattern's own characters escaped.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// Cuts a fetched `limit + 1` rows to a page; the cursor is made from the last row kept.
 pub fn page_of(mut items: Vec<Value>, limit: i64, key: impl Fn(&Value) -> Vec<String>) -> Page {
     let more = items.len() as i64 > limit;

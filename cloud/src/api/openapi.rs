@@ -51,7 +51,7 @@ impl Modify for BearerAuth {
         branding::put_branding,
         payments::wallet_credit, payments::process_payment, payments::history, payments::status,
         payments::receipt, payments::renew, payments::run_renewals, payments::register_c2b,
-        payments::purchases,
+        payments::purchases, payments::c2b_payments,
         users::list, users::create, users::set_roles, users::deactivate, users::reset_mfa,
         hotspots::list, hotspots::show, hotspots::create, hotspots::update, hotspots::claim_code,
         hotspots::list_packages, hotspots::show_package, hotspots::create_package,

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/renewals/run", post(run_renewals))
         .route("/api/v1/mpesa-settings/register-c2b", post(register_c2b))
         .route("/api/v1/purchases", get(purchases))
+        .route("/api/v1/c2b-payments", get(c2b_payments))
 }
 
 /// An amount in shillings with at most two decimals, as text for `::numeric`.
@@ -647,4 +648,68 @@ pub(crate) async fn query_purchases(
         ],
     )
     .await
+}
+
+/// Filters of the C2B (paybill) payments (all optional).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct C2bFilter {
+    /// `voucher`, `wallet` or `unmatched`.
+    pub applied_to: Option<String>,
+    /// A receipt (Daraja's TransID, whole), part of the account number the payer typed, or the
+    /// payer's number in any spelling.
+    pub q: Option<String>,
+    /// Received at or after (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Received before (RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/v1/c2b-payments`: payments made to the tenant's paybill, newest first, paged by
+/// cursor: what each was applied to (a voucher issued, a client's wallet credited, or
+/// unmatched, to settle by hand), with the payer's number as Daraja sent it.
+#[utoipa::path(get, path = "/api/v1/c2b-payments", tag = "payments", params(C2bFilter),
+    responses((status = 200, body = super::Page), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn c2b_payments(
+    State(state): State<AppState>,
+    auth: Auth<Finance>,
+    Params(f): Params<C2bFilter>,
+) -> ApiResult<Json<super::Page>> {
+    let limit = super::page_limit(f.limit)?;
+    let sel = crate::payments::c2b::Selection {
+        applied_to: f.applied_to,
+        q: f.q,
+        from: f.from,
+        to: f.to,
+    };
+    sel.check()
+        .map_err(|(field, why)| ApiError::field(field, why))?;
+    let before = match &f.cursor {
+        Some(c) => {
+            let p = super::decode_cursor(c, 2)?;
+            let bad = || ApiError::field("cursor", "is not a cursor this API gave");
+            let at = chrono::DateTime::parse_from_rfc3339(&p[0])
+                .map_err(|_| bad())?
+                .with_timezone(&chrono::Utc);
+            Some((at, Uuid::parse_str(&p[1]).map_err(|_| bad())?))
+        }
+        None => None,
+    };
+    let mut client = state.pool.get().await?;
+    let tx = auth.begin(&mut client).await?;
+    let rows = crate::payments::c2b::list(&tx, &sel, before, limit + 1).await?;
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(crate::payments::c2b::Listed::json)
+        .collect();
+    Ok(Json(super::page_of(items, limit, |v| {
+        vec![
+            super::json_text(&v["created_at"]),
+            super::json_text(&v["id"]),
+        ]
+    })))
 }

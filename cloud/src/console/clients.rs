@@ -76,18 +76,7 @@ pub(super) fn status_key(status: &str) -> &'static str {
     }
 }
 
-/// `%text%` for ILIKE, with the pattern's own characters escaped.
-pub(super) fn like_pattern(text: &str) -> String {
-    let mut p = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
+pub(super) use crate::api::like_pattern;
 
 /// `GET /console/clients`
 pub async fn list(

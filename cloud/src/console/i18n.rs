@@ -561,6 +561,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "M-Pesa haijawekwa: hakuna kilichoulizwa.",
     ),
     (
+        "pay.c2b_q",
+        "Receipt, account number or phone",
+        "Risiti, nambari ya akaunti au simu",
+    ),
+    (
         "pay.c2b_intro",
         "Payments made from the phone's M-Pesa menu to the paybill, with the account number the payer typed.",
         "Malipo yaliyofanywa kutoka menyu ya M-Pesa ya simu kwenda paybill, na namba ya akaunti aliyoandika mlipaji.",

@@ -58,6 +58,16 @@ pub struct Filters {
     pub after: Option<String>,
 }
 
+/// A form's value as a query string carries it.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A filter value the page does not accept.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadFilter;
@@ -95,16 +105,6 @@ impl Filters {
 
     /// The query string of these filters, for the next page's link.
     fn query(&self) -> String {
-        let enc = |s: &str| -> String {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
-        };
         format!(
             "hotspot_id={}&status={}&review={}&from={}&to={}",
             enc(&self.hotspot_id),
@@ -324,10 +324,48 @@ pub async fn query(
 /// C2B payments per page.
 const C2B_PAGE: i64 = 50;
 
-/// The query of the C2B list: only its page cursor.
+/// The filters of the C2B list as its GET form sends them (empty means any), and its cursor.
 #[derive(Debug, Default, Deserialize)]
 pub struct C2bQuery {
+    /// `voucher`, `wallet` or `unmatched`.
+    #[serde(default)]
+    pub applied_to: String,
+    /// A receipt, part of an account number, or a phone number.
+    #[serde(default)]
+    pub q: String,
+    /// `YYYY-MM-DD` (the tenant's day), included.
+    #[serde(default)]
+    pub from: String,
+    /// `YYYY-MM-DD` (the tenant's day), excluded.
+    #[serde(default)]
+    pub to: String,
     pub after: Option<String>,
+}
+
+impl C2bQuery {
+    /// The selection of these filters (the days as UTC midnights, for `local_midnight`).
+    fn selection(&self) -> Result<c2b::Selection, BadFilter> {
+        let text = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let sel = c2b::Selection {
+            applied_to: text(&self.applied_to),
+            q: text(&self.q),
+            from: day(&self.from)?,
+            to: day(&self.to)?,
+        };
+        sel.check().map_err(|_| BadFilter)?;
+        Ok(sel)
+    }
+
+    /// The query string of these filters, for the next page's link and the export.
+    fn query(&self) -> String {
+        format!(
+            "applied_to={}&q={}&from={}&to={}",
+            enc(&self.applied_to),
+            enc(&self.q),
+            enc(&self.from),
+            enc(&self.to)
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -348,8 +386,12 @@ struct C2bRow {
 #[template(path = "console/payments_c2b.html")]
 struct C2bPage {
     f: Frame,
+    filters: C2bQuery,
+    query: String,
     rows: Vec<C2bRow>,
     next: Option<String>,
+    applied: [(&'static str, &'static str); 3],
+    bad_filter: bool,
 }
 
 /// The message id of what a C2B payment was applied to.
@@ -380,9 +422,17 @@ pub async fn c2b_list(
             }
             None => None,
         };
+        let mut sel = q.selection();
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
-        let found = c2b::list(&tx, before, C2B_PAGE + 1).await?;
+        let found = match &mut sel {
+            Ok(sel) => {
+                sel.from = local_midnight(&tx, sel.from).await?;
+                sel.to = local_midnight(&tx, sel.to).await?;
+                c2b::list(&tx, sel, before, C2B_PAGE + 1).await?
+            }
+            Err(BadFilter) => Vec::new(),
+        };
         let more = found.len() as i64 > C2B_PAGE;
         let shown = &found[..found.len().min(C2B_PAGE as usize)];
         let times: Vec<_> = shown.iter().map(|p| Some(p.created_at)).collect();
@@ -408,12 +458,25 @@ pub async fn c2b_list(
                 voucher: p.voucher_code.clone().unwrap_or_default(),
             })
             .collect();
+        let bad_filter = sel.is_err();
         page(
-            StatusCode::OK,
+            if bad_filter {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            },
             &C2bPage {
                 f: user.frame("/console/payments/c2b", "payments"),
+                query: q.query(),
+                filters: q,
                 rows,
                 next,
+                applied: [
+                    ("voucher", "pay.c2b_voucher"),
+                    ("wallet", "pay.c2b_wallet"),
+                    ("unmatched", "pay.c2b_unmatched"),
+                ],
+                bad_filter,
             },
         )
     }
@@ -435,34 +498,31 @@ fn c2b_csv(rows: &[c2b::Listed]) -> String {
         "voucher_code",
         "id",
     ];
-    let values: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "created_at": p.created_at.to_rfc3339(),
-                "trans_id": p.trans_id,
-                "amount": p.amount,
-                "phone": p.phone,
-                "bill_ref_number": p.bill_ref_number,
-                "applied_to": p.applied_to,
-                "client_id": p.client.as_ref().map(|(id, _)| id.to_string()),
-                "client_name": p.client.as_ref().map(|(_, n)| n.clone()),
-                "voucher_code": p.voucher_code,
-                "id": p.id.to_string(),
-            })
-        })
-        .collect();
+    let values: Vec<serde_json::Value> = rows.iter().map(c2b::Listed::json).collect();
     rows_csv(&columns, &values)
 }
 
-/// `GET /console/payments/c2b/export.csv`: every C2B payment (at most [`EXPORT_LIMIT`]), newest
-/// first.
-pub async fn c2b_export(State(state): State<AppState>, user: Console<Finance>) -> Response {
+/// `GET /console/payments/c2b/export.csv?…`: the C2B payments the list's filters select (at
+/// most [`EXPORT_LIMIT`]), newest first.
+pub async fn c2b_export(
+    State(state): State<AppState>,
+    user: Console<Finance>,
+    Query(q): Query<C2bQuery>,
+) -> Response {
     let lang = user.lang;
     let result: ConsoleResult<Response> = async {
+        let Ok(mut sel) = q.selection() else {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "a filter is not understood\n",
+            )
+                .into_response());
+        };
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
-        let rows = c2b::list(&tx, None, EXPORT_LIMIT).await?;
+        sel.from = local_midnight(&tx, sel.from).await?;
+        sel.to = local_midnight(&tx, sel.to).await?;
+        let rows = c2b::list(&tx, &sel, None, EXPORT_LIMIT).await?;
         tx.commit().await?;
         Ok((
             [

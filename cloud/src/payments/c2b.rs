@@ -310,14 +310,73 @@ pub struct Listed {
     pub voucher_code: Option<String>,
 }
 
-/// The tenant's C2B payments, newest first, at most `limit`, only those before `before`
-/// (created at, id) when given: keyset-paged in the caller's tenant transaction.
+impl Listed {
+    /// As the API lists it and the console's CSV writes it.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "created_at": self.created_at.to_rfc3339(),
+            "trans_id": self.trans_id,
+            "amount": self.amount,
+            "phone": self.phone,
+            "bill_ref_number": self.bill_ref_number,
+            "applied_to": self.applied_to,
+            "client_id": self.client.as_ref().map(|(id, _)| id),
+            "client_name": self.client.as_ref().map(|(_, n)| n),
+            "voucher_code": self.voucher_code,
+        })
+    }
+}
+
+/// What a C2B payment was applied to (`mpesa_c2b_payments.applied_to`).
+pub const APPLIED_TO: [&str; 3] = ["voucher", "wallet", "unmatched"];
+
+/// Which C2B payments a list shows (each optional): the API's and the console's filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// One of [`APPLIED_TO`].
+    pub applied_to: Option<String>,
+    /// A receipt (Daraja's TransID, whole), part of the account number the payer typed, or the
+    /// payer's number in any spelling.
+    pub q: Option<String>,
+    /// Received at or after.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Received before.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Selection {
+    /// The first field refused, with why.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if let Some(a) = &self.applied_to
+            && !APPLIED_TO.contains(&a.as_str())
+        {
+            return Err(("applied_to", "must be voucher, wallet or unmatched"));
+        }
+        if let Some(q) = &self.q
+            && (q.trim().is_empty() || q.chars().count() > 100 || q.chars().any(char::is_control))
+        {
+            return Err(("q", "must be 1 to 100 characters on one line"));
+        }
+        Ok(())
+    }
+}
+
+/// The tenant's C2B payments that `sel` selects, newest first, at most `limit`, only those
+/// before `before` (created at, id) when given: keyset-paged in the caller's tenant transaction.
+/// `sel` must have passed [`Selection::check`].
 pub async fn list(
     tx: &Transaction<'_>,
+    sel: &Selection,
     before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Listed>, tokio_postgres::Error> {
     let (before_at, before_id) = before.unzip();
+    let q = sel.q.as_deref().map(str::trim);
+    let pattern = q.map(crate::api::like_pattern);
+    let phone = q
+        .and_then(|q| Msisdn::parse(q).ok())
+        .map(|m| m.as_str().to_owned());
     let rows = tx
         .query(
             "SELECT c.id, c.created_at, c.trans_id::text, to_char(c.amount, 'FM999999999990.00'),
@@ -332,8 +391,23 @@ pub async fn list(
                    AND reference = c.trans_id
                  ORDER BY received_at LIMIT 1) cb ON true
              WHERE ($1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid))
+               AND ($4::text IS NULL OR c.applied_to = $4)
+               AND ($5::timestamptz IS NULL OR c.created_at >= $5)
+               AND ($6::timestamptz IS NULL OR c.created_at < $6)
+               AND ($7::text IS NULL OR upper(c.trans_id) = upper($7)
+                    OR c.bill_ref_number ILIKE $8 OR cb.body->>'MSISDN' = $9)
              ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
-            &[&before_at, &before_id, &limit],
+            &[
+                &before_at,
+                &before_id,
+                &limit,
+                &sel.applied_to,
+                &sel.from,
+                &sel.to,
+                &q,
+                &pattern,
+                &phone,
+            ],
         )
         .await?;
     Ok(rows

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod branding;
+mod c2b_list;
 mod console;
 mod console_branding;
 mod console_clients;
