@@ -4,7 +4,7 @@
 //! [`Support`] roles, returning to this page), its registered devices, the packages it sells, and changing its portal address ([`Noc`]).
 //! An administrator ([`Admin`]) also sees and edits the site's own portal branding, over the
 //! organisation's: the API's `branding::site_*` functions, the form read as the settings page's
-//! ([`super::settings::branding_form`]).
+//! (`settings::branding_form`).
 //! Every query runs in the request's tenant transaction; another tenant's site is 404.
 
 use askama::Template;
