@@ -1,6 +1,7 @@
 //! The portal branding end to end: a real cloud and a real hotspotd. The operator sets the
 //! branding through the API, the router pulls it on its next round, and its portal page over
-//! HTTP shows the title, welcome text and colour and serves the logo. And the console's form in
+//! HTTP shows the title, welcome text and colour and serves the logo; a site's own title and logo
+//! replace them there, and its reset brings them back. And the console's form in
 //! headless Chromium at a phone's width: a logo uploaded from a file input, shown back under the
 //! console's Content-Security-Policy.
 //!
@@ -19,6 +20,9 @@ const OPERATOR: &str = "operator@demo.hotspot.test";
 const PASSWORD: &str = "branding-pass";
 /// A 1×1 PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
+
+/// The 1×1 PNG with its header's width set to 2 (another logo, another SHA-256).
+const PNG_2X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
 
 /// One HTTP/1.1 exchange with 127.0.0.1:`port`: status, lower-cased head, body bytes.
 fn http(port: u16, request: &str) -> (u16, String, Vec<u8>) {
@@ -174,6 +178,49 @@ fn branding_set_through_the_api_reaches_the_routers_portal() {
     wait_until("the unknown logo name is not found", 5, || {
         get(portal, "/brand/logo-0000000000000000.png").0 == 404
     });
+
+    // The site's own title and logo, over the organisation's: the router replaces both.
+    let site_url = format!("/api/v1/hotspots/{}/branding", router.hotspot);
+    let (status, set) = api(
+        stack.port,
+        "PUT",
+        &site_url,
+        Some(&bearer),
+        &json!({"title": "Estate WiFi", "logo": PNG_2X1}),
+    );
+    assert_eq!(status, 200, "{set}");
+    let site_sha = set["logo"]["sha256"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !page(portal).contains("Estate WiFi") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the site's branding did not reach the portal{}",
+            logs_of()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let html = page(portal);
+    assert!(
+        html.contains("Karibu! Weka vocha yako."),
+        "inherited: {html}"
+    );
+    let site_logo = format!("/brand/logo-{}.png", &site_sha[..16]);
+    assert!(html.contains(&format!("src=\"{site_logo}\"")), "{html}");
+    assert_eq!(get(portal, &site_logo).0, 200);
+
+    // Reset: the organisation's title and logo again.
+    let (status, _) = api(stack.port, "DELETE", &site_url, Some(&bearer), &json!({}));
+    assert_eq!(status, 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !page(portal).contains("Mama Mboga WiFi") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset did not reach the portal{}",
+            logs_of()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(page(portal).contains(&format!("src=\"{logo_path}\"")));
 }
 
 #[test]

@@ -31,6 +31,7 @@ const NOT_PAGES: &[(&str, &str)] = &[
     ("/console/payments/c2b/export.csv", "a CSV file"),
     // The logo's bytes, shown inside the settings page (checked there for its alt).
     ("/console/settings/branding/logo", "an image"),
+    ("/console/sites/{id}/branding/logo", "an image"),
     // The stylesheet and script.
     ("/console/assets/{name}", "a static asset"),
 ];

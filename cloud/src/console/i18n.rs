@@ -931,6 +931,52 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Two-step sign-in is not on.",
         "Kuingia kwa hatua mbili hakujawashwa.",
     ),
+    // A site's own portal branding (the site page; administrators only).
+    (
+        "site.brand",
+        "Portal branding of this site",
+        "Mwonekano wa ukurasa wa kuingia wa tovuti hii",
+    ),
+    (
+        "site.brand_help",
+        "A field left empty uses the organisation's branding (shown greyed in it). Only this site's router takes the change, on its next sync.",
+        "Sehemu iliyoachwa wazi inatumia mwonekano wa shirika (unaoonyeshwa kwa kijivu ndani yake). Ni ruta ya tovuti hii pekee inayochukua mabadiliko, katika usawazishaji wake ujao.",
+    ),
+    (
+        "site.brand_overridden",
+        "This site has its own branding, over the organisation's.",
+        "Tovuti hii ina mwonekano wake, juu ya ule wa shirika.",
+    ),
+    (
+        "site.brand_inherited",
+        "This site uses the organisation's branding.",
+        "Tovuti hii inatumia mwonekano wa shirika.",
+    ),
+    (
+        "site.brand_shows",
+        "Its router shows:",
+        "Ruta yake inaonyesha:",
+    ),
+    (
+        "site.brand_nothing",
+        "Nothing to send yet: the organisation has no branding, so this site needs its own title, welcome text and colour.",
+        "Hakuna cha kutuma bado: shirika halina mwonekano, kwa hiyo tovuti hii inahitaji kichwa, ujumbe wa karibu na rangi yake.",
+    ),
+    (
+        "site.brand_save",
+        "Save this site's branding",
+        "Hifadhi mwonekano wa tovuti hii",
+    ),
+    (
+        "site.brand_own_logo",
+        "This site's logo",
+        "Nembo ya tovuti hii",
+    ),
+    (
+        "site.brand_reset",
+        "Use the organisation's branding",
+        "Tumia mwonekano wa shirika",
+    ),
     // Clients (subscribers) and support tickets.
     ("nav.clients", "Clients", "Wateja"),
     ("nav.tickets", "Tickets", "Tiketi"),

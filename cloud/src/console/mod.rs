@@ -110,6 +110,19 @@ pub fn router() -> Router<AppState> {
         .route("/console/sites", get(sites::list).post(sites::create))
         .route("/console/sites/{id}", get(site::show))
         .route("/console/sites/{id}/portal", post(site::set_portal))
+        .route("/console/sites/{id}/branding", post(site::set_branding))
+        .route(
+            "/console/sites/{id}/branding/reset",
+            post(site::reset_branding),
+        )
+        .route(
+            "/console/sites/{id}/branding/logo",
+            get(site::branding_logo),
+        )
+        .route(
+            "/console/sites/{id}/branding/logo/remove",
+            post(site::remove_branding_logo),
+        )
         .route("/console/sites/{id}/claim-code", post(sites::claim_code))
         .route(
             "/console/packages",
@@ -227,6 +240,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/sites"),
     ("GET", "/console/sites/{id}"),
     ("POST", "/console/sites/{id}/portal"),
+    ("POST", "/console/sites/{id}/branding"),
+    ("POST", "/console/sites/{id}/branding/reset"),
+    ("GET", "/console/sites/{id}/branding/logo"),
+    ("POST", "/console/sites/{id}/branding/logo/remove"),
     ("POST", "/console/sites/{id}/claim-code"),
     ("GET", "/console/packages"),
     ("POST", "/console/packages"),

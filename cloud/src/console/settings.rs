@@ -572,6 +572,55 @@ pub fn multipart<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>
     }
 }
 
+/// A branding form as sent (`multipart/form-data`): the texts as typed (empty when left out)
+/// and the logo file, when one was chosen, in standard base64.
+pub(super) struct BrandingForm {
+    pub title: String,
+    pub welcome: String,
+    pub accent_color: String,
+    pub support_phone: String,
+    pub logo: Option<String>,
+}
+
+/// Reads a branding form (the settings page's and a site page's): its parts by [`multipart`]
+/// and its CSRF token; the response to send when it cannot be read or the token is wrong.
+pub(super) fn branding_form(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    lang: super::i18n::Lang,
+) -> Result<BrandingForm, Box<Response>> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parts = match multipart(content_type, body) {
+        Ok(p) => p,
+        Err(reason) => return Err(Box::new((StatusCode::BAD_REQUEST, reason).into_response())),
+    };
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .map(|p| String::from_utf8_lossy(p.data).into_owned())
+            .unwrap_or_default()
+    };
+    if !super::csrf_ok(headers, &text("csrf")) {
+        return Err(Box::new(ConsoleError::Csrf.render(lang)));
+    }
+    use base64::Engine;
+    let logo = parts
+        .iter()
+        .find(|p| p.name == "logo" && p.filename.is_some() && !p.data.is_empty())
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p.data));
+    Ok(BrandingForm {
+        title: text("title"),
+        welcome: text("welcome"),
+        accent_color: text("accent_color"),
+        support_phone: text("support_phone"),
+        logo,
+    })
+}
+
 /// `POST /console/settings/branding` (`multipart/form-data`): the texts, the colour and, when a
 /// file is chosen, the logo. Checked by the API's own function: a refusal re-renders the page
 /// with its reasons and changes nothing.
@@ -581,35 +630,16 @@ pub async fn branding(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let parts = match multipart(content_type, &body) {
-        Ok(p) => p,
-        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
+    let form = match branding_form(&headers, &body, user.lang) {
+        Ok(f) => f,
+        Err(resp) => return *resp,
     };
-    let text = |name: &str| {
-        parts
-            .iter()
-            .find(|p| p.name == name && p.filename.is_none())
-            .map(|p| String::from_utf8_lossy(p.data).into_owned())
-            .unwrap_or_default()
-    };
-    if !super::csrf_ok(&headers, &text("csrf")) {
-        return ConsoleError::Csrf.render(user.lang);
-    }
-    use base64::Engine;
-    let logo = parts
-        .iter()
-        .find(|p| p.name == "logo" && p.filename.is_some() && !p.data.is_empty())
-        .map(|p| base64::engine::general_purpose::STANDARD.encode(p.data));
     let input = BrandingInput {
-        title: text("title"),
-        welcome: text("welcome"),
-        accent_color: text("accent_color"),
-        support_phone: Some(text("support_phone")),
-        logo,
+        title: form.title,
+        welcome: form.welcome,
+        accent_color: form.accent_color,
+        support_phone: Some(form.support_phone),
+        logo: form.logo,
         remove_logo: None,
     };
     let actor = user.user_id;
@@ -651,6 +681,14 @@ pub async fn branding_logo(State(state): State<AppState>, user: Console<Admin>) 
         Ok(logo)
     }
     .await;
+    logo_response(found, user.lang)
+}
+
+/// A stored logo as a response, in its own content type (none: 404).
+pub(super) fn logo_response(
+    found: ConsoleResult<Option<(String, Vec<u8>)>>,
+    lang: super::i18n::Lang,
+) -> Response {
     match found {
         Ok(Some((content_type, bytes))) => {
             let mut resp = bytes.into_response();
@@ -660,8 +698,8 @@ pub async fn branding_logo(State(state): State<AppState>, user: Console<Admin>) 
             }
             resp
         }
-        Ok(None) => ConsoleError::NotFound.render(user.lang),
-        Err(e) => e.render(user.lang),
+        Ok(None) => ConsoleError::NotFound.render(lang),
+        Err(e) => e.render(lang),
     }
 }
 

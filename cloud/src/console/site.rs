@@ -2,6 +2,9 @@
 //! hours, drawn on the server as SVG from the routers' `device_health` samples, with the latest
 //! uptime and outbox), the guests online now (with a kick and an extension for the API's
 //! [`Support`] roles, returning to this page), its registered devices, the packages it sells, and changing its portal address ([`Noc`]).
+//! An administrator ([`Admin`]) also sees and edits the site's own portal branding, over the
+//! organisation's: the API's `branding::site_*` functions, the form read as the settings page's
+//! (`settings::branding_form`).
 //! Every query runs in the request's tenant transaction; another tenant's site is 404.
 
 use askama::Template;
@@ -14,9 +17,10 @@ use uuid::Uuid;
 
 use super::dashboard::{Bar, Chart, ONLINE_WITHIN_MINUTES, thousands};
 use super::sites::portal_url;
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
 use crate::AppState;
-use crate::api::auth::{Noc, Staff, Support};
+use crate::api::auth::{Admin, Noc, Staff, Support};
+use crate::api::branding::{self, EffectiveBranding, LogoView, SiteBrandingInput};
 use crate::api::error::ApiError;
 use crate::api::hotspots::{HOTSPOT_SELECT, PACKAGE_SELECT};
 
@@ -50,6 +54,31 @@ struct PackageRow {
     data_mb: Option<i32>,
 }
 
+/// Which form of the page a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    Portal,
+    Branding,
+}
+
+/// The site's branding form: its override's values (empty: inherited), the organisation's as
+/// placeholders, its own logo and what its router shows.
+#[derive(Debug)]
+struct BrandForm {
+    title: String,
+    welcome: String,
+    accent: String,
+    phone: String,
+    org_title: String,
+    org_welcome: String,
+    org_accent: String,
+    org_phone: String,
+    logo: Option<LogoView>,
+    version: i64,
+    overridden: bool,
+    effective: Option<EffectiveBranding>,
+}
+
 #[derive(Template)]
 #[template(path = "console/site.html")]
 struct SitePage {
@@ -72,7 +101,10 @@ struct SitePage {
     packages: Vec<PackageRow>,
     can_kick: bool,
     can_manage: bool,
+    /// The branding section (administrators only).
+    brand: Option<BrandForm>,
     error: Option<String>,
+    brand_error: Option<String>,
     /// Why a kick or extension from this page was refused (a catalogue id).
     session_error: Option<&'static str>,
 }
@@ -133,14 +165,15 @@ fn duration_text(s: i64) -> String {
     }
 }
 
-/// The page of site `id`: `portal_given` and `error` refill the portal form after a refusal,
-/// `session_error` says why an action on one of its guests was refused.
+/// The page of site `id`: `portal_given` and `error` refill the portal form (or say why the
+/// branding form was refused) after a refusal, `session_error` says why an action on one of its
+/// guests was refused.
 pub(super) async fn site_page(
     state: &AppState,
     user: &Console<Staff>,
     id: Uuid,
     portal_given: Option<String>,
-    error: Option<String>,
+    error: Option<(Refused, String)>,
     session_error: Option<&'static str>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
@@ -240,7 +273,35 @@ pub(super) async fn site_page(
             data_mb: r.get(3),
         })
         .collect();
+    let brand = if user.can::<Admin>() {
+        let site = branding::site_view(&tx, id).await?;
+        let org = branding::view(&tx).await?;
+        let org = |f: fn(&branding::BrandingView) -> Option<String>| {
+            org.as_ref().and_then(f).unwrap_or_default()
+        };
+        Some(BrandForm {
+            title: site.title.unwrap_or_default(),
+            welcome: site.welcome.unwrap_or_default(),
+            accent: site.accent_color.unwrap_or_default(),
+            phone: site.support_phone.unwrap_or_default(),
+            org_title: org(|b| Some(b.title.clone())),
+            org_welcome: org(|b| Some(b.welcome.clone())),
+            org_accent: org(|b| Some(b.accent_color.clone())),
+            org_phone: org(|b| b.support_phone.clone()),
+            logo: site.logo,
+            version: site.version,
+            overridden: site.overridden,
+            effective: site.effective,
+        })
+    } else {
+        None
+    };
     tx.commit().await?;
+    let (error, brand_error) = match error {
+        Some((Refused::Portal, e)) => (Some(e), None),
+        Some((Refused::Branding, e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let body = SitePage {
         f: user.frame(&format!("/console/sites/{id}"), "sites"),
         id,
@@ -261,7 +322,9 @@ pub(super) async fn site_page(
         packages,
         can_kick: user.can::<Support>(),
         can_manage: user.can::<Noc>(),
+        brand,
         error,
+        brand_error,
         session_error,
     };
     page(status, &body)
@@ -326,7 +389,7 @@ pub async fn set_portal(
                 &staff,
                 id,
                 Some(form.portal_url),
-                Some(message),
+                Some((Refused::Portal, message)),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -335,6 +398,152 @@ pub async fn set_portal(
         }
         Err(e) => ConsoleError::from(e).render(lang),
     }
+}
+
+/// The reasons of a refused input, one line; `None` when it is not the input's fault.
+fn reasons(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Validation(errors) => Some(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
+    }
+}
+
+/// Runs a change of site `id`'s branding in the user's tenant transaction, then returns to the
+/// page's branding section; a refused input shows the page again with its reasons (422),
+/// nothing changed; another tenant's site is 404.
+async fn brand_write<F>(state: &AppState, user: &Console<Admin>, id: Uuid, write: F) -> Response
+where
+    F: AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<(), ApiError>,
+{
+    let lang = user.lang;
+    let result: Result<(), ApiError> = async {
+        let mut client = state.pool.get().await?;
+        let tx =
+            crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;
+        write(&tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/console/sites/{id}#branding")).into_response(),
+        Err(e) => match reasons(&e) {
+            Some(message) => {
+                let staff = Console::<Staff>::from_other(user);
+                site_page(
+                    state,
+                    &staff,
+                    id,
+                    None,
+                    Some((Refused::Branding, message)),
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+                .unwrap_or_else(|e| e.render(lang))
+            }
+            None => ConsoleError::from(e).render(lang),
+        },
+    }
+}
+
+/// `POST /console/sites/{id}/branding` (`multipart/form-data`, read as the settings page's
+/// branding form): the site's override; a field left empty inherits the organisation's, no file
+/// chosen keeps the site's logo. Another tenant's site is 404 whatever the body.
+pub async fn set_branding(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let lang = user.lang;
+    let visible: ConsoleResult<bool> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let found = tx
+            .query_opt("SELECT 1 FROM hotspots WHERE id = $1", &[&id])
+            .await?
+            .is_some();
+        tx.commit().await?;
+        Ok(found)
+    }
+    .await;
+    match visible {
+        Ok(true) => {}
+        Ok(false) => return ConsoleError::NotFound.render(lang),
+        Err(e) => return e.render(lang),
+    }
+    let form = match super::settings::branding_form(&headers, &body, lang) {
+        Ok(f) => f,
+        Err(resp) => return *resp,
+    };
+    let input = SiteBrandingInput {
+        title: Some(form.title),
+        welcome: Some(form.welcome),
+        accent_color: Some(form.accent_color),
+        support_phone: Some(form.support_phone),
+        logo: form.logo,
+        remove_logo: None,
+    };
+    let actor = user.user_id;
+    brand_write(&state, &user, id, async |tx| {
+        branding::site_save(tx, actor, id, &input).await.map(|_| ())
+    })
+    .await
+}
+
+/// `POST /console/sites/{id}/branding/reset`: the site shows the organisation's branding again.
+pub async fn reset_branding(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    brand_write(&state, &user, id, async |tx| {
+        branding::site_reset(tx, actor, id).await
+    })
+    .await
+}
+
+/// `POST /console/sites/{id}/branding/logo/remove`: the site's own logo removed (the
+/// organisation's shows); no logo of its own: 404.
+pub async fn remove_branding_logo(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let actor = user.user_id;
+    brand_write(&state, &user, id, async |tx| {
+        branding::site_remove_logo(tx, actor, id).await.map(|_| ())
+    })
+    .await
+}
+
+/// `GET /console/sites/{id}/branding/logo`: the site's own logo; none (or another tenant's
+/// site): 404.
+pub async fn branding_logo(
+    State(state): State<AppState>,
+    user: Console<Admin>,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let found: ConsoleResult<Option<(String, Vec<u8>)>> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        let logo = branding::site_logo(&tx, id).await?;
+        tx.commit().await?;
+        Ok(logo)
+    }
+    .await;
+    super::settings::logo_response(found, user.lang)
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@
 //! (the router crashed before storing the cursor) carries them again; the router applies each
 //! one once, by its id.
 //!
-//! The tenant's portal branding (entity `branding`, logged for every hotspot) is answered in
-//! [`PullResponse::branding`], likewise only to a router that asked for it (`branding`).
+//! The portal branding (entity `branding`: the tenant's, logged for every hotspot, and a site's
+//! override, logged for that hotspot alone) is answered in [`PullResponse::branding`] as the
+//! site's effective branding (each field the site's when set, else the tenant's), likewise only
+//! to a router that asked for it (`branding`).
 
 use std::collections::HashMap;
 
@@ -147,7 +149,7 @@ pub async fn pull(
         HashMap::new()
     };
     let branding = if branding && !ids("branding").is_empty() {
-        branding_of(&tx).await?
+        branding_of(&tx, device.hotspot_id).await?
     } else {
         None
     };
@@ -204,22 +206,22 @@ pub async fn pull(
     })
 }
 
-/// The tenant's branding as a router takes it (the logo base64-encoded).
-async fn branding_of(tx: &Transaction<'_>) -> Result<Option<Branding>, SyncError> {
+/// The site's effective branding as a router takes it (the logo base64-encoded): each field the
+/// site's override when set, else the tenant's (`api::branding::EFFECTIVE_SELECT`). None while
+/// the title, the welcome text or the colour is set by neither.
+async fn branding_of(tx: &Transaction<'_>, hotspot: Uuid) -> Result<Option<Branding>, SyncError> {
     use base64::Engine;
-    let row = tx
-        .query_opt(
-            "SELECT version, title, welcome, accent_color, support_phone, logo_type, logo,
-                    logo_sha256
-             FROM portal_branding",
-            &[],
-        )
+    let r = tx
+        .query_one(crate::api::branding::EFFECTIVE_SELECT, &[&hotspot])
         .await?;
-    Ok(row.map(|r| Branding {
+    let (Some(title), Some(welcome), Some(accent_color)) = (r.get(1), r.get(2), r.get(3)) else {
+        return Ok(None);
+    };
+    Ok(Some(Branding {
         version: r.get(0),
-        title: r.get(1),
-        welcome: r.get(2),
-        accent_color: r.get(3),
+        title,
+        welcome,
+        accent_color,
         support_phone: r.get(4),
         logo: r.get::<_, Option<String>>(5).map(|content_type| Logo {
             content_type,

@@ -249,3 +249,315 @@ async fn no_branding(api: &Api, token: &str, mut cursor: String) -> String {
     }
     cursor
 }
+
+/// A second site of `tenant`, named `name`.
+async fn new_site(api: &Api, tenant: Uuid, name: &str) -> Uuid {
+    api.owner
+        .query_one(
+            "INSERT INTO hotspots (tenant_id, name, location, ssid)
+             VALUES ($1, $2, 'Kisumu', $2) RETURNING id",
+            &[&tenant, &name],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A site's stored override, as the owner sees it: (version, title, accent, logo length).
+async fn site_stored(
+    api: &Api,
+    site: Uuid,
+) -> Option<(i64, Option<String>, Option<String>, Option<i32>)> {
+    api.owner
+        .query_opt(
+            "SELECT version, title, accent_color, octet_length(logo) FROM hotspot_branding
+             WHERE hotspot_id = $1",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+}
+
+/// A 2×1 PNG (another logo than [`PNG`]).
+fn png_2x1() -> String {
+    let mut png = STANDARD.decode(PNG).unwrap();
+    png[19] = 2; // IHDR width, big-endian
+    STANDARD.encode(png)
+}
+
+#[tokio::test]
+async fn a_site_overrides_the_branding_field_by_field() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let noc = api.token(api.a, &["noc_engineer"]).await;
+    let admin_b = api.token(api.b, &["tenant_admin"]).await;
+    let site = hotspot_of(&api, api.a).await;
+    let url = format!("/api/v1/hotspots/{site}/branding");
+    let (status, _) = put(&api, &admin, body()).await;
+    assert_eq!(status, 200);
+
+    // Nothing overridden: the tenant's shows.
+    let (status, v) = api.get(&url, &noc).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["overridden"], false);
+    assert_eq!(v["version"], 0);
+    assert!(v["title"].is_null(), "{v}");
+    assert_eq!(v["effective"]["title"], "Mama Mboga WiFi");
+    assert_eq!(v["effective"]["version"], 1);
+
+    // A title and a logo of its own; the rest inherits.
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"title": "  Estate WiFi ", "welcome": "", "logo": png_2x1()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["overridden"], true);
+    assert_eq!(v["title"], "Estate WiFi");
+    assert!(v["welcome"].is_null() && v["accent_color"].is_null(), "{v}");
+    assert_eq!(v["logo"]["width"], 2);
+    assert_eq!(v["version"], 1);
+    let e = &v["effective"];
+    assert_eq!(e["title"], "Estate WiFi");
+    assert_eq!(e["welcome"], "Karibu! Enter your code.");
+    assert_eq!(e["accent_color"], "#c0392b");
+    assert_eq!(e["support_phone"], "+254 700 000000");
+    assert_eq!(e["logo"]["width"], 2, "the site's logo wins");
+    assert_eq!(e["version"], 2);
+    // Only administrators write.
+    let (status, v) = api
+        .call(Method::PUT, &url, Some(&noc), Some(json!({"title": "x"})))
+        .await;
+    assert_problem(status, &v, 403);
+    let (status, v) = api.call(Method::DELETE, &url, Some(&noc), None).await;
+    assert_problem(status, &v, 403);
+
+    // Bad input: 422 with the field, nothing changed (the same rules as the tenant's).
+    let before = site_stored(&api, site).await;
+    let svg = STANDARD.encode("<svg xmlns=\"http://www.w3.org/2000/svg\"><rect/></svg>");
+    for (b, field) in [
+        (json!({"accent_color": "red;}body{"}), "accent_color"),
+        (json!({"title": "x".repeat(65)}), "title"),
+        (json!({"welcome": "y".repeat(281)}), "welcome"),
+        (json!({"support_phone": "<script>"}), "support_phone"),
+        (json!({"logo": svg}), "logo"),
+        (json!({"logo": PNG, "remove_logo": true}), "logo"),
+    ] {
+        let (status, v) = api.call(Method::PUT, &url, Some(&admin), Some(b)).await;
+        assert_problem(status, &v, 422);
+        assert!(
+            v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{field}: {v}"
+        );
+        assert_eq!(site_stored(&api, site).await, before, "{field}");
+    }
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"surprise": 1})),
+        )
+        .await;
+    assert_problem(status, &v, 422);
+    assert_eq!(site_stored(&api, site).await, before);
+
+    // Another tenant's site is not found, for every method, and is left alone.
+    let (status, v) = api.get(&url, &admin_b).await;
+    assert_problem(status, &v, 404);
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin_b),
+            Some(json!({"title": "B"})),
+        )
+        .await;
+    assert_problem(status, &v, 404);
+    let (status, v) = api.call(Method::DELETE, &url, Some(&admin_b), None).await;
+    assert_problem(status, &v, 404);
+    let (status, v) = api
+        .get(
+            &format!("/api/v1/hotspots/{}/branding", Uuid::new_v4()),
+            &admin,
+        )
+        .await;
+    assert_problem(status, &v, 404);
+    assert_eq!(site_stored(&api, site).await, before);
+
+    // A change without a logo keeps it; remove_logo removes it (the tenant's shows again).
+    let (_, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"accent_color": "#123ABC"})),
+        )
+        .await;
+    assert_eq!(v["accent_color"], "#123abc");
+    assert!(v["title"].is_null(), "a field left out inherits again");
+    assert_eq!(v["logo"]["width"], 2);
+    let (_, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"accent_color": "#123abc", "remove_logo": true})),
+        )
+        .await;
+    assert!(v["logo"].is_null(), "{v}");
+    assert_eq!(v["effective"]["logo"]["width"], 1, "the tenant's logo");
+    assert_eq!(v["version"], 3);
+
+    // DELETE returns the site to the tenant's branding; the version still grows.
+    let (status, _) = api.call(Method::DELETE, &url, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    let (_, v) = api.get(&url, &admin).await;
+    assert_eq!(v["overridden"], false, "{v}");
+    assert_eq!(v["version"], 4);
+    assert_eq!(v["effective"]["title"], "Mama Mboga WiFi");
+    assert_eq!(v["effective"]["accent_color"], "#c0392b");
+    assert_eq!(v["effective"]["version"], 5);
+    // Nothing to clear: nothing changes.
+    let (status, _) = api.call(Method::DELETE, &url, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(site_stored(&api, site).await.unwrap().0, 4);
+}
+
+#[tokio::test]
+async fn without_the_tenants_branding_a_site_must_set_the_required_fields() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let site = hotspot_of(&api, api.a).await;
+    let router = claim_router(&api.app, api.a, site).await;
+    let first = pull(&api, &router, None, true).await;
+    let url = format!("/api/v1/hotspots/{site}/branding");
+
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"title": "Campus"})),
+        )
+        .await;
+    assert_problem(status, &v, 422);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["welcome", "accent_color"], "{v}");
+    assert_eq!(site_stored(&api, site).await, None);
+    let (_, v) = api.get(&url, &admin).await;
+    assert!(v["effective"].is_null(), "{v}");
+
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"title": "Campus", "welcome": "Karibu", "accent_color": "#112233"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (branding, _) = next_branding(&api, &router, &first.cursor).await;
+    assert_eq!(
+        (
+            branding.version,
+            branding.title.as_str(),
+            branding.accent_color.as_str()
+        ),
+        (1, "Campus", "#112233")
+    );
+    assert!(branding.logo.is_none() && branding.support_phone.is_none());
+}
+
+#[tokio::test]
+async fn a_sites_branding_is_pulled_by_that_site_alone_merged_over_the_tenants() {
+    let api = Api::new().await;
+    let admin = api.token(api.a, &["tenant_admin"]).await;
+    let estate = hotspot_of(&api, api.a).await;
+    let campus = new_site(&api, api.a, "Campus").await;
+    let router_estate = claim_router(&api.app, api.a, estate).await;
+    let router_campus = claim_router(&api.app, api.a, campus).await;
+    let (status, _) = put(&api, &admin, body()).await;
+    assert_eq!(status, 200);
+    let (tenant_brand, cursor_estate) = next_branding(&api, &router_estate, "c1.0.0.0").await;
+    let (_, cursor_campus) = next_branding(&api, &router_campus, "c1.0.0.0").await;
+    assert_eq!(tenant_brand.version, 1);
+
+    // A partial override: the estate's router gets it merged; the campus's gets nothing.
+    let url = format!("/api/v1/hotspots/{estate}/branding");
+    let (status, v) = api
+        .call(
+            Method::PUT,
+            &url,
+            Some(&admin),
+            Some(json!({"welcome": "Karibu Estate", "logo": png_2x1()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (b, cursor_estate) = next_branding(&api, &router_estate, &cursor_estate).await;
+    assert_eq!(b.version, 2);
+    assert_eq!(b.title, "Mama Mboga WiFi", "inherited");
+    assert_eq!(b.welcome, "Karibu Estate");
+    assert_eq!(b.accent_color, "#c0392b");
+    assert_eq!(b.support_phone.as_deref(), Some("+254 700 000000"));
+    let logo = b.logo.expect("the site's logo");
+    assert_eq!(logo.data, png_2x1());
+    assert_ne!(logo.sha256, tenant_brand.logo.unwrap().sha256);
+    let cursor_campus = no_branding(&api, &router_campus, cursor_campus).await;
+    let cursor_estate = no_branding(&api, &router_estate, cursor_estate).await;
+    // The change was logged for the estate alone.
+    let logged: Vec<Option<Uuid>> = api
+        .owner
+        .query(
+            "SELECT hotspot_id FROM sync_changes WHERE entity = 'branding' AND entity_id = $1",
+            &[&estate],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !logged.is_empty() && logged.iter().all(|h| *h == Some(estate)),
+        "{logged:?}"
+    );
+
+    // A change of the tenant's reaches both, the estate's still merged with its override.
+    let mut t = body();
+    t["title"] = "Mama Mboga Net".into();
+    t.as_object_mut().unwrap().remove("logo");
+    put(&api, &admin, t).await;
+    let (b, cursor_estate) = next_branding(&api, &router_estate, &cursor_estate).await;
+    assert_eq!(
+        (b.version, b.title.as_str(), b.welcome.as_str()),
+        (3, "Mama Mboga Net", "Karibu Estate")
+    );
+    let (c, cursor_campus) = next_branding(&api, &router_campus, &cursor_campus).await;
+    assert_eq!(
+        (c.version, c.title.as_str(), c.welcome.as_str()),
+        (2, "Mama Mboga Net", "Karibu! Enter your code.")
+    );
+    assert_eq!(c.logo.unwrap().data, PNG);
+
+    // DELETE: the estate's router is sent the tenant's again, at a higher version.
+    let (status, _) = api.call(Method::DELETE, &url, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    let (b, _) = next_branding(&api, &router_estate, &cursor_estate).await;
+    assert_eq!(b.version, 4, "above the 3 it shows");
+    assert_eq!(b.welcome, "Karibu! Enter your code.");
+    assert_eq!(b.logo.unwrap().data, PNG, "the tenant's logo again");
+    no_branding(&api, &router_campus, cursor_campus).await;
+}

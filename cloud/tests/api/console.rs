@@ -2108,6 +2108,10 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM service_packages x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM service_package_hotspots x
                            WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM hotspot_branding x
+                           WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM portal_branding x
+                           WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM console_sessions x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM nas x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM mpesa_settings x WHERE tenant_id = $1

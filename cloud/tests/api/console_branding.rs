@@ -1,6 +1,6 @@
 //! The portal branding in the console's settings: the form (with a logo uploaded as
 //! `multipart/form-data`), its refusals, the logo shown through a console route, removal, roles
-//! and both languages.
+//! and both languages; and a site's own branding on its page, over the organisation's.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -11,10 +11,22 @@ use crate::operators::Api;
 /// A 1×1 PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
 
-/// Posts the branding form as a browser does: `multipart/form-data`, the logo as a file part.
+/// Posts the settings page's branding form as a browser does.
 async fn post_branding(
     b: &Browser,
     api: &Api,
+    fields: &[(&str, &str)],
+    logo: Option<(&str, &[u8])>,
+) -> Page {
+    post_branding_to(b, api, "/console/settings/branding", fields, logo).await
+}
+
+/// Posts a branding form to `path` as a browser does: `multipart/form-data`, the logo as a file
+/// part.
+async fn post_branding_to(
+    b: &Browser,
+    api: &Api,
+    path: &str,
     fields: &[(&str, &str)],
     logo: Option<(&str, &[u8])>,
 ) -> Page {
@@ -44,7 +56,7 @@ async fn post_branding(
         .join("; ");
     let resp = b
         .http
-        .post(api.app.url("/console/settings/branding"))
+        .post(api.app.url(path))
         .header("cookie", cookies)
         .header(
             "content-type",
@@ -208,4 +220,178 @@ async fn only_administrators_brand_the_portal_and_swahili_is_spoken() {
         page.body
     );
     assert!(page.body.contains("Hifadhi mwonekano"));
+}
+
+/// Site `site`'s override as stored: (version, title, welcome, accent, logo length).
+async fn site_stored(
+    api: &Api,
+    site: uuid::Uuid,
+) -> Option<(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+)> {
+    api.owner
+        .query_opt(
+            "SELECT version, title, welcome, accent_color, octet_length(logo)
+             FROM hotspot_branding WHERE hotspot_id = $1",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+}
+
+#[tokio::test]
+async fn an_administrator_gives_a_site_its_own_branding_on_its_page() {
+    let api = Api::new().await;
+    api.user(api.a, "boss@a.test", &["tenant_admin"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    api.owner
+        .execute(
+            "INSERT INTO portal_branding (tenant_id, title, welcome, accent_color)
+             VALUES ($1, 'Mama Mboga WiFi', 'Karibu!', '#c0392b')",
+            &[&api.a],
+        )
+        .await
+        .unwrap();
+    let site: uuid::Uuid = api
+        .owner
+        .query_one("SELECT id FROM hotspots WHERE tenant_id = $1", &[&api.a])
+        .await
+        .unwrap()
+        .get(0);
+    let path = format!("/console/sites/{site}");
+    let mut a = Browser::new(&api);
+    a.sign_in("boss@a.test").await;
+    let page = a.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("id=\"site-branding-form\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("placeholder=\"Mama Mboga WiFi\""),
+        "the organisation's, as the placeholder"
+    );
+    assert!(page.body.contains("This site uses the organisation"));
+    assert!(
+        !page.body.contains("site-branding-reset"),
+        "nothing to reset"
+    );
+    let csrf = page.csrf();
+    let png = STANDARD.decode(PNG).unwrap();
+    let form = format!("{path}/branding");
+
+    // Without the token, nothing is stored.
+    let refused = post_branding_to(&a, &api, &form, &[("title", "Estate WiFi")], None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(site_stored(&api, site).await, None);
+
+    // A title and a logo; the other fields left empty inherit.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("title", "Estate WiFi"),
+        ("welcome", ""),
+        ("accent_color", ""),
+        ("support_phone", ""),
+    ];
+    let saved = post_branding_to(&a, &api, &form, &fields, Some(("logo.png", &png))).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        site_stored(&api, site).await,
+        Some((1, Some("Estate WiFi".into()), None, None, Some(70)))
+    );
+    let page = a.get(&path).await;
+    assert!(page.body.contains("value=\"Estate WiFi\""));
+    assert!(
+        page.body.contains("own branding, over the organisation"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "<strong>Estate WiFi</strong> · Karibu! · <span class=\"mono\">#c0392b</span>"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("src=\"{path}/branding/logo?v=1\""))
+    );
+    let logo = a.get(&format!("{path}/branding/logo")).await;
+    assert_eq!(logo.status, 200);
+    assert_eq!(
+        logo.headers.get("content-type").unwrap().to_str().unwrap(),
+        "image/png"
+    );
+
+    // Refused: a bad colour, an SVG. The page says why; nothing changes.
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><rect/></svg>";
+    let mut bad_colour = fields.to_vec();
+    bad_colour[3] = ("accent_color", "red");
+    for (fields, logo, reason) in [
+        (bad_colour, None, "accent_color"),
+        (fields.to_vec(), Some(("logo.svg", &svg[..])), "PNG or JPEG"),
+    ] {
+        let page = post_branding_to(&a, &api, &form, &fields, logo).await;
+        assert_eq!(page.status, 422, "{reason}: {}", page.body);
+        assert!(page.body.contains(reason), "{reason}: {}", page.body);
+        assert_eq!(site_stored(&api, site).await.unwrap().0, 1, "{reason}");
+    }
+
+    // The logo removed, then the whole override: the organisation's shows again.
+    let removed = a
+        .post(&format!("{path}/branding/logo/remove"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(site_stored(&api, site).await.unwrap().4, None);
+    assert_eq!(a.get(&format!("{path}/branding/logo")).await.status, 404);
+    assert!(a.get(&path).await.body.contains("site-branding-reset"));
+    let reset = a
+        .post(&format!("{path}/branding/reset"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    assert_eq!(
+        site_stored(&api, site).await,
+        Some((3, None, None, None, None))
+    );
+    let page = a.get(&path).await;
+    assert!(!page.body.contains("site-branding-reset"));
+    assert!(page.body.contains("<strong>Mama Mboga WiFi</strong>"));
+
+    // In Swahili.
+    a.get(&format!("/console/lang/sw?next={path}")).await;
+    assert!(
+        a.get(&path)
+            .await
+            .body
+            .contains("Mwonekano wa ukurasa wa kuingia wa tovuti hii")
+    );
+
+    // A NOC engineer sees the site, not the form, and cannot post it.
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    let page = noc.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("site-branding-form"), "{}", page.body);
+    let csrf = page.csrf();
+    let refused = post_branding_to(
+        &noc,
+        &api,
+        &form,
+        &[("csrf", &csrf), ("title", "Noc WiFi")],
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    let reset = noc
+        .post(&format!("{path}/branding/reset"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reset.status, 403);
+    assert_eq!(site_stored(&api, site).await.unwrap().0, 3);
 }

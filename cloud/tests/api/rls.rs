@@ -85,6 +85,14 @@ async fn a_tenant_reads_none_of_another_tenants_rows_in_any_table() {
         )
         .await
         .unwrap();
+    // And a site's own branding (its title only) at each site.
+    owner
+        .batch_execute(
+            "INSERT INTO hotspot_branding (tenant_id, hotspot_id, title)
+             SELECT tenant_id, id, 'Site WiFi' FROM hotspots",
+        )
+        .await
+        .unwrap();
 
     // The fixture really put rows of both tenants everywhere (partitions may be empty), so the
     // checks below can fail.

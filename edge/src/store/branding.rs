@@ -241,6 +241,28 @@ mod tests {
             None
         );
         assert_eq!(load(c).unwrap().unwrap().title, "Two");
+
+        // A newer one with another logo (a site's own, say) replaces the bytes and the file
+        // name; a newer one without a logo drops it.
+        let mut other = branding(3, "Three");
+        // The 1×1 PNG with its IHDR width set to 2.
+        let data = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
+        let png = rules::decode_base64(data).unwrap();
+        let sha = rules::hex(&Sha256::digest(&png));
+        other.logo = Some(Logo {
+            content_type: "image/png".into(),
+            sha256: sha.clone(),
+            data: data.into(),
+        });
+        let look = save(c, &check(&other).unwrap(), 13).unwrap().unwrap();
+        let logo = look.logo.as_ref().unwrap();
+        assert_eq!(logo.name, format!("logo-{}.png", &sha[..16]));
+        assert_eq!(&logo.bytes[..], &png[..]);
+        assert_eq!(load(c).unwrap(), Some(look));
+        let mut bare = branding(4, "Four");
+        bare.logo = None;
+        save(c, &check(&bare).unwrap(), 14).unwrap().unwrap();
+        assert_eq!(load(c).unwrap().unwrap().logo, None);
     }
 
     #[test]
