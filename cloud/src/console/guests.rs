@@ -38,6 +38,47 @@ struct SessionRow {
     voucher: String,
     started: String,
     data_mb: String,
+    /// Time and data left ([`left_text`]).
+    left: String,
+}
+
+/// What an active session `s` has left by its voucher `v` (joined on its code), as two
+/// columns: seconds and megabytes, each NULL for a limit the voucher does not have (or no
+/// voucher). The time runs from the voucher's first use; a session on a router adds what
+/// operators added to it (a RADIUS session's extensions are on the voucher itself). Figures are
+/// as of the router's last report.
+pub(super) const LEFT_SQL: &str = "
+    CASE WHEN v.duration_minutes IS NOT NULL THEN greatest(0, extract(epoch FROM
+        coalesce(v.used_at, s.start_time) + make_interval(mins => v.duration_minutes
+            + CASE WHEN s.radius_session IS NULL THEN s.added_minutes ELSE 0 END) - now()))::int8
+    END,
+    CASE WHEN v.data_limit_mb IS NOT NULL THEN greatest(0, v.data_limit_mb
+        + CASE WHEN s.radius_session IS NULL THEN s.added_data_mb ELSE 0 END
+        - coalesce(s.data_used_mb, 0))::float8
+    END";
+
+/// "1 h 5 min · 120 MB" of what [`LEFT_SQL`] gives; "—" for no limit at all.
+pub(super) fn left_text(seconds: Option<i64>, megabytes: Option<f64>) -> String {
+    let time = seconds.map(|s| {
+        let m = (s + 59) / 60;
+        if m >= 60 {
+            format!("{} h {} min", m / 60, m % 60)
+        } else {
+            format!("{m} min")
+        }
+    });
+    let data = megabytes.map(|mb| {
+        if mb >= 1024.0 {
+            format!("{:.1} GB", mb / 1024.0)
+        } else {
+            format!("{mb:.0} MB")
+        }
+    });
+    match (time, data) {
+        (Some(t), Some(d)) => format!("{t} · {d}"),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => "—".into(),
+    }
 }
 
 #[derive(Template)]
@@ -128,14 +169,17 @@ async fn sessions_page(
     let tx = user.begin(&mut client).await?;
     let rows = tx
         .query(
-            "SELECT s.id, coalesce(h.name, '')::text, s.mac_address::text, s.session_type::text,
-                    coalesce(s.voucher_code, '')::text, s.start_time,
-                    coalesce(s.data_used_mb, 0)::float8
+            &format!(
+                "SELECT s.id, coalesce(h.name, '')::text, s.mac_address::text,
+                    s.session_type::text, coalesce(s.voucher_code, '')::text, s.start_time,
+                    coalesce(s.data_used_mb, 0)::float8, {LEFT_SQL}
              FROM hotspot_sessions s LEFT JOIN hotspots h ON h.id = s.hotspot_id
+             LEFT JOIN hotspot_vouchers v ON v.voucher_code = s.voucher_code
              WHERE s.session_status = 'active'
                AND ($1::timestamptz IS NULL OR (s.start_time, s.id) < ($1, $2::uuid))
              ORDER BY s.start_time DESC, s.id DESC
-             LIMIT $3",
+             LIMIT $3"
+            ),
             &[&after_t, &after_id, &(PAGE + 1)],
         )
         .await?;
@@ -156,6 +200,7 @@ async fn sessions_page(
                     voucher: r.get(4),
                     started: times.next().unwrap_or_default(),
                     data_mb: format!("{:.1}", r.get::<_, f64>(6)),
+                    left: left_text(r.get(7), r.get(8)),
                 },
             )
         })
@@ -408,5 +453,19 @@ async fn set(
     {
         Ok(_) => Redirect::to("/console/devices").into_response(),
         Err(e) => ConsoleError::from(e).render(user.lang),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::left_text;
+
+    #[test]
+    fn what_is_left_reads_in_hours_minutes_and_megabytes() {
+        assert_eq!(left_text(Some(3_900), Some(120.4)), "1 h 5 min · 120 MB");
+        assert_eq!(left_text(Some(1), None), "1 min");
+        assert_eq!(left_text(Some(0), Some(0.0)), "0 min · 0 MB");
+        assert_eq!(left_text(None, Some(2_048.0)), "2.0 GB");
+        assert_eq!(left_text(None, None), "—");
     }
 }

@@ -595,6 +595,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("ses.kind", "Type", "Aina"),
     ("ses.voucher", "Voucher", "Vocha"),
     ("ses.started", "Started", "Ilianza"),
+    ("ses.left", "Left (time · data)", "Imebaki (muda · data)"),
     ("ses.data", "Data (MB)", "Data (MB)"),
     ("ses.kick", "Disconnect", "Tenganisha"),
     ("ses.extend", "Extend", "Ongeza"),

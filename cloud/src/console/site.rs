@@ -36,6 +36,8 @@ struct SessionRow {
     kind: String,
     started: String,
     data_mb: String,
+    /// Time and data left.
+    left: String,
 }
 
 #[derive(Debug)]
@@ -218,12 +220,16 @@ pub(super) async fn site_page(
         .await?;
     let sessions = tx
         .query(
-            "SELECT s.id, s.mac_address::text, s.session_type::text,
+            &format!(
+                "SELECT s.id, s.mac_address::text, s.session_type::text,
                     to_char(s.start_time, 'YYYY-MM-DD HH24:MI'),
-                    coalesce(round(s.data_used_mb, 1), 0)::text
+                    coalesce(round(s.data_used_mb, 1), 0)::text, {}
              FROM hotspot_sessions s
+             LEFT JOIN hotspot_vouchers v ON v.voucher_code = s.voucher_code
              WHERE s.hotspot_id = $1 AND s.session_status = 'active'
              ORDER BY s.start_time DESC, s.id DESC LIMIT $2",
+                super::guests::LEFT_SQL
+            ),
             &[&id, &ROWS],
         )
         .await?
@@ -234,6 +240,7 @@ pub(super) async fn site_page(
             kind: r.get(2),
             started: r.get::<_, Option<String>>(3).unwrap_or_default(),
             data_mb: r.get(4),
+            left: super::guests::left_text(r.get(5), r.get(6)),
         })
         .collect();
     let devices = tx

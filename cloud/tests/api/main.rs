@@ -7,6 +7,7 @@ mod console;
 mod console_branding;
 mod console_clients;
 mod console_devices;
+mod console_left;
 mod console_pages;
 mod console_zone;
 mod demo;
