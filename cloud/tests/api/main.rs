@@ -16,6 +16,7 @@ mod freeradius;
 mod functions;
 mod fuzz;
 mod helpers;
+mod isolation_gaps;
 mod maintenance;
 mod migrations;
 mod mpesa;

@@ -64,12 +64,13 @@ async fn copy_body(
         };
         body.insert(col, new);
     }
-    for col in ["user_id", "sender_id"] {
+    for col in ["user_id", "sender_id", "author_id"] {
         if body.contains_key(col)
             && [
                 "notifications",
                 "notification_preferences",
                 "internal_messages",
+                "ticket_comments",
             ]
             .contains(&table)
         {
