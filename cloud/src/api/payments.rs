@@ -58,19 +58,23 @@ pub struct WalletCredit {
 }
 
 /// `POST /api/v1/wallet/credit`: adds to the client's wallet; answers the transaction and the
-/// new balance. A receipt number already credited is a conflict (the same money twice).
+/// new balance. A receipt number already credited is a conflict (the same money twice), and an
+/// `Idempotency-Key` already used answers the first credit.
 #[utoipa::path(post, path = "/api/v1/wallet/credit", tag = "wallet", request_body = WalletCredit,
+    params(("Idempotency-Key" = Option<Uuid>, Header,
+        description = "the same key again answers the first credit (`replayed`) and credits nothing")),
     responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
         (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn wallet_credit(
     State(state): State<AppState>,
     auth: Auth<Finance>,
+    IdempotencyKey(key): IdempotencyKey,
     Body(c): Body<WalletCredit>,
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let credited = credit_wallet(&tx, &c).await?;
+    let credited = credit_wallet(&tx, &c, key).await?;
     tx.commit().await?;
     Ok(Json(credited))
 }
@@ -83,8 +87,22 @@ pub async fn wallet_credit(
 pub(crate) async fn credit_wallet(
     tx: &deadpool_postgres::Transaction<'_>,
     c: &WalletCredit,
+    key: Option<Uuid>,
 ) -> ApiResult<Value> {
     let amount = amount_text("amount", c.amount)?;
+    if let Some(earlier) = done_before(tx, key, c.client_id, "credit", Some(&amount)).await? {
+        let balance = json_row(
+            tx,
+            "SELECT wallet_balance FROM clients WHERE id = $1",
+            &[&c.client_id],
+        )
+        .await?;
+        return Ok(json!({
+            "transaction": earlier,
+            "wallet_balance": balance["wallet_balance"],
+            "replayed": true,
+        }));
+    }
     if let Some(r) = &c.mpesa_receipt_number {
         let seen: bool = tx
             .query_one(
@@ -110,9 +128,9 @@ pub(crate) async fn credit_wallet(
     let transaction = json_row(
         tx,
         "INSERT INTO wallet_transactions (tenant_id, client_id, transaction_type, amount,
-             description, reference_number, mpesa_receipt_number)
+             description, reference_number, mpesa_receipt_number, idempotency_key)
          VALUES (app_current_tenant(), $1, 'credit', $2::text::numeric,
-                 coalesce($3, 'Wallet credit'), $4, $5)
+                 coalesce($3, 'Wallet credit'), $4, $5, $6)
          RETURNING *",
         &[
             &c.client_id,
@@ -120,10 +138,69 @@ pub(crate) async fn credit_wallet(
             &c.description,
             &c.reference_number,
             &c.mpesa_receipt_number,
+            &key,
         ],
     )
     .await?;
     Ok(json!({"transaction": transaction, "wallet_balance": balance["wallet_balance"]}))
+}
+
+/// The `Idempotency-Key` header of a wallet credit or a renewal: a UUID the caller chose, so
+/// that the same request sent again (a retry after a lost answer, a second tap) is done once.
+/// Absent means no such guard; anything but a UUID is 422.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyKey(pub Option<Uuid>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                .map(|k| IdempotencyKey(Some(k)))
+                .ok_or_else(|| ApiError::field("Idempotency-Key", "must be a UUID")),
+        }
+    }
+}
+
+/// The wallet transaction an earlier request with `key` wrote, if any: the same request (the
+/// same client, kind and, when given, amount) answers it; another request under a key already
+/// used is a conflict, with nothing done.
+async fn done_before(
+    tx: &deadpool_postgres::Transaction<'_>,
+    key: Option<Uuid>,
+    client_id: Uuid,
+    kind: &str,
+    amount: Option<&str>,
+) -> ApiResult<Option<Value>> {
+    let Some(key) = key else { return Ok(None) };
+    let found = json_rows(
+        tx,
+        "SELECT w.*, (w.client_id = $2 AND w.transaction_type = $3
+                      AND ($4::text IS NULL OR w.amount = $4::text::numeric)) AS same_request
+         FROM wallet_transactions w WHERE w.idempotency_key = $1",
+        &[&key, &client_id, &kind, &amount],
+    )
+    .await?;
+    let Some(mut earlier) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    if earlier["same_request"] != Value::Bool(true) {
+        return Err(ApiError::Conflict(
+            "this Idempotency-Key was used for another request".into(),
+        ));
+    }
+    if let Some(o) = earlier.as_object_mut() {
+        o.remove("same_request");
+    }
+    Ok(Some(earlier))
 }
 
 /// A payment received (cash, bank transfer, card, M-Pesa or from the wallet).
@@ -468,17 +545,20 @@ pub async fn receipt(
 /// `POST /api/v1/clients/{id}/renew`: renews the client's package from the wallet now
 /// (`process_subscription_renewal`); the answer says whether it did and why not.
 #[utoipa::path(post, path = "/api/v1/clients/{id}/renew", tag = "wallet",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 404, body = super::error::Problem)),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<Uuid>, Header,
+        description = "the same key again answers the first renewal (`replayed`) and debits nothing")),
+    responses((status = 200, body = Object), (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
     auth: Auth<Finance>,
+    IdempotencyKey(key): IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
-    let result = renew_client(&tx, id).await?;
+    let result = renew_client(&tx, id, key).await?;
     tx.commit().await?;
     Ok(Json(result))
 }
@@ -487,20 +567,48 @@ pub async fn renew(
 /// caller's tenant transaction: `{"success": true, …}` with the new period, or `{"success":
 /// false, "error": …}` (no renewal rate, balance short) with nothing changed. A client absent
 /// or of another tenant is `NotFound`. What the API's renew and the console's client page do.
+/// With `key`, a renewal already done under it answers that renewal (`"replayed": true`) and
+/// debits nothing; a successful one keeps the key on its debit.
 pub(crate) async fn renew_client(
     tx: &deadpool_postgres::Transaction<'_>,
     id: Uuid,
+    key: Option<Uuid>,
 ) -> ApiResult<Value> {
-    json_row(
+    let row = json_row(
         tx,
-        "SELECT id FROM clients WHERE id = $1 AND deleted_at IS NULL",
+        "SELECT id, wallet_balance, subscription_start_date, subscription_end_date
+         FROM clients WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         &[&id],
     )
     .await?;
-    Ok(tx
+    if let Some(earlier) = done_before(tx, key, id, "debit", None).await? {
+        return Ok(json!({
+            "success": true,
+            "replayed": true,
+            "client_id": id,
+            "amount": earlier["amount"],
+            "wallet_balance": row["wallet_balance"],
+            "subscription_start_date": row["subscription_start_date"],
+            "subscription_end_date": row["subscription_end_date"],
+        }));
+    }
+    let result: Value = tx
         .query_one("SELECT process_subscription_renewal($1)", &[&id])
         .await?
-        .get(0))
+        .get(0);
+    if let Some(key) = key
+        && result["success"] == Value::Bool(true)
+    {
+        // The function's debit, written in this transaction (its created_at is now()).
+        tx.execute(
+            "UPDATE wallet_transactions SET idempotency_key = $1
+             WHERE client_id = $2 AND transaction_type = 'debit' AND created_at = now()
+               AND idempotency_key IS NULL",
+            &[&key, &id],
+        )
+        .await?;
+    }
+    Ok(result)
 }
 
 /// `POST /api/v1/renewals/run`: renews every due client of the tenant from their wallets, or

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, ShowQuery, page};
+use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Frame, ShowQuery, page};
 use crate::AppState;
 use crate::api::auth::{Finance, Staff, Support};
 use crate::api::error::ApiError;
@@ -216,6 +216,24 @@ pub struct CreditForm {
     pub reference: String,
     #[serde(default)]
     pub description: String,
+    /// The form's idempotency key (a fresh UUID each time the page is shown).
+    #[serde(default)]
+    pub key: String,
+}
+
+/// The renewal form: only its idempotency key.
+#[derive(Debug, Default, Deserialize)]
+pub struct RenewForm {
+    #[serde(default)]
+    pub key: String,
+}
+
+/// A form's idempotency key: none for an empty field (a form from before keys), else a UUID.
+fn form_key(key: &str) -> Result<Option<Uuid>, ()> {
+    match key.trim() {
+        "" => Ok(None),
+        k => Uuid::parse_str(k).map(Some).map_err(|_| ()),
+    }
 }
 
 #[derive(Template)]
@@ -245,6 +263,9 @@ struct ClientPage {
     can_edit: bool,
     can_ticket: bool,
     form: CreditForm,
+    /// Fresh idempotency keys of the credit and renewal forms: a second tap does it once.
+    credit_key: Uuid,
+    renew_key: Uuid,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 }
@@ -355,6 +376,8 @@ async fn client_page(
     tx.commit().await?;
     let body = ClientPage {
         f: user.frame(&format!("/console/clients/{id}"), "clients"),
+        credit_key: Uuid::new_v4(),
+        renew_key: Uuid::new_v4(),
         id,
         name: row.get(0),
         phone: row.get(1),
@@ -419,6 +442,9 @@ pub async fn credit(
     if too_long {
         return refused("cl.too_long", StatusCode::UNPROCESSABLE_ENTITY, form).await;
     }
+    let Ok(key) = form_key(&form.key) else {
+        return refused("cl.bad_key", StatusCode::UNPROCESSABLE_ENTITY, form).await;
+    };
     let credit = WalletCredit {
         client_id: id,
         amount,
@@ -429,7 +455,7 @@ pub async fn credit(
     let done = async {
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
-        payments::credit_wallet(&tx, &credit).await?;
+        payments::credit_wallet(&tx, &credit, key).await?;
         tx.commit().await?;
         Ok::<_, ConsoleActionError>(())
     }
@@ -438,6 +464,11 @@ pub async fn credit(
         Ok(()) => Redirect::to(&format!("/console/clients/{id}?done=credited")).into_response(),
         Err(ConsoleActionError::Api(ApiError::Validation(_))) => {
             refused("cl.bad_amount", StatusCode::UNPROCESSABLE_ENTITY, form).await
+        }
+        Err(ConsoleActionError::Api(ApiError::Conflict(why)))
+            if why.contains("Idempotency-Key") =>
+        {
+            refused("cl.bad_key", StatusCode::CONFLICT, form).await
         }
         Err(ConsoleActionError::Api(ApiError::Conflict(_))) => {
             refused("cl.receipt_seen", StatusCode::CONFLICT, form).await
@@ -453,18 +484,41 @@ pub async fn renew(
     State(state): State<AppState>,
     user: Console<Finance>,
     Path(id): Path<Uuid>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(form): CsrfForm<RenewForm>,
 ) -> Response {
+    let page = |key: &'static str, status: StatusCode| {
+        let state = state.clone();
+        let staff = Console::<Staff>::from_other(&user);
+        async move {
+            client_page(
+                &state,
+                &staff,
+                id,
+                CreditForm::default(),
+                None,
+                Some(key),
+                status,
+            )
+            .await
+            .unwrap_or_else(|e| e.render(staff.lang))
+        }
+    };
+    let Ok(key) = form_key(&form.key) else {
+        return page("cl.bad_key", StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
     let done = async {
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
-        let result = payments::renew_client(&tx, id).await?;
+        let result = payments::renew_client(&tx, id, key).await?;
         tx.commit().await?;
         Ok::<_, ConsoleActionError>(result)
     }
     .await;
     let result = match done {
         Ok(result) => result,
+        Err(ConsoleActionError::Api(ApiError::Conflict(_))) => {
+            return page("cl.bad_key", StatusCode::CONFLICT).await;
+        }
         Err(ConsoleActionError::Api(e)) => return ConsoleError::from(e).render(user.lang),
         Err(ConsoleActionError::Console(e)) => return e.render(user.lang),
     };
@@ -476,18 +530,7 @@ pub async fn renew(
         Some("no_renewal_rate") => "cl.renew_no_rate",
         _ => "cl.renew_refused",
     };
-    let staff = Console::<Staff>::from_other(&user);
-    client_page(
-        &state,
-        &staff,
-        id,
-        CreditForm::default(),
-        None,
-        Some(key),
-        StatusCode::CONFLICT,
-    )
-    .await
-    .unwrap_or_else(|e| e.render(staff.lang))
+    page(key, StatusCode::CONFLICT).await
 }
 
 /// An action's failure: the API's service function's error (its kinds matter to the page), or

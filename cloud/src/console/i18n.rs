@@ -1194,6 +1194,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Anwani isizidi herufi 1,000. Hakuna kilichohifadhiwa.",
     ),
     (
+        "cl.bad_key",
+        "This form was sent before or is out of date: nothing more was done. Check the wallet below, then use the page as it is now.",
+        "Fomu hii ilitumwa awali au imepitwa na wakati: hakuna kilichofanywa zaidi. Angalia pochi hapa chini, kisha tumia ukurasa ulivyo sasa.",
+    ),
+    (
         "cl.bad_reason",
         "A reason for suspending may have at most 500 characters on one line. Nothing was saved.",
         "Sababu ya kusimamisha isizidi herufi 500 kwenye mstari mmoja. Hakuna kilichohifadhiwa.",

@@ -16,6 +16,7 @@ mod freeradius;
 mod functions;
 mod fuzz;
 mod helpers;
+mod idempotency;
 mod isolation_gaps;
 mod maintenance;
 mod migrations;
