@@ -560,6 +560,28 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "M-Pesa is not set up: nothing was asked.",
         "M-Pesa haijawekwa: hakuna kilichoulizwa.",
     ),
+    ("pay.apply_phone", "Client's phone", "Simu ya mteja"),
+    ("pay.apply", "Credit their wallet", "Weka kwenye pochi yake"),
+    (
+        "pay.apply_bad_phone",
+        "That is not a Kenyan mobile number. Nothing was credited.",
+        "Hiyo si nambari ya simu ya Kenya. Hakuna kilichowekwa.",
+    ),
+    (
+        "pay.apply_no_client",
+        "No client has that phone or M-Pesa number. Nothing was credited.",
+        "Hakuna mteja mwenye simu au nambari hiyo ya M-Pesa. Hakuna kilichowekwa.",
+    ),
+    (
+        "pay.apply_done",
+        "That payment was already applied. Nothing more was done.",
+        "Malipo hayo yalishatumika. Hakuna kilichofanywa zaidi.",
+    ),
+    (
+        "pay.apply_receipt",
+        "That receipt was already credited to a wallet. Nothing more was done.",
+        "Risiti hiyo ilishawekwa kwenye pochi. Hakuna kilichofanywa zaidi.",
+    ),
     (
         "pay.c2b_q",
         "Receipt, account number or phone",

@@ -143,6 +143,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/payments/export.csv", get(payments::export))
         .route("/console/payments/c2b", get(payments::c2b_list))
         .route(
+            "/console/payments/c2b/{id}/apply",
+            post(payments::c2b_apply),
+        )
+        .route(
             "/console/payments/c2b/export.csv",
             get(payments::c2b_export),
         )
@@ -257,6 +261,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/payments"),
     ("GET", "/console/payments/export.csv"),
     ("GET", "/console/payments/c2b"),
+    ("POST", "/console/payments/c2b/{id}/apply"),
     ("GET", "/console/payments/c2b/export.csv"),
     ("POST", "/console/payments/{id}/query"),
     ("GET", "/console/sessions"),

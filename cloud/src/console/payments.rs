@@ -11,9 +11,9 @@
 //! `/console/payments/c2b` (keyset-paged, newest first) with its own CSV export.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -370,6 +370,7 @@ impl C2bQuery {
 
 #[derive(Debug)]
 struct C2bRow {
+    id: String,
     when: String,
     receipt: String,
     amount: String,
@@ -392,6 +393,8 @@ struct C2bPage {
     next: Option<String>,
     applied: [(&'static str, &'static str); 3],
     bad_filter: bool,
+    /// Why applying a payment by hand was refused (a message id), and the payment.
+    problem: Option<(&'static str, String)>,
 }
 
 /// The message id of what a C2B payment was applied to.
@@ -410,6 +413,19 @@ pub async fn c2b_list(
     Query(q): Query<C2bQuery>,
 ) -> Response {
     let lang = user.lang;
+    c2b_page(&state, &user, q, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(|e| e.render(lang))
+}
+
+/// The C2B list with `problem` (a message id) about an action on payment `.1`.
+async fn c2b_page(
+    state: &AppState,
+    user: &Console<Finance>,
+    q: C2bQuery,
+    problem: Option<(&'static str, Uuid)>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
     let result: ConsoleResult<Response> = async {
         let before = match q.after.as_deref() {
             Some(c) => {
@@ -449,6 +465,7 @@ pub async fn c2b_list(
             .iter()
             .map(|p| C2bRow {
                 when: whens.next().unwrap_or_default(),
+                id: p.id.to_string(),
                 receipt: p.trans_id.clone(),
                 amount: p.amount.clone(),
                 phone: p.phone.clone(),
@@ -463,7 +480,7 @@ pub async fn c2b_list(
             if bad_filter {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
-                StatusCode::OK
+                status
             },
             &C2bPage {
                 f: user.frame("/console/payments/c2b", "payments"),
@@ -477,11 +494,12 @@ pub async fn c2b_list(
                     ("unmatched", "pay.c2b_unmatched"),
                 ],
                 bad_filter,
+                problem: problem.map(|(m, id)| (m, id.to_string())),
             },
         )
     }
     .await;
-    result.unwrap_or_else(|e| e.render(lang))
+    result
 }
 
 /// The CSV of C2B payments: a header line and one CRLF-ended line a payment, formulas defused.
@@ -655,4 +673,61 @@ mod tests {
             assert_eq!(bad.to_api().unwrap_err(), BadFilter);
         }
     }
+}
+
+/// The form that applies an unmatched paybill payment to a client's wallet by hand.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApplyForm {
+    /// The client's phone or M-Pesa number, in any spelling.
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// `POST /console/payments/c2b/{id}/apply`: an unmatched paybill payment credited to the wallet
+/// of the client with that phone or M-Pesa number (`c2b::apply_by_hand`), then to the client's
+/// page. A number that reads as no phone (422), no such client (422), a payment already applied
+/// or its receipt already credited (409), another tenant's payment (404): the list again with
+/// the reason, nothing changed.
+pub async fn c2b_apply(
+    State(state): State<AppState>,
+    user: Console<Finance>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ApplyForm>,
+) -> Response {
+    let lang = user.lang;
+    let result: ConsoleResult<Response> = async {
+        let refused = async |key: &'static str, status: StatusCode| {
+            c2b_page(&state, &user, C2bQuery::default(), Some((key, id)), status).await
+        };
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        // Another tenant's payment is 404 whatever the form holds.
+        tx.query_opt("SELECT 1 FROM mpesa_c2b_payments WHERE id = $1", &[&id])
+            .await?
+            .ok_or(ConsoleError::NotFound)?;
+        let Ok(phone) = hotspot_shared::phone::Msisdn::parse(form.phone.trim()) else {
+            tx.commit().await?;
+            drop(client);
+            return refused("pay.apply_bad_phone", StatusCode::UNPROCESSABLE_ENTITY).await;
+        };
+        let outcome = c2b::apply_by_hand(&tx, id, &phone).await?;
+        tx.commit().await?;
+        drop(client);
+        match outcome {
+            c2b::ByHand::Credited(client) => Ok(Redirect::to(&format!(
+                "/console/clients/{client}?done=credited"
+            ))
+            .into_response()),
+            c2b::ByHand::NotFound => Err(ConsoleError::NotFound),
+            c2b::ByHand::NoClient => {
+                refused("pay.apply_no_client", StatusCode::UNPROCESSABLE_ENTITY).await
+            }
+            c2b::ByHand::NotUnmatched => refused("pay.apply_done", StatusCode::CONFLICT).await,
+            c2b::ByHand::ReceiptCredited => {
+                refused("pay.apply_receipt", StatusCode::CONFLICT).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| e.render(lang))
 }

@@ -134,6 +134,133 @@ async fn account(tx: &Transaction<'_>, bill_ref: &str) -> Result<Account, Paymen
     Ok(Account::Unknown)
 }
 
+/// Credits C2B payment `c2b`'s amount (`cents`) to the wallet of `client_id`, as a paybill
+/// payment naming that client does: a completed `wallet_topup` payment, a wallet credit with the
+/// receipt, the balance raised, the payment linked to the client.
+async fn credit_client(
+    tx: &Transaction<'_>,
+    tenant: Uuid,
+    c2b: Uuid,
+    client_id: Uuid,
+    cents: i64,
+    receipt: &str,
+    bill_ref: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let payment: Uuid = tx
+        .query_one(
+            "INSERT INTO billing_payments (tenant_id, client_id, amount, payment_method,
+                 purpose, status, mpesa_receipt_number, reference_number, paid_at)
+             VALUES ($1, $2, $3::bigint / 100.0, 'mpesa', 'wallet_topup', 'completed',
+                     $4, $5, now())
+             RETURNING id",
+            &[&tenant, &client_id, &cents, &receipt, &bill_ref],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "INSERT INTO wallet_transactions (tenant_id, client_id, transaction_type, amount,
+             description, reference_number, mpesa_receipt_number, payment_id)
+         VALUES ($1, $2, 'credit', $3::bigint / 100.0, 'M-Pesa paybill payment', $4,
+                 $5, $6)",
+        &[&tenant, &client_id, &cents, &bill_ref, &receipt, &payment],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE clients SET wallet_balance = wallet_balance + $2::bigint / 100.0
+         WHERE id = $1",
+        &[&client_id, &cents],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE mpesa_c2b_payments SET client_id = $2, payment_id = $3 WHERE id = $1",
+        &[&c2b, &client_id, &payment],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What applying an unmatched paybill payment by hand came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByHand {
+    /// Credited to this client's wallet.
+    Credited(Uuid),
+    /// Not a payment of the tenant.
+    NotFound,
+    /// Already applied (a voucher, a wallet): nothing more to do.
+    NotUnmatched,
+    /// No client of the tenant has that phone or M-Pesa number.
+    NoClient,
+    /// Its receipt was already credited to a wallet (by hand, in the client's page).
+    ReceiptCredited,
+}
+
+/// Applies unmatched C2B payment `id` to the wallet of the client whose phone or M-Pesa number
+/// is `phone` (the payer typed an account number that named nobody), in the caller's tenant
+/// transaction, exactly as a payment naming that client is applied; the payment is then shown
+/// as a wallet credit. Once: the payment's row is locked and must still be unmatched.
+pub async fn apply_by_hand(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    phone: &Msisdn,
+) -> Result<ByHand, tokio_postgres::Error> {
+    let Some(row) = tx
+        .query_opt(
+            "SELECT tenant_id, applied_to::text, trans_id::text, (amount * 100)::bigint,
+                    coalesce(bill_ref_number, '')::text
+             FROM mpesa_c2b_payments WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(ByHand::NotFound);
+    };
+    if row.get::<_, String>(1) != "unmatched" {
+        return Ok(ByHand::NotUnmatched);
+    }
+    let Some(client) = tx
+        .query_opt(
+            "SELECT id FROM clients
+             WHERE (phone = $1 OR mpesa_number = $1) AND deleted_at IS NULL
+             ORDER BY created_at LIMIT 1",
+            &[&phone.as_str()],
+        )
+        .await?
+    else {
+        return Ok(ByHand::NoClient);
+    };
+    let client_id: Uuid = client.get(0);
+    let receipt: String = row.get(2);
+    let seen: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM wallet_transactions
+                            WHERE mpesa_receipt_number = $1 AND transaction_type = 'credit')",
+            &[&receipt],
+        )
+        .await?
+        .get(0);
+    if seen {
+        return Ok(ByHand::ReceiptCredited);
+    }
+    let bill_ref: String = row.get(4);
+    credit_client(
+        tx,
+        row.get(0),
+        id,
+        client_id,
+        row.get(3),
+        &receipt,
+        &bill_ref,
+    )
+    .await?;
+    tx.execute(
+        "UPDATE mpesa_c2b_payments SET applied_to = 'wallet' WHERE id = $1",
+        &[&id],
+    )
+    .await?;
+    tracing::info!(c2b = %id, client = %client_id, "unmatched C2B payment applied by hand");
+    Ok(ByHand::Credited(client_id))
+}
+
 /// Whether to accept a payment (the validation URL).
 pub async fn validate(pool: &Pool, tenant: Uuid, p: &C2bPayment) -> Result<Verdict, PaymentError> {
     let mut client = crate::db::get_patient(pool).await?;
@@ -251,36 +378,7 @@ pub async fn confirm(
             Applied::Voucher(voucher)
         }
         ("wallet", Account::Client(client_id)) => {
-            let payment: Uuid = tx
-                .query_one(
-                    "INSERT INTO billing_payments (tenant_id, client_id, amount, payment_method,
-                         purpose, status, mpesa_receipt_number, reference_number, paid_at)
-                     VALUES ($1, $2, $3::bigint / 100.0, 'mpesa', 'wallet_topup', 'completed',
-                             $4, $5, now())
-                     RETURNING id",
-                    &[&tenant, &client_id, &cents, &receipt, &bill_ref],
-                )
-                .await?
-                .get(0);
-            tx.execute(
-                "INSERT INTO wallet_transactions (tenant_id, client_id, transaction_type, amount,
-                     description, reference_number, mpesa_receipt_number, payment_id)
-                 VALUES ($1, $2, 'credit', $3::bigint / 100.0, 'M-Pesa paybill payment', $4,
-                         $5, $6)",
-                &[&tenant, &client_id, &cents, &bill_ref, &receipt, &payment],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE clients SET wallet_balance = wallet_balance + $2::bigint / 100.0
-                 WHERE id = $1",
-                &[&client_id, &cents],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE mpesa_c2b_payments SET client_id = $2, payment_id = $3 WHERE id = $1",
-                &[&id, &client_id, &payment],
-            )
-            .await?;
+            credit_client(&tx, tenant, id, client_id, cents, &receipt, &bill_ref).await?;
             Applied::Wallet(client_id)
         }
         _ => Applied::Unmatched,

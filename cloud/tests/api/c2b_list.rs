@@ -180,3 +180,134 @@ async fn c2b_payments_are_filtered_in_the_console_and_listed_by_the_api() {
     let noc = api.token(api.a, &["noc_engineer"]).await;
     assert_eq!(api.get("/api/v1/c2b-payments", &noc).await.0, 403);
 }
+
+async fn c2b_row(api: &Api, receipt: &str) -> (Uuid, String, Option<Uuid>) {
+    let r = api
+        .owner
+        .query_one(
+            "SELECT id, applied_to::text, client_id FROM mpesa_c2b_payments WHERE trans_id = $1",
+            &[&receipt],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+#[tokio::test]
+async fn an_unmatched_payment_is_credited_by_hand_to_the_client_with_that_phone_once() {
+    let api = Api::new().await;
+    api.user(api.a, "cash@a.test", &["support_agent"]).await;
+    api.user(api.a, "noc@a.test", &["noc_engineer"]).await;
+    c2b(&api, api.a, "RQ00000031", "unmatched", "WRONG-ACC", 1).await;
+    c2b(&api, api.a, "RQ00000032", "unmatched", "WRONG-ACC", 2).await;
+    c2b(&api, api.b, "RQ00000041", "unmatched", "WRONG-ACC", 1).await;
+    let (client, phone): (Uuid, String) = {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT id, phone::text FROM clients WHERE tenant_id = $1
+                 ORDER BY created_at LIMIT 1",
+                &[&api.a],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let balance = || async {
+        api.owner
+            .query_one(
+                "SELECT wallet_balance::text FROM clients WHERE id = $1",
+                &[&client],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    let before = balance().await;
+    let mut a = Browser::new(&api);
+    a.sign_in("cash@a.test").await;
+    let list = a.get("/console/payments/c2b").await;
+    let (id, _, _) = c2b_row(&api, "RQ00000031").await;
+    let action = format!("/console/payments/c2b/{id}/apply");
+    assert!(list.body.contains(&format!("action=\"{action}\"")));
+    let csrf = list.csrf();
+    // Refusals: the list again with the reason, nothing changed.
+    for (number, status, reason) in [
+        ("12345", 422, "not a Kenyan mobile number"),
+        ("0799 000 111", 422, "No client has that phone"),
+    ] {
+        let refused = a.post(&action, &[("csrf", &csrf), ("phone", number)]).await;
+        assert_eq!(refused.status, status, "{number}");
+        assert!(refused.body.contains(reason), "{number}");
+    }
+    assert_eq!(a.post(&action, &[("phone", &phone)]).await.status, 403);
+    let mut noc = Browser::new(&api);
+    noc.sign_in("noc@a.test").await;
+    let noc_csrf = noc.get("/console/").await.csrf();
+    let refused = noc
+        .post(&action, &[("csrf", &noc_csrf), ("phone", &phone)])
+        .await;
+    assert_eq!(refused.status, 403);
+    let (b_id, _, _) = c2b_row(&api, "RQ00000041").await;
+    let other = a
+        .post(
+            &format!("/console/payments/c2b/{b_id}/apply"),
+            &[("csrf", &csrf), ("phone", &phone)],
+        )
+        .await;
+    assert_eq!(other.status, 404, "another tenant's payment");
+    assert_eq!(c2b_row(&api, "RQ00000031").await.1, "unmatched");
+    assert_eq!(c2b_row(&api, "RQ00000041").await.1, "unmatched");
+    assert_eq!(balance().await, before);
+
+    // Applied: to the client's page, the wallet up by the payment, the payment a wallet credit.
+    let local = format!("0{}", &phone[3..]);
+    let done = a.post(&action, &[("csrf", &csrf), ("phone", &local)]).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (
+            303,
+            format!("/console/clients/{client}?done=credited").as_str()
+        )
+    );
+    let after: f64 = balance().await.parse().unwrap();
+    assert!((after - before.parse::<f64>().unwrap() - 100.0).abs() < 0.001);
+    assert_eq!(
+        c2b_row(&api, "RQ00000031").await,
+        (id, "wallet".into(), Some(client))
+    );
+    let page = a.get(&format!("/console/clients/{client}")).await;
+    assert!(
+        page.body.contains("RQ00000031"),
+        "the credit in the client's history"
+    );
+    // Again: already applied, nothing more.
+    let again = a.post(&action, &[("csrf", &csrf), ("phone", &phone)]).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("already applied"));
+    assert_eq!(balance().await.parse::<f64>().unwrap(), after);
+
+    // A receipt already credited by hand on the client's page: not credited twice.
+    let token = api.token(api.a, &["tenant_admin"]).await;
+    let (status, _) = api
+        .post(
+            "/api/v1/wallet/credit",
+            &token,
+            serde_json::json!({"client_id": client, "amount": 100,
+                               "mpesa_receipt_number": "RQ00000032"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let credited = balance().await;
+    let (id2, _, _) = c2b_row(&api, "RQ00000032").await;
+    let twice = a
+        .post(
+            &format!("/console/payments/c2b/{id2}/apply"),
+            &[("csrf", &csrf), ("phone", &phone)],
+        )
+        .await;
+    assert_eq!(twice.status, 409);
+    assert!(twice.body.contains("already credited"));
+    assert_eq!(balance().await, credited);
+    assert_eq!(c2b_row(&api, "RQ00000032").await.1, "unmatched");
+}

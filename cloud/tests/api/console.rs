@@ -2120,6 +2120,8 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM wallet_transactions x
                            WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM support_tickets x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM mpesa_c2b_payments x
+                           WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM ticket_comments x WHERE tenant_id = $1) s",
             &[&tenant],
         )
@@ -2182,6 +2184,17 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
     let a_client = one("SELECT id FROM clients WHERE tenant_id = $1 LIMIT 1").await;
     let a_ticket = one("SELECT id FROM support_tickets WHERE tenant_id = $1 LIMIT 1").await;
     let a_purchase = one("SELECT id FROM hotspot_purchases WHERE tenant_id = $1 LIMIT 1").await;
+    let a_c2b: Uuid = api
+        .owner
+        .query_one(
+            "INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number,
+                 applied_to)
+             VALUES ($1, 'RCUNMATCHA', 10, 'NOBODY', 'unmatched') RETURNING id",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
     api.owner
         .execute(
             "UPDATE support_tickets SET title = 'Outage at A' WHERE id = $1",
@@ -2235,6 +2248,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                 "/console/clients" => a_client.to_string(),
                 "/console/tickets" => a_ticket.to_string(),
                 "/console/payments" => a_purchase.to_string(),
+                "/console/payments/c2b" => a_c2b.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),
             };
             route.replace("{id}", &id)
