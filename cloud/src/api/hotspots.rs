@@ -318,7 +318,13 @@ pub struct PackageInput {
     /// The sites that sell it, each one of this tenant's hotspots; empty: every site. Absent on
     /// an update: the sites stay as they are.
     pub site_ids: Option<Vec<Uuid>>,
+    /// On an update, the limits to take away (an absent field keeps its value):
+    /// `duration_minutes`, `data_limit_mb`. The package then has no such limit.
+    pub clear: Option<Vec<String>>,
 }
+
+/// The limits an update may take away.
+const CLEARABLE: [&str; 2] = ["duration_minutes", "data_limit_mb"];
 
 /// The API's checks of a package's fields (`creating`: name and rates are required).
 pub fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
@@ -364,6 +370,17 @@ pub fn check_package(p: &PackageInput, creating: bool) -> ApiResult<()> {
     }
     if p.price.is_some_and(|v| !(0.0..=1e9).contains(&v)) {
         push("price", "must be between 0 and 1e9");
+    }
+    for c in p.clear.iter().flatten() {
+        if creating {
+            push("clear", "only an update takes limits away");
+        } else if !CLEARABLE.contains(&c.as_str()) {
+            push("clear", "may name duration_minutes and data_limit_mb only");
+        } else if (c == "duration_minutes" && p.duration_minutes.is_some())
+            || (c == "data_limit_mb" && p.data_limit_mb.is_some())
+        {
+            push("clear", "names a limit the same request sets");
+        }
     }
     if errors.is_empty() {
         Ok(())
@@ -508,8 +525,10 @@ pub async fn update_package_row(
              package_type = coalesce($4, package_type),
              download_mbps = coalesce($5, download_mbps), upload_mbps = coalesce($6, upload_mbps),
              price = coalesce($7::float8::numeric, price),
-             duration_minutes = coalesce($8, duration_minutes),
-             data_limit_mb = coalesce($9, data_limit_mb),
+             duration_minutes = CASE WHEN 'duration_minutes' = ANY($14) THEN NULL
+                                     ELSE coalesce($8, duration_minutes) END,
+             data_limit_mb = CASE WHEN 'data_limit_mb' = ANY($14) THEN NULL
+                                  ELSE coalesce($9, data_limit_mb) END,
              max_devices = coalesce($10, max_devices),
              validity_days = coalesce($11, validity_days),
              is_active = coalesce($12, is_active), updated_by = $13
@@ -529,6 +548,7 @@ pub async fn update_package_row(
             &p.validity_days,
             &p.is_active,
             &user_id,
+            &p.clear.clone().unwrap_or_default(),
         ],
     )
     .await?;
@@ -615,16 +635,28 @@ pub async fn delete_package(
 ) -> ApiResult<StatusCode> {
     let mut client = state.pool.get().await?;
     let tx = auth.begin(&mut client).await?;
+    delete_package_row(&tx, id, auth.user_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes package `id` (soft: no longer sold anywhere, its vouchers and sessions keep their
+/// terms); not found for another tenant's or one already deleted. What the API's delete and the
+/// console's do.
+pub async fn delete_package_row(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    user_id: Uuid,
+) -> ApiResult<()> {
     let n = tx
         .execute(
             "UPDATE service_packages SET deleted_at = now(), is_active = false, updated_by = $2
              WHERE id = $1 AND deleted_at IS NULL",
-            &[&id, &auth.user_id],
+            &[&id, &user_id],
         )
         .await?;
     if n == 0 {
         return Err(ApiError::NotFound);
     }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -185,8 +185,20 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "pkg.limits_stay",
-        "A time or data limit left empty keeps the package's present limit.",
-        "Kikomo cha muda au data kikiachwa wazi, kikomo kilichopo cha kifurushi kinabaki.",
+        "A time or data limit left empty means the package has none (unlimited).",
+        "Kikomo cha muda au data kikiachwa wazi, kifurushi hakina kikomo hicho.",
+    ),
+    ("pkg.delete", "Delete this package", "Futa kifurushi hiki"),
+    (
+        "pkg.delete_confirm",
+        "Yes: stop selling it everywhere (vouchers already sold keep working)",
+        "Ndiyo: acha kukiuza kila mahali (vocha zilizokwisha uzwa zinaendelea kufanya kazi)",
+    ),
+    ("pkg.delete_button", "Delete package", "Futa kifurushi"),
+    (
+        "pkg.delete_unconfirmed",
+        "Tick the box to confirm the deletion. Nothing was deleted.",
+        "Weka alama kwenye kisanduku kuthibitisha kufuta. Hakuna kilichofutwa.",
     ),
     ("pkg.back", "Back to the packages", "Rudi kwenye vifurushi"),
     ("nav.settings", "Settings", "Mipangilio"),

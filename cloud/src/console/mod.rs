@@ -132,6 +132,7 @@ pub fn router() -> Router<AppState> {
             "/console/packages/{id}",
             get(packages::edit).post(packages::update),
         )
+        .route("/console/packages/{id}/delete", post(packages::delete))
         .route(
             "/console/vouchers",
             get(vouchers::list).post(vouchers::create),
@@ -252,6 +253,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/packages"),
     ("POST", "/console/packages"),
     ("GET", "/console/packages/{id}"),
+    ("POST", "/console/packages/{id}/delete"),
     ("POST", "/console/packages/{id}"),
     ("GET", "/console/vouchers"),
     ("POST", "/console/vouchers"),

@@ -216,7 +216,20 @@ impl PackageForm {
             validity_days,
             is_active: Some(self.is_active.is_some()),
             site_ids: Some(site_ids),
+            clear: None,
         })
+    }
+
+    /// The limits left empty: on the edit form, a package without that limit.
+    fn empty_limits(&self) -> Vec<String> {
+        [
+            ("duration_minutes", &self.duration_minutes),
+            ("data_limit_mb", &self.data_limit_mb),
+        ]
+        .iter()
+        .filter(|(_, v)| v.trim().is_empty())
+        .map(|(k, _)| (*k).to_owned())
+        .collect()
     }
 }
 
@@ -414,6 +427,17 @@ pub async fn edit(
     user: Console<Noc>,
     Path(id): Path<Uuid>,
 ) -> Response {
+    edit_stored(&state, &user, id, None, StatusCode::OK).await
+}
+
+/// The edit form of package `id` as stored, with `error`.
+async fn edit_stored(
+    state: &AppState,
+    user: &Console<Noc>,
+    id: Uuid,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let result: ConsoleResult<Response> = async {
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
@@ -451,10 +475,54 @@ pub async fn edit(
             is_active: row.get::<_, bool>(9).then(|| "on".to_owned()),
             sites: ticked,
         };
-        edit_page(&user, id, form, sites, None, StatusCode::OK)
+        edit_page(user, id, form, sites, error, status)
     }
     .await;
     result.unwrap_or_else(|e| e.render(user.lang))
+}
+
+/// The delete form: its confirmation box.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// `POST /console/packages/{id}/delete`: the API's delete (soft: no longer sold anywhere;
+/// vouchers already sold keep their terms), then the list. Without the confirmation ticked, the
+/// form again (422), nothing changed.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: Console<Noc>,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> Response {
+    let lang = user.lang;
+    if form.confirm.is_none() {
+        let why = crate::console::i18n::Tr(lang)
+            .get("pkg.delete_unconfirmed")
+            .to_owned();
+        return edit_stored(
+            &state,
+            &user,
+            id,
+            Some(why),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let result: ConsoleResult<()> = async {
+        let mut client = state.pool.get().await?;
+        let tx = user.begin(&mut client).await?;
+        hotspots::delete_package_row(&tx, id, user.user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to("/console/packages").into_response(),
+        Err(e) => e.render(lang),
+    }
 }
 
 fn edit_page(
@@ -475,8 +543,8 @@ fn edit_page(
     page(status, &body)
 }
 
-/// `POST /console/packages/{id}`: the changes (the API's update: an empty limit keeps the one
-/// the package has), then the list.
+/// `POST /console/packages/{id}`: the changes through the API's update; a time or data limit
+/// left empty is taken away (`clear`), so the package has none. Then the list.
 pub async fn update(
     State(state): State<AppState>,
     user: Console<Noc>,
@@ -492,7 +560,8 @@ pub async fn update(
         if let Some(e) = unread {
             return Err(e);
         }
-        let input = form.input()?;
+        let mut input = form.input()?;
+        input.clear = Some(form.empty_limits());
         let mut client = state.pool.get().await?;
         let tx =
             crate::db::tenant_transaction(&mut client, user.tenant_id, Some(user.user_id)).await?;

@@ -101,7 +101,7 @@ async fn packages_are_listed_created_and_edited_with_the_apis_checks() {
     let row = package_row(&api, "Day pass").await.unwrap();
     assert_eq!(row.get::<_, String>(1), "60.00");
     assert_eq!((row.get::<_, i32>(2), row.get::<_, i32>(3)), (12, 4));
-    assert_eq!(row.get::<_, Option<i32>>(4), Some(1440), "empty keeps");
+    assert_eq!(row.get::<_, Option<i32>>(4), None, "emptied: no time limit");
     assert_eq!(row.get::<_, Option<i32>>(5), Some(2048));
     assert!(!row.get::<_, bool>(8), "unticked: off sale");
 

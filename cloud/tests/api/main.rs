@@ -23,6 +23,7 @@ mod migrations;
 mod mpesa;
 mod openapi;
 mod operators;
+mod package_limits;
 mod package_sites;
 mod payments;
 mod radius;
