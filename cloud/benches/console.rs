@@ -1,8 +1,9 @@
 //! Benchmark of the operators' console against a real PostgreSQL, on a database of its own: the
 //! latency percentiles of each of the console's pages, as a signed-in operator's browser asks
 //! for them, on a tenant of 200 sites, 100,000 vouchers, 1,000,000 guest sessions (2,000 of them
-//! live), 20,000 M-Pesa purchases, 5,000 paybill (C2B) payments, 10,000 clients (50,000 wallet
-//! transactions) and 20,000 support tickets (60,000 replies).
+//! live), 20,000 M-Pesa purchases, 5,000 paybill (C2B) payments (500 unmatched), 10,000 clients
+//! (50,000 wallet transactions), 20,000 support tickets (60,000 replies), 300 staff accounts
+//! and 300 NAS entries.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p hotspot-cloud --bench console`
 //! Optional: BENCH_REQUESTS (requests per page, default 200), BENCH_CONCURRENCY (browsers asking
@@ -142,13 +143,26 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
              FROM support_tickets t CROSS JOIN generate_series(1, 3) r;
              INSERT INTO mpesa_c2b_payments (tenant_id, trans_id, amount, bill_ref_number,
                  applied_to, client_id, created_at)
-             SELECT '{tenant}', 'C' || lpad(g::text, 9, '0'), 100, c.n::text, 'wallet', c.id,
+             SELECT '{tenant}', 'C' || lpad(g::text, 9, '0'), 100, c.n::text,
+                    CASE WHEN g % 10 = 0 THEN 'unmatched' ELSE 'wallet' END,
+                    CASE WHEN g % 10 = 0 THEN NULL ELSE c.id END,
                     now() - g * interval '1 minute'
              FROM generate_series(1, 5000) g JOIN client_no c ON c.n = g % 10000;
              INSERT INTO mpesa_callbacks (tenant_id, kind, reference, body, processed_at, outcome)
              SELECT '{tenant}', 'c2b_confirmation', trans_id,
-                    jsonb_build_object('MSISDN', '254722' || right(trans_id, 6)), now(), 'wallet'
+                    jsonb_build_object('MSISDN', '254722' || right(trans_id, 6)), now(), applied_to
              FROM mpesa_c2b_payments;
+             INSERT INTO users (tenant_id, email, full_name, password_hash, roles, last_login_at)
+             SELECT '{tenant}', 'staff' || lpad(g::text, 3, '0') || '@example.test',
+                    'Staff ' || lpad(g::text, 3, '0'), '!',
+                    (ARRAY['[\"noc_engineer\"]', '[\"support_agent\"]',
+                           '[\"field_tech\"]'])[g % 3 + 1]::jsonb,
+                    now() - g * interval '1 hour'
+             FROM generate_series(1, 300) g;
+             INSERT INTO nas (tenant_id, nasname, shortname, type, secret, hotspot_id)
+             SELECT '{tenant}', '10.20.' || (g / 250) || '.' || (g % 250 + 1),
+                    'nas-' || lpad(g::text, 3, '0'), 'mikrotik', md5('nas' || g), s.id
+             FROM generate_series(1, 300) g JOIN site_no s ON s.n = g % 200;
              RESET app.tenant_id;"
         ))
         .await?;
@@ -216,31 +230,91 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         )
         .await?
         .get(0);
-    let pages = [
-        "/console/".to_owned(),
-        "/console/sites".to_owned(),
-        "/console/vouchers".to_owned(),
-        format!("/console/vouchers?hotspot_id={second_site}&batch_id=&status=unused"),
-        "/console/sessions".to_owned(),
-        "/console/devices".to_owned(),
-        "/console/payments".to_owned(),
-        "/console/payments?status=paid&from=2000-01-01".to_owned(),
-        "/console/payments/c2b".to_owned(),
-        "/console/clients".to_owned(),
-        "/console/clients?q=0750001234".to_owned(),
-        format!("/console/clients/{a_client}"),
-        "/console/tickets".to_owned(),
-        "/console/tickets?status=open".to_owned(),
-        format!("/console/tickets/{a_ticket}"),
+    // Session history's date range: ten days, ending ten days ago, in the tenant's zone.
+    let range = owner
+        .query_one(
+            "SELECT to_char((now() AT TIME ZONE 'Africa/Nairobi')::date - 20, 'YYYY-MM-DD'),
+                    to_char((now() AT TIME ZONE 'Africa/Nairobi')::date - 10, 'YYYY-MM-DD')",
+            &[],
+        )
+        .await?;
+    let (from, to): (String, String) = (range.get(0), range.get(1));
+    // Each page, with what its body must show (checked on the first answer), so that a page
+    // answering with an empty list is not measured as a fast one.
+    let pages: Vec<(String, &[&str])> = vec![
+        ("/console/".to_owned(), &[]),
+        ("/console/sites".to_owned(), &["Site 001"]),
+        ("/console/vouchers".to_owned(), &[]),
+        (
+            format!("/console/vouchers?hotspot_id={second_site}&batch_id=&status=unused"),
+            &[],
+        ),
+        ("/console/sessions".to_owned(), &[]),
+        // As an administrator: with the site's own branding form.
+        (
+            format!("/console/sites/{second_site}"),
+            &["id=\"site-branding-form\""],
+        ),
+        ("/console/sessions/history".to_owned(), &[]),
+        (
+            format!("/console/sessions/history?hotspot_id=&mac=&status=&from={from}&to={to}"),
+            &[],
+        ),
+        ("/console/devices".to_owned(), &[]),
+        ("/console/payments".to_owned(), &[]),
+        (
+            "/console/payments?status=paid&from=2000-01-01".to_owned(),
+            &[],
+        ),
+        ("/console/payments/c2b".to_owned(), &["C000000001"]),
+        (
+            "/console/payments/c2b?applied_to=unmatched".to_owned(),
+            &["C000000010"],
+        ),
+        // A receipt; an account number typed; the payer's number of the oldest payment (the
+        // worst case: the confirmation of every payment is read before the page is full).
+        (
+            "/console/payments/c2b?q=C000004000".to_owned(),
+            &["C000004000"],
+        ),
+        ("/console/payments/c2b?q=4321".to_owned(), &["C000004321"]),
+        (
+            "/console/payments/c2b?q=0722005000".to_owned(),
+            &["C000005000"],
+        ),
+        ("/console/clients".to_owned(), &[]),
+        ("/console/clients?q=0750001234".to_owned(), &[]),
+        (format!("/console/clients/{a_client}"), &[]),
+        ("/console/tickets".to_owned(), &[]),
+        ("/console/tickets?status=open".to_owned(), &[]),
+        (format!("/console/tickets/{a_ticket}"), &[]),
+        // 301 accounts and 300 NAS entries, a page of each; then the accounts searched.
+        (
+            "/console/settings".to_owned(),
+            &[
+                "bench@example.test",
+                "id=\"users-next\"",
+                "nas-001",
+                "id=\"nas-next\"",
+            ],
+        ),
+        (
+            "/console/settings?uq=staff12".to_owned(),
+            &["staff120@example.test", "staff129@example.test"],
+        ),
     ];
     println!(
         "each page {requests} times, {concurrency} at once (after 5 to warm up); \
          latency as the browser sees it"
     );
     let mut worst: f64 = 0.0;
-    for path in pages {
+    for (path, shows) in pages {
         let url = Arc::new(format!("{base}{path}"));
-        for _ in 0..5 {
+        let body = get(&http, &url, &cookie).await?;
+        for s in shows {
+            anyhow::ensure!(body.contains(s), "{path} does not show {s:?}");
+        }
+        for _ in 0..4 {
             get(&http, &url, &cookie).await?;
         }
         let per_task = requests.div_ceil(concurrency);
@@ -329,15 +403,15 @@ fn cookie_of(resp: &reqwest::Response, name: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no {name} cookie"))
 }
 
-async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<()> {
+/// The page's body; an error unless it answered with success.
+async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<String> {
     let resp = http.get(url).header("cookie", cookie).send().await?;
     anyhow::ensure!(
         resp.status().is_success(),
         "{url} answered {}",
         resp.status()
     );
-    let _ = resp.bytes().await?;
-    Ok(())
+    Ok(resp.text().await?)
 }
 
 fn urlencode(s: &str) -> String {
