@@ -22,6 +22,9 @@ pub struct Table {
     pub hidden: &'static [&'static str],
     /// Columns only tenant administrators may read and write (secrets, tax numbers).
     pub admin_only: &'static [&'static str],
+    /// Columns only the money roles (`FINANCE`: tenant_admin, support_agent) may read: balances,
+    /// as the typed endpoints show money only to them.
+    pub finance_only: &'static [&'static str],
     /// Columns nobody writes through this API (balances kept by functions, counters).
     pub readonly: &'static [&'static str],
     /// The key column (`id` but for the RADIUS accounting table).
@@ -42,6 +45,7 @@ const fn t(name: &'static str, read: &'static [Role], write: &'static [Role]) ->
         write,
         hidden: &[],
         admin_only: &[],
+        finance_only: &[],
         readonly: &[],
         key: "id",
     }
@@ -68,6 +72,7 @@ pub static TABLES: &[Table] = &[
     },
     Table {
         admin_only: &["kra_pin_number", "id_number"],
+        finance_only: &["wallet_balance", "balance"],
         readonly: &["wallet_balance", "balance"],
         ..t("clients", STAFF, SUPPORT)
     },
@@ -222,6 +227,7 @@ impl Table {
     pub fn readable(&self, column: &str, roles: &[Role]) -> bool {
         !self.hidden.contains(&column)
             && (!self.admin_only.contains(&column) || roles.contains(&Role::TenantAdmin))
+            && (!self.finance_only.contains(&column) || roles.iter().any(|r| FINANCE.contains(r)))
     }
 
     /// Whether a caller with `roles` may set `column`.

@@ -397,7 +397,8 @@ pub struct Listed {
     pub trans_id: String,
     /// KES, two decimals.
     pub amount: String,
-    /// The payer's number as Daraja sent it (`MSISDN`; Daraja may send it masked or hashed).
+    /// The payer's number as Daraja sent it in the confirmation (`MSISDN`, kept as
+    /// `payer_phone`; Daraja may send it masked or hashed).
     pub phone: String,
     pub bill_ref_number: String,
     /// `voucher`, `wallet` or `unmatched`.
@@ -478,22 +479,17 @@ pub async fn list(
     let rows = tx
         .query(
             "SELECT c.id, c.created_at, c.trans_id::text, to_char(c.amount, 'FM999999999990.00'),
-                    coalesce(cb.body->>'MSISDN', ''), coalesce(c.bill_ref_number, '')::text,
+                    coalesce(c.payer_phone, '')::text, coalesce(c.bill_ref_number, '')::text,
                     c.applied_to::text, cl.id, cl.name::text, v.voucher_code::text
              FROM mpesa_c2b_payments c
              LEFT JOIN clients cl ON cl.id = c.client_id
              LEFT JOIN hotspot_vouchers v ON v.id = c.voucher_id
-             LEFT JOIN LATERAL (
-                 SELECT body FROM mpesa_callbacks
-                 WHERE tenant_id = c.tenant_id AND kind = 'c2b_confirmation'
-                   AND reference = c.trans_id
-                 ORDER BY received_at LIMIT 1) cb ON true
              WHERE ($1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid))
                AND ($4::text IS NULL OR c.applied_to = $4)
                AND ($5::timestamptz IS NULL OR c.created_at >= $5)
                AND ($6::timestamptz IS NULL OR c.created_at < $6)
                AND ($7::text IS NULL OR upper(c.trans_id) = upper($7)
-                    OR c.bill_ref_number ILIKE $8 OR cb.body->>'MSISDN' = $9)
+                    OR c.bill_ref_number ILIKE $8 OR c.payer_phone = $9)
              ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
             &[
                 &before_at,

@@ -350,6 +350,34 @@ async fn column_and_role_rules_hold_and_bad_input_writes_nothing() {
         )
         .await;
     assert_eq!(status, 403);
+    // clients: money (the wallet and the balance) only to the Finance roles, as the console
+    // and the typed endpoints show it; the others can neither read, filter nor sort by it.
+    for (token, sees) in [
+        (&admin, true),
+        (&support, true),
+        (&noc, false),
+        (&field, false),
+    ] {
+        let (status, page) = api.get("/api/v1/resources/clients", token).await;
+        assert_eq!(status, 200, "{page}");
+        let client = &page["items"][0];
+        assert!(client.get("name").is_some(), "{client}");
+        for money in ["wallet_balance", "balance"] {
+            assert_eq!(client.get(money).is_some(), sees, "{money}: {client}");
+        }
+        if !sees {
+            for q in [
+                "wallet_balance=3000",
+                "wallet_balance.gte=1",
+                "sort=-wallet_balance",
+            ] {
+                let (status, _) = api
+                    .get(&format!("/api/v1/resources/clients?{q}"), token)
+                    .await;
+                assert_eq!(status, 422, "{q}");
+            }
+        }
+    }
     // Hidden and automatic columns cannot be written.
     let before = api.count("SELECT count(*) FROM onus").await;
     let (status, v) = api
@@ -456,7 +484,13 @@ async fn every_column_the_registry_names_exists_and_every_table_is_tenant_scoped
         let cols = catalog.columns(t.name);
         assert!(!cols.is_empty(), "{}: no such table", t.name);
         let has = |c: &str| cols.iter().any(|col| col.name == c);
-        for c in t.hidden.iter().chain(t.admin_only).chain(t.readonly) {
+        for c in t
+            .hidden
+            .iter()
+            .chain(t.admin_only)
+            .chain(t.finance_only)
+            .chain(t.readonly)
+        {
             assert!(
                 has(c),
                 "{}.{c} is named in the registry but does not exist",
