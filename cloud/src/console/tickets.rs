@@ -636,8 +636,13 @@ pub async fn create(
             },
             None => None,
         };
-        // Numbered after the highest; of two made at once the second is refused by the unique
-        // number (409: send it again).
+        // Numbered after the highest. Tickets of one tenant are numbered one at a time (a lock
+        // held to the end of the transaction), so two made at once get two numbers.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('support_tickets:' || $1::text, 0))",
+            &[&user.tenant_id.to_string()],
+        )
+        .await?;
         let number: i64 = tx
             .query_one(
                 "SELECT coalesce(max(substring(ticket_number FROM '^TCK-([0-9]{1,15})$')::bigint), 0) + 1

@@ -1097,3 +1097,72 @@ async fn post_pairs(
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     a.post(path, &pairs).await
 }
+
+#[tokio::test]
+async fn tickets_opened_at_the_same_moment_each_get_their_own_number() {
+    let api = Api::new().await;
+    api.user(api.a, "desk@a.test", &["support_agent"]).await;
+    let mut desks = Vec::new();
+    for _ in 0..6 {
+        let mut b = Browser::new(&api);
+        b.sign_in("desk@a.test").await;
+        let csrf = b.get("/console/tickets/new").await.csrf();
+        desks.push((b, csrf));
+    }
+    let before: i64 = api
+        .owner
+        .query_one(
+            "SELECT count(*) FROM support_tickets WHERE tenant_id = $1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let sent =
+        futures_util::future::join_all(desks.iter_mut().enumerate().map(|(i, (b, csrf))| {
+            let title = format!("Outage report {i}");
+            let csrf = csrf.clone();
+            async move {
+                b.post(
+                    "/console/tickets",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("title", title.as_str()),
+                        ("description", "Down since morning."),
+                        ("ticket_type", "technical"),
+                        ("priority", "high"),
+                        ("source", "phone"),
+                    ],
+                )
+                .await
+                .status
+            }
+        }))
+        .await;
+    assert!(sent.iter().all(|s| *s == 303), "{sent:?}");
+    let numbers: Vec<String> = api
+        .owner
+        .query(
+            "SELECT ticket_number::text FROM support_tickets
+             WHERE tenant_id = $1 AND title LIKE 'Outage report %'",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(numbers.len(), 6);
+    let distinct: std::collections::HashSet<_> = numbers.iter().collect();
+    assert_eq!(distinct.len(), 6, "{numbers:?}");
+    let after: i64 = api
+        .owner
+        .query_one(
+            "SELECT count(*) FROM support_tickets WHERE tenant_id = $1",
+            &[&api.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, before + 6);
+}
