@@ -114,15 +114,8 @@ fn optional(v: &str) -> Option<String> {
 /// A refused write's reasons, one line (None: not the operator's to fix).
 fn reasons(e: &ApiError) -> Option<String> {
     match e {
-        ApiError::Validation(errors) => Some(
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
         ApiError::Conflict(why) => Some(format!("mac_address: {why}")),
-        _ => None,
+        e => super::input_reasons(e),
     }
 }
 

@@ -581,6 +581,21 @@ impl IntoResponse for ConsoleError {
 /// A console result: a page, or an error page in the request's language.
 pub type ConsoleResult<T> = Result<T, ConsoleError>;
 
+/// The reasons of a refused input as one line (`field: message; …`); `None` when the error is
+/// not the input's fault (a page adds what a conflict means to it).
+pub(super) fn input_reasons(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Validation(errors) => Some(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
+    }
+}
+
 /// Times as a page shows them, `YYYY-MM-DD HH:MM` in the transaction's time zone (the
 /// tenant's, set by [`Console::begin`]), in the order given (`None` is shown empty). PostgreSQL
 /// reads them, so a zone's summer time applies to each time as it was then, not as it is now.

@@ -246,15 +246,8 @@ fn kes(s: &str) -> Option<f64> {
 /// A refused write's reasons, one line.
 fn reasons(e: &ApiError) -> Option<String> {
     match e {
-        ApiError::Validation(errors) => Some(
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
         ApiError::Conflict(_) => Some("name: another package has this name".into()),
-        _ => None,
+        e => super::input_reasons(e),
     }
 }
 

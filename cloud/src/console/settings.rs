@@ -199,15 +199,8 @@ impl SettingsPage {
 /// The reasons of a refused write, one line; `None` when it is not the input's fault.
 fn reasons(e: &ApiError) -> Option<String> {
     match e {
-        ApiError::Validation(errors) => Some(
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
         ApiError::Conflict(d) => Some(d.clone()),
-        _ => None,
+        e => super::input_reasons(e),
     }
 }
 

@@ -407,20 +407,6 @@ pub async fn set_portal(
     }
 }
 
-/// The reasons of a refused input, one line; `None` when it is not the input's fault.
-fn reasons(e: &ApiError) -> Option<String> {
-    match e {
-        ApiError::Validation(errors) => Some(
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        _ => None,
-    }
-}
-
 /// Runs a change of site `id`'s branding in the user's tenant transaction, then returns to the
 /// page's branding section; a refused input shows the page again with its reasons (422),
 /// nothing changed; another tenant's site is 404.
@@ -440,7 +426,7 @@ where
     .await;
     match result {
         Ok(()) => Redirect::to(&format!("/console/sites/{id}#branding")).into_response(),
-        Err(e) => match reasons(&e) {
+        Err(e) => match super::input_reasons(&e) {
             Some(message) => {
                 let staff = Console::<Staff>::from_other(user);
                 site_page(
