@@ -1287,7 +1287,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("msg.title", "Messages", "Ujumbe"),
     ("msg.new", "New message", "Ujumbe mpya"),
     ("msg.none", "No messages.", "Hakuna ujumbe."),
-    ("msg.show", "Show", "Onyesha"),
+    ("msg.show", "Which messages", "Ujumbe upi"),
     ("msg.f_all", "all", "zote"),
     ("msg.f_received", "received", "zilizopokelewa"),
     ("msg.f_sent", "sent", "zilizotumwa"),
