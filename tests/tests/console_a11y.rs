@@ -64,11 +64,32 @@ fn every_console_page_is_labelled_keyboard_reachable_and_legible() {
     let operator = db.query(&format!(
         "SELECT id FROM users WHERE tenant_id = '{tenant}' AND email = 'operator@demo.hotspot.test'"
     ));
-    // What the demo seed lacks for a page of its own: a ticket, a NAS and a printed batch.
+    // What the demo seed lacks for a page of its own: a ticket, a message, a NAS and a printed
+    // batch.
     db.query(&format!(
         "INSERT INTO support_tickets (tenant_id, ticket_number, title, description, created_by)
          VALUES ('{tenant}', 'TK-A11Y-1', 'Router keeps restarting',
                  'Since the power cut the router restarts every hour.', '{operator}')"
+    ));
+    // A colleague who wrote to the operator, and the operator's answer: a thread to show.
+    let colleague = db.query(&format!(
+        "INSERT INTO users (tenant_id, email, password_hash, full_name, roles)
+         VALUES ('{tenant}', 'desk@demo.hotspot.test', 'not-a-password', 'Amina Wanjiru',
+                 '[\"support_agent\"]') RETURNING id"
+    ));
+    let first = db.query(&format!(
+        "INSERT INTO internal_messages (tenant_id, sender_id, recipient_id, subject, content,
+             sent_at)
+         VALUES ('{tenant}', '{colleague}', '{operator}', 'Keys to the tower',
+                 'Who has the keys to the tower cabinet?', now() - interval '1 hour')
+         RETURNING id"
+    ));
+    db.query(&format!(
+        "INSERT INTO internal_messages (tenant_id, sender_id, recipient_id, subject, content,
+             thread_id, reply_to_id)
+         SELECT '{tenant}', '{operator}', '{colleague}', 'Re: Keys to the tower',
+                'They are in the office drawer.', thread_id, id
+         FROM internal_messages WHERE id = '{first}'"
     ));
     db.query(&format!(
         "INSERT INTO nas (tenant_id, nasname, shortname, secret)
@@ -102,6 +123,9 @@ fn every_console_page_is_labelled_keyboard_reachable_and_legible() {
             )),
             "/console/tickets" => one(&format!(
                 "SELECT id FROM support_tickets WHERE tenant_id = '{t}'"
+            )),
+            "/console/messages" => one(&format!(
+                "SELECT id FROM internal_messages WHERE tenant_id = '{t}' AND reply_to_id IS NULL"
             )),
             "/console/settings/nas" => one(&format!("SELECT id FROM nas WHERE tenant_id = '{t}'")),
             other => panic!("the test knows no object of the demo tenant for {other}/{{id}}"),

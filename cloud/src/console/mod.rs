@@ -20,6 +20,7 @@
 //! - [`account`]: the signed-in user's own account and second factor (TOTP enrolment).
 //! - [`clients`]: clients (subscribers), new ones and changes, their wallets (credit, renewal);
 //!   [`tickets`]: support tickets, new ones, their replies and status.
+//! - [`messages`]: staff messages between the tenant's users, their threads and replies.
 //! - [`qr`]: QR codes as inline SVG; [`sweep`]: the periodic removal of expired sign-ins.
 //! - [`i18n`]: English and Swahili; [`assets`]: embedded CSS and the vendored htmx.
 //!
@@ -38,6 +39,7 @@ pub mod devices;
 pub mod guests;
 pub mod history;
 pub mod i18n;
+pub mod messages;
 pub mod packages;
 pub mod payments;
 pub mod qr;
@@ -180,6 +182,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{id}", get(tickets::show))
         .route("/console/tickets/{id}/reply", post(tickets::reply))
         .route("/console/tickets/{id}/status", post(tickets::set_status))
+        .route(
+            "/console/messages",
+            get(messages::list).post(messages::create),
+        )
+        .route("/console/messages/new", get(messages::new_form))
+        .route("/console/messages/{id}", get(messages::show))
+        .route("/console/messages/{id}/reply", post(messages::reply))
+        .route("/console/messages/{id}/delete", post(messages::delete))
         .route("/console/settings", get(settings::show))
         .route("/console/settings/mpesa", post(settings::mpesa))
         .route("/console/settings/branding", post(settings::branding))
@@ -290,6 +300,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/tickets/{id}"),
     ("POST", "/console/tickets/{id}/reply"),
     ("POST", "/console/tickets/{id}/status"),
+    ("GET", "/console/messages"),
+    ("POST", "/console/messages"),
+    ("GET", "/console/messages/new"),
+    ("GET", "/console/messages/{id}"),
+    ("POST", "/console/messages/{id}/reply"),
+    ("POST", "/console/messages/{id}/delete"),
     ("GET", "/console/settings"),
     ("POST", "/console/settings/mpesa"),
     ("POST", "/console/settings/branding"),

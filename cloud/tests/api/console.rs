@@ -2122,7 +2122,9 @@ pub(crate) async fn fingerprint(api: &Api, tenant: Uuid) -> String {
                  UNION ALL SELECT row_to_json(x)::text FROM support_tickets x WHERE tenant_id = $1
                  UNION ALL SELECT row_to_json(x)::text FROM mpesa_c2b_payments x
                            WHERE tenant_id = $1
-                 UNION ALL SELECT row_to_json(x)::text FROM ticket_comments x WHERE tenant_id = $1) s",
+                 UNION ALL SELECT row_to_json(x)::text FROM ticket_comments x WHERE tenant_id = $1
+                 UNION ALL SELECT row_to_json(x)::text FROM internal_messages x
+                           WHERE tenant_id = $1) s",
             &[&tenant],
         )
         .await
@@ -2184,6 +2186,17 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
     let a_client = one("SELECT id FROM clients WHERE tenant_id = $1 LIMIT 1").await;
     let a_ticket = one("SELECT id FROM support_tickets WHERE tenant_id = $1 LIMIT 1").await;
     let a_purchase = one("SELECT id FROM hotspot_purchases WHERE tenant_id = $1 LIMIT 1").await;
+    let a_message: Uuid = api
+        .owner
+        .query_one(
+            "INSERT INTO internal_messages (tenant_id, sender_id, recipient_id, subject, content)
+             SELECT $1, s.id, $2, 'Message of A', 'Between two of A'
+             FROM users s WHERE s.tenant_id = $1 AND s.email = 'boss@a.test' RETURNING id",
+            &[&api.a, &a_user],
+        )
+        .await
+        .unwrap()
+        .get(0);
     let a_c2b: Uuid = api
         .owner
         .query_one(
@@ -2214,12 +2227,19 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
         "Outage at A",
         "C2Bt1",
         "ACC-t1",
+        "Message of A",
     ];
     let a_list = a.get("/console/vouchers").await;
     assert!(a_list.body.contains("Vt1") && a_list.body.contains("Cafe t1"));
     assert!(a.get("/console/payments").await.body.contains("RAA1111111"));
     assert!(a.get("/console/clients").await.body.contains("Client t1"));
     assert!(a.get("/console/tickets").await.body.contains("Outage at A"));
+    assert!(
+        a.get("/console/messages")
+            .await
+            .body
+            .contains("Message of A")
+    );
     let c2b = a.get("/console/payments/c2b").await.body;
     assert!(c2b.contains("C2Bt1") && c2b.contains("ACC-t1"));
     let before = fingerprint(&api, api.a).await;
@@ -2247,6 +2267,7 @@ async fn every_console_route_keeps_another_tenants_objects_out_of_reach() {
                 "/console/settings/nas" => a_nas.to_string(),
                 "/console/clients" => a_client.to_string(),
                 "/console/tickets" => a_ticket.to_string(),
+                "/console/messages" => a_message.to_string(),
                 "/console/payments" => a_purchase.to_string(),
                 "/console/payments/c2b" => a_c2b.to_string(),
                 other => panic!("{route}: the test knows no object of A's for {other}"),

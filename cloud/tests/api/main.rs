@@ -8,6 +8,7 @@ mod console_branding;
 mod console_clients;
 mod console_devices;
 mod console_left;
+mod console_messages;
 mod console_pages;
 mod console_zone;
 mod demo;
