@@ -143,3 +143,78 @@ async fn a_ticket_comment_is_written_only_in_its_writers_name() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn the_recipient_of_a_message_only_marks_it_read() {
+    let api = Api::new().await;
+    api.user(api.a, "from@a.test", &["support_agent"]).await;
+    api.user(api.a, "to@a.test", &["noc_engineer"]).await;
+    let from = api.login("from@a.test").await;
+    let to = api.login("to@a.test").await;
+    let to_id = user_id(&api, "to@a.test").await;
+    let from_id = user_id(&api, "from@a.test").await;
+    let path = "/api/v1/resources/internal_messages";
+    let (status, made) = api
+        .post(
+            path,
+            &from,
+            json!({"sender_id": from_id, "recipient_id": to_id,
+                   "subject": "Tower 3", "content": "Please check the tower."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let row = || async {
+        let r = api
+            .owner
+            .query_one(
+                "SELECT subject, content, is_read FROM internal_messages WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, bool>(2),
+        )
+    };
+    for change in [
+        json!({"content": "Never mind."}),
+        json!({"subject": "Nothing", "is_read": true}),
+    ] {
+        let (status, body) = api
+            .call(
+                reqwest::Method::PATCH,
+                &format!("{path}/{id}"),
+                Some(&to),
+                Some(change.clone()),
+            )
+            .await;
+        assert_eq!(status, 422, "{change}: {body}");
+    }
+    assert_eq!(
+        row().await,
+        ("Tower 3".into(), "Please check the tower.".into(), false)
+    );
+    let (status, body) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(&to),
+            Some(json!({"is_read": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(row().await.2);
+    // Its sender may still correct it.
+    let (status, body) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(&from),
+            Some(json!({"content": "Please check tower 3 today."})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
