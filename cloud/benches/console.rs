@@ -159,6 +159,24 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
                            '[\"field_tech\"]'])[g % 3 + 1]::jsonb,
                     now() - g * interval '1 hour'
              FROM generate_series(1, 300) g;
+             CREATE TEMP TABLE staff_no AS
+                 SELECT id, (row_number() OVER (ORDER BY email) - 1)::int AS n FROM users
+                 WHERE email LIKE 'staff%';
+             INSERT INTO internal_messages (tenant_id, sender_id, recipient_id, subject, content,
+                 is_read, sent_at)
+             SELECT '{tenant}',
+                    CASE WHEN g % 2 = 0 THEN s.id ELSE a.id END,
+                    CASE WHEN g % 2 = 0 THEN a.id ELSE s.id END,
+                    'Shift note ' || g, 'Tower ' || g % 200 || ' checked.', g % 3 <> 0,
+                    now() - g * interval '1 minute'
+             FROM generate_series(1, 20000) g JOIN staff_no s ON s.n = g % 300
+             CROSS JOIN (SELECT id FROM users WHERE email = 'bench@example.test') a;
+             INSERT INTO internal_messages (tenant_id, sender_id, recipient_id, subject, content,
+                 sent_at)
+             SELECT '{tenant}', s.id, r.id, 'Between staff ' || g, 'Not the admin''s.',
+                    now() - g * interval '1 minute'
+             FROM generate_series(1, 20000) g JOIN staff_no s ON s.n = g % 300
+             JOIN staff_no r ON r.n = (g + 1) % 300;
              INSERT INTO nas (tenant_id, nasname, shortname, type, secret, hotspot_id)
              SELECT '{tenant}', '10.20.' || (g / 250) || '.' || (g % 250 + 1),
                     'nas-' || lpad(g::text, 3, '0'), 'mikrotik', md5('nas' || g), s.id
@@ -230,6 +248,15 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         )
         .await?
         .get(0);
+    // A message the administrator received, with its thread.
+    let a_message: uuid::Uuid = owner
+        .query_one(
+            "SELECT m.id FROM internal_messages m JOIN users u ON u.id = m.recipient_id
+             WHERE u.email = 'bench@example.test' ORDER BY m.sent_at DESC LIMIT 1 OFFSET 500",
+            &[],
+        )
+        .await?
+        .get(0);
     // Session history's date range: ten days, ending ten days ago, in the tenant's zone.
     let range = owner
         .query_one(
@@ -288,6 +315,10 @@ async fn run(admin_url: &str, name: &str) -> anyhow::Result<()> {
         ("/console/tickets".to_owned(), &[]),
         ("/console/tickets?status=open".to_owned(), &[]),
         (format!("/console/tickets/{a_ticket}"), &[]),
+        // 20,000 messages to or from the administrator among 40,000 of the tenant's staff.
+        ("/console/messages".to_owned(), &["Shift note 1<"]),
+        ("/console/messages?show=unread".to_owned(), &["Shift note"]),
+        (format!("/console/messages/{a_message}"), &["Shift note"]),
         // 301 accounts and 300 NAS entries, a page of each; then the accounts searched.
         (
             "/console/settings".to_owned(),
