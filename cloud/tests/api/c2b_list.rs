@@ -29,12 +29,18 @@ async fn c2b(api: &Api, tenant: Uuid, receipt: &str, applied: &str, account: &st
         .unwrap();
 }
 
-/// The receipts of ours (`RQ…`) a page or a CSV shows, in order.
+/// The receipts of ours (`RQ` and eight digits) a page or a CSV shows, in order; anything
+/// else that happens to hold "RQ" (a random CSRF token) is not one.
 fn receipts(body: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     for piece in body.split("RQ").skip(1) {
-        let r = format!("RQ{}", &piece[..8.min(piece.len())]);
-        if r.len() == 10 && found.last() != Some(&r) {
+        let digits = piece
+            .as_bytes()
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let r = format!("RQ{}", &piece[..digits.min(8)]);
+        if digits >= 8 && found.last() != Some(&r) {
             found.push(r);
         }
     }
