@@ -16,9 +16,9 @@ use uuid::Uuid;
 use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, page};
 use crate::AppState;
 use crate::api::auth::{Staff, Support};
+use crate::api::encode_cursor;
 use crate::api::error::ApiError;
 use crate::api::sessions;
-use crate::api::{decode_cursor, encode_cursor};
 
 /// Rows per page.
 const PAGE: i64 = 50;
@@ -115,20 +115,6 @@ struct DevicesPage {
     add: super::devices::AddForm,
 }
 
-fn cursor_of(after: Option<&str>) -> ConsoleResult<(Option<DateTime<Utc>>, Option<Uuid>)> {
-    match after {
-        None => Ok((None, None)),
-        Some(c) => {
-            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
-            let t = DateTime::parse_from_rfc3339(&parts[0])
-                .map_err(|_| ConsoleError::NotFound)?
-                .with_timezone(&Utc);
-            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
-            Ok((Some(t), Some(id)))
-        }
-    }
-}
-
 /// The first [`PAGE`] of rows keyed by (time, id), newest or oldest first as the query ordered
 /// them, and the cursor of the page after when the query found more.
 fn keyset_page<R>(
@@ -164,7 +150,7 @@ async fn sessions_page(
     error: Option<&'static str>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
-    let (after_t, after_id) = cursor_of(after)?;
+    let (after_t, after_id) = super::time_cursor(after)?.unzip();
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     let rows = tx
@@ -355,7 +341,7 @@ pub(super) async fn devices_page_with(
     problem: Option<String>,
     status: StatusCode,
 ) -> ConsoleResult<Response> {
-    let (after_t, after_id) = cursor_of(after)?;
+    let (after_t, after_id) = super::time_cursor(after)?.unzip();
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     let rows = tx

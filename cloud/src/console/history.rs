@@ -67,16 +67,7 @@ impl Filters {
     }
 
     fn query(&self) -> String {
-        let enc = |s: &str| -> String {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
-        };
+        let enc = super::query_value;
         format!(
             "hotspot_id={}&mac={}&status={}&from={}&to={}",
             enc(&self.hotspot_id),

@@ -21,10 +21,10 @@ use super::clients::ConsoleActionError;
 use super::{Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, ShowQuery, page};
 use crate::AppState;
 use crate::api::auth::Staff;
+use crate::api::encode_cursor;
 use crate::api::error::ApiError;
 use crate::api::registry::{self, Table};
 use crate::api::resources;
-use crate::api::{decode_cursor, encode_cursor};
 
 /// Messages per page.
 const PAGE: i64 = 50;
@@ -117,17 +117,7 @@ async fn list_page(
         };
         return page(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
-    let (after_t, after_id) = match q.after.as_deref() {
-        Some(c) => {
-            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
-            let t = DateTime::parse_from_rfc3339(&parts[0])
-                .map_err(|_| ConsoleError::NotFound)?
-                .with_timezone(&Utc);
-            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
-            (Some(t), Some(id))
-        }
-        None => (None, None),
-    };
+    let (after_t, after_id) = super::time_cursor(q.after.as_deref())?.unzip();
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
     // Row-level security already limits the rows to the user's; the conditions say so again.

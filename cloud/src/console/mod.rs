@@ -612,6 +612,46 @@ pub(super) fn input_reasons(e: &ApiError) -> Option<String> {
     }
 }
 
+/// The (time, id) a list's keyset cursor holds (`after=`); one this console did not give is
+/// not found.
+pub(super) fn time_cursor(
+    after: Option<&str>,
+) -> ConsoleResult<Option<(chrono::DateTime<chrono::Utc>, Uuid)>> {
+    let Some(c) = after else { return Ok(None) };
+    let parts = crate::api::decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
+    let t = chrono::DateTime::parse_from_rfc3339(&parts[0])
+        .map_err(|_| ConsoleError::NotFound)?
+        .with_timezone(&chrono::Utc);
+    let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
+    Ok(Some((t, id)))
+}
+
+/// A form's value as a query string or a link carries it: letters, digits, `-` and `_` as they
+/// are, every other byte percent-encoded.
+pub fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A CSV download named `filename`.
+pub(super) fn csv_download(filename: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// Times as a page shows them, `YYYY-MM-DD HH:MM` in the transaction's time zone (the
 /// tenant's, set by [`Console::begin`]), in the order given (`None` is shown empty). PostgreSQL
 /// reads them, so a zone's summer time applies to each time as it was then, not as it is now.
@@ -687,10 +727,13 @@ impl<R> Console<R> {
         &self,
         client: &'a mut deadpool_postgres::Object,
     ) -> ConsoleResult<deadpool_postgres::Transaction<'a>> {
-        let tx = crate::db::tenant_transaction(client, self.tenant_id, Some(self.user_id)).await?;
-        tx.execute("SELECT set_config('TimeZone', $1, true)", &[&self.zone])
-            .await?;
-        Ok(tx)
+        Ok(crate::db::tenant_transaction_in(
+            client,
+            self.tenant_id,
+            Some(self.user_id),
+            Some(&self.zone),
+        )
+        .await?)
     }
 
     /// The same user, as seen by a page of another role set (already checked: `R` is narrower).

@@ -12,21 +12,21 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, instant, local_midnight,
-    local_times, page,
+    Console, ConsoleError, ConsoleResult, CsrfForm, Empty, Frame, csv_download, instant,
+    local_midnight, local_times, page, query_value,
 };
 use crate::AppState;
 use crate::api::auth::Finance;
 use crate::api::payments::{self, PurchaseFilter};
 use crate::api::vouchers::rows_csv;
-use crate::api::{decode_cursor, encode_cursor, json_text};
+use crate::api::{encode_cursor, json_text};
 use crate::payments::{c2b, jobs::QueryNow};
 
 /// Purchases per page.
@@ -56,16 +56,6 @@ pub struct Filters {
     #[serde(default)]
     pub to: String,
     pub after: Option<String>,
-}
-
-/// A form's value as a query string carries it.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A filter value the page does not accept.
@@ -107,11 +97,11 @@ impl Filters {
     fn query(&self) -> String {
         format!(
             "hotspot_id={}&status={}&review={}&from={}&to={}",
-            enc(&self.hotspot_id),
-            enc(&self.status),
-            enc(&self.review),
-            enc(&self.from),
-            enc(&self.to)
+            query_value(&self.hotspot_id),
+            query_value(&self.status),
+            query_value(&self.review),
+            query_value(&self.from),
+            query_value(&self.to)
         )
     }
 }
@@ -171,17 +161,7 @@ async fn list_page(
     filters: Filters,
     notice: Option<(&'static str, String)>,
 ) -> ConsoleResult<Response> {
-    let before = match filters.after.as_deref() {
-        Some(c) => {
-            let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
-            let at = DateTime::parse_from_rfc3339(&parts[0])
-                .map_err(|_| ConsoleError::NotFound)?
-                .with_timezone(&Utc);
-            let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
-            Some((at, id))
-        }
-        None => None,
-    };
+    let before = super::time_cursor(filters.after.as_deref())?;
     let mut api = filters.to_api();
     let mut client = state.pool.get().await?;
     let tx = user.begin(&mut client).await?;
@@ -360,10 +340,10 @@ impl C2bQuery {
     fn query(&self) -> String {
         format!(
             "applied_to={}&q={}&from={}&to={}",
-            enc(&self.applied_to),
-            enc(&self.q),
-            enc(&self.from),
-            enc(&self.to)
+            query_value(&self.applied_to),
+            query_value(&self.q),
+            query_value(&self.from),
+            query_value(&self.to)
         )
     }
 }
@@ -427,17 +407,7 @@ async fn c2b_page(
     status: StatusCode,
 ) -> ConsoleResult<Response> {
     let result: ConsoleResult<Response> = async {
-        let before = match q.after.as_deref() {
-            Some(c) => {
-                let parts = decode_cursor(c, 2).map_err(|_| ConsoleError::NotFound)?;
-                let at = DateTime::parse_from_rfc3339(&parts[0])
-                    .map_err(|_| ConsoleError::NotFound)?
-                    .with_timezone(&Utc);
-                let id = Uuid::parse_str(&parts[1]).map_err(|_| ConsoleError::NotFound)?;
-                Some((at, id))
-            }
-            None => None,
-        };
+        let before = super::time_cursor(q.after.as_deref())?;
         let mut sel = q.selection();
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
@@ -530,11 +500,7 @@ pub async fn c2b_export(
     let lang = user.lang;
     let result: ConsoleResult<Response> = async {
         let Ok(mut sel) = q.selection() else {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "a filter is not understood\n",
-            )
-                .into_response());
+            return Ok(filter_not_understood());
         };
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
@@ -542,20 +508,19 @@ pub async fn c2b_export(
         sel.to = local_midnight(&tx, sel.to).await?;
         let rows = c2b::list(&tx, &sel, None, EXPORT_LIMIT).await?;
         tx.commit().await?;
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"payments-c2b.csv\"",
-                ),
-            ],
-            c2b_csv(&rows),
-        )
-            .into_response())
+        Ok(csv_download("payments-c2b.csv", c2b_csv(&rows)))
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))
+}
+
+/// An export's answer to filters it cannot read (422, plain text): nothing is exported.
+fn filter_not_understood() -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a filter is not understood\n",
+    )
+        .into_response()
 }
 
 /// The most purchases one export holds.
@@ -590,11 +555,7 @@ pub async fn export(
     let lang = user.lang;
     let result: ConsoleResult<Response> = async {
         let Ok(mut f) = filters.to_api() else {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "a filter is not understood\n",
-            )
-                .into_response());
+            return Ok(filter_not_understood());
         };
         let mut client = state.pool.get().await?;
         let tx = user.begin(&mut client).await?;
@@ -602,17 +563,7 @@ pub async fn export(
         f.to = local_midnight(&tx, f.to).await?;
         let rows = payments::query_purchases(&tx, &f, None, EXPORT_LIMIT).await?;
         tx.commit().await?;
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"payments.csv\"",
-                ),
-            ],
-            purchases_csv(&rows),
-        )
-            .into_response())
+        Ok(csv_download("payments.csv", purchases_csv(&rows)))
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))

@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -77,16 +77,7 @@ impl Filters {
 
     /// The query string of these filters (for the next page and print links).
     fn query(&self) -> String {
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
+        let enc = super::query_value;
         format!(
             "hotspot_id={}&batch_id={}&status={}",
             enc(&self.hotspot_id),
@@ -104,13 +95,7 @@ pub const DEFAULT_PORTAL: &str = "http://192.168.1.1:2050/";
 pub fn portal_link(portal: Option<&str>, code: &str) -> String {
     let base = portal.unwrap_or(DEFAULT_PORTAL);
     let base = base.split(['?', '#']).next().unwrap_or(base);
-    let enc: String = code
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let enc = super::query_value(code);
     if base.ends_with('/') {
         format!("{base}?code={enc}")
     } else if base
@@ -562,17 +547,10 @@ pub async fn export(
                 other => other.into(),
             })?;
         tx.commit().await?;
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"vouchers.csv\"",
-                ),
-            ],
+        Ok(super::csv_download(
+            "vouchers.csv",
             vouchers::vouchers_csv(&rows),
-        )
-            .into_response())
+        ))
     }
     .await;
     result.unwrap_or_else(|e| e.render(lang))

@@ -270,12 +270,25 @@ pub async fn tenant_transaction<'a>(
     tenant: uuid::Uuid,
     user: Option<uuid::Uuid>,
 ) -> Result<deadpool_postgres::Transaction<'a>, DbError> {
+    tenant_transaction_in(client, tenant, user, None).await
+}
+
+/// [`tenant_transaction`] whose `TimeZone` is `zone` (a name PostgreSQL knows) when given, set in
+/// the same statement: the console's pages read and show times in the tenant's zone.
+pub async fn tenant_transaction_in<'a>(
+    client: &'a mut deadpool_postgres::Object,
+    tenant: uuid::Uuid,
+    user: Option<uuid::Uuid>,
+    zone: Option<&str>,
+) -> Result<deadpool_postgres::Transaction<'a>, DbError> {
     let tx = service_transaction(client).await?;
     tx.execute(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),
+                CASE WHEN $3::text IS NOT NULL THEN set_config('TimeZone', $3, true) END",
         &[
             &tenant.to_string(),
             &user.map(|u| u.to_string()).unwrap_or_default(),
+            &zone,
         ],
     )
     .await?;
